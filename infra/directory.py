@@ -1,0 +1,236 @@
+"""The directory: an in-memory read model of reference data (units, orgs, enterprises),
+folded from their events, that the application service consults to judge jurisdiction,
+resolve codes and check that enterprises exist and operate.
+
+Changes made by a batch of commands are staged in an overlay and merged only when the
+batch is stored, so a failed batch leaves the directory as it was.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.utils import get_topic
+
+from domain.base import SYSTEM_ORG_ID, DomainError, Level, OrgProfile, OrgType, business_date
+from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseStatus
+from domain.jurisdiction import covers
+from domain.units import AdminUnit, OrgUnit, UnitRef
+
+
+@dataclass(frozen=True)
+class UnitEntry:
+    unit_id: UUID
+    code: str
+    level: Level
+    name: str
+    parent_id: UUID | None
+    valid_from: date
+    valid_to: date | None = None
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """A code's life: which unit it named, and when it stopped naming it."""
+
+    unit_id: UUID
+    valid_to: date | None = None
+    successors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnterpriseEntry:
+    enterprise_id: UUID
+    unit_id: UUID
+    name: str
+    uscc: str
+    sectors: tuple[str, ...]
+    flags: EnterpriseFlags
+    status: EnterpriseStatus = EnterpriseStatus.OPERATING
+    closed_on: date | None = None
+
+
+@dataclass(frozen=True)
+class OrgEntry:
+    org_id: UUID
+    unit_id: UUID
+    name: str
+    org_type: OrgType
+    sectors: frozenset[str]
+    enforcement_power: bool
+    can_verify_major: bool
+
+
+SYSTEM_PROFILE = OrgProfile(SYSTEM_ORG_ID, OrgType.SYSTEM, None, "", frozenset(), True, True)
+
+REFERENCE_EVENTS: tuple[type, ...] = (
+    AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded, AdminUnit.AdminUnitMerged,
+    AdminUnit.AdminUnitRetired, OrgUnit.OrgUnitRegistered, Enterprise.EnterpriseRegistered,
+    Enterprise.EnterpriseRelocated, Enterprise.EnterpriseSectorsChanged,
+    Enterprise.EnterpriseFlagsChanged, Enterprise.EnterpriseSuspended,
+    Enterprise.EnterpriseResumed, Enterprise.EnterpriseClosed,
+)
+REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.units: ChainMap[UUID, UnitEntry] = ChainMap()
+        self.codes: ChainMap[str, CodeEntry] = ChainMap()
+        self.orgs: ChainMap[UUID, OrgEntry] = ChainMap()
+        self.enterprises: ChainMap[UUID, EnterpriseEntry] = ChainMap()
+        self.usccs: ChainMap[str, UUID] = ChainMap()
+        self.position = 0  # last notification id folded from the store
+
+    # -- staging ---------------------------------------------------------------------------
+
+    def _maps(self) -> tuple[ChainMap[Any, Any], ...]:
+        return self.units, self.codes, self.orgs, self.enterprises, self.usccs
+
+    def begin(self) -> None:
+        for m in self._maps():
+            m.maps.insert(0, {})
+
+    def commit(self) -> None:
+        for m in self._maps():
+            staged = m.maps.pop(0)
+            m.maps[0].update(staged)
+
+    def rollback(self) -> None:
+        for m in self._maps():
+            m.maps.pop(0)
+
+    # -- folding ---------------------------------------------------------------------------
+
+    @singledispatchmethod
+    def apply(self, event: Any) -> None:
+        """Events that are not reference data change nothing here."""
+
+    @apply.register
+    def _(self, event: AdminUnit.AdminUnitRegistered) -> None:
+        self.units[event.originator_id] = UnitEntry(
+            event.originator_id, event.code, event.level, event.name, event.parent_id,
+            event.valid_from)
+        self.codes[event.code] = CodeEntry(event.originator_id)
+
+    @apply.register
+    def _(self, event: AdminUnit.AdminUnitRecoded) -> None:
+        unit = self.units[event.originator_id]
+        self.units[unit.unit_id] = replace(unit, code=event.new_code)
+        self.codes[event.old_code] = CodeEntry(unit.unit_id, event.valid_from, (event.new_code,))
+        self.codes[event.new_code] = CodeEntry(unit.unit_id)
+
+    @apply.register
+    def _(self, event: AdminUnit.AdminUnitMerged) -> None:
+        self._retire(event.originator_id, event.valid_from, (event.successor_code,))
+
+    @apply.register
+    def _(self, event: AdminUnit.AdminUnitRetired) -> None:
+        self._retire(event.originator_id, event.valid_from, event.successor_codes)
+
+    def _retire(self, unit_id: UUID, valid_to: date, successors: tuple[str, ...]) -> None:
+        unit = self.units[unit_id]
+        self.units[unit_id] = replace(unit, valid_to=valid_to)
+        self.codes[unit.code] = CodeEntry(unit_id, valid_to, successors)
+
+    @apply.register
+    def _(self, event: OrgUnit.OrgUnitRegistered) -> None:
+        self.orgs[event.originator_id] = OrgEntry(
+            event.originator_id, self.codes[event.unit_code].unit_id, event.name,
+            event.org_type, frozenset(event.sectors), event.enforcement_power,
+            event.can_verify_major)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseRegistered) -> None:
+        self.enterprises[event.originator_id] = EnterpriseEntry(
+            event.originator_id, self.codes[event.unit_code].unit_id, event.name, event.uscc,
+            event.sectors, event.flags)
+        self.usccs[event.uscc] = event.originator_id
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseRelocated) -> None:
+        self._update_enterprise(event, unit_id=self.codes[event.to_unit_code].unit_id)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseSectorsChanged) -> None:
+        self._update_enterprise(event, sectors=event.sectors)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseFlagsChanged) -> None:
+        self._update_enterprise(event, flags=event.flags)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseSuspended) -> None:
+        self._update_enterprise(event, status=EnterpriseStatus.SUSPENDED)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseResumed) -> None:
+        self._update_enterprise(event, status=EnterpriseStatus.OPERATING)
+
+    @apply.register
+    def _(self, event: Enterprise.EnterpriseClosed) -> None:
+        self._update_enterprise(event, status=EnterpriseStatus.CLOSED,
+                                closed_on=business_date(event.occurred_at))
+
+    def _update_enterprise(self, event: Any, **changes: Any) -> None:
+        entry = self.enterprises[event.originator_id]
+        self.enterprises[entry.enterprise_id] = replace(entry, **changes)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def unit(self, field: str, code: str, on: date | None = None) -> UnitRef:
+        """Resolve a unit code, rejecting unknown codes and codes retired by `on` (V8)."""
+        entry = self.codes.get(code)
+        if entry is None:
+            raise DomainError(field, f"no unit has the code {code!r}")
+        if entry.valid_to is not None and (on is None or on >= entry.valid_to):
+            successors = f"; use {', '.join(entry.successors)}" if entry.successors else ""
+            raise DomainError(field, f"unit code {code} was retired on {entry.valid_to}"
+                                     f"{successors}")
+        unit = self.units[entry.unit_id]
+        return UnitRef(unit.unit_id, code, unit.level, unit.valid_from, entry.valid_to)
+
+    def current_code(self, unit_id: UUID) -> str:
+        return self.units[unit_id].code
+
+    def path(self, code: str) -> tuple[str, ...]:
+        """The unit's current code and those of its ancestors, self first."""
+        entry = self.codes.get(code)
+        if entry is None:
+            return (code,)
+        codes: list[str] = []
+        unit: UnitEntry | None = self.units[entry.unit_id]
+        while unit is not None:
+            codes.append(unit.code)
+            unit = self.units.get(unit.parent_id) if unit.parent_id else None
+        return tuple(codes)
+
+    def org(self, org_id: UUID) -> OrgProfile:
+        """The acting org's profile; an enterprise may act for itself."""
+        if org_id == SYSTEM_ORG_ID:
+            return SYSTEM_PROFILE
+        entry = self.orgs.get(org_id)
+        if entry is not None:
+            unit = self.units[entry.unit_id]
+            return OrgProfile(org_id, entry.org_type, unit.level, unit.code, entry.sectors,
+                              entry.enforcement_power, entry.can_verify_major)
+        enterprise = self.enterprises.get(org_id)
+        if enterprise is not None:
+            return OrgProfile(org_id, OrgType.ENTERPRISE, None,
+                              self.current_code(enterprise.unit_id), frozenset(), False, False)
+        raise DomainError("actor.org_id", f"no org or enterprise has the id {org_id}")
+
+    def enterprise(self, field: str, enterprise_id: UUID) -> EnterpriseEntry:
+        entry = self.enterprises.get(enterprise_id)
+        if entry is None:
+            raise DomainError(field, f"no enterprise has the id {enterprise_id}")
+        return entry
+
+    def covers(self, org: OrgProfile, code: str, sector: str | None,
+               enterprise_id: UUID | None) -> bool:
+        return covers(org, self.path(code), sector, enterprise_id)

@@ -1,0 +1,347 @@
+"""The application service: the one place every entry point (CLI, bulk import, demo, later
+HTTP) applies commands, so all of them validate identically.
+
+A command runs in a unit of work: the actor's org is resolved in the directory, the target
+aggregate loaded, the domain method called, and the new events stored in one transaction.
+Bulk import runs many commands per unit of work (the fast path); a rejected command
+leaves no trace, and a batch whose transaction fails is replayed command by command, so no
+batch is ever half-written and no good command is lost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from domain.base import SHANGHAI, Actor, Context, DomainError, ZhibaoAggregate
+from domain.commands import Command
+from infra.directory import REFERENCE_TOPICS, Directory
+from infra.handlers import HANDLERS
+from infra.settings import Settings, get_settings
+from infra.store import ChainedEventStore, ChainedMapper, OrjsonTranscoder, eventsourcing_env
+
+COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
+A = TypeVar("A", bound=ZhibaoAggregate)
+
+
+class ConflictError(Exception):
+    """Another command changed the same aggregate first; reload and retry."""
+
+    def __init__(self, aggregate_ids: Iterable[UUID]) -> None:
+        ids = ", ".join(str(i) for i in aggregate_ids)
+        super().__init__(f"conflict: {ids} was changed concurrently (or already exists); "
+                         "nothing was written — reload and retry")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command: str
+    aggregate_id: UUID | None
+    events: int
+    duplicate: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class Rejection:
+    line: int
+    command: str
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"line {self.line} ({self.command}): {self.field}: {self.rule}"
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    events: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def count(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        if outcome.duplicate:
+            self.duplicates += 1
+        else:
+            self.applied += 1
+
+
+def now_in_shanghai() -> datetime:
+    return datetime.now(SHANGHAI)
+
+
+class AggregateCache:
+    """Aggregates kept between batches of one process, least recently used dropped."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[UUID, ZhibaoAggregate] = OrderedDict()
+
+    def get(self, aggregate_id: UUID) -> ZhibaoAggregate | None:
+        agg = self._items.get(aggregate_id)
+        if agg is not None:
+            self._items.move_to_end(aggregate_id)
+        return agg
+
+    def put(self, agg: ZhibaoAggregate) -> None:
+        self._items[agg.id] = agg
+        self._items.move_to_end(agg.id)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            self._items.pop(aggregate_id, None)
+
+
+class Zhibao(Application[UUID]):
+    """The event-sourced application: the store, the directory and command execution."""
+
+    name = "zhibao"
+
+    def __init__(self, settings: Settings | None = None,
+                 clock: Callable[[], datetime] = now_in_shanghai) -> None:
+        self.settings = settings or get_settings()
+        super().__init__(env=eventsourcing_env(self.settings.database_url))
+        self.clock = clock
+        self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
+        self.directory = Directory()
+        self.cache = AggregateCache(self.settings.aggregate_cache_size)
+        self.refresh_directory()
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def construct_mapper(self) -> ChainedMapper:
+        return ChainedMapper(transcoder=self.construct_transcoder())
+
+    def construct_event_store(self) -> ChainedEventStore:
+        return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
+
+    # -- the directory ---------------------------------------------------------------------
+
+    def refresh_directory(self) -> None:
+        """Fold reference events recorded since the last look (by any process)."""
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=self.directory.position, limit=1000, topics=REFERENCE_TOPICS,
+                inclusive_of_start=False)
+            if not notifications:
+                return
+            for notification in notifications:
+                self.directory.apply(self.mapper.to_domain_event(notification))
+            self.directory.position = notifications[-1].id
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> Outcome:
+        """Apply one command in its own transaction, always from freshly loaded state."""
+        self.refresh_directory()
+        uow = UnitOfWork(self, cached=False)
+        try:
+            outcome = uow.run(command)
+            uow.store()
+        except BaseException:
+            uow.abandon()
+            raise
+        return outcome
+
+    def execute_batch(self, commands: Iterable[tuple[int, Command | DomainError]],
+                      batch_size: int | None = None) -> Iterator[BatchResult]:
+        """Apply numbered commands (or parse errors) in transactions of `batch_size`,
+        yielding one result per batch."""
+        size = batch_size or self.settings.import_batch_size
+        batch: list[tuple[int, Command | DomainError]] = []
+        for item in commands:
+            batch.append(item)
+            if len(batch) >= size:
+                yield self._run_batch(batch)
+                batch = []
+        if batch:
+            yield self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[int, Command | DomainError]]) -> BatchResult:
+        self.refresh_directory()
+        result = BatchResult()
+        uow = UnitOfWork(self, cached=True)
+        try:
+            outcomes = [self._run_line(uow, line, item, result) for line, item in batch]
+            uow.store()
+        except ConflictError:
+            uow.abandon()
+            return self._replay_one_by_one(batch)
+        except BaseException:
+            uow.abandon()
+            raise
+        for outcome in outcomes:
+            result.count(outcome)
+        result.events = uow.stored_events
+        return result
+
+    def _replay_one_by_one(self, batch: list[tuple[int, Command | DomainError]]) -> BatchResult:
+        """The batch's transaction failed: apply each command alone to find the culprit."""
+        self.refresh_directory()
+        result = BatchResult()
+        for line, item in batch:
+            uow = UnitOfWork(self, cached=False)
+            try:
+                outcome = self._run_line(uow, line, item, result)
+                uow.store()
+            except ConflictError as e:
+                uow.abandon()
+                result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
+                continue
+            except BaseException:
+                uow.abandon()
+                raise
+            result.count(outcome)
+            result.events += uow.stored_events
+        return result
+
+    @staticmethod
+    def _run_line(uow: UnitOfWork, line: int, item: Command | DomainError,
+                  result: BatchResult) -> Outcome | None:
+        """Run one command; a rejection is noted in `result` and leaves no trace."""
+        if isinstance(item, DomainError):
+            result.rejections.append(Rejection(line, "?", item.field, item.rule))
+            return None
+        try:
+            return uow.run(item)
+        except DomainError as e:
+            result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
+            return None
+
+
+def _name(item: Command | DomainError) -> str:
+    return getattr(item, "command", "?")
+
+
+def _kind(cls: type) -> str:
+    return cls.__name__
+
+
+class UnitOfWork:
+    """Aggregates loaded or created by the commands of one transaction.
+
+    A handler validates everything before it changes anything, and changes at most one
+    existing aggregate (its last step), so a rejected command leaves no pending events.
+    """
+
+    def __init__(self, app: Zhibao, cached: bool) -> None:
+        self.app = app
+        self.directory = app.directory
+        self.cached = cached
+        self.aggregates: dict[UUID, ZhibaoAggregate] = {}
+        self.stored_events = 0
+        self.warnings: list[str] = []
+        self.directory.begin()
+
+    def run(self, command: Command) -> Outcome:
+        ctx = self._context(command)
+        if command.target is not None:
+            target = self.find(getattr(command, command.target))
+            if target is not None and target.has_applied(command.command_id):
+                return Outcome(command.command, target.id, 0, duplicate=True)
+        before = {agg_id: len(agg.pending_events) for agg_id, agg in self.aggregates.items()}
+        self.warnings = []
+        try:
+            aggregate_id = HANDLERS[type(command)](self, command, ctx)
+        except _Duplicate as duplicate:
+            return Outcome(command.command, duplicate.aggregate_id, 0, duplicate=True)
+        events = 0
+        for agg_id, agg in self.aggregates.items():
+            new = agg.pending_events[before.get(agg_id, 0):]
+            events += len(new)
+            for event in new:
+                self.directory.apply(event)
+        return Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
+
+    def _context(self, command: Command) -> Context:
+        recorded_at = self.app.clock()
+        if command.occurred_at is not None and command.occurred_at > recorded_at + \
+                self.app.clock_skew:
+            raise DomainError("occurred_at", f"{command.occurred_at.isoformat()} is in the future")
+        org = self.directory.org(command.actor.org_id)
+        actor = Actor(command.actor.person_id, command.actor.org_id, command.actor.role)
+        directory = self.directory
+        return Context(
+            actor=actor, org=org, recorded_at=recorded_at,
+            covers=lambda code, sector, enterprise_id: directory.covers(org, code, sector,
+                                                                        enterprise_id),
+            command_id=command.command_id, occurred_at=command.occurred_at,
+            clock_skew=self.app.clock_skew,
+        )
+
+    def new_id(self, command: Command, explicit: UUID | None, field_name: str) -> UUID:
+        """The id of an aggregate a command creates. A command_id makes it deterministic,
+        so a replayed creation is recognised (V11)."""
+        if explicit is None and command.command_id is not None:
+            explicit = uuid5(COMMAND_ID_NAMESPACE, command.command_id)
+        if explicit is None:
+            return uuid4()
+        if command.command_id is not None or not self.cached:
+            existing = self.find(explicit)
+            if existing is not None:
+                if existing.has_applied(command.command_id):
+                    raise _Duplicate(existing.id)
+                raise DomainError(field_name, f"{explicit} already exists")
+        return explicit
+
+    def find(self, aggregate_id: UUID) -> ZhibaoAggregate | None:
+        agg = self.aggregates.get(aggregate_id)
+        if agg is None and self.cached:
+            agg = self.app.cache.get(aggregate_id)
+        if agg is None:
+            try:
+                agg = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        self.aggregates[aggregate_id] = agg
+        return agg
+
+    def get(self, cls: type[A], aggregate_id: UUID, field_name: str) -> A:
+        agg = self.find(aggregate_id)
+        if agg is None:
+            raise DomainError(field_name, f"no {_kind(cls)} has the id {aggregate_id}")
+        if not isinstance(agg, cls):
+            raise DomainError(field_name, f"{aggregate_id} is a {_kind(type(agg))}, "
+                                          f"not a {_kind(cls)}")
+        return agg
+
+    def add(self, agg: ZhibaoAggregate) -> UUID:
+        self.aggregates[agg.id] = agg
+        return agg.id
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def store(self) -> None:
+        changed = [agg for agg in self.aggregates.values() if agg.pending_events]
+        try:
+            recordings = self.app.save(*changed)
+        except IntegrityError:
+            raise ConflictError(agg.id for agg in changed) from None
+        self.stored_events = len(recordings)
+        self.directory.commit()
+        if self.cached:
+            for agg in self.aggregates.values():
+                self.app.cache.put(agg)
+
+    def abandon(self) -> None:
+        self.directory.rollback()
+        self.app.cache.evict(self.aggregates)
+
+
+class _Duplicate(Exception):
+    def __init__(self, aggregate_id: UUID) -> None:
+        self.aggregate_id = aggregate_id
