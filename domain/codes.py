@@ -98,3 +98,8 @@ def validate_uscc(uscc: str) -> str:
         ) from None
     except ValidationError as e:
         raise DomainError("uscc", f"{uscc!r} is not a unified social credit code: {e}") from None
+
+
+def complete_uscc(first17: str) -> str:
+    """Append the GB 32100 check character to the first 17 characters of a code."""
+    return first17 + stdnum_uscc.calc_check_digit(first17)

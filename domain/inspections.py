@@ -119,7 +119,8 @@ class Inspection(ZhibaoAggregate):
     ) -> None:
         """A visit counts where the enterprise is (territorial attribution, §11.2)."""
         require(not self.closed, "inspection_id", "the inspection is closed")
-        require(enterprise_id in self.targets, "enterprise_id", "is not a target of this inspection")
+        require(enterprise_id in self.targets, "enterprise_id",
+                "is not a target of this inspection")
         require(enterprise_id not in self.visited, "enterprise_id", "was already visited")
         require(findings_count >= 0, "findings_count", "must be a non-negative count")
         ctx.require_not_future("visited_at", visited_at)

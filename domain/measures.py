@@ -61,9 +61,12 @@ class Measure(ZhibaoAggregate):
             require_sector("sector", sector)
         require(planned_date >= ctx.today, "planned_date",
                 f"a planned completion date cannot lie before the planning date {ctx.today}")
-        return cls._start(cls.MeasurePlanned, ctx, measure_id, ctx.org.unit_code, ctx.at, org_id=ctx.actor.org_id, title=title, kind=kind,
-                          sector=sector, content=content, partners=tuple(partners),
-                          planned_date=planned_date, related_hazard_ids=tuple(related_hazard_ids))
+        return cls._start(
+            cls.MeasurePlanned, ctx, measure_id, ctx.org.unit_code, ctx.at,
+            org_id=ctx.actor.org_id, title=title, kind=kind, sector=sector, content=content,
+            partners=tuple(partners), planned_date=planned_date,
+            related_hazard_ids=tuple(related_hazard_ids),
+        )
 
     class MeasureIssued(Event):
         doc_no: str

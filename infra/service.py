@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -66,10 +66,19 @@ class BatchResult:
     duplicates: int = 0
     events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
-    def count(self, outcome: Outcome | None) -> None:
+    def merge(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.events += other.events
+        self.rejections.extend(other.rejections)
+        self.warnings.extend(other.warnings)
+
+    def count(self, line: int, outcome: Outcome | None) -> None:
         if outcome is None:
             return
+        self.warnings.extend(f"line {line}: {warning}" for warning in outcome.warnings)
         if outcome.duplicate:
             self.duplicates += 1
         else:
@@ -175,7 +184,7 @@ class Zhibao(Application[UUID]):
         result = BatchResult()
         uow = UnitOfWork(self, cached=True)
         try:
-            outcomes = [self._run_line(uow, line, item, result) for line, item in batch]
+            outcomes = [(line, self._run_line(uow, line, item, result)) for line, item in batch]
             uow.store()
         except ConflictError:
             uow.abandon()
@@ -183,8 +192,8 @@ class Zhibao(Application[UUID]):
         except BaseException:
             uow.abandon()
             raise
-        for outcome in outcomes:
-            result.count(outcome)
+        for line, outcome in outcomes:
+            result.count(line, outcome)
         result.events = uow.stored_events
         return result
 
@@ -204,7 +213,7 @@ class Zhibao(Application[UUID]):
             except BaseException:
                 uow.abandon()
                 raise
-            result.count(outcome)
+            result.count(line, outcome)
             result.events += uow.stored_events
         return result
 

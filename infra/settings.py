@@ -1,12 +1,12 @@
 """All settings, read once from environment variables prefixed `ZHIBAO_` (or a `.env` file).
 
-| variable | default | meaning |
-| --- | --- | --- |
-| `ZHIBAO_DATABASE_URL` | `sqlite:///zhibao.db` | event store and views: `sqlite:///PATH` or `postgresql://user:pass@host:port/db[?schema=NAME]` |
-| `ZHIBAO_OUTPUT_DIR` | `zhibao-out` | where reports and exports are written |
-| `ZHIBAO_CLOCK_SKEW_SECONDS` | `300` | how far business time may run ahead of the system clock (V2) |
-| `ZHIBAO_IMPORT_BATCH_SIZE` | `1000` | commands per transaction in bulk import |
-| `ZHIBAO_AGGREGATE_CACHE_SIZE` | `20000` | aggregates kept in memory between batches |
+- `ZHIBAO_DATABASE_URL` (default `sqlite:///zhibao.db`): event store and views, either
+  `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME]`.
+- `ZHIBAO_OUTPUT_DIR` (default `zhibao-out`): where reports and exports are written.
+- `ZHIBAO_CLOCK_SKEW_SECONDS` (default 300): how far business time may run ahead of the
+  system clock before it counts as "in the future" (V2).
+- `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
+- `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
 """
 
 from __future__ import annotations

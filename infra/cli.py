@@ -1,0 +1,55 @@
+"""The `zhibao` command line.
+
+Each feature module contributes its subcommands through a `register(subparsers)` function;
+the modules are listed in FEATURES. Heavy libraries (Prefect, Kafka, Arrow) are imported
+inside the subcommand that needs them, so `zhibao --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+FEATURES: tuple[str, ...] = ("infra.cli_core",)
+
+console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zhibao",
+        description="直报 — event-sourced work-safety reporting: record, project, report.",
+    )
+    parser.add_argument("--database-url", metavar="URL",
+                        help="event store and views (overrides ZHIBAO_DATABASE_URL)")
+    subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    for module in FEATURES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.database_url:
+        os.environ["ZHIBAO_DATABASE_URL"] = args.database_url
+    try:
+        return int(args.run(args) or 0)
+    except UserError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Core subcommands: apply one command, bulk import, import a task list, store summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from domain.base import DomainError
+from infra.cli import UserError, console
+from infra.service import BatchResult
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    p = subparsers.add_parser("command", help="apply one command (JSON) and print the outcome")
+    p.add_argument("json", help="the command as JSON, or - to read it from standard input")
+    p.set_defaults(run=run_command)
+
+    p = subparsers.add_parser("import", help="apply a JSONL file of commands in batches")
+    p.add_argument("file", type=Path)
+    p.add_argument("--batch-size", type=int, help="commands per transaction")
+    p.set_defaults(run=run_import)
+
+    p = subparsers.add_parser("import-tasks", help="import a task list table (CSV)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--org", required=True, help="id of the org publishing the list")
+    p.add_argument("--person", default="importer", help="who performs the import")
+    p.add_argument("--doc-no", help="document number (default: the Ankang 2021 list)")
+    p.add_argument("--title")
+    p.add_argument("--issuer")
+    p.add_argument("--issued-on", type=date.fromisoformat)
+    p.set_defaults(run=run_import_tasks)
+
+    p = subparsers.add_parser("info", help="summarise the event store")
+    p.set_defaults(run=run_info)
+
+
+def open_app() -> Any:
+    from infra.service import Zhibao
+
+    return Zhibao()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from domain.commands import parse_command
+    from infra.service import ConflictError
+
+    raw = sys.stdin.buffer.read() if args.json == "-" else args.json.encode()
+    try:
+        outcome = open_app().execute(parse_command(orjson.loads(raw)))
+    except orjson.JSONDecodeError as e:
+        raise UserError(f"not valid JSON: {e}") from None
+    except DomainError as e:
+        raise UserError(f"rejected, nothing written — {e.field}: {e.rule}") from None
+    except ConflictError as e:
+        raise UserError(str(e)) from None
+    sys.stdout.buffer.write(orjson.dumps(outcome, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0
+
+
+def _line_count(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from infra.importer import import_file
+
+    if not args.file.is_file():
+        raise UserError(f"{args.file}: no such file")
+    app = open_app()
+    started = time.perf_counter()
+    total = BatchResult()
+    with _progress() as progress:
+        task = progress.add_task("importing", total=_line_count(args.file))
+        for result in import_file(app, args.file, args.batch_size):
+            total.merge(result)
+            progress.advance(task, result.applied + result.duplicates + len(result.rejections))
+    return _report(total, time.perf_counter() - started)
+
+
+def _report(total: Any, elapsed: float) -> int:
+    for warning in total.warnings:
+        console.print(f"[cyan]warning[/] {warning}")
+    for rejection in total.rejections:
+        console.print(f"[yellow]rejected[/] {rejection}")
+    console.print(f"{total.applied} commands applied ({total.events} events), "
+                  f"{total.duplicates} already applied, {len(total.rejections)} rejected, "
+                  f"in {elapsed:.1f} s")
+    return 1 if total.rejections else 0
+
+
+def run_import_tasks(args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    from domain.commands import ActorIn
+    from infra.taskcsv import ANKANG_2021, TaskListDocument, task_list_commands
+
+    document = TaskListDocument(
+        doc_no=args.doc_no or ANKANG_2021.doc_no, title=args.title or ANKANG_2021.title,
+        issuer=args.issuer or ANKANG_2021.issuer, issued_on=args.issued_on or ANKANG_2021.issued_on)
+    actor = ActorIn(person_id=args.person, org_id=UUID(args.org), role="importer")
+    started = time.perf_counter()
+    try:
+        commands = list(enumerate(task_list_commands(args.file, document, actor), start=1))
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from None
+    total = BatchResult()
+    for result in open_app().execute_batch(commands):
+        total.merge(result)
+    return _report(total, time.perf_counter() - started)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from infra.stats import events_by_type
+
+    app = open_app()
+    counts = events_by_type(app)
+    table = Table(title=f"events in {app.settings.database_url}")
+    table.add_column("event type")
+    table.add_column("count", justify="right")
+    for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(name, str(count))
+    table.add_row("[bold]total", f"[bold]{sum(counts.values())}")
+    console.print(table)
+    return 0

@@ -1,0 +1,50 @@
+"""The one shape every fold reads: an `EventRecord`, whether the event came from the store's
+notification log or from a county's Kafka topic. Folding the same records gives the same
+views wherever they came from (invariant 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+
+from domain.base import event_id
+from infra.store import event_payload, event_type
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    position: int  # notification id in the store (for Kafka-fed views: the store's id too)
+    event_id: UUID
+    event_type: str  # e.g. "HazardReported"
+    originator_id: UUID
+    originator_version: int
+    occurred_at: datetime  # business time (Asia/Shanghai offset)
+    recorded_at: datetime  # system time
+    unit_code: str
+    actor_org_id: UUID
+    data: dict[str, Any]  # the event's own fields as JSON values (dates as ISO strings)
+
+
+ENVELOPE_FIELDS = ("occurred_at", "timestamp", "unit_code", "actor", "command_id")
+
+
+def from_notification(notification: Notification) -> EventRecord:
+    payload = event_payload(notification.state)
+    originator_id = notification.originator_id
+    assert isinstance(originator_id, UUID)
+    return EventRecord(
+        position=notification.id,
+        event_id=event_id(originator_id, notification.originator_version),
+        event_type=event_type(notification.topic),
+        originator_id=originator_id,
+        originator_version=notification.originator_version,
+        occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+        recorded_at=datetime.fromisoformat(payload["timestamp"]),
+        unit_code=payload["unit_code"],
+        actor_org_id=UUID(payload["actor"]["org_id"]),
+        data={k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS},
+    )
