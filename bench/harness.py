@@ -1,0 +1,92 @@
+"""What every benchmark shares: timing, peak memory, the result line and its verdict."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One figure and its ratio to a peer or limit measured in the same run."""
+
+    name: str
+    figure: float
+    unit: str
+    peer: float
+    peer_name: str
+    target: float | None  # the ratio must reach this; None: reported only
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.figure / self.peer if self.peer else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return self.target is None or self.ratio >= self.target
+
+    def line(self) -> str:
+        verdict = "report" if self.target is None else ("PASS" if self.passed else "FAIL")
+        target = "" if self.target is None else f" (target ≥ {self.target:g})"
+        note = f"  [{self.note}]" if self.note else ""
+        return (f"{self.name}: {self.figure:,.0f} {self.unit} vs {self.peer_name} "
+                f"{self.peer:,.0f} {self.unit} → ratio {self.ratio:.2f}{target} {verdict}{note}")
+
+
+def timed(work: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    value = work()
+    return value, time.perf_counter() - started
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """`with stopwatch() as elapsed:` … `elapsed[0]` holds the seconds afterwards."""
+    elapsed = [0.0]
+    started = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed[0] = time.perf_counter() - started
+
+
+PG_BENCH_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def fresh_store(kind: str) -> Iterator[str]:
+    """A database URL for an empty store of `kind` (sqlite file or PostgreSQL schema),
+    removed afterwards."""
+    import shutil
+    import tempfile
+    import uuid
+
+    import psycopg
+
+    if kind == "sqlite":
+        directory = tempfile.mkdtemp(prefix="zhibao-bench-")
+        try:
+            yield f"sqlite:///{directory}/zhibao.db"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_BENCH_URL}?schema={schema}"
+    finally:
+        with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
