@@ -29,6 +29,8 @@ from infra.store import ChainedEventStore, ChainedMapper, OrjsonTranscoder, even
 
 COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
 A = TypeVar("A", bound=ZhibaoAggregate)
+Numbered = tuple[int, Command | DomainError]
+"""A command as it arrives in a batch, with its line number (or why it did not parse)."""
 
 
 class ConflictError(Exception):
@@ -165,26 +167,31 @@ class Zhibao(Application[UUID]):
             raise
         return outcome
 
-    def execute_batch(self, commands: Iterable[tuple[int, Command | DomainError]],
+    def execute_batch(self, commands: Iterable[Numbered],
                       batch_size: int | None = None) -> Iterator[BatchResult]:
         """Apply numbered commands (or parse errors) in transactions of `batch_size`,
-        yielding one result per batch."""
+        yielding one result per batch. Commands are pulled one at a time as they run, so a
+        caller's clock (e.g. a simulation's) may advance between them."""
         size = batch_size or self.settings.import_batch_size
-        batch: list[tuple[int, Command | DomainError]] = []
-        for item in commands:
-            batch.append(item)
-            if len(batch) >= size:
-                yield self._run_batch(batch)
-                batch = []
-        if batch:
-            yield self._run_batch(batch)
+        pending = iter(commands)
+        while result := self._run_batch(pending, size):
+            yield result
 
-    def _run_batch(self, batch: list[tuple[int, Command | DomainError]]) -> BatchResult:
+    def _run_batch(self, pending: Iterator[Numbered], size: int) -> BatchResult | None:
         self.refresh_directory()
         result = BatchResult()
         uow = UnitOfWork(self, cached=True)
+        batch: list[Numbered] = []
+        outcomes: list[tuple[int, Outcome | None]] = []
         try:
-            outcomes = [(line, self._run_line(uow, line, item, result)) for line, item in batch]
+            for line, item in pending:
+                batch.append((line, item))
+                outcomes.append((line, self._run_line(uow, line, item, result)))
+                if len(batch) >= size:
+                    break
+            if not batch:
+                uow.abandon()
+                return None
             uow.store()
         except ConflictError:
             uow.abandon()
@@ -197,7 +204,7 @@ class Zhibao(Application[UUID]):
         result.events = uow.stored_events
         return result
 
-    def _replay_one_by_one(self, batch: list[tuple[int, Command | DomainError]]) -> BatchResult:
+    def _replay_one_by_one(self, batch: list[Numbered]) -> BatchResult:
         """The batch's transaction failed: apply each command alone to find the culprit."""
         self.refresh_directory()
         result = BatchResult()
