@@ -314,9 +314,9 @@ class Hazard(ZhibaoAggregate):
     def rectify_on_spot(self, ctx: Context, rectified_at: datetime,
                         evidence: str | None) -> None:
         """The fast path for a general hazard removed on discovery: REPORTED → CLOSED."""
-        self._require_state("rectify on the spot", HazardState.REPORTED, HazardState.CONFIRMED)
-        require(self.proposed_grade is Grade.GENERAL and self.grade in (None, Grade.GENERAL),
-                "hazard_id", "only a general hazard can be rectified on the spot")
+        self._require_state("rectify on the spot", HazardState.REPORTED)
+        require(self.proposed_grade is Grade.GENERAL, "hazard_id",
+                "only a general hazard can be rectified on the spot")
         self._require_after("rectified_at", rectified_at)
         ctx.require_not_future("rectified_at", rectified_at)
         require(business_date(rectified_at) == business_date(self.discovered_at), "rectified_at",
@@ -650,8 +650,8 @@ class Hazard(ZhibaoAggregate):
 
     def record_relapse(self, ctx: Context, new_hazard_id: UUID, found_at: datetime) -> None:
         """回头看: the old hazard stays closed; the relapse is a new hazard linked to it."""
-        self._require_state("record a relapse of", HazardState.CLOSED)
-        ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
+        self._require_state("record a relapse of", HazardState.CLOSED, field="relapse_of")
+        ctx.require_jurisdiction("relapse_of", self.unit_code, self.sector)
         self._record(self.HazardRelapseFound, ctx, found_at, new_hazard_id=new_hazard_id)
 
     class HazardEliminatedByClosure(Event):
@@ -674,10 +674,11 @@ class Hazard(ZhibaoAggregate):
 
     # -- guards ----------------------------------------------------------------------------
 
-    def _require_state(self, action: str, *allowed: HazardState) -> None:
+    def _require_state(self, action: str, *allowed: HazardState,
+                       field: str = "hazard_id") -> None:
         if self.state not in allowed:
-            raise DomainError("hazard_id", f"cannot {action} a hazard in state {self.state} "
-                                           f"(allowed from {', '.join(allowed)})")
+            raise DomainError(field, f"cannot {action} a hazard in state {self.state} "
+                                     f"(allowed from {', '.join(allowed)})")
 
     def _require_open(self, action: str) -> None:
         self._require_state(action, *sorted(OPEN))
