@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import SYSTEM_ORG_ID
+import pytest
+
+from domain.base import SYSTEM_ORG_ID, DomainError
 from domain.codes import complete_uscc
 from domain.commands import parse_command
 from infra.service import Outcome, Zhibao
@@ -62,6 +64,15 @@ class World:
         who = by if isinstance(by, dict) else actor(self.orgs.get(by) or self.enterprises[by])
         payload = {"command": command, "actor": who, **_jsonable(fields)}
         return self.app.execute(parse_command(payload))
+
+    def rejects(self, command: str, by: str | dict[str, str], **fields: Any) -> DomainError:
+        """Apply a command that must be rejected; check it wrote nothing and return the error
+        so the test can look at its field and rule."""
+        before = self.app.recorder.max_notification_id()
+        with pytest.raises(DomainError) as rejected:
+            self.do(command, by, **fields)
+        assert self.app.recorder.max_notification_id() == before, f"rejected {command} wrote"
+        return rejected.value
 
     def as_enterprise(self, name: str) -> dict[str, str]:
         return actor(self.enterprises[name], "principal", "enterprise_principal")
