@@ -9,6 +9,7 @@ from dataclasses import fields
 from functools import cache
 from typing import Any
 
+from domain.audit import AuditTrail
 from domain.base import ZhibaoAggregate
 from domain.enforcement import AccountabilityAction, EnforcementCase
 from domain.enterprises import Enterprise
@@ -22,7 +23,7 @@ from domain.units import AdminUnit, OrgUnit
 
 AGGREGATES: tuple[type[ZhibaoAggregate], ...] = (
     AdminUnit, OrgUnit, Enterprise, Inspection, Hazard, PublicReport, RiskPoint,
-    EnforcementCase, AccountabilityAction, Measure, TaskList, WorkTask,
+    EnforcementCase, AccountabilityAction, Measure, TaskList, WorkTask, AuditTrail,
 )
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "occurred_at", "actor",
