@@ -117,12 +117,13 @@ class RectificationPlan:
             "measures": self.measures,
             "responsible_org": self.responsible_org,
             "responsible_person": self.responsible_person,
-            "funds_fen": self.funds_fen,
+            "funds": self.funds_fen,
             "funds_source": self.funds_source,
             "deadline": self.deadline,
             "contingency_plan": self.contingency_plan,
         }
-        return [name for name, value in required.items() if value in (None, "")]
+        return [name for name, value in required.items()
+                if value is None or (isinstance(value, str) and not value.strip())]
 
 
 @dataclass(frozen=True)
@@ -472,6 +473,7 @@ class Hazard(ZhibaoAggregate):
     def record_overdue(self, ctx: Context, detected_at: datetime) -> bool:
         """Record that the deadline passed — once per deadline, so a daily sweep may run
         any number of times. Returns False when there was nothing new to record."""
+        ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         if self.state not in OVERDUE_STATES or self.deadline is None:
             return False
         if business_date(detected_at) <= self.deadline:
@@ -684,8 +686,8 @@ class Hazard(ZhibaoAggregate):
         self._require_state(action, *sorted(OPEN))
 
     def _require_after(self, field: str, at: datetime) -> None:
-        require_order(field, at, self.last_change_at, "the hazard's previous step at")
         require_order(field, at, self.discovered_at, "discovery at")
+        require_order(field, at, self.last_change_at, "the hazard's previous step at")
 
     def _require_grading_authority(self, ctx: Context, grade: Grade) -> None:
         """General: a town office or the inspecting department. Major: a county-level

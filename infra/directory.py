@@ -193,6 +193,8 @@ class Directory:
             raise DomainError(field, f"unit code {code} was retired on {entry.valid_to}"
                                      f"{successors}")
         unit = self.units[entry.unit_id]
+        if on is not None and on < unit.valid_from:
+            raise DomainError(field, f"unit code {code} is valid only from {unit.valid_from}")
         return UnitRef(unit.unit_id, code, unit.level, unit.valid_from, entry.valid_to)
 
     def current_code(self, unit_id: UUID) -> str:
