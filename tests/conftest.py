@@ -47,11 +47,25 @@ def _postgres_schema() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
 def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
     """The same test runs on both stores."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/zhibao.db"  # type: ignore[operator]
+    else:
+        yield from _postgres_schema()
+
+
+@pytest.fixture(scope="module", params=STORES)
+def module_database_url(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Both stores, one of each per test module: for tests that share a world they only
+    add to (each its own hazards), so the world is built once per module and store."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store')}/zhibao.db"
     else:
         yield from _postgres_schema()
 

@@ -9,19 +9,19 @@ happens half an hour of business time after the one before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import business_date
+from domain.base import SHANGHAI, business_date
 from domain.codes import complete_uscc
 from domain.hazards import Hazard, HazardState
 from infra.service import Outcome
-from tests.builders import SYSTEM, World
-
-if TYPE_CHECKING:
-    from tests.conftest import FakeClock
+from tests.builders import SYSTEM, World, build_world
+from tests.conftest import FakeClock, open_app
 
 STEP = timedelta(minutes=30)
 DEADLINE_AFTER = timedelta(days=14)
@@ -155,3 +155,15 @@ class Hazards:
             if listed:
                 self.do("DelistHazard", "county_gov", hazard_id=hazard_id, delisting_doc="摘牌")
             self.close(hazard_id, grade)
+
+
+@contextmanager
+def hazards_in_new_world(database_url: str) -> Iterator[Hazards]:
+    """A freshly built world on `database_url` with a clock of its own (2021-03-01 09:00),
+    for a module whose tests share it, each adding its own hazards."""
+    clock = FakeClock(datetime(2021, 3, 1, 9, 0, tzinfo=SHANGHAI))
+    app = open_app(database_url, clock)
+    try:
+        yield Hazards(build_world(app), clock)
+    finally:
+        app.close()

@@ -5,6 +5,7 @@ command) pair is rejected with a rule naming the state — writing nothing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.hazards import Hazard, HazardState
-from tests.builders import actor, build_world
+from tests.builders import actor
 from tests.hazard_model import (
     ALL_STATES,
     ALLOWED_FROM,
@@ -30,7 +31,13 @@ from tests.hazard_model import (
     ModelHazard,
     apply,
 )
-from tests.hazard_paths import CRITERIA_REF, FULL_PLAN, Hazards
+from tests.hazard_paths import CRITERIA_REF, FULL_PLAN, Hazards, hazards_in_new_world
+
+
+@pytest.fixture(scope="module")
+def paths(module_database_url: str) -> Iterator[Hazards]:
+    with hazards_in_new_world(module_database_url) as shared:
+        yield shared
 
 
 @dataclass(frozen=True)
@@ -130,8 +137,7 @@ def test_the_model_covers_every_state():
 
 
 @pytest.mark.parametrize("state", sorted(ALL_STATES))
-def test_every_transition_outside_the_table_is_rejected(app, clock, state):
-    paths = Hazards(build_world(app), clock)
+def test_every_transition_outside_the_table_is_rejected(paths, state):
     grade, listed = SUBJECTS[state]
     hazard_id = paths.drive(state, grade, listed)
     version = paths.get(hazard_id).version
@@ -140,7 +146,7 @@ def test_every_transition_outside_the_table_is_rejected(app, clock, state):
     assert forbidden, f"nothing is forbidden from {state}?"
     for name in forbidden:
         a = attempt(paths, hazard_id, name)
-        fields = {**a.fields, **({a.stamp: clock.now} if a.stamp else {})}
+        fields = {**a.fields, **({a.stamp: paths.clock.now} if a.stamp else {})}
         error = paths.world.rejects(a.command, a.by, **fields)
         expected_field = "relapse_of" if name == RELAPSE else "hazard_id"
         reason = OTHER_REASONS.get((name, state), rf"\b{state}\b")
@@ -217,8 +223,7 @@ def test_the_scenarios_cover_the_table():
     assert table - tried == {("DecideDeadlineExtension", REPORTED)}
 
 
-def test_every_transition_in_the_table_lands_where_the_model_says(app, clock):
-    paths = Hazards(build_world(app), clock)
+def test_every_transition_in_the_table_lands_where_the_model_says(paths):
     wrong: list[str] = []
     for s in SCENARIOS:
         hazard_id = paths.drive(s.drive_to or s.start, s.grade, s.listed, paths.new_enterprise())
