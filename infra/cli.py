@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-FEATURES: tuple[str, ...] = ("infra.cli_core",)
+FEATURES: tuple[str, ...] = ("infra.cli_core", "infra.cli_audit_export", "infra.cli_kafka")
 
 console = Console(stderr=True)
 

@@ -1,0 +1,1 @@
+"""Exports for data warehouses: incremental, hive-partitioned Parquet datasets."""

@@ -1,0 +1,162 @@
+"""Arrow schemas of the events datasets, derived from the event catalogue
+(`infra/eventtypes.py`), so the Parquet layout cannot drift from the domain.
+
+Every dataset has the envelope columns, then the event type's own fields:
+
+- value objects (a rectification plan, a listing, an enterprise's flags) become prefixed
+  columns (`plan_measures`, `listing_deadline`, `flags_high_risk`);
+- tuples become lists (of strings, or of structs for team members and sealed blocks);
+- dates are date32, instants timestamp[us, UTC], ids and codes strings;
+- money is stored in the domain as integer fen (`…_fen`) and exported as yuan,
+  decimal(18, 2), under the name `…_yuan`;
+- enumerations and a few known low-cardinality fields are dictionary-encoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import pyarrow as pa
+
+from infra.eventtypes import event_classes, own_fields
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(18, 2)
+DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+LOW_CARDINALITY = frozenset({"sector", "discovering_level", "owner_level", "kind", "channel",
+                             "responsible_unit", "section"})
+"""Plain-string fields that take few distinct values, whatever the event type."""
+
+Convert = Callable[[Any], Any]
+"""Turns a JSON value of the stored event into what `pyarrow.array` takes."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    path: tuple[str, ...]  # where the value sits in the stored event's JSON
+    convert: Convert | None = None  # per value; None: the JSON value is taken (or cast) as is
+    doc: str = ""
+
+    def array(self, values: list[Any]) -> pa.Array:
+        """The column's values as one Arrow array; ISO strings are cast in bulk."""
+        if self.type in (TIMESTAMP, pa.date32()):
+            return pa.array(values, pa.string()).cast(self.type)
+        if self.type == DICTIONARY:
+            return pa.array(values, pa.string()).dictionary_encode()
+        if self.convert is not None:
+            values = [None if v is None else self.convert(v) for v in values]
+        return pa.array(values, self.type)
+
+
+ENVELOPE: tuple[Column, ...] = (
+    Column("position", pa.int64(), (), doc="notification-log position: the export's watermark"),
+    Column("event_id", pa.string(), (), doc="stable event id (the same event, the same id)"),
+    Column("aggregate_id", pa.string(), (), doc="the aggregate (hazard, enterprise, …)"),
+    Column("version", pa.int64(), (), doc="the event's version within its aggregate"),
+    Column("occurred_at", TIMESTAMP, ("occurred_at",), doc="business time"),
+    Column("recorded_at", TIMESTAMP, ("timestamp",), doc="when zhibao recorded it"),
+    Column("actor_person_id", pa.string(), ("actor", "person_id"), doc="who acted"),
+    Column("actor_org_id", pa.string(), ("actor", "org_id"), doc="for which org"),
+    Column("actor_role", DICTIONARY, ("actor", "role"), doc="in which role"),
+    Column("unit_code", DICTIONARY, ("unit_code",), doc="the unit the event concerns"),
+    Column("command_id", pa.string(), ("command_id",), doc="idempotency key, if given"),
+    Column("prev_hash", pa.string(), (), doc="chain hash of the aggregate's previous event"),
+    Column("hash", pa.string(), (), doc="SHA-256 chain hash over the event's content"),
+)
+PARTITIONS: tuple[tuple[str, str], ...] = (
+    ("county", "county-level unit code of the event's unit (for units above county level: "
+               "their own code; none: __HIVE_DEFAULT_PARTITION__)"),
+    ("month", "YYYY-MM of occurred_at in Asia/Shanghai"),
+)
+
+
+def dataset_name(event_type: str) -> str:
+    """`HazardReported` → `hazard_reported`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
+
+
+@cache
+def dataset_columns(event_type: str) -> tuple[Column, ...]:
+    """Envelope columns, then the flattened own fields of the event type."""
+    own: list[Column] = []
+    for name, hint in own_fields(event_classes()[event_type]).items():
+        own.extend(_columns(name, hint, (name,)))
+    taken = {column.name for column in ENVELOPE} | {name for name, _ in PARTITIONS}
+    clashes = taken.intersection(column.name for column in own)
+    if clashes:
+        raise TypeError(f"{event_type}: fields {sorted(clashes)} clash with envelope columns")
+    return ENVELOPE + tuple(own)
+
+
+def dataset_schema(event_type: str) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type) for c in dataset_columns(event_type)])
+
+
+def _columns(name: str, hint: Any, path: tuple[str, ...]) -> list[Column]:
+    hint = _without_none(hint)
+    if dataclasses.is_dataclass(hint):
+        return [column for field_name, field_hint in typing.get_type_hints(hint).items()
+                for column in _columns(f"{name}_{field_name}", field_hint, (*path, field_name))]
+    if hint is int and name.endswith("_fen"):
+        return [Column(name.removesuffix("_fen") + "_yuan", MONEY, path, _yuan,
+                       "money in yuan (stored as fen)")]
+    if (isinstance(hint, type) and issubclass(hint, Enum)) or (
+            hint is str and name in LOW_CARDINALITY):
+        return [Column(name, DICTIONARY, path)]
+    arrow_type, convert = _arrow(hint)
+    return [Column(name, arrow_type, path, convert)]
+
+
+def _arrow(hint: Any) -> tuple[pa.DataType, Convert | None]:
+    """Arrow type of a field, and how to convert its JSON value when Arrow cannot take it."""
+    hint = _without_none(hint)
+    if hint is bool:
+        return pa.bool_(), None
+    if hint is int:
+        return pa.int64(), None
+    if hint in (str, UUID) or (isinstance(hint, type) and issubclass(hint, Enum)):
+        return pa.string(), None
+    if hint is date:
+        return pa.date32(), date.fromisoformat
+    if hint is datetime:
+        return TIMESTAMP, datetime.fromisoformat
+    if typing.get_origin(hint) is tuple:
+        item_type, convert_item = _arrow(typing.get_args(hint)[0])
+        return pa.list_(item_type), (None if convert_item is None else
+                                     lambda items: [convert_item(item) for item in items])
+    if dataclasses.is_dataclass(hint):
+        fields = {name: _arrow(field_hint)
+                  for name, field_hint in typing.get_type_hints(hint).items()}
+        converting = {name: convert for name, (_, convert) in fields.items() if convert}
+        struct = pa.struct([pa.field(name, arrow_type) for name, (arrow_type, _) in fields.items()])
+        return struct, (None if not converting else lambda value: {
+            k: (v if v is None or k not in converting else converting[k](v))
+            for k, v in value.items()})
+    raise TypeError(f"no Arrow type for {hint!r}")
+
+
+def _without_none(hint: Any) -> Any:
+    """`X | None` → X (every column is nullable)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _yuan(fen: int) -> Decimal:
+    return Decimal(fen).scaleb(-2)

@@ -1,0 +1,287 @@
+"""Incremental Parquet export of the events: one dataset per event type, hive-partitioned
+by county and month, zstd-compressed, typed by `infra/export/columns.py`.
+
+    DIR/_manifest.json
+    DIR/events/<dataset>/county=<code>/month=<YYYY-MM>/part-<run>-<chunk>.parquet
+
+A run exports the positions after the manifest's watermark up to the newest one when it
+starts. It reads the log once, in order, holding at most `CHUNK_EVENTS` events (as compact
+Arrow columns) before writing them out; each file is written under a hidden name and renamed
+into place, and the manifest is replaced last. The county of an event is found in the unit
+tree as the store knew it at that event (`infra/directory.py`, folded along the way), so
+re-running an export always puts an event in the same partition.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from eventsourcing.persistence import Notification
+
+from domain.audit import AUDIT_TRAIL_ID
+from domain.base import SHANGHAI, Level, event_id
+from infra.audit.log import last_position, log_range
+from infra.directory import REFERENCE_TOPICS, Directory
+from infra.export.columns import Column, dataset_columns, dataset_name
+from infra.export.manifest import (
+    ExportError,
+    FileEntry,
+    Manifest,
+    Run,
+    read_manifest,
+    write_manifest,
+)
+from infra.service import Zhibao
+from infra.store import event_type, unseal
+
+CHUNK_EVENTS = 500_000
+"""Events held in memory before their files are written (bounds memory on big runs)."""
+ROW_GROUP_ROWS = 1_000_000
+"""Rows per Parquet row group: a file of fewer rows is a single row group."""
+ARROW_BATCH_ROWS = 20_000
+"""Rows of one event type collected as Python values before they become Arrow arrays."""
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+PART_FILE = re.compile(r"part-(\d{6})-\d{4}\.parquet")
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    run: int
+    after: int
+    through: int
+    events: int
+    files: list[FileEntry]
+
+
+def export_parquet(app: Zhibao, directory: Path, progress: Progress | None = None,
+                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ExportResult:
+    """Export every event recorded since the last run into `directory`. Raises ExportError,
+    before writing anything, when the directory is not a sound export of this store."""
+    store = _store_fingerprint(app)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(store=store)
+        write_manifest(directory, manifest)  # claims the directory before any data lands
+    elif manifest.store != store:
+        raise ExportError(f"{directory} holds an export of another store (first event "
+                          f"{manifest.store[:12]}…, this store's is {store[:12]}…)")
+    through = last_position(app)
+    if manifest.watermark > through:
+        raise ExportError(f"{directory} was exported up to position {manifest.watermark}, but "
+                          f"this store ends at {through} — was it restored from a backup?")
+    _remove_leftovers(directory, manifest)
+    run = manifest.next_run
+    if through == manifest.watermark:
+        return ExportResult(run, through, through, 0, [])  # nothing new: no run recorded
+    writer = _RunWriter(directory, run)
+    exporter = _Exporter(app, manifest.watermark, writer)
+    events = exporter.run(through, progress)
+    manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
+                             finished_at=now(), anchor=_newest_anchor(app)))
+    manifest.files.extend(writer.files)
+    manifest.watermark = through
+    write_manifest(directory, manifest)
+    return ExportResult(run, manifest.runs[-1].after, through, events, writer.files)
+
+
+def _store_fingerprint(app: Zhibao) -> str:
+    first = app.recorder.select_notifications(start=None, limit=1)
+    if not first:
+        raise ExportError("the store is empty: nothing to export")
+    return unseal(first[0].state)[1]
+
+
+def _newest_anchor(app: Zhibao) -> str | None:
+    newest = app.recorder.select_events(AUDIT_TRAIL_ID, desc=True, limit=1)
+    return unseal(newest[0].state)[1] if newest else None
+
+
+def _remove_leftovers(directory: Path, manifest: Manifest) -> None:
+    """Files of a run that was interrupted before its manifest: not listed, so not exported
+    as far as any reader of the manifest knows; the next run writes them again."""
+    listed = {entry.path for entry in manifest.files}
+    for path in (directory / "events").glob("*/*/*/*"):
+        relative = path.relative_to(directory).as_posix()
+        ours = PART_FILE.fullmatch(path.name) or (path.name.startswith(".part-")
+                                                  and path.name.endswith(".tmp"))
+        if ours and relative not in listed:
+            path.unlink()
+
+
+class _RunWriter:
+    """Writes one run's files: hidden name first, then renamed into place."""
+
+    def __init__(self, directory: Path, run: int) -> None:
+        self.directory = directory
+        self.run = run
+        self.chunk = 0
+        self.files: list[FileEntry] = []
+
+    def write(self, dataset: str, county: str, month: str, table: pa.Table) -> None:
+        folder = self.directory / "events" / dataset / f"county={county}" / f"month={month}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{self.run:06d}-{self.chunk:04d}.parquet"
+        temporary = folder / f".{name}.tmp"
+        pq.write_table(table, temporary, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        os.replace(temporary, folder / name)
+        positions = table.column("position")
+        self.files.append(FileEntry(
+            path=(folder / name).relative_to(self.directory).as_posix(), dataset=dataset,
+            rows=table.num_rows, run=self.run, first_position=positions[0].as_py(),
+            last_position=positions[-1].as_py()))
+
+
+@dataclass
+class _TypeBuffer:
+    """One event type's rows of the current chunk: Arrow batches plus Python values not yet
+    converted, and which rows belong to which partition."""
+
+    columns: tuple[Column, ...]
+    values: list[list[Any]] = field(default_factory=list)
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    partitions: dict[tuple[str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(list))
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.values = [[] for _ in self.columns]
+
+    def add(self, row: Iterable[Any], partition: tuple[str, str]) -> None:
+        for column_values, value in zip(self.values, row, strict=True):
+            column_values.append(value)
+        self.partitions[partition].append(self.rows)
+        self.rows += 1
+        if len(self.values[0]) >= ARROW_BATCH_ROWS:
+            self._convert()
+
+    def _convert(self) -> None:
+        arrays = [column.array(values) for column, values in zip(self.columns, self.values,
+                                                                 strict=True)]
+        self.batches.append(pa.RecordBatch.from_arrays(arrays,
+                                                       names=[c.name for c in self.columns]))
+        self.values = [[] for _ in self.columns]
+
+    def table(self) -> pa.Table:
+        if self.values[0]:
+            self._convert()
+        return pa.Table.from_batches(self.batches).unify_dictionaries()
+
+
+class _Exporter:
+    """One pass over the log range: folds the unit tree along, buffers rows, writes chunks."""
+
+    def __init__(self, app: Zhibao, after: int, writer: _RunWriter) -> None:
+        self.app = app
+        self.after = after
+        self.writer = writer
+        self.directory = Directory()
+        self.counties: dict[str, str] = {}
+        self.buffers: dict[str, _TypeBuffer] = {}
+        self.buffered = 0
+        self._fold_reference_data_through(after)
+
+    def _fold_reference_data_through(self, position: int) -> None:
+        if position == 0:
+            return
+        while True:
+            page = self.app.recorder.select_notifications(
+                start=self.directory.position, stop=position, limit=5000,
+                topics=REFERENCE_TOPICS, inclusive_of_start=False)
+            if not page:
+                return
+            for notification in page:
+                self.directory.apply(self.app.mapper.to_domain_event(notification))
+            self.directory.position = page[-1].id
+
+    def run(self, through: int, progress: Progress | None) -> int:
+        events = 0
+        reference = set(REFERENCE_TOPICS)
+        for page in log_range(self.app, self.after, through):
+            for notification in page:
+                if notification.topic in reference:
+                    self.directory.apply(self.app.mapper.to_domain_event(notification))
+                    self.counties.clear()
+                self._add(notification)
+            events += len(page)
+            if self.buffered >= CHUNK_EVENTS:
+                self._flush()
+            if progress:
+                progress(page[-1].id)
+        self._flush()
+        return events
+
+    def _add(self, notification: Notification) -> None:
+        name = event_type(notification.topic)
+        buffer = self.buffers.get(name)
+        if buffer is None:
+            buffer = self.buffers[name] = _TypeBuffer(dataset_columns(name))
+        prev, digest, payload_bytes = unseal(notification.state)
+        payload = orjson.loads(payload_bytes)
+        originator_id = notification.originator_id
+        assert not isinstance(originator_id, str)
+        computed = {"position": notification.id,
+                    "event_id": str(event_id(originator_id, notification.originator_version)),
+                    "aggregate_id": str(originator_id),
+                    "version": notification.originator_version,
+                    "prev_hash": prev, "hash": digest}
+        row = (computed[column.name] if not column.path else _lookup(payload, column.path)
+               for column in buffer.columns)
+        partition = (self._county(payload["unit_code"]), _month(payload["occurred_at"]))
+        buffer.add(row, partition)
+        self.buffered += 1
+
+    def _county(self, code: str) -> str:
+        county = self.counties.get(code)
+        if county is None:
+            county = self.counties[code] = county_of(self.directory, code) or NULL_PARTITION
+        return county
+
+    def _flush(self) -> None:
+        for name, buffer in sorted(self.buffers.items()):
+            table = buffer.table()
+            for (county, month), rows in sorted(buffer.partitions.items()):
+                self.writer.write(dataset_name(name), county, month, table.take(rows))
+        self.buffers.clear()
+        self.buffered = 0
+        self.writer.chunk += 1
+
+
+def county_of(directory: Directory, code: str) -> str:
+    """The county-level unit over a unit code, as the directory knows the tree; a unit above
+    county level is its own "county". An unknown code stands for itself."""
+    entry = directory.codes.get(code)
+    if entry is None:
+        return code
+    unit = directory.units[entry.unit_id]
+    while unit.level.rank < Level.COUNTY.rank and unit.parent_id is not None:
+        unit = directory.units[unit.parent_id]
+    return unit.code
+
+
+def _lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = payload
+    for key in path:
+        if value is None:
+            return None
+        value = value.get(key)
+    return value
+
+
+def _month(occurred_at: str) -> str:
+    """YYYY-MM in Asia/Shanghai; the stored instants normally carry the +08:00 offset."""
+    if occurred_at.endswith("+08:00"):
+        return occurred_at[:7]
+    return datetime.fromisoformat(occurred_at).astimezone(SHANGHAI).strftime("%Y-%m")
