@@ -7,6 +7,27 @@
   system clock before it counts as "in the future" (V2).
 - `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
+
+Kafka publication (infra/kafka/; README "Kafka"):
+- `ZHIBAO_KAFKA_BOOTSTRAP_SERVERS` (default `127.0.0.1:9092`): comma-separated host:port list.
+- `ZHIBAO_KAFKA_SECURITY_PROTOCOL` (default `PLAINTEXT`): or `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`.
+- `ZHIBAO_KAFKA_SASL_MECHANISM` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`),
+  `ZHIBAO_KAFKA_SASL_USERNAME`, `ZHIBAO_KAFKA_SASL_PASSWORD`: SASL login, when used.
+- `ZHIBAO_KAFKA_SSL_CAFILE`: CA bundle that signed the brokers' certificates (SSL protocols).
+- `ZHIBAO_KAFKA_TOPIC_PREFIX` (default `zhibao`): topics are `<prefix>.events.<code>` and
+  `<prefix>.dlq`.
+- `ZHIBAO_KAFKA_PARTITIONS` (default 6), `ZHIBAO_KAFKA_REPLICATION_FACTOR` (default 1; 3 on
+  a real cluster): used when the relay creates a topic. Never change a topic's partitions
+  afterwards: an aggregate's events must stay in one partition.
+- `ZHIBAO_KAFKA_LINGER_MS` (default 20), `ZHIBAO_KAFKA_BATCH_BYTES` (default 262144): producer
+  batching. `ZHIBAO_KAFKA_MAX_REQUEST_BYTES` (default 1048576): largest message the relay
+  sends; keep it at or below the brokers' `message.max.bytes`.
+- `ZHIBAO_KAFKA_REQUEST_TIMEOUT_MS` (default 30000): how long a broker may take to answer
+  before the client gives up on it and reconnects.
+- `ZHIBAO_KAFKA_RETRY_MAX_SECONDS` (default 30): longest wait between reconnection attempts.
+- `ZHIBAO_RELAY_BATCH_SIZE` (default 5000): events the relay sends before it waits for the
+  acknowledgements and records its position; `ZHIBAO_RELAY_POLL_SECONDS` (default 1.0): how
+  often a following relay or consumer looks for new events when idle.
 """
 
 from __future__ import annotations
@@ -25,6 +46,22 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = 300
     import_batch_size: int = 1000
     aggregate_cache_size: int = 20000
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_topic_prefix: str = "zhibao"
+    kafka_partitions: int = 6
+    kafka_replication_factor: int = 1
+    kafka_linger_ms: int = 20
+    kafka_batch_bytes: int = 262144
+    kafka_max_request_bytes: int = 1048576
+    kafka_request_timeout_ms: int = 30000
+    kafka_retry_max_seconds: float = 30.0
+    relay_batch_size: int = 5000
+    relay_poll_seconds: float = 1.0
 
 
 @lru_cache(maxsize=1)

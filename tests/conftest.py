@@ -89,3 +89,6 @@ def app(database_url: str, clock: FakeClock) -> Iterator[Zhibao]:
     application = open_app(database_url, clock)
     yield application
     application.close()
+
+
+from tests.brokers import kafka_broker, own_broker  # noqa: E402, F401  (broker fixtures)

@@ -1,0 +1,236 @@
+"""The relay: every stored event, in store order, onto its county's topic.
+
+Each round reads a batch of notifications after the acknowledged position, encodes them
+(infra/avro.py), sends them keyed by aggregate id (one aggregate → one partition → its
+order kept), waits for the acknowledgements and only then records the position of the
+longest acknowledged prefix. When the broker is unreachable, paused or restarted, the
+relay logs why, drops its producer, waits (exponential backoff) and resumes from the
+recorded position: nothing is lost or skipped, and what was in flight may arrive twice —
+consumers de-duplicate by event id.
+
+An event the broker can never take (larger than its limit) stops the relay with an error
+naming the event, instead of retrying forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+)
+from kafka.producer.future import FutureRecordMetadata
+
+from infra.avro import Codec, Encoded, EncodeError
+from infra.kafka.client import connection, producer_config
+from infra.kafka.positions import RelayPositions
+from infra.kafka.topics import UNIT_TOPICS, Router
+from infra.service import Zhibao
+from infra.settings import Settings
+
+log = logging.getLogger("zhibao.relay")
+
+FATAL_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, AuthorizationError,
+                SaslAuthenticationFailedError)
+"""Broker answers that no retry can change."""
+
+EVENT_TYPE_HEADER = "event-type"
+FINGERPRINT_HEADER = "schema-fingerprint"
+
+
+class RelayError(Exception):
+    """The relay stopped on a problem an operator must fix; the message says which event."""
+
+
+@dataclass
+class RelayProgress:
+    published: int = 0  # events acknowledged in this run
+    position: int = 0  # last acknowledged store position
+    head: int = 0  # newest store position seen
+    retries: int = 0  # reconnections after a broker failure
+    started: float = 0.0
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.published / elapsed if elapsed > 0 else 0.0
+
+
+class Backoff:
+    """0.5 s, 1 s, 2 s … up to `cap`; back to the start after a success."""
+
+    def __init__(self, cap: float, first: float = 0.5) -> None:
+        self.first, self.cap, self.next = first, cap, first
+
+    def wait(self, stop: threading.Event) -> float:
+        delay = self.next
+        self.next = min(self.cap, self.next * 2)
+        stop.wait(delay)
+        return delay
+
+    def reset(self) -> None:
+        self.next = self.first
+
+
+class Relay:
+    def __init__(self, app: Zhibao, settings: Settings | None = None,
+                 on_progress: Callable[[RelayProgress], None] | None = None) -> None:
+        self.app = app
+        self.settings = settings or app.settings
+        self.codec = Codec()
+        self.positions = RelayPositions(app.recorder,  # type: ignore[arg-type]
+                                        self.settings.kafka_topic_prefix)
+        self.on_progress = on_progress or (lambda progress: None)
+        self.progress = RelayProgress()
+        self.stop = threading.Event()
+        self._router: Router | None = None
+        self._topics: set[str] = set()
+
+    def run(self, follow: bool = False) -> RelayProgress:
+        """Publish up to the store's end (`follow`: keep publishing until `stop` is set)."""
+        self.progress = RelayProgress(position=self.positions.load(), started=time.monotonic())
+        backoff = Backoff(self.settings.kafka_retry_max_seconds)
+        while not self.stop.is_set():
+            try:
+                with self._producer() as (producer, admin):
+                    self._publish(producer, admin, follow, backoff)
+                return self.progress
+            except KafkaError as e:
+                if isinstance(e, FATAL_ERRORS):
+                    raise RelayError(f"the broker refused: {e}") from e
+                self.progress.retries += 1
+                log.warning("Kafka at %s failed (%s: %s); resuming from position %d after "
+                            "%.1f s", self.settings.kafka_bootstrap_servers, type(e).__name__,
+                            e, self.progress.position, backoff.next)
+                backoff.wait(self.stop)
+        return self.progress
+
+    @contextmanager
+    def _producer(self) -> Iterator[tuple[KafkaProducer, KafkaAdminClient]]:
+        producer = KafkaProducer(**producer_config(self.settings))
+        try:
+            admin = KafkaAdminClient(**connection(self.settings))
+        except BaseException:
+            producer.close(timeout=0)
+            raise
+        self._topics.clear()
+        try:
+            yield producer, admin
+        finally:
+            admin.close()
+            producer.close(timeout=0)  # unsent records are re-sent from the position
+
+    def _publish(self, producer: KafkaProducer, admin: KafkaAdminClient, follow: bool,
+                 backoff: Backoff) -> None:
+        router = self._router_at(self.progress.position)
+        batch_size = self.settings.relay_batch_size
+        while not self.stop.is_set():
+            self.progress.head = self.app.recorder.max_notification_id() or 0
+            notifications = self.app.recorder.select_notifications(
+                start=self.progress.position, limit=batch_size, inclusive_of_start=False)
+            if notifications:
+                self._send_batch(producer, admin, router, notifications)
+                backoff.reset()
+                self.on_progress(self.progress)
+            elif follow:
+                self.stop.wait(self.settings.relay_poll_seconds)
+            else:
+                return
+
+    def _router_at(self, position: int) -> Router:
+        """The router, with every unit event up to `position` folded."""
+        if self._router is None:
+            self._router = Router(self.settings.kafka_topic_prefix)
+            after = 0
+            while after < position:
+                page = self.app.recorder.select_notifications(
+                    start=after, stop=position, limit=10_000, topics=tuple(UNIT_TOPICS),
+                    inclusive_of_start=False)
+                if not page:
+                    break
+                self._router.fold(page, self.app.mapper)
+                after = page[-1].id
+        return self._router
+
+    def _send_batch(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,
+                    notifications: Any) -> None:
+        sent: list[tuple[Encoded, FutureRecordMetadata]] = []
+        failure: Exception | None = None
+        try:
+            for notification in notifications:
+                router.fold((notification,), self.app.mapper)
+                encoded = self._encode(notification)
+                topic = router.topic(encoded.unit_code)
+                self._ensure_topic(admin, topic)
+                sent.append((encoded, self._send(producer, topic, encoded)))
+        except (KafkaError, RelayError) as e:
+            failure = e  # raised after what was sent before it is acknowledged and recorded
+        producer.flush()
+        acknowledged = 0
+        for encoded, future in sent:
+            if not future.succeeded():
+                failure = self._translate(encoded, future.exception)
+                break
+            acknowledged += 1
+        if acknowledged:
+            self.progress.position = sent[acknowledged - 1][0].position
+            self.positions.save(self.progress.position)
+            self.progress.published += acknowledged
+        if failure is not None:
+            raise failure
+
+    def _encode(self, notification: Notification) -> Encoded:
+        try:
+            return self.codec.encode(notification)
+        except EncodeError as e:
+            raise RelayError(f"{e}; the relay stopped at position {self.progress.position}") \
+                from e
+
+    def _send(self, producer: KafkaProducer, topic: str,
+              encoded: Encoded) -> FutureRecordMetadata:
+        headers = [(EVENT_TYPE_HEADER, encoded.event_type.encode()),
+                   (FINGERPRINT_HEADER, encoded.fingerprint.hex().encode())]
+        try:
+            return producer.send(topic, key=str(encoded.aggregate_id).encode(),
+                                 value=encoded.value, headers=headers)
+        except FATAL_ERRORS as e:
+            raise self._translate(encoded, e) from e
+
+    def _translate(self, encoded: Encoded, error: BaseException) -> Exception:
+        """A refusal no retry can change becomes a RelayError naming the event."""
+        if isinstance(error, FATAL_ERRORS):
+            return RelayError(
+                f"{encoded.describe()} was refused: {type(error).__name__}: {error}. The "
+                f"relay stopped at position {self.progress.position}; raise the brokers' "
+                "message.max.bytes and ZHIBAO_KAFKA_MAX_REQUEST_BYTES, then run it again")
+        return error if isinstance(error, Exception) else KafkaError(str(error))
+
+    def _ensure_topic(self, admin: KafkaAdminClient, topic: str) -> None:
+        if topic in self._topics:
+            return
+        try:
+            admin.create_topics([NewTopic(topic, self.settings.kafka_partitions,
+                                          self.settings.kafka_replication_factor)])
+            log.info("created topic %s with %d partitions", topic,
+                     self.settings.kafka_partitions)
+        except TopicAlreadyExistsError:
+            pass
+        self._topics.add(topic)
