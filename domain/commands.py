@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     ValidationError,
 )
@@ -69,7 +70,10 @@ def _parse_money(value: Any) -> int:
     return int(fen)
 
 
-MoneyFen = Annotated[int, BeforeValidator(_parse_money)]
+MoneyFen = Annotated[int, BeforeValidator(_parse_money),
+                     PlainSerializer(lambda fen: {"amount": str(fen), "unit": "分"},
+                                     when_used="json")]
+"""Integer fen inside; written back out with its unit, so a dumped command parses again."""
 Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -626,6 +630,73 @@ class CompleteTaskForUnit(Command):
     target: ClassVar[str | None] = "task_id"
     task_id: UUID
     responsible_unit: Text
+
+
+# -- reporting (domain/reports.py) -------------------------------------------------------------
+
+
+class LevelDeadlineIn(Model):
+    level: Level
+    deadline: date
+
+
+class ChildSubmissionIn(Model):
+    unit_code: Text
+    status: Literal["on_time", "late", "missing", "pending"]
+    version: int | None = None
+    sha256: str | None = None
+
+
+class SubmissionContentIn(Model):
+    cut_off: BizDatetime
+    view_position: int
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    draft: bool = False
+    children: tuple[ChildSubmissionIn, ...] = ()
+
+
+class FigureChangeIn(Model):
+    code: Text
+    column: Text
+    old: str | None
+    new: str | None
+
+
+class RowChangesIn(Model):
+    list: Text
+    added: int
+    removed: int
+    changed: int
+
+
+class OpenReportingPeriod(Command):
+    command: Literal["OpenReportingPeriod"] = "OpenReportingPeriod"
+    period: Period
+    deadlines: tuple[LevelDeadlineIn, ...]
+    programme_start: date
+    stock_cutoff: date
+
+
+class SubmitReport(Command):
+    command: Literal["SubmitReport"] = "SubmitReport"
+    unit_code: Text
+    period: Period
+    content: SubmissionContentIn
+
+
+class AmendReport(Command):
+    command: Literal["AmendReport"] = "AmendReport"
+    unit_code: Text
+    period: Period
+    content: SubmissionContentIn
+    changes: tuple[FigureChangeIn, ...] = ()
+    rows: tuple[RowChangesIn, ...] = ()
+
+
+class MarkReportMissing(Command):
+    command: Literal["MarkReportMissing"] = "MarkReportMissing"
+    unit_code: Text
+    period: Period
 
 
 COMMANDS: dict[str, type[Command]] = {

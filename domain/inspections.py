@@ -11,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 
-from domain.base import Context, OrgType, ZhibaoAggregate, business_date, require, start_of_day
+from domain.base import Context, OrgType, ZhibaoAggregate, business_date, require
 
 
 class InspectionType(StrEnum):
@@ -99,8 +99,8 @@ class Inspection(ZhibaoAggregate):
         require(len(set(targets)) == len(targets), "targets", "an enterprise is listed twice")
         require(date_to >= date_from, "date_to", f"{date_to} is before date_from {date_from}")
         return cls._start(
-            cls.InspectionPlanned, ctx, inspection_id, ctx.org.unit_code,
-            start_of_day(date_from), inspection_type=inspection_type,
+            cls.InspectionPlanned, ctx, inspection_id, ctx.org.unit_code, ctx.at,
+            inspection_type=inspection_type,
             organiser_org_id=ctx.actor.org_id, programme=programme, team=tuple(team),
             targets=tuple(targets), date_from=date_from, date_to=date_to,
             team_121=is_121_team(team),

@@ -25,8 +25,11 @@ def _require_scale(field: str, value: int) -> None:
 
 
 class RiskPoint(ZhibaoAggregate):
-    def __init__(self, unit_code: str, level: RiskLevel) -> None:
+    def __init__(self, unit_code: str, enterprise_id: UUID | None, sector: str | None,
+                 level: RiskLevel) -> None:
         self.unit_code = unit_code
+        self.enterprise_id = enterprise_id
+        self.sector = sector
         self.level = level
         self.retired = False
 
@@ -72,7 +75,7 @@ class RiskPoint(ZhibaoAggregate):
         require(not self.retired, "risk_point_id", "the risk point is retired")
         _require_scale("likelihood", likelihood)
         _require_scale("severity", severity)
-        ctx.require_jurisdiction("risk_point_id", self.unit_code)
+        self._require_holder(ctx)
         self._record(self.RiskLevelAssessed, ctx, start_of_day(assessed_on),
                      likelihood=likelihood, severity=severity, level=level)
 
@@ -87,7 +90,7 @@ class RiskPoint(ZhibaoAggregate):
     def set_controls(self, ctx: Context, measures: tuple[str, ...], owner_level: str) -> None:
         require(not self.retired, "risk_point_id", "the risk point is retired")
         require(len(measures) > 0, "measures", "at least one control measure")
-        ctx.require_jurisdiction("risk_point_id", self.unit_code)
+        self._require_holder(ctx)
         self._record(self.RiskControlMeasureSet, ctx, measures=tuple(measures),
                      owner_level=owner_level)
 
@@ -96,9 +99,13 @@ class RiskPoint(ZhibaoAggregate):
 
     def retire(self, ctx: Context, reason: str) -> None:
         require(not self.retired, "risk_point_id", "the risk point is already retired")
-        ctx.require_jurisdiction("risk_point_id", self.unit_code)
+        self._require_holder(ctx)
         self._record(self.RiskPointRetired, ctx, reason=reason)
 
     @when.register
     def _(self, event: RiskPoint.RiskPointRetired) -> None:
         self.retired = True
+
+    def _require_holder(self, ctx: Context) -> None:
+        """The enterprise owning the risk point, or a body covering its place."""
+        ctx.require_jurisdiction("risk_point_id", self.unit_code, self.sector, self.enterprise_id)

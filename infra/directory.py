@@ -76,6 +76,7 @@ REFERENCE_EVENTS: tuple[type, ...] = (
     Enterprise.EnterpriseResumed, Enterprise.EnterpriseClosed,
 )
 REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
+REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
 
 
 class Directory:
@@ -86,6 +87,9 @@ class Directory:
         self.enterprises: ChainMap[UUID, EnterpriseEntry] = ChainMap()
         self.usccs: ChainMap[str, UUID] = ChainMap()
         self.position = 0  # last notification id folded from the store
+        # derived lookups, cleared whenever units or enterprises change
+        self._paths: dict[str, tuple[str, ...]] = {}
+        self._profiles: dict[UUID, OrgProfile] = {}
 
     # -- staging ---------------------------------------------------------------------------
 
@@ -104,6 +108,11 @@ class Directory:
     def rollback(self) -> None:
         for m in self._maps():
             m.maps.pop(0)
+        self._forget_derived()
+
+    def _forget_derived(self) -> None:
+        self._paths.clear()
+        self._profiles.clear()
 
     # -- folding ---------------------------------------------------------------------------
 
@@ -113,6 +122,7 @@ class Directory:
 
     @apply.register
     def _(self, event: AdminUnit.AdminUnitRegistered) -> None:
+        self._forget_derived()
         self.units[event.originator_id] = UnitEntry(
             event.originator_id, event.code, event.level, event.name, event.parent_id,
             event.valid_from)
@@ -120,6 +130,7 @@ class Directory:
 
     @apply.register
     def _(self, event: AdminUnit.AdminUnitRecoded) -> None:
+        self._forget_derived()
         unit = self.units[event.originator_id]
         self.units[unit.unit_id] = replace(unit, code=event.new_code)
         self.codes[event.old_code] = CodeEntry(unit.unit_id, event.valid_from, (event.new_code,))
@@ -134,6 +145,7 @@ class Directory:
         self._retire(event.originator_id, event.valid_from, event.successor_codes)
 
     def _retire(self, unit_id: UUID, valid_to: date, successors: tuple[str, ...]) -> None:
+        self._forget_derived()
         unit = self.units[unit_id]
         self.units[unit_id] = replace(unit, valid_to=valid_to)
         self.codes[unit.code] = CodeEntry(unit_id, valid_to, successors)
@@ -178,6 +190,7 @@ class Directory:
                                 closed_on=business_date(event.occurred_at))
 
     def _update_enterprise(self, event: Any, **changes: Any) -> None:
+        self._forget_derived()
         entry = self.enterprises[event.originator_id]
         self.enterprises[entry.enterprise_id] = replace(entry, **changes)
 
@@ -202,6 +215,12 @@ class Directory:
 
     def path(self, code: str) -> tuple[str, ...]:
         """The unit's current code and those of its ancestors, self first."""
+        path = self._paths.get(code)
+        if path is None:
+            path = self._paths[code] = self._walk_up(code)
+        return path
+
+    def _walk_up(self, code: str) -> tuple[str, ...]:
         entry = self.codes.get(code)
         if entry is None:
             return (code,)
@@ -214,6 +233,12 @@ class Directory:
 
     def org(self, org_id: UUID) -> OrgProfile:
         """The acting org's profile; an enterprise may act for itself."""
+        profile = self._profiles.get(org_id)
+        if profile is None:
+            profile = self._profiles[org_id] = self._profile(org_id)
+        return profile
+
+    def _profile(self, org_id: UUID) -> OrgProfile:
         if org_id == SYSTEM_ORG_ID:
             return SYSTEM_PROFILE
         entry = self.orgs.get(org_id)

@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 
 from domain.base import SHANGHAI, Actor, Context, DomainError, ZhibaoAggregate
 from domain.commands import Command
-from infra.directory import REFERENCE_TOPICS, Directory
+from infra.directory import REFERENCE_TOPICS, REFERENCE_TYPES, Directory
 from infra.handlers import HANDLERS
 from infra.settings import Settings, get_settings
 from infra.store import ChainedEventStore, ChainedMapper, OrjsonTranscoder, eventsourcing_env
@@ -260,26 +260,28 @@ class UnitOfWork:
         self.aggregates: dict[UUID, ZhibaoAggregate] = {}
         self.stored_events = 0
         self.warnings: list[str] = []
+        self._marks: dict[UUID, int] = {}
         self.directory.begin()
 
     def run(self, command: Command) -> Outcome:
+        self._marks: dict[UUID, int] = {}  # pending events of each aggregate this command met
         ctx = self._context(command)
         if command.target is not None:
             target = self.find(getattr(command, command.target))
             if target is not None and target.has_applied(command.command_id):
                 return Outcome(command.command, target.id, 0, duplicate=True)
-        before = {agg_id: len(agg.pending_events) for agg_id, agg in self.aggregates.items()}
         self.warnings = []
         try:
             aggregate_id = HANDLERS[type(command)](self, command, ctx)
         except _Duplicate as duplicate:
             return Outcome(command.command, duplicate.aggregate_id, 0, duplicate=True)
         events = 0
-        for agg_id, agg in self.aggregates.items():
-            new = agg.pending_events[before.get(agg_id, 0):]
+        for agg_id, mark in self._marks.items():
+            new = self.aggregates[agg_id].pending_events[mark:]
             events += len(new)
             for event in new:
-                self.directory.apply(event)
+                if type(event) in REFERENCE_TYPES:
+                    self.directory.apply(event)
         return Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
 
     def _context(self, command: Command) -> Context:
@@ -323,6 +325,7 @@ class UnitOfWork:
             except AggregateNotFoundError:
                 return None
         self.aggregates[aggregate_id] = agg
+        self._marks.setdefault(aggregate_id, len(agg.pending_events))
         return agg
 
     def get(self, cls: type[A], aggregate_id: UUID, field_name: str) -> A:
@@ -336,6 +339,7 @@ class UnitOfWork:
 
     def add(self, agg: ZhibaoAggregate) -> UUID:
         self.aggregates[agg.id] = agg
+        self._marks[agg.id] = 0
         return agg.id
 
     def warn(self, message: str) -> None:
@@ -343,8 +347,9 @@ class UnitOfWork:
 
     def store(self) -> None:
         changed = [agg for agg in self.aggregates.values() if agg.pending_events]
+        events = [event for agg in changed for event in agg.collect_events()]
         try:
-            recordings = self.app.save(*changed)
+            recordings = self.app.events.put(events)
         except IntegrityError:
             raise ConflictError(agg.id for agg in changed) from None
         self.stored_events = len(recordings)

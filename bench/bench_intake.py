@@ -1,0 +1,103 @@
+"""Intake: (a) bulk import of the demo's commands vs the eventsourcing library saving the same
+number of plain events in batches of the same size; (b) one command per transaction vs one
+bare single-aggregate save per transaction. Same store kind, same run."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+from uuid import uuid4
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from bench.harness import Result, fresh_store, stopwatch
+from domain.commands import ActorIn, ReportHazard
+from infra.demo import demo_commands
+from infra.importer import import_file
+from infra.service import Zhibao
+from infra.settings import Settings
+from infra.store import eventsourcing_env
+
+COMMANDS = 40_000
+BATCH = 1000
+SINGLE = 300
+
+
+class Plain(Aggregate):
+    """A plain library aggregate carrying a payload of typical event size."""
+
+    @event("Recorded")
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+
+
+def run(stores: list[str]) -> list[Result]:
+    with tempfile.TemporaryDirectory() as work:
+        commands = Path(work) / "demo.jsonl"
+        write_demo_commands(commands, COMMANDS)
+        results = []
+        for kind in stores:
+            results.append(bulk_import(kind, commands))
+            results.append(single_command(kind))
+        return results
+
+
+def write_demo_commands(path: Path, count: int) -> None:
+    with path.open("w") as f:
+        for _, command in itertools.islice(demo_commands(), count):
+            f.write(command.model_dump_json(exclude_none=True) + "\n")
+
+
+def bulk_import(kind: str, commands: Path) -> Result:
+    with fresh_store(kind) as url:
+        app = Zhibao(Settings(database_url=url))
+        with stopwatch() as ours:
+            events = sum(result.events for result in import_file(app, commands, BATCH))
+        size = mean_state_size(app)
+        app.close()
+    with fresh_store(kind) as url:
+        bare = Application(env=eventsourcing_env(url))
+        payload = "x" * size
+        with stopwatch() as theirs:
+            for start in range(0, events, BATCH):
+                bare.save(*(Plain(payload) for _ in range(min(BATCH, events - start))))
+        bare.close()
+    return Result(f"bulk import [{kind}]", events / ours[0], "events/s", events / theirs[0],
+                  "bare batch save", target=0.6,
+                  note=f"{events} events of ~{size} bytes, batches of {BATCH}")
+
+
+def mean_state_size(app: Zhibao) -> int:
+    """Average stored-state bytes, so the bare events carry as much data as ours."""
+    sample = app.recorder.select_notifications(start=1, limit=20_000)
+    return sum(len(n.state) for n in sample) // len(sample)
+
+
+def single_command(kind: str) -> Result:
+    """ReportHazard through the service (directory refresh, validation, jurisdiction, hash
+    chain, one transaction) vs saving one new plain aggregate."""
+    with fresh_store(kind) as url:
+        app = Zhibao(Settings(database_url=url))
+        for _, command in itertools.islice(demo_commands(), 200):
+            app.execute(command)
+        enterprise = next(iter(app.directory.enterprises.values()))
+        town = next(org for org in app.directory.orgs.values() if org.org_type == "town_office"
+                    and app.directory.path(app.directory.current_code(enterprise.unit_id))
+                    [1] == app.directory.current_code(org.unit_id))
+        actor = ActorIn(person_id="bench", org_id=town.org_id, role="inspector")
+        with stopwatch() as ours:
+            for _ in range(SINGLE):
+                app.execute(ReportHazard(
+                    actor=actor, hazard_id=uuid4(), enterprise_id=enterprise.enterprise_id,
+                    channel="supervisory_inspection", discovered_at=app.clock(),
+                    description="消防通道堵塞", category="unsafe_condition"))
+        app.close()
+        bare = Application(env=eventsourcing_env(url))
+        with stopwatch() as theirs:
+            for _ in range(SINGLE):
+                bare.save(Plain("x" * 300))
+        bare.close()
+    return Result(f"single command [{kind}]", SINGLE / ours[0], "commands/s", SINGLE / theirs[0],
+                  "bare single save", target=0.8)
