@@ -19,6 +19,14 @@ from infra.service import BatchResult
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    p = subparsers.add_parser("demo", help="build a synthetic city-year of events and summarise it")
+    p.add_argument("--seed", type=int, default=2021, help="same seed, same city (default 2021)")
+    p.add_argument("--scale", type=int, default=1, choices=[1, 10, 100],
+                   help="number of cities: 1 (default), 10 or 100")
+    p.add_argument("--fresh", action="store_true",
+                   help="replace an existing embedded (SQLite) store and its views")
+    p.set_defaults(run=run_demo)
+
     p = subparsers.add_parser("command", help="apply one command (JSON) and print the outcome")
     p.add_argument("json", help="the command as JSON, or - to read it from standard input")
     p.set_defaults(run=run_command)
@@ -128,11 +136,58 @@ def run_info(args: argparse.Namespace) -> int:
 
     app = open_app()
     counts = events_by_type(app)
-    table = Table(title=f"events in {app.settings.database_url}")
-    table.add_column("event type")
+    _print_counts(f"events in {app.settings.database_url}", counts)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from infra.demo import build_demo
+    from infra.settings import get_settings
+    from infra.stats import events_by_type, hazards_by_state
+
+    url = get_settings().database_url
+    if args.fresh:
+        _remove_embedded_store(url)
+    app = open_app()
+    existing = app.recorder.max_notification_id() or 0
+    if existing:
+        raise UserError(f"a store with {existing} events already exists at {url}; "
+                        "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
+                        "to another location")
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
+        result = build_demo(app, seed=args.seed, scale=args.scale,
+                            progress=lambda done: progress.update(task, completed=done))
+    elapsed = time.perf_counter() - started
+    for rejection in result.totals.rejections[:10]:
+        console.print(f"[yellow]rejected[/] {rejection}")
+    _print_counts("events by type", events_by_type(app))
+    _print_counts("hazards by state", hazards_by_state(app))
+    console.print(f"{result.commands} commands → {result.events} events in {elapsed:.1f} s "
+                  f"({len(result.totals.rejections)} rejected); store: {url}")
+    return 1 if result.totals.rejections else 0
+
+
+def _remove_embedded_store(url: str) -> None:
+    """Delete the SQLite store and its views; a server database is never dropped."""
+    from infra.store import eventsourcing_env
+    from projections.store import views_url_for
+
+    if not url.startswith("sqlite:"):
+        raise UserError("--fresh only replaces the embedded SQLite store; for PostgreSQL "
+                        "point ZHIBAO_DATABASE_URL at an empty database or schema")
+    for store_url in (url, views_url_for(url)):
+        path = Path(eventsourcing_env(store_url)["SQLITE_DBNAME"])
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _print_counts(title: str, counts: Any) -> None:
+    table = Table(title=title)
+    table.add_column("")
     table.add_column("count", justify="right")
     for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, str(count))
-    table.add_row("[bold]total", f"[bold]{sum(counts.values())}")
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total", f"[bold]{sum(counts.values()):,}")
     console.print(table)
-    return 0

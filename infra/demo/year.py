@@ -252,7 +252,7 @@ class Year:
                                    level=level, inspection_id=inspection_id)
                 if plan is not None:
                     found.append(plan)
-            if kind == "enforcement" and findings >= 2 and self.rng.random() < 0.25:
+            if kind == "enforcement" and findings >= 2 and self.rng.random() < 0.6:
                 self._enforcement_case(org_id, enterprise, visited,
                                        [p.hazard_id for p in found[-findings:]])
         closed = max(at_time(end + timedelta(days=1), self.rng.uniform(9, 17)), max(visits))
