@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import duckdb
 import pyarrow as pa
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, event_id
 from infra.audit.seal import take_checkpoint
 from infra.export import parquet
 from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP, dataset_name
@@ -30,7 +31,7 @@ from infra.store import unseal
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger, general_hazard
 
-HIVE = ds.partitioning(pa.schema([("county", pa.string()), ("month", pa.string())]),
+HIVE = ds.partitioning(pa.schema([("county", pa.string()), ("year", pa.string())]),
                        flavor="hive")
 
 
@@ -42,7 +43,7 @@ def read_dataset(directory: Path, dataset: str) -> pa.Table:
 def events_sql(directory: Path, dataset: str) -> str:
     """DuckDB's view of one dataset, hive partition values read as text."""
     return (f"read_parquet('{directory}/events/{dataset}/*/*/*.parquet', hive_partitioning = "
-            "true, hive_types = {'county': VARCHAR, 'month': VARCHAR})")
+            "true, hive_types = {'county': VARCHAR, 'year': VARCHAR})")
 
 
 def duck(sql: str) -> list[tuple[Any, ...]]:
@@ -76,6 +77,11 @@ def test_every_event_is_exported_once_with_typed_values(app: Zhibao, ledger: Led
         assert duck(f"SELECT count(*) FROM {events_sql(out, dataset_name(event_type))}") == \
             [(count,)], event_type
 
+    ids = duckdb.sql(f"SELECT aggregate_id, version, event_id FROM read_parquet('{out}/events/"
+                     "*/*/*/*.parquet', union_by_name = true)").fetchall()
+    assert all(str(event_id(UUID(aggregate), version)) == exported
+               for aggregate, version, exported in ids)
+
     fines = read_dataset(out, "fine_imposed")
     assert fines.schema.field("amount_yuan").type == MONEY
     assert fines.column("amount_yuan").to_pylist() == [Decimal("15000.00")]
@@ -90,7 +96,7 @@ def test_every_event_is_exported_once_with_typed_values(app: Zhibao, ledger: Led
     assert major["plan_funds_yuan"] == Decimal("25000.00")
     assert major["plan_deadline"] == date(2021, 4, 20)
     assert major["plan_responsible_person"] == "王工"
-    assert major["month"] == "2021-03" and major["county"] == "610902"
+    assert (major["month"], major["year"], major["county"]) == ("2021-03", "2021", "610902")
     stored = app.repository.get(ledger.major_hazard).plan
     assert stored.funds_fen == 2_500_000
 

@@ -73,15 +73,20 @@ ENVELOPE: tuple[Column, ...] = (
     Column("actor_org_id", pa.string(), ("actor", "org_id"), doc="for which org"),
     Column("actor_role", DICTIONARY, ("actor", "role"), doc="in which role"),
     Column("unit_code", DICTIONARY, ("unit_code",), doc="the unit the event concerns"),
+    Column("month", DICTIONARY, (), doc="YYYY-MM of occurred_at in Asia/Shanghai: the "
+                                        "reporting period"),
     Column("command_id", pa.string(), ("command_id",), doc="idempotency key, if given"),
     Column("prev_hash", pa.string(), (), doc="chain hash of the aggregate's previous event"),
     Column("hash", pa.string(), (), doc="SHA-256 chain hash over the event's content"),
 )
 PARTITIONS: tuple[tuple[str, str], ...] = (
-    ("county", "county-level unit code of the event's unit (for units above county level: "
-               "their own code; none: __HIVE_DEFAULT_PARTITION__)"),
-    ("month", "YYYY-MM of occurred_at in Asia/Shanghai"),
+    ("county", "county-level unit code over the event's unit (a unit above county level: its "
+               "own code; no unit: __HIVE_DEFAULT_PARTITION__)"),
+    ("year", "YYYY of occurred_at in Asia/Shanghai"),
 )
+"""County and year, not month: at a city's volume a month of one event type in one county is
+a few dozen rows, and thousands of tiny files are what warehouses read worst. The `month`
+column (and the statistics on `occurred_at`) filters months instead."""
 
 
 def dataset_name(event_type: str) -> str:

@@ -2,7 +2,7 @@
 by county and month, zstd-compressed, typed by `infra/export/columns.py`.
 
     DIR/_manifest.json
-    DIR/events/<dataset>/county=<code>/month=<YYYY-MM>/part-<run>-<chunk>.parquet
+    DIR/events/<dataset>/county=<code>/year=<YYYY>/part-<run>-<chunk>.parquet
 
 A run exports the positions after the manifest's watermark up to the newest one when it
 starts. It reads the log once, in order, holding at most `CHUNK_EVENTS` events (as compact
@@ -14,14 +14,16 @@ re-running an export always puts an event in the same partition.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 import pyarrow as pa
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
 from domain.audit import AUDIT_TRAIL_ID
-from domain.base import SHANGHAI, Level, event_id
+from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
 from infra.audit.log import last_position, log_range
 from infra.directory import REFERENCE_TOPICS, Directory
 from infra.export.columns import Column, dataset_columns, dataset_name
@@ -130,8 +132,8 @@ class _RunWriter:
         self.chunk = 0
         self.files: list[FileEntry] = []
 
-    def write(self, dataset: str, county: str, month: str, table: pa.Table) -> None:
-        folder = self.directory / "events" / dataset / f"county={county}" / f"month={month}"
+    def write(self, dataset: str, county: str, year: str, table: pa.Table) -> None:
+        folder = self.directory / "events" / dataset / f"county={county}" / f"year={year}"
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{self.run:06d}-{self.chunk:04d}.parquet"
         temporary = folder / f".{name}.tmp"
@@ -144,40 +146,93 @@ class _RunWriter:
             last_position=positions[-1].as_py()))
 
 
-@dataclass
 class _TypeBuffer:
-    """One event type's rows of the current chunk: Arrow batches plus Python values not yet
-    converted, and which rows belong to which partition."""
+    """One event type's rows of the current chunk: Arrow batches, plus the rows not yet
+    converted (kept as parsed JSON until a batch is full), and each row's partition."""
 
-    columns: tuple[Column, ...]
-    values: list[list[Any]] = field(default_factory=list)
-    batches: list[pa.RecordBatch] = field(default_factory=list)
-    partitions: dict[tuple[str, str], list[int]] = field(
-        default_factory=lambda: defaultdict(list))
-    rows: int = 0
+    def __init__(self, columns: tuple[Column, ...]) -> None:
+        self.columns = columns
+        self.batches: list[pa.RecordBatch] = []
+        self.partitions: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.rows = 0
+        self._clear()
 
-    def __post_init__(self) -> None:
-        self.values = [[] for _ in self.columns]
+    def _clear(self) -> None:
+        self.positions: list[int] = []
+        self.aggregates: list[UUID] = []
+        self.versions: list[int] = []
+        self.hashes: list[tuple[str, str]] = []
+        self.months: list[str] = []
+        self.payloads: list[dict[str, Any]] = []
 
-    def add(self, row: Iterable[Any], partition: tuple[str, str]) -> None:
-        for column_values, value in zip(self.values, row, strict=True):
-            column_values.append(value)
-        self.partitions[partition].append(self.rows)
+    def add(self, notification: Notification, hashes: tuple[str, str],
+            payload: dict[str, Any], county: str, month: str) -> None:
+        assert isinstance(notification.originator_id, UUID)
+        self.positions.append(notification.id)
+        self.aggregates.append(notification.originator_id)
+        self.versions.append(notification.originator_version)
+        self.hashes.append(hashes)
+        self.months.append(month)
+        self.payloads.append(payload)
+        self.partitions[(county, month[:4])].append(self.rows)
         self.rows += 1
-        if len(self.values[0]) >= ARROW_BATCH_ROWS:
+        if len(self.positions) >= ARROW_BATCH_ROWS:
             self._convert()
 
     def _convert(self) -> None:
-        arrays = [column.array(values) for column, values in zip(self.columns, self.values,
-                                                                 strict=True)]
+        arrays = [column.array(self._values(column)) for column in self.columns]
         self.batches.append(pa.RecordBatch.from_arrays(arrays,
                                                        names=[c.name for c in self.columns]))
-        self.values = [[] for _ in self.columns]
+        self._clear()
+
+    def _values(self, column: Column) -> list[Any]:
+        """One column's values, a list comprehension each: far cheaper than row by row."""
+        if column.path:
+            return _extract(self.payloads, column.path)
+        match column.name:
+            case "position":
+                return self.positions
+            case "event_id":
+                return _event_ids(self.aggregates, self.versions)
+            case "aggregate_id":
+                return [str(aggregate) for aggregate in self.aggregates]
+            case "version":
+                return self.versions
+            case "month":
+                return self.months
+            case "prev_hash":
+                return [prev for prev, _ in self.hashes]
+            case "hash":
+                return [digest for _, digest in self.hashes]
+        raise KeyError(column.name)
 
     def table(self) -> pa.Table:
-        if self.values[0]:
+        if self.positions:
             self._convert()
         return pa.Table.from_batches(self.batches).unify_dictionaries()
+
+
+def _event_ids(aggregates: list[UUID], versions: list[int]) -> list[str]:
+    """`str(domain.base.event_id(…))` for many events: the same UUID version 5 (RFC 4122),
+    computed with hashlib directly, as `uuid.uuid5` costs most of the export's time."""
+    namespace = EVENT_ID_NAMESPACE.bytes
+    ids = []
+    for aggregate, version in zip(aggregates, versions, strict=True):
+        digest = bytearray(hashlib.sha1(namespace + f"{aggregate}/{version}".encode()).digest())
+        digest[6] = digest[6] & 0x0F | 0x50  # version 5
+        digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+        h = digest[:16].hex()
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
+
+
+def _extract(payloads: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
+    if len(path) == 1:
+        key = path[0]
+        return [payload[key] for payload in payloads]
+    outer, inner = path[0], path[1:]
+    return _extract([payload[outer] or {} for payload in payloads], inner) if len(inner) > 1 \
+        else [(payload[outer] or {}).get(inner[0]) for payload in payloads]
 
 
 class _Exporter:
@@ -224,23 +279,14 @@ class _Exporter:
         return events
 
     def _add(self, notification: Notification) -> None:
-        name = event_type(notification.topic)
-        buffer = self.buffers.get(name)
+        buffer = self.buffers.get(notification.topic)
         if buffer is None:
-            buffer = self.buffers[name] = _TypeBuffer(dataset_columns(name))
+            columns = dataset_columns(event_type(notification.topic))
+            buffer = self.buffers[notification.topic] = _TypeBuffer(columns)
         prev, digest, payload_bytes = unseal(notification.state)
         payload = orjson.loads(payload_bytes)
-        originator_id = notification.originator_id
-        assert not isinstance(originator_id, str)
-        computed = {"position": notification.id,
-                    "event_id": str(event_id(originator_id, notification.originator_version)),
-                    "aggregate_id": str(originator_id),
-                    "version": notification.originator_version,
-                    "prev_hash": prev, "hash": digest}
-        row = (computed[column.name] if not column.path else _lookup(payload, column.path)
-               for column in buffer.columns)
-        partition = (self._county(payload["unit_code"]), _month(payload["occurred_at"]))
-        buffer.add(row, partition)
+        buffer.add(notification, (prev, digest), payload, self._county(payload["unit_code"]),
+                   _month(payload["occurred_at"]))
         self.buffered += 1
 
     def _county(self, code: str) -> str:
@@ -250,10 +296,11 @@ class _Exporter:
         return county
 
     def _flush(self) -> None:
-        for name, buffer in sorted(self.buffers.items()):
+        for topic, buffer in sorted(self.buffers.items()):
             table = buffer.table()
-            for (county, month), rows in sorted(buffer.partitions.items()):
-                self.writer.write(dataset_name(name), county, month, table.take(rows))
+            for (county, year), rows in sorted(buffer.partitions.items()):
+                self.writer.write(dataset_name(event_type(topic)), county, year,
+                                  table.take(rows))
         self.buffers.clear()
         self.buffered = 0
         self.writer.chunk += 1
