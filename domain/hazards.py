@@ -587,7 +587,7 @@ class Hazard(ZhibaoAggregate):
 
     def close(self, ctx: Context, closed_at: datetime) -> None:
         """销号: only after a passing verification (V4) and, if listed, delisting (V5)."""
-        if self.state not in (HazardState.VERIFIED, HazardState.RECTIFIED):
+        if self.state is not HazardState.VERIFIED:
             raise DomainError("hazard_id", f"cannot close a {self.state} hazard: closure needs a "
                                            "passing verification by an authorised body (V4)")
         require(self.listing is None or self.delisted, "hazard_id",
