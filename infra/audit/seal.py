@@ -26,7 +26,7 @@ each bulk import).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,6 +47,8 @@ from infra.store import GENESIS, chain_hash, unseal
 
 BLOCK_EVENTS = 4096
 """Events per sealed block: how precisely a checkpoint mismatch is located."""
+NOT_SEALED = sys.maxsize
+"""`block_last` once the walk is past every sealed block."""
 HEADS_KEPT = 200_000
 """Aggregate heads the verifier remembers (bounded memory); older ones are looked up."""
 SEALED_TOPIC = get_topic(AuditTrail.CheckpointSealed)
@@ -252,16 +254,20 @@ class _Walk:
         self.blocks = blocks
         self.block_index = 0
         self.block_first = 1  # first position the current block covers
-        self.block_entries: list[bytes] = []
-        self.heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
+        self.block_last = blocks[0][1].last_position if blocks else NOT_SEALED
+        self.block_digest = hashlib.sha256()
+        self.block_events = 0
+        self.heads: dict[str, tuple[int, str]] = {}  # by aggregate id; the oldest goes first
         self.events = 0
         self.position = 0
 
     def run(self, through: int, progress: Progress | None) -> Break | None:
         for page in log_range(self.app, 0, through):
             for notification in page:
-                found = self._seal_up_to(notification.id - 1) or self._check(notification)
-                if found:
+                if notification.id > self.block_last and (
+                        found := self._seal_up_to(notification.id - 1)):
+                    return found
+                if found := self._check(notification):
                     return found
                 self.events += 1
                 self.position = notification.id
@@ -273,27 +279,29 @@ class _Walk:
 
     def _check(self, n: Notification) -> Break | None:
         prev, digest, payload = unseal(n.state)
-        oid, version = n.originator_id, n.originator_version
-        assert isinstance(oid, UUID)
-        if self.block_index < len(self.blocks):
-            self.block_entries.append(_entry(n.id, digest.encode()))
-        if chain_hash(prev, oid, version, n.topic, payload) != digest:
+        aggregate = str(n.originator_id)  # once: the hash input, and a cheap dictionary key
+        version = n.originator_version
+        if self.block_last != NOT_SEALED:
+            self.block_digest.update(_entry(n.id, digest.encode()))
+            self.block_events += 1
+        if chain_hash(prev, aggregate, version, n.topic, payload) != digest:
             return self._break(BreakKind.ALTERED, n, "the stored hash does not match the "
                                                      "record's content")
-        found = self._check_link(n, prev)
-        self.heads[oid] = (version, digest)
-        self.heads.move_to_end(oid)
-        if len(self.heads) > HEADS_KEPT:
-            self.heads.popitem(last=False)
+        found = self._check_link(n, aggregate, prev)
+        heads = self.heads
+        heads.pop(aggregate, None)
+        heads[aggregate] = (version, digest)
+        if len(heads) > HEADS_KEPT:
+            del heads[next(iter(heads))]
         return found
 
-    def _check_link(self, n: Notification, prev: str) -> Break | None:
+    def _check_link(self, n: Notification, aggregate: str, prev: str) -> Break | None:
         oid, version = n.originator_id, n.originator_version
         assert isinstance(oid, UUID)
         if version == 1:
             return None if prev == GENESIS else self._break(
                 BreakKind.BROKEN_LINK, n, "the first version does not start a chain")
-        head = self.heads.get(oid)
+        head = self.heads.get(aggregate)
         if head is not None and head[0] >= version:
             return self._break(BreakKind.OUT_OF_ORDER, n, f"version {head[0]} appeared "
                                                          "earlier in the log")
@@ -325,27 +333,30 @@ class _Walk:
         while self.block_index < len(self.blocks):
             number, block = self.blocks[self.block_index]
             if position is not None and block.last_position > position:
+                self.block_last = block.last_position
                 return None
             found = self._compare(number, block)
             if found:
                 return found
             self.block_index += 1
             self.block_first = block.last_position + 1
-            self.block_entries = []
+            self.block_digest = hashlib.sha256()
+            self.block_events = 0
+        self.block_last = NOT_SEALED
         return None
 
     def _compare(self, number: int, block: SealedBlock) -> Break | None:
-        entries = self.block_entries
-        if len(entries) == block.events and _block_digest(b"".join(entries)) == block.digest:
+        found = self.block_events
+        if found == block.events and self.block_digest.hexdigest() == block.digest:
             return None
         first, last = self.block_first, block.last_position
-        difference = len(entries) - block.events
+        difference = found - block.events
         what = (f"{-difference} event(s) removed" if difference < 0 else
                 f"{difference} event(s) added" if difference > 0 else
                 "events re-ordered, moved or rewritten")
         return Break(BreakKind.SEAL, first, None, None,
                      f"positions {first}–{last} differ from checkpoint {number}: "
-                     f"{block.events} event(s) sealed, {len(entries)} found — {what}")
+                     f"{block.events} event(s) sealed, {found} found — {what}")
 
 
 def describe(verification: Verification) -> dict[str, Any]:
