@@ -7,6 +7,9 @@
   system clock before it counts as "in the future" (V2).
 - `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
+- `ZHIBAO_EXPORT_CRON` (default `15 * * * *`: hourly) and `ZHIBAO_AUDIT_CRON` (default
+  `30 3 * * *`: daily 03:30): schedules of the Parquet export (into `ZHIBAO_OUTPUT_DIR/parquet`)
+  and of the audit (verify, then checkpoint), read in Asia/Shanghai.
 
 Kafka publication (infra/kafka/; README "Kafka"):
 - `ZHIBAO_KAFKA_BOOTSTRAP_SERVERS` (default `127.0.0.1:9092`): comma-separated host:port list.
@@ -46,6 +49,8 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = 300
     import_batch_size: int = 1000
     aggregate_cache_size: int = 20000
+    export_cron: str = "15 * * * *"
+    audit_cron: str = "30 3 * * *"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

@@ -4,6 +4,7 @@ partitions, incremental runs, an interrupted run, and directories that must be r
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections import Counter
 from datetime import date, datetime
@@ -263,3 +264,14 @@ def test_months_are_business_months_in_shanghai(app: Zhibao, ledger: Ledger, clo
     rows = duck(f"SELECT month, occurred_at FROM {reported} "
                 "WHERE occurred_at = TIMESTAMPTZ '2021-03-31 15:30:00Z'")
     assert rows == [("2021-03", datetime(2021, 3, 31, 23, 30, tzinfo=SHANGHAI))]
+
+
+def test_a_second_export_into_the_same_directory_waits_its_turn(app: Zhibao, ledger: Ledger,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    export_parquet(app, out)
+    with (out / parquet.LOCK).open("w") as running:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running export holds it
+        with pytest.raises(ExportError, match=r"another export into .* is running"):
+            export_parquet(app, out)
+    assert export_parquet(app, out).events == 0  # free again, and nothing was half-done

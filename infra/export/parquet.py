@@ -2,6 +2,7 @@
 by county and month, zstd-compressed, typed by `infra/export/columns.py`.
 
     DIR/_manifest.json
+    DIR/_export.lock       (held while a run writes)
     DIR/events/<dataset>/county=<code>/year=<YYYY>/part-<run>-<chunk>.parquet
 
 A run exports the positions after the manifest's watermark up to the newest one when it
@@ -14,11 +15,13 @@ re-running an export always puts an event in the same partition.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +56,7 @@ ROW_GROUP_ROWS = 1_000_000
 ARROW_BATCH_ROWS = 20_000
 """Rows of one event type collected as Python values before they become Arrow arrays."""
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+LOCK = "_export.lock"
 PART_FILE = re.compile(r"part-(\d{6})-\d{4}\.parquet")
 
 Progress = Callable[[int], None]
@@ -70,16 +74,34 @@ class ExportResult:
 def export_parquet(app: Zhibao, directory: Path, progress: Progress | None = None,
                    now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ExportResult:
     """Export every event recorded since the last run into `directory`. Raises ExportError,
-    before writing anything, when the directory is not a sound export of this store."""
+    before writing anything, when the directory is not a sound export of this store or
+    another export into it is running."""
     store = _store_fingerprint(app)
-    manifest = read_manifest(directory)
-    if manifest is None:
+    if read_manifest(directory) is None:
         directory.mkdir(parents=True, exist_ok=True)
-        manifest = Manifest(store=store)
-        write_manifest(directory, manifest)  # claims the directory before any data lands
-    elif manifest.store != store:
-        raise ExportError(f"{directory} holds an export of another store (first event "
-                          f"{manifest.store[:12]}…, this store's is {store[:12]}…)")
+        write_manifest(directory, Manifest(store=store))  # claims it before any data lands
+    with _exclusive(directory):
+        manifest = read_manifest(directory)  # again: another run may have ended meanwhile
+        assert manifest is not None
+        if manifest.store != store:
+            raise ExportError(f"{directory} holds an export of another store (first event "
+                              f"{manifest.store[:12]}…, this store's is {store[:12]}…)")
+        return _export_run(app, directory, manifest, progress, now)
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """One export into a directory at a time; the lock dies with its process."""
+    with (directory / LOCK).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportError(f"another export into {directory} is running") from None
+        yield
+
+
+def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Progress | None,
+                now: Callable[[], datetime]) -> ExportResult:
     through = last_position(app)
     if manifest.watermark > through:
         raise ExportError(f"{directory} was exported up to position {manifest.watermark}, but "
@@ -89,8 +111,7 @@ def export_parquet(app: Zhibao, directory: Path, progress: Progress | None = Non
     if through == manifest.watermark:
         return ExportResult(run, through, through, 0, [])  # nothing new: no run recorded
     writer = _RunWriter(directory, run)
-    exporter = _Exporter(app, manifest.watermark, writer)
-    events = exporter.run(through, progress)
+    events = _Exporter(app, manifest.watermark, writer).run(through, progress)
     manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
                              finished_at=now(), anchor=_newest_anchor(app)))
     manifest.files.extend(writer.files)

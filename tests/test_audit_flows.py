@@ -1,0 +1,90 @@
+"""The scheduled export and audit as real Prefect flow runs (against Prefect's test server),
+on both stores, and their deployments' schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.audit import TamperDetected, store_audit
+from flows.audit import deployment as audit_deployment
+from flows.export import deployment as export_deployment
+from flows.export import parquet_export
+from infra.audit.seal import verify
+from infra.service import Zhibao
+from infra.settings import get_settings
+from tests.conftest import FakeClock
+from tests.ledger_world import Ledger, build_ledger
+from tests.test_audit_tamper import RawStore
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def configured(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The flows read their settings from the environment, as a deployed worker does."""
+    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
+    return build_ledger(app, clock, general=3)
+
+
+def test_export_flow_writes_the_parquet_datasets(prefect_server: None, configured: None,
+                                                 app: Zhibao, ledger: Ledger,
+                                                 tmp_path: Path) -> None:
+    summary = parquet_export()
+    events = app.recorder.max_notification_id()
+    assert summary["events"] == summary["rows"] == events and summary["run"] == 1
+    export = tmp_path / "out" / "parquet"
+    assert summary["directory"] == str(export)
+    counted = duckdb.sql(f"SELECT count(DISTINCT position) FROM read_parquet('{export}/events/"
+                         "*/*/*/*.parquet', union_by_name = true)").fetchall()
+    assert counted == [(events,)]
+    assert parquet_export()["events"] == 0
+
+
+def test_audit_flow_verifies_then_seals(prefect_server: None, configured: None, app: Zhibao,
+                                        ledger: Ledger) -> None:
+    first = store_audit()
+    assert first["ok"] and first["checkpoint"]["number"] == 1
+    second = store_audit(anchor=first["checkpoint"]["anchor"])
+    assert second["ok"] and second["checkpoint"] is None  # nothing new but the checkpoint
+    assert verify(app).checkpoints == 1
+
+
+def test_audit_flow_fails_and_seals_nothing_over_a_broken_store(prefect_server: None,
+                                                                configured: None, app: Zhibao,
+                                                                ledger: Ledger) -> None:
+    raw = RawStore(app)
+    raw.delete(ledger.hazards[0], 2)
+    raw.conn.close()
+    with pytest.raises(TamperDetected, match="missing at position"):
+        store_audit()
+    assert verify(app).checkpoints == 0
+
+
+def test_deployments_run_on_the_configured_schedules(configured: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHIBAO_EXPORT_CRON", "5 * * * *")
+    get_settings.cache_clear()
+    export = export_deployment()
+    audit = audit_deployment()
+    assert [s.schedule.cron for s in export.schedules] == ["5 * * * *"]
+    assert [s.schedule.cron for s in audit.schedules] == ["30 3 * * *"]
+    assert {s.schedule.timezone for s in export.schedules + audit.schedules} == \
+        {"Asia/Shanghai"}
+    assert export.concurrency_limit == audit.concurrency_limit == 1
