@@ -3,9 +3,11 @@ and against the real PostgreSQL server on 127.0.0.1:5432 (a fresh schema per tes
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +17,8 @@ from infra.service import Zhibao
 from infra.settings import Settings
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+pytest_plugins = ("tests.brokers",)  # the Kafka-protocol broker fixtures
 
 
 class FakeClock:
@@ -91,4 +95,58 @@ def app(database_url: str, clock: FakeClock) -> Iterator[Zhibao]:
     application.close()
 
 
-from tests.brokers import kafka_broker, own_broker  # noqa: E402, F401  (broker fixtures)
+# -- a shared partial-year demo store --------------------------------------------------------
+# Built once per session and store kind (only when a test asks for it); each test gets its
+# own copy, so tests may change or tamper with it freely.
+
+DEMO_UNTIL = datetime(2021, 4, 30, 23, 59, tzinfo=SHANGHAI)
+
+
+def _build_demo(database_url: str) -> None:
+    from infra.demo import build_demo
+
+    application = Zhibao(Settings(database_url=database_url))
+    result = build_demo(application, until=DEMO_UNTIL)
+    application.close()
+    assert not result.totals.rejections, result.totals.rejections[:3]
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "zhibao.db"
+    _build_demo(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_postgres_template() -> Iterator[str]:
+    """The schema holding the session's demo store on PostgreSQL."""
+    for url in _postgres_schema():
+        _build_demo(url)
+        yield url.rpartition("schema=")[2]
+
+
+def _copy_postgres_store(template_schema: str, url: str) -> None:
+    """Copy the template's events, notification ids included, into a fresh store."""
+    Zhibao(Settings(database_url=url)).close()  # creates the tables
+    schema = url.rpartition("schema=")[2]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'INSERT INTO "{schema}".stored_events SELECT * FROM '
+                     f'"{template_schema}".stored_events')
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
+                     f"'notification_id'), (SELECT max(notification_id) FROM "
+                     f'"{schema}".stored_events))')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A private copy of the partial-year demo store (January–April 2021), on both stores."""
+    if request.param == "sqlite":
+        copy = tmp_path / "zhibao.db"
+        shutil.copy(request.getfixturevalue("demo_sqlite_template"), copy)
+        yield f"sqlite:///{copy}"
+        return
+    template = request.getfixturevalue("demo_postgres_template")
+    for url in _postgres_schema():
+        _copy_postgres_store(template, url)
+        yield url

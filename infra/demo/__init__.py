@@ -30,21 +30,25 @@ class DemoResult:
     simulated_until: datetime = YEAR_START
 
 
-def demo_commands(seed: int = 2021, scale: int = 1) -> Iterator[tuple[datetime, Command]]:
-    """The demo's commands with the simulated system time each is recorded at."""
+def demo_commands(seed: int = 2021, scale: int = 1, until: datetime | None = None,
+                  ) -> Iterator[tuple[datetime, Command]]:
+    """The demo's commands with the simulated system time each is recorded at; a shorter
+    history when `until` cuts the year (tests use a few months)."""
     rng = random.Random(f"zhibao-demo/{seed}/{scale}")
-    return Year(rng, WorldBuilder(rng, scale)).commands()
+    return Year(rng, WorldBuilder(rng, scale)).commands(until)
 
 
 def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 2000,
-               progress: Callable[[float], None] | None = None) -> DemoResult:
+               progress: Callable[[float], None] | None = None,
+               until: datetime | None = None) -> DemoResult:
     """Record the demo into `app`'s store. `progress` receives the fraction of the simulated
     year done. The application's clock follows the simulation while this runs."""
     result = DemoResult()
     real_clock = app.clock
 
     def numbered() -> Iterator[Numbered]:
-        for number, (recorded_at, command) in enumerate(demo_commands(seed, scale), start=1):
+        for number, (recorded_at, command) in enumerate(demo_commands(seed, scale, until),
+                                                         start=1):
             result.simulated_until = recorded_at
             yield number, command
 

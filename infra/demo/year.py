@@ -84,8 +84,9 @@ class Year:
     def schedule(self, at: datetime, make: Callable[[], Command | None]) -> None:
         heapq.heappush(self._queue, (at, next(self._seq), make))
 
-    def commands(self) -> Iterator[tuple[datetime, Command]]:
-        """Reference data first (recorded in December 2020), then the year in system-time order."""
+    def commands(self, until: datetime | None = None) -> Iterator[tuple[datetime, Command]]:
+        """Reference data first (recorded in December 2020), then the year in system-time
+        order — up to `until` (system time) when given."""
         registered = self.last
         for command in self.builder.commands():
             registered += timedelta(seconds=2)
@@ -95,6 +96,8 @@ class Year:
         self._schedule_task_list()
         while self._queue:
             at, _, make = heapq.heappop(self._queue)
+            if until is not None and at > until:
+                return
             command = make()
             if command is not None:
                 self.last = max(self.last, at)
