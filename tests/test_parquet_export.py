@@ -23,7 +23,7 @@ from domain.audit import AUDIT_TRAIL_ID
 from domain.base import SHANGHAI, event_id
 from infra.audit.seal import take_checkpoint
 from infra.export import parquet
-from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP, dataset_name
+from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP, dataset_name, markdown_tables
 from infra.export.manifest import MANIFEST, ExportError, Manifest
 from infra.export.parquet import export_parquet
 from infra.service import Zhibao
@@ -78,8 +78,8 @@ def test_every_event_is_exported_once_with_typed_values(app: Zhibao, ledger: Led
         assert duck(f"SELECT count(*) FROM {events_sql(out, dataset_name(event_type))}") == \
             [(count,)], event_type
 
-    ids = duckdb.sql(f"SELECT aggregate_id, version, event_id FROM read_parquet('{out}/events/"
-                     "*/*/*/*.parquet', union_by_name = true)").fetchall()
+    ids = duckdb.sql("SELECT aggregate_id, aggregate_version, event_id FROM read_parquet("
+                     f"'{out}/events/*/*/*/*.parquet', union_by_name = true)").fetchall()
     assert all(str(event_id(UUID(aggregate), version)) == exported
                for aggregate, version, exported in ids)
 
@@ -275,3 +275,25 @@ def test_a_second_export_into_the_same_directory_waits_its_turn(app: Zhibao, led
         with pytest.raises(ExportError, match=r"another export into .* is running"):
             export_parquet(app, out)
     assert export_parquet(app, out).events == 0  # free again, and nothing was half-done
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_readme_tables_are_the_generated_ones() -> None:
+    text = README.read_text(encoding="utf-8")
+    begin = text.index("\n", text.index("<!-- parquet-tables:begin")) + 1
+    assert text[begin:text.index("<!-- parquet-tables:end -->")] == markdown_tables()
+
+
+def test_the_readme_queries_run(app: Zhibao, ledger: Ledger, tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Parquet export for warehouses"):]
+    sql = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    python = section.split("```python\n", 1)[1].split("```", 1)[0]
+    export_parquet(app, tmp_path / "warehouse")
+    rows = duckdb.sql(sql.replace("'warehouse/", f"'{tmp_path}/warehouse/")).fetchall()
+    assert sum(count for *_, count in rows) == 7 and rows[0][:2] == ("610902", "2021-03")
+    namespace: dict[str, Any] = {}
+    exec(python.replace('"warehouse/', f'"{tmp_path}/warehouse/'), namespace)
+    assert namespace["fines"].column("amount_yuan").to_pylist() == [Decimal("15000.00")]

@@ -66,7 +66,7 @@ ENVELOPE: tuple[Column, ...] = (
     Column("position", pa.int64(), (), doc="notification-log position: the export's watermark"),
     Column("event_id", pa.string(), (), doc="stable event id (the same event, the same id)"),
     Column("aggregate_id", pa.string(), (), doc="the aggregate (hazard, enterprise, …)"),
-    Column("version", pa.int64(), (), doc="the event's version within its aggregate"),
+    Column("aggregate_version", pa.int64(), (), doc="the event's version in its aggregate"),
     Column("occurred_at", TIMESTAMP, ("occurred_at",), doc="business time"),
     Column("recorded_at", TIMESTAMP, ("timestamp",), doc="when zhibao recorded it"),
     Column("actor_person_id", pa.string(), ("actor", "person_id"), doc="who acted"),
@@ -165,3 +165,26 @@ def _without_none(hint: Any) -> Any:
 
 def _yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2)
+
+
+def markdown_tables() -> str:
+    """The README's tables of envelope columns and datasets (a test keeps them current)."""
+    lines = ["| envelope column | type | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{c.name}` | {_short(c.type)} | {c.doc} |" for c in ENVELOPE]
+    lines += [f"| `{name}` (partition) | string | {doc} |" for name, doc in PARTITIONS]
+    lines += ["", "| dataset | its own columns (string unless typed) |", "| --- | --- |"]
+    for event_type in event_classes():
+        own = dataset_columns(event_type)[len(ENVELOPE):]
+        described = ", ".join(f"`{c.name}`" + ("" if c.type == pa.string() else
+                                               f" {_short(c.type)}") for c in own)
+        lines.append(f"| `{dataset_name(event_type)}` | {described or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _short(arrow_type: pa.DataType) -> str:
+    if arrow_type == DICTIONARY:
+        return "dictionary string"
+    if pa.types.is_list(arrow_type) and pa.types.is_struct(arrow_type.value_type):
+        fields = ", ".join(field.name for field in arrow_type.value_type)
+        return f"list of struct ({fields})"
+    return str(arrow_type).replace("[day]", "").replace("item: ", "")

@@ -217,7 +217,7 @@ class _TypeBuffer:
                 return _event_ids(self.aggregates, self.versions)
             case "aggregate_id":
                 return [str(aggregate) for aggregate in self.aggregates]
-            case "version":
+            case "aggregate_version":
                 return self.versions
             case "month":
                 return self.months
