@@ -283,7 +283,9 @@ README = Path(__file__).parent.parent / "README.md"
 def test_the_readme_tables_are_the_generated_ones() -> None:
     text = README.read_text(encoding="utf-8")
     begin = text.index("\n", text.index("<!-- parquet-tables:begin")) + 1
-    assert text[begin:text.index("<!-- parquet-tables:end -->")] == markdown_tables()
+    assert text[begin:text.index("<!-- parquet-tables:end -->")] == markdown_tables(), \
+        "the README's Parquet tables are stale; paste the output of `python -c 'from " \
+        "infra.export.columns import markdown_tables; print(markdown_tables(), end=\"\")'`"
 
 
 def test_the_readme_queries_run(app: Zhibao, ledger: Ledger, tmp_path: Path) -> None:
