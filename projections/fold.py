@@ -1,0 +1,517 @@
+"""The fold: what each event type writes into the view tables, and the writer that applies a
+batch of `EventRecord`s in one transaction.
+
+Every fold function maps one record to rows — it reads nothing — so a batch is folded in
+memory and written with one bulk statement per table operation. Folds read only the
+record (`EventRecord.data` as JSON values), never domain aggregates, so records rebuilt
+from the store and from Kafka fold alike.
+
+Duplicates: the WRITER absorbs them, callers need not filter. Every row is keyed by the
+event that produced it (aggregate id and version) or is a column that only one event of its
+aggregate ever sets, with the same value; applying a record a second time, in any later
+batch, changes nothing. A consumer that may see an event twice (Kafka redelivery) simply
+passes it again.
+
+Unknown event types are skipped and counted in the result, never guessed at; event types
+the views deliberately do not use are listed in `IGNORED`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from domain.base import SHANGHAI
+from projections import tables as t
+from projections.events import EventRecord
+from projections.store import Track, ViewStore
+
+
+def micros(at: datetime) -> int:
+    """An instant as integer microseconds since the epoch. Whole seconds come from the float
+    timestamp (exact to well under a microsecond), the fraction from the datetime itself."""
+    return int(at.timestamp()) * 1_000_000 + at.microsecond
+
+
+def from_micros(value: int) -> datetime:
+    """The instant `micros` encoded, in Asia/Shanghai."""
+    return datetime.fromtimestamp(value // 1_000_000, SHANGHAI).replace(
+        microsecond=value % 1_000_000)
+
+
+def business_day(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).date().isoformat()
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: looked up per row
+class Op:
+    """One bulk statement: insert whole rows, or update `columns` of rows found by key."""
+
+    table: t.Table
+    columns: tuple[str, ...] = ()  # empty: insert
+
+    def write(self, tx: Any, rows: list[tuple[Any, ...]]) -> None:
+        if self.columns:
+            tx.update(self.table, self.columns, rows)
+        else:
+            tx.insert(self.table, rows)
+
+
+# The order matters only in one way: a row is inserted before any update of it.
+UNIT = Op(t.UNITS)
+UNIT_CODE = Op(t.UNIT_CODES)
+ORG = Op(t.ORGS)
+ENTERPRISE = Op(t.ENTERPRISES)
+ENTERPRISE_CHANGE = Op(t.ENTERPRISE_CHANGES)
+SELF_INSPECTION = Op(t.SELF_INSPECTIONS)
+INSPECTION = Op(t.INSPECTIONS)
+VISIT = Op(t.VISITS)
+ENFORCEMENT = Op(t.ENFORCEMENT)
+HAZARD = Op(t.HAZARDS)
+HAZARD_CHANGE = Op(t.HAZARD_CHANGES)
+MEASURE = Op(t.MEASURES)
+TASK = Op(t.TASKS)
+TASK_EVENT = Op(t.TASK_EVENTS)
+PERIOD = Op(t.PERIODS)
+SUBMISSION = Op(t.SUBMISSIONS)
+MISSING = Op(t.MISSING)
+CODE_ENDED = Op(t.UNIT_CODES, ("ended_on", "ended_rec", "successor"))
+HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "grade", "deadline",
+                                  "treating_org", "criteria_ref", "treatment", "notice_no",
+                                  "local_grade"))
+HAZARD_VERIFIED = Op(t.HAZARDS, ("verified_at", "verified_rec", "verifier_org_id"))
+HAZARD_ENDED = Op(t.HAZARDS, ("ended_at", "ended_rec", "ended_on", "end_kind", "ended_by"))
+HAZARD_LISTED = Op(t.HAZARDS, ("listed_at", "listed_rec", "listing_level", "listing_authority",
+                               "supervising_org", "listing_notice_no", "listing_deadline"))
+HAZARD_DELISTED = Op(t.HAZARDS, ("delisted_at", "delisted_rec"))
+MEASURE_ISSUED = Op(t.MEASURES, ("doc_no", "issued_on", "issued_at", "issued_rec"))
+MEASURE_COMPLETED = Op(t.MEASURES, ("completed_on", "completed_at", "completed_rec", "evidence"))
+
+OPS: tuple[Op, ...] = (
+    UNIT, UNIT_CODE, ORG, ENTERPRISE, ENTERPRISE_CHANGE, SELF_INSPECTION, INSPECTION, VISIT,
+    ENFORCEMENT, HAZARD, HAZARD_CHANGE, MEASURE, TASK, TASK_EVENT, PERIOD, SUBMISSION, MISSING,
+    CODE_ENDED, HAZARD_CONFIRMED, HAZARD_VERIFIED, HAZARD_ENDED, HAZARD_LISTED,
+    HAZARD_DELISTED, MEASURE_ISSUED, MEASURE_COMPLETED,
+)
+
+
+@dataclass
+class Batch:
+    """Rows collected from a batch of records, per operation."""
+
+    rows: dict[Op, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def add(self, op: Op, *row: Any) -> None:
+        self.rows.setdefault(op, []).append(row)
+
+    def write(self, tx: Any) -> None:
+        for op in OPS:
+            if op in self.rows:
+                op.write(tx, self.rows[op])
+
+
+@dataclass(slots=True)
+class Fact:
+    """A record prepared once for its fold: ids as text, instants as microseconds."""
+
+    record: EventRecord
+    id: str
+    at: int  # occurred_at
+    rec: int  # recorded_at
+    actor: str
+
+    @classmethod
+    def of(cls, record: EventRecord) -> Fact:
+        return cls(record, str(record.originator_id), micros(record.occurred_at),
+                   micros(record.recorded_at), str(record.actor_org_id))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.record.data
+
+    @property
+    def version(self) -> int:
+        return self.record.originator_version
+
+    @property
+    def unit_code(self) -> str:
+        return self.record.unit_code
+
+    @property
+    def event_type(self) -> str:
+        return self.record.event_type
+
+    @property
+    def day(self) -> str:
+        """The business date the event occurred on."""
+        return business_day(self.record.occurred_at)
+
+
+Fold = Callable[[Fact, Batch], None]
+FOLDS: dict[str, Fold] = {}
+
+IGNORED = frozenset({
+    # facts no metric or list of DOMAIN §7–§8 uses
+    "EnterpriseSectorsChanged", "InspectionClosed", "PublicReportReceived",
+    "PublicReportVerified", "PublicReportRejected", "RiskPointIdentified", "RiskLevelAssessed",
+    "RiskControlMeasureSet", "RiskPointRetired", "TaskListPublished", "TaskCompleted",
+    "EnforcementCaseClosed", "SuspensionLifted", "RectificationPlanApproved",
+    "DeadlineExtensionRequested", "DeadlineExtensionRejected", "HazardRelapseFound",
+    # the audit trail's own bookkeeping
+    "AuditTrailStarted", "CheckpointSealed",
+})
+
+
+def folds(*event_types: str) -> Callable[[Fold], Fold]:
+    def register(fold: Fold) -> Fold:
+        for name in event_types:
+            FOLDS[name] = fold
+        return fold
+    return register
+
+
+# -- reference data ------------------------------------------------------------------------
+
+
+@folds("AdminUnitRegistered")
+def _unit_registered(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(UNIT, r.id, d["code"], d["level"], d["name"], d["parent_id"], d["valid_from"],
+          r.rec)
+    b.add(UNIT_CODE, d["code"], r.id, r.rec, None, None, None)
+
+
+@folds("AdminUnitRecoded")
+def _unit_recoded(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(UNIT_CODE, d["new_code"], r.id, r.rec, None, None, None)
+    b.add(CODE_ENDED, d["old_code"], d["valid_from"], r.rec, d["new_code"])
+
+
+@folds("AdminUnitMerged", "AdminUnitRetired")
+def _unit_ended(r: Fact, b: Batch) -> None:
+    d = r.data
+    successors = [d["successor_code"]] if "successor_code" in d else d["successor_codes"]
+    b.add(CODE_ENDED, r.unit_code, d["valid_from"], r.rec,
+          successors[0] if successors else None)
+
+
+@folds("OrgUnitRegistered")
+def _org_registered(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(ORG, r.id, d["name"], d["org_type"], d["level"], r.unit_code, r.rec)
+
+
+def _enterprise_class(flags: dict[str, bool]) -> tuple[str, int]:
+    """The expected-reporting base class (Ningbo's cuts, in priority order) and whether the
+    enterprise is a key-supervision unit (重点单位: high-risk or a major hazard installation)."""
+    if flags["high_risk"]:
+        base = "high_risk"
+    elif flags["above_designated_size"]:
+        base = "above_size"
+    elif flags["crowded_place"]:
+        base = "crowded"
+    else:
+        base = "other"
+    return base, int(flags["high_risk"] or flags["major_hazard_installation"])
+
+
+def _enterprise_change(r: Fact, b: Batch, attr: str, value: Any) -> None:
+    b.add(ENTERPRISE_CHANGE, r.id, attr, r.version, r.at, r.rec, value)
+
+
+@folds("EnterpriseRegistered")
+def _enterprise_registered(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(ENTERPRISE, r.id, d["uscc"], d["name"], r.rec)
+    _enterprise_change(r, b, "unit_code", r.unit_code)
+    _enterprise_change(r, b, "status", "operating")
+    _enterprise_flags(r, b)
+
+
+@folds("EnterpriseFlagsChanged")
+def _enterprise_flags(r: Fact, b: Batch) -> None:
+    base, key_unit = _enterprise_class(r.data["flags"])
+    _enterprise_change(r, b, "base_class", base)
+    _enterprise_change(r, b, "key_unit", str(key_unit))
+
+
+@folds("EnterpriseRelocated")
+def _enterprise_relocated(r: Fact, b: Batch) -> None:
+    _enterprise_change(r, b, "unit_code", r.data["to_unit_code"])
+
+
+_STATUS = {"EnterpriseSuspended": "suspended", "EnterpriseResumed": "operating",
+           "EnterpriseClosed": "closed"}
+
+
+@folds(*_STATUS)
+def _enterprise_status(r: Fact, b: Batch) -> None:
+    _enterprise_change(r, b, "status", _STATUS[r.event_type])
+
+
+@folds("SelfInspectionSubmitted")
+def _self_inspection(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(SELF_INSPECTION, r.id, r.version, d["period"], r.unit_code,
+          int(d["signed_by_principal"]), r.at, r.rec)
+
+
+# -- inspections and enforcement -----------------------------------------------------------
+
+
+@folds("InspectionPlanned")
+def _inspection_planned(r: Fact, b: Batch) -> None:
+    d = r.data
+    led = any(member["role"] == "leader" for member in d["team"])
+    b.add(INSPECTION, r.id, d["inspection_type"], d["organiser_org_id"], r.unit_code, r.at,
+          r.rec, len(d["targets"]), int(d["team_121"]), int(led))
+
+
+@folds("InspectionConducted")
+def _inspection_conducted(r: Fact, b: Batch) -> None:
+    b.add(VISIT, r.id, r.version, r.data["enterprise_id"], r.unit_code, r.at,
+          r.rec)
+
+
+_ACTIONS: dict[str, tuple[str, str | None]] = {  # event type: (action, field kept as detail)
+    "EnforcementCaseOpened": ("case_opened", "case_no"),
+    "FineImposed": ("fine", "target"),
+    "SuspensionOrdered": ("suspension", "scope"),
+    "LicenceSuspended": ("licence", None),
+    "LicenceRevoked": ("licence", None),
+    "ClosureOrdered": ("closure", None),
+    "Blacklisted": ("blacklist", None),
+    "CaseReferred": ("referral", "referred_to"),
+    "InterviewHeld": ("interview", "target_type"),
+    "PublicExposure": ("exposure", "channel"),
+    "AccountabilityReminderIssued": ("reminder", "step"),
+}
+
+
+@folds(*_ACTIONS)
+def _enforcement(r: Fact, b: Batch) -> None:
+    """Penalties of a case name no enterprise themselves: readers take it from the case's
+    `case_opened` row (same aggregate)."""
+    d = r.data
+    action, detail_field = _ACTIONS[r.event_type]
+    detail = d[detail_field] if detail_field else r.event_type
+    b.add(ENFORCEMENT, r.id, r.version, action, d.get("enterprise_id"),
+          r.unit_code, r.actor, r.at, r.rec, d.get("amount_fen"),
+          d.get("persons"), None if detail is None else str(detail))
+
+
+# -- hazards -----------------------------------------------------------------------------------
+
+
+def _change(r: Fact, b: Batch, attr: str, value: Any) -> None:
+    b.add(HAZARD_CHANGE, r.id, attr, r.version, r.at, r.rec, value)
+
+
+@folds("HazardReported")
+def _hazard_reported(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(HAZARD, r.id, r.unit_code, d["enterprise_id"], d["sector"], d["channel"],
+          d["discovering_org_id"], d["discovering_level"], d["description"], d["category"],
+          d["proposed_grade"], d["location_detail"], d["relapse_of"], r.at, r.rec,
+          *(None,) * (len(t.HAZARDS.columns) - 14))
+
+
+@folds("HazardConfirmed")
+def _hazard_confirmed(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(HAZARD_CONFIRMED, r.id, r.at, r.rec, d["grade"], d["deadline"], d["treating_org_id"],
+          d["criteria_ref"], d["treatment"], d["notice_no"], d["local_grade"])
+
+
+@folds("HazardRegraded")
+def _hazard_regraded(r: Fact, b: Batch) -> None:
+    _change(r, b, "grade", r.data["to_grade"])
+    if r.data["criteria_ref"]:
+        _change(r, b, "criteria_ref", r.data["criteria_ref"])
+
+
+@folds("HazardRectifiedOnSpot")
+def _hazard_on_spot(r: Fact, b: Batch) -> None:
+    """The fast path: general, due and completed on the day, closed at once."""
+    b.add(HAZARD_ENDED, r.id, r.at, r.rec, r.day, "on_spot", r.actor)
+
+
+@folds("RectificationPlanSubmitted")
+def _plan_submitted(r: Fact, b: Batch) -> None:
+    _change(r, b, "plan", orjson.dumps(r.data["plan"], option=orjson.OPT_SORT_KEYS).decode())
+
+
+@folds("RectificationPlanRejected")
+def _plan_rejected(r: Fact, b: Batch) -> None:
+    _change(r, b, "plan", "")
+
+
+@folds("RectificationProgressReported")
+def _progress(r: Fact, b: Batch) -> None:
+    _change(r, b, "progress", str(r.data["percent"]))
+
+
+@folds("DeadlineExtended")
+def _extended(r: Fact, b: Batch) -> None:
+    _change(r, b, "deadline", r.data["new_deadline"])
+
+
+@folds("HazardBecameOverdue")
+def _became_overdue(r: Fact, b: Batch) -> None:
+    _change(r, b, "overdue_for", r.data["deadline"])
+
+
+@folds("HazardListed")
+def _listed(r: Fact, b: Batch) -> None:
+    listing = r.data["listing"]
+    b.add(HAZARD_LISTED, r.id, r.at, r.rec, listing["level"],
+          listing["authority_org_id"], listing["supervising_org"], listing["notice_no"],
+          listing["deadline"])
+
+
+@folds("HazardDelisted")
+def _delisted(r: Fact, b: Batch) -> None:
+    b.add(HAZARD_DELISTED, r.id, r.at, r.rec)
+
+
+@folds("RectificationCompleted")
+def _completed(r: Fact, b: Batch) -> None:
+    _change(r, b, "completed", r.day)
+
+
+@folds("HazardVerified")
+def _verified(r: Fact, b: Batch) -> None:
+    if r.data["passed"]:
+        b.add(HAZARD_VERIFIED, r.id, r.at, r.rec, r.data["verifier_org_id"])
+    else:
+        _change(r, b, "completed", "")
+
+
+_ENDS = {"HazardClosed": "closed", "HazardVoided": "voided",
+         "HazardEliminatedByClosure": "eliminated"}
+
+
+@folds(*_ENDS)
+def _ended(r: Fact, b: Batch) -> None:
+    b.add(HAZARD_ENDED, r.id, r.at, r.rec, r.day, _ENDS[r.event_type], r.actor)
+
+
+@folds("HazardTransferred")
+def _transferred(r: Fact, b: Batch) -> None:
+    _change(r, b, "treating_org", r.data["to_org_id"])
+
+
+# -- measures and tasks ------------------------------------------------------------------------
+
+
+@folds("MeasurePlanned")
+def _measure_planned(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(MEASURE, r.id, r.unit_code, d["org_id"], d["title"], d["kind"], d["sector"],
+          d["content"], "、".join(d["partners"]), d["planned_date"],
+          ",".join(d["related_hazard_ids"]), r.at, r.rec,
+          *(None,) * (len(t.MEASURES.columns) - 12))
+
+
+@folds("MeasureIssued")
+def _measure_issued(r: Fact, b: Batch) -> None:
+    b.add(MEASURE_ISSUED, r.id, r.data["doc_no"], r.data["issued_on"], r.at, r.rec)
+
+
+@folds("MeasureCompleted")
+def _measure_completed(r: Fact, b: Batch) -> None:
+    b.add(MEASURE_COMPLETED, r.id, r.data["completed_on"], r.at, r.rec,
+          r.data["evidence"])
+
+
+@folds("TaskDefined")
+def _task_defined(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(TASK, r.id, r.unit_code, d["doc_no"], d["task_no"], d["section"], d["item"],
+          d["requirement"], "、".join(d["responsible_units"]), d["deadline"],
+          d["deadline_text"], int(d["born_overdue"]), r.rec)
+
+
+@folds("TaskProgressReported", "TaskCompletedByUnit")
+def _task_event(r: Fact, b: Batch) -> None:
+    kind = "progress" if r.event_type == "TaskProgressReported" else "completed"
+    b.add(TASK_EVENT, r.id, r.version, r.data["responsible_unit"], kind,
+          r.data.get("text"), r.at, r.rec)
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+@folds("ReportingPeriodOpened")
+def _period_opened(r: Fact, b: Batch) -> None:
+    d = r.data
+    deadlines = {entry["level"]: entry["deadline"] for entry in d["deadlines"]}
+    b.add(PERIOD, d["period"], orjson.dumps(deadlines, option=orjson.OPT_SORT_KEYS).decode(),
+          d["programme_start"], d["stock_cutoff"], r.rec)
+
+
+@folds("ReportSubmitted", "ReportAmended")
+def _submitted(r: Fact, b: Batch) -> None:
+    d = r.data
+    b.add(SUBMISSION, r.id, d["version"], r.unit_code, d["period"], d["sha256"],
+          micros(datetime.fromisoformat(d["cut_off"])), d["view_position"], int(d["draft"]),
+          int(d["late"]), r.rec)
+
+
+@folds("ReportMarkedMissing")
+def _missing(r: Fact, b: Batch) -> None:
+    b.add(MISSING, r.data["period"], r.unit_code, r.data["deadline"], r.rec)
+
+
+# -- the writer ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    """What a batch did: records folded, and unknown event types skipped (by name)."""
+
+    folded: int = 0
+    unknown: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: Applied) -> None:
+        self.folded += other.folded
+        self.unknown.update(other.unknown)
+
+
+def fold_batch(records: Iterable[EventRecord]) -> tuple[Batch, Applied]:
+    batch, applied = Batch(), Applied()
+    for record in records:
+        fold = FOLDS.get(record.event_type)
+        if fold is not None:
+            fold(Fact.of(record), batch)
+            applied.folded += 1
+        elif record.event_type not in IGNORED:
+            applied.unknown[record.event_type] += 1
+    return batch, applied
+
+
+class ViewWriter:
+    """Applies batches of records to the views, each batch in one transaction together
+    with the caller's position (`track`), e.g.
+
+        writer.apply(records, track=lambda tx: tx.track("kafka/610902/0", offset))
+
+    After a crash mid-batch nothing of the batch is visible and the position is the
+    previous one, so the caller resumes exactly there."""
+
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def apply(self, records: Sequence[EventRecord], track: Track | None = None) -> Applied:
+        batch, applied = fold_batch(records)
+        with self.store.transaction() as tx:
+            batch.write(tx)
+            if track is not None:
+                track(tx)
+        return applied

@@ -1,0 +1,260 @@
+"""Where the views live, and the one transaction shape every view writer uses.
+
+The views sit in the same kind of database as the event store: a sibling SQLite file by
+default (`zhibao.db` → `zhibao-views.db`, so a long view transaction never blocks a command
+being stored), or the store's own PostgreSQL database and schema (tables prefixed `view_`).
+`ZHIBAO_VIEWS_URL` overrides the location, e.g. for a county system fed from Kafka.
+
+Positions are kept by the eventsourcing library's tracking recorders (one row per feed in
+the `tracking` / `view_tracking` table). Its `ProjectionRunner` is not used: it needs the
+recorder's subscriptions, which the SQLite recorder lacks, and it commits one event per
+transaction; zhibao folds whole batches instead (see `projections.runner`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from uuid import uuid4
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import (
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+    SQLiteTrackingRecorder,
+)
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from infra.store import eventsourcing_env
+from projections.tables import TABLES, Table
+
+STORE_FEED = "zhibao"
+"""Tracking name of the views fed from the store's notification log (the application name)."""
+
+Track = Callable[["Tx"], None]
+"""Records a feed's position inside the transaction that applies its events."""
+
+
+def views_url_for(database_url: str) -> str:
+    """The default views location for a store: a sibling SQLite file, or the same
+    PostgreSQL database."""
+    url = urlsplit(database_url)
+    if url.scheme != "sqlite":
+        return database_url
+    path = unquote(url.path[1:] if url.path.startswith("/") else url.path) or "zhibao.db"
+    stem, dot, suffix = path.rpartition(".")
+    sibling = f"{stem}-views.{suffix}" if dot and "/" not in suffix else f"{path}-views"
+    return f"sqlite:///{sibling}"
+
+
+Params = Sequence[Any] | Mapping[str, Any]
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Tx:
+    """One open transaction on the views, the same API on both databases. SQL is written
+    with `?` placeholders (or `:name` ones with a dict of parameters); bulk statements take
+    rows as tuples in the table's column order."""
+
+    def __init__(self, cursor: Any, dialect: str, track: Callable[[Any, Tracking], None]):
+        self.cursor = cursor
+        self.dialect = dialect
+        self._track = track
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self.cursor.execute(self._sql(sql), params)
+
+    def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self.cursor.execute(self._sql(sql), params)
+        return list(self.cursor.fetchall())
+
+    def dict_rows(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        self.cursor.execute(self._sql(sql), params)
+        names = [column[0] for column in self.cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in self.cursor.fetchall()]
+
+    def track(self, name: str, position: int) -> None:
+        """Advance a feed's position; fails (rolling the transaction back) if it would not
+        move forward, so two writers can never both apply the same batch."""
+        self._track(self.cursor, Tracking(name, position))
+
+    def insert(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows; a row whose key exists already (a re-applied event) is skipped."""
+        if not rows:
+            return
+        names = ", ".join(table.column_names)
+        key = ", ".join(table.key)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" * len(table.columns))
+            self.cursor.executemany(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({key}) DO NOTHING", rows)
+            return
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in table.columns)
+        self.cursor.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({key}) DO NOTHING", _columns(rows))
+
+    def update(self, table: Table, columns: Sequence[str],
+               rows: Sequence[tuple[Any, ...]]) -> None:
+        """Set `columns` of existing rows; each row is (key..., values...)."""
+        if not rows:
+            return
+        keys = table.key
+        if self.dialect == "sqlite":
+            sets = ", ".join(f"{c} = ?{i}" for i, c in enumerate(columns, start=len(keys) + 1))
+            where = " AND ".join(f"{k} = ?{i}" for i, k in enumerate(keys, start=1))
+            self.cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
+            return
+        names = (*keys, *columns)
+        arrays = ", ".join(f"%s::{table.type_of(c)}[]" for c in names)
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        where = " AND ".join(f"{table.name}.{k} = u.{k}" for k in keys)
+        self.cursor.execute(
+            f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS u({', '.join(names)}) "
+            f"WHERE {where}", _columns(rows))
+
+    def _sql(self, sql: str) -> str:
+        if self.dialect == "sqlite":
+            return sql
+        return _NAMED.sub(r"%(\1)s", sql.replace("?", "%s"))
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows turned into one list per column: PostgreSQL takes them as arrays to `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _ddl(table: Table, dialect: str) -> list[str]:
+    types = {"text": "TEXT", "bigint": "BIGINT" if dialect == "postgres" else "INTEGER"}
+    columns = ", ".join(f"{name} {types[kind]}" for name, kind in table.columns)
+    # Narrow rows are stored in key order; SQLite advises against it for wide rows.
+    clustered = " WITHOUT ROWID" if dialect == "sqlite" and len(table.columns) <= 12 else ""
+    statements = [f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, "
+                  f"PRIMARY KEY ({', '.join(table.key)})){clustered}"]
+    for index in table.indexes:
+        statements.append(f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(index)} "
+                          f"ON {table.name} ({', '.join(index)})")
+    return statements
+
+
+class _ViewsPool(SQLiteConnectionPool):
+    """Views can always be rebuilt from the store, so a commit need not wait for the disk:
+    in WAL mode `synchronous=NORMAL` still never leaves a half-applied transaction, even
+    after kill -9; only a power cut may lose the last commits, positions included."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        connection._sqlite_conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+        return connection
+
+
+def _sqlite_datastore(db_name: str) -> SQLiteDatastore:
+    datastore = SQLiteDatastore(db_name, lock_timeout=30)
+    datastore.pool = _ViewsPool(db_name=db_name, lock_timeout=30)
+    return datastore
+
+
+class _SQLiteViews(SQLiteTrackingRecorder):
+    def __init__(self, datastore: SQLiteDatastore, tables: Sequence[Table]) -> None:
+        self.tables = tables
+        super().__init__(datastore)
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        for table in self.tables:
+            statements.extend(_ddl(table, "sqlite"))
+        return statements
+
+
+class _PostgresViews(PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore, tables: Sequence[Table]) -> None:
+        super().__init__(datastore, tracking_table_name="view_tracking")
+        schema = Identifier(datastore.schema)
+        for table in tables:
+            for statement in _ddl(table, "postgres"):
+                self.sql_create_statements.append(
+                    SQL("SET LOCAL search_path TO {0}; ").format(schema) + SQL(statement))  # type: ignore[arg-type]
+
+
+class ViewStore:
+    """The views database: its tables, transactions and the feeds' positions."""
+
+    def __init__(self, url: str, tables: Sequence[Table] = TABLES) -> None:
+        self.url = url
+        self.tables = tuple(tables)
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite" and url.startswith("sqlite:///file:"):
+            self.dialect = "sqlite"
+            self._recorder: Any = _SQLiteViews(
+                _sqlite_datastore(url.removeprefix("sqlite:///")), self.tables)
+        elif scheme == "sqlite":
+            self.dialect = "sqlite"
+            env = eventsourcing_env(url)
+            self._recorder = _SQLiteViews(_sqlite_datastore(env["SQLITE_DBNAME"]), self.tables)
+        else:
+            self.dialect = "postgres"
+            env = eventsourcing_env(url)
+            self.schema = env["POSTGRES_SCHEMA"]
+            datastore = PostgresDatastore(
+                dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"], schema=self.schema, pool_size=2,
+                lock_timeout=10)
+            self._recorder = _PostgresViews(datastore, self.tables)
+        self._recorder.create_table()
+
+    @classmethod
+    def in_memory(cls) -> ViewStore:
+        """A throwaway views database, e.g. to fold only the events known at a past
+        cut-off and rebuild a submission from them."""
+        return cls(f"sqlite:///file:zhibao-views-{uuid4().hex}?mode=memory&cache=shared")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: everything in it, positions included, commits or none."""
+        with self._recorder.datastore.transaction(commit=True) as cursor:
+            yield self._tx(cursor)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read-only transaction seeing one consistent state of all view tables."""
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            if self.dialect == "postgres":
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield self._tx(cursor)
+
+    def _tx(self, cursor: Any) -> Tx:
+        # The library's tracking insert needs only execute/fetchone, which the raw
+        # cursors have; tuples instead of named rows keep bulk reads fast.
+        if self.dialect == "sqlite":
+            raw = cursor.sqlite_cursor
+            raw.row_factory = None
+            return Tx(raw, "sqlite", self._recorder._insert_tracking)
+        cursor.row_factory = tuple_row
+        cursor.execute(SQL("SET LOCAL search_path TO {0}").format(Identifier(self.schema)))
+        return Tx(cursor, "postgres", self._recorder._insert_tracking)
+
+    def position(self, name: str = STORE_FEED) -> int:
+        """The last notification id folded into the views from feed `name` (0: none)."""
+        return self._recorder.max_tracking_id(name) or 0
+
+    def reset(self) -> None:
+        """Empty every view and forget every feed's position: the next catch-up rebuilds
+        the views from zero."""
+        with self.transaction() as tx:
+            for table in self.tables:
+                tx.execute(f"DELETE FROM {table.name}")
+            tracking = "tracking" if self.dialect == "sqlite" else "view_tracking"
+            tx.execute(f"DELETE FROM {tracking} WHERE application_name <> ?",
+                       ("__migration__",))
+
+    def close(self) -> None:
+        self._recorder.datastore.close()
