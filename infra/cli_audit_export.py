@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from infra.cli import UserError, console
 from infra.cli_core import open_app
@@ -35,6 +37,12 @@ def register_audit(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = commands.add_parser("checkpoint", help="seal everything recorded since the last one")
     p.add_argument("--person", default="auditor", help="who takes the checkpoint")
     p.set_defaults(run=run_checkpoint)
+
+    p = commands.add_parser("history", help="a hazard's timeline: who did what, when (both "
+                                            "clocks)")
+    p.add_argument("hazard_id")
+    p.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    p.set_defaults(run=run_history)
 
 
 @contextmanager
@@ -92,6 +100,40 @@ def run_checkpoint(args: argparse.Namespace) -> int:
                   "it):")
     print(checkpoint.anchor)
     return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from domain.base import DomainError
+    from infra.audit.history import hazard_history, parse_hazard_id
+
+    app = open_app()
+    try:
+        steps = hazard_history(app, parse_hazard_id(args.hazard_id))
+    except DomainError as e:
+        raise UserError(f"{e.field}: {e.rule}") from None
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps([step.as_json() for step in steps],
+                                             option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    table = Table(title=f"hazard {args.hazard_id}", show_lines=True)
+    for column in ("#", "happened (business time)", "recorded (system time)", "event"):
+        table.add_column(column, no_wrap=True)
+    for column in ("who", "where", "details"):
+        table.add_column(column)
+    for step in steps:
+        details = "; ".join(f"{key}={_brief(value)}" for key, value in step.details.items())
+        table.add_row(str(step.version), f"{step.occurred_at:%Y-%m-%d %H:%M}",
+                      f"{step.recorded_at:%Y-%m-%d %H:%M:%S}", step.event_type,
+                      f"{step.person_id} · {step.org_name} · {step.role}",
+                      f"{step.unit_name} {step.unit_code}", details)
+    Console().print(table)  # the timeline is the output: standard output
+    return 0
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items() if v is not None) + "}"
+    return str(value)
 
 
 def register_export(subparsers: argparse._SubParsersAction[Any]) -> None:
