@@ -270,9 +270,10 @@ class Codec:
                               f"body does not match {schema.event_type}: "
                               f"{type(e).__name__}: {e}") from e
         left = len(value) - body.tell()
-        if left:
+        if left or datum["event_type"] != schema.event_type:
             raise DecodeError("schema_mismatch",
-                              f"{left} bytes left after a {schema.event_type} body")
+                              f"a {datum['event_type']} body under the {schema.event_type} "
+                              f"schema ({left} bytes left over)")
         return EventRecord(
             position=datum["position"], event_id=UUID(datum["event_id"]),
             event_type=schema.event_type, originator_id=UUID(datum["aggregate_id"]),

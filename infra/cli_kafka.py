@@ -79,8 +79,9 @@ def run_consume(args: argparse.Namespace) -> int:
     from infra.kafka.consumer import ConsumeProgress, CountyConsumer
 
     def render(p: ConsumeProgress) -> str:
-        return (f"consume {p.topic}: {p.applied} events applied, {p.duplicates} duplicates "
-                f"dropped, {p.dead_letters} dead letters, lag {p.lag}")
+        dead = sum(p.dead_letters.values())
+        return (f"consume {' + '.join(p.topics)}: {p.applied} events applied, "
+                f"{p.duplicates} duplicates dropped, {dead} dead letters, lag {p.lag}")
 
     _logging()
     status = _Status(render)

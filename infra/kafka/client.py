@@ -1,9 +1,13 @@
 """Client configuration from settings, shared by producer, consumer and admin client, so a
-real cluster's security settings apply everywhere at once."""
+real cluster's security settings apply everywhere at once; and the pacing of reconnections."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from infra.settings import Settings
 
@@ -15,6 +19,7 @@ def connection(settings: Settings) -> dict[str, Any]:
                               if s.strip()],
         "security_protocol": settings.kafka_security_protocol,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "bootstrap_timeout_ms": settings.kafka_request_timeout_ms,
         "reconnect_backoff_max_ms": int(settings.kafka_retry_max_seconds * 1000),
     }
     if settings.kafka_sasl_mechanism:
@@ -42,3 +47,31 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "max_block_ms": settings.kafka_request_timeout_ms,
         "allow_auto_create_topics": False,
     }
+
+
+class Backoff:
+    """0.5 s, 1 s, 2 s … up to `cap`; back to the start after a success."""
+
+    def __init__(self, cap: float, first: float = 0.5) -> None:
+        self.first, self.cap, self.next = first, cap, first
+
+    def wait(self, stop: threading.Event) -> float:
+        delay = self.next
+        self.next = min(self.cap, self.next * 2)
+        stop.wait(delay)
+        return delay
+
+    def reset(self) -> None:
+        self.next = self.first
+
+
+def discard(producer: KafkaProducer) -> None:
+    """Close a producer without waiting for what it has not delivered (the caller re-sends
+    that). kafka-python's `close()` flushes first and raises when records are still
+    pending — before it stops its I/O thread — so stop that thread ourselves then."""
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        producer._sender.force_close()  # the I/O thread fails the pending records and exits
+        producer._sender.join(5)
+        producer.close(timeout=0)

@@ -18,27 +18,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.errors import (
     AuthorizationError,
     KafkaError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     SaslAuthenticationFailedError,
-    TopicAlreadyExistsError,
 )
 from kafka.producer.future import FutureRecordMetadata
 
 from infra.avro import Codec, Encoded, EncodeError
-from infra.kafka.client import connection, producer_config
+from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.positions import RelayPositions
-from infra.kafka.topics import UNIT_TOPICS, Router
+from infra.kafka.topics import UNIT_TOPICS, Router, create_topic
 from infra.service import Zhibao
 from infra.settings import Settings
 
@@ -72,22 +71,6 @@ class RelayProgress:
     def rate(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.published / elapsed if elapsed > 0 else 0.0
-
-
-class Backoff:
-    """0.5 s, 1 s, 2 s … up to `cap`; back to the start after a success."""
-
-    def __init__(self, cap: float, first: float = 0.5) -> None:
-        self.first, self.cap, self.next = first, cap, first
-
-    def wait(self, stop: threading.Event) -> float:
-        delay = self.next
-        self.next = min(self.cap, self.next * 2)
-        stop.wait(delay)
-        return delay
-
-    def reset(self) -> None:
-        self.next = self.first
 
 
 class Relay:
@@ -129,14 +112,14 @@ class Relay:
         try:
             admin = KafkaAdminClient(**connection(self.settings))
         except BaseException:
-            producer.close(timeout=0)
+            discard(producer)
             raise
         self._topics.clear()
         try:
             yield producer, admin
         finally:
             admin.close()
-            producer.close(timeout=0)  # unsent records are re-sent from the position
+            discard(producer)  # what it did not deliver is re-sent from the position
 
     def _publish(self, producer: KafkaProducer, admin: KafkaAdminClient, follow: bool,
                  backoff: Backoff) -> None:
@@ -183,7 +166,7 @@ class Relay:
                 sent.append((encoded, self._send(producer, topic, encoded)))
         except (KafkaError, RelayError) as e:
             failure = e  # raised after what was sent before it is acknowledged and recorded
-        producer.flush()
+        self._await(producer)
         acknowledged = 0
         for encoded, future in sent:
             if not future.succeeded():
@@ -196,6 +179,14 @@ class Relay:
             self.progress.published += acknowledged
         if failure is not None:
             raise failure
+
+    def _await(self, producer: KafkaProducer) -> None:
+        """Wait for the acknowledgements, but not forever: a send neither acknowledged nor
+        failed by then (the client can wedge after a broker pause) counts as failed."""
+        settings = self.settings
+        with suppress(KafkaTimeoutError):  # the unacknowledged sends are found by the caller
+            producer.flush(timeout=(2 * settings.kafka_request_timeout_ms
+                                    + settings.kafka_linger_ms) / 1000)
 
     def _encode(self, notification: Notification) -> Encoded:
         try:
@@ -214,8 +205,10 @@ class Relay:
         except FATAL_ERRORS as e:
             raise self._translate(encoded, e) from e
 
-    def _translate(self, encoded: Encoded, error: BaseException) -> Exception:
+    def _translate(self, encoded: Encoded, error: BaseException | None) -> Exception:
         """A refusal no retry can change becomes a RelayError naming the event."""
+        if error is None:
+            return KafkaTimeoutError(f"no acknowledgement for {encoded.describe()}")
         if isinstance(error, FATAL_ERRORS):
             return RelayError(
                 f"{encoded.describe()} was refused: {type(error).__name__}: {error}. The "
@@ -224,13 +217,6 @@ class Relay:
         return error if isinstance(error, Exception) else KafkaError(str(error))
 
     def _ensure_topic(self, admin: KafkaAdminClient, topic: str) -> None:
-        if topic in self._topics:
-            return
-        try:
-            admin.create_topics([NewTopic(topic, self.settings.kafka_partitions,
-                                          self.settings.kafka_replication_factor)])
-            log.info("created topic %s with %d partitions", topic,
-                     self.settings.kafka_partitions)
-        except TopicAlreadyExistsError:
-            pass
-        self._topics.add(topic)
+        if topic not in self._topics:
+            create_topic(admin, topic, self.settings)
+            self._topics.add(topic)

@@ -15,15 +15,22 @@ events and a replay routes identically.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from domain.base import Level
 from domain.units import AdminUnit
 from infra.directory import Directory
+from infra.settings import Settings
+
+log = logging.getLogger("zhibao.kafka")
 
 ROUTING_LEVELS = frozenset({Level.COUNTY, Level.CITY, Level.PROVINCE})
 UNIT_EVENTS = (AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded,
@@ -38,6 +45,16 @@ def events_topic(prefix: str, code: str) -> str:
 
 def dlq_topic(prefix: str) -> str:
     return f"{prefix}.dlq"
+
+
+def create_topic(admin: KafkaAdminClient, name: str, settings: Settings) -> None:
+    """Create a topic with the configured partitions and replication, unless it exists."""
+    try:
+        admin.create_topics([NewTopic(name, settings.kafka_partitions,
+                                      settings.kafka_replication_factor)])
+        log.info("created topic %s with %d partitions", name, settings.kafka_partitions)
+    except TopicAlreadyExistsError:
+        pass
 
 
 class Router:

@@ -1,0 +1,259 @@
+"""The county consumer: a county's topic → its own views, with no zhibao store behind it.
+It reads the system topic too: events of no unit (reporting periods, audit checkpoints)
+concern every county.
+
+    from infra.kafka.consumer import CountyConsumer
+    from projections.store import ViewStore
+
+    consumer = CountyConsumer("610902", ViewStore("sqlite:///hanbin-views.db"), settings)
+    progress = consumer.run()            # what the topic holds now; run(follow=True) keeps on
+    consumer.close()
+
+Partitions are assigned explicitly (no consumer group, so no group coordinator, no
+rebalancing and no member a broker could keep after a crash). Each poll becomes one
+transaction of the views database holding the view rows, each partition's next offset
+(tracking name `kafka/<topic>/<partition>`) and the last version applied per aggregate — so
+after any crash, even `kill -9` mid-batch, the consumer resumes exactly after what it
+applied. Events are de-duplicated by event id, i.e. by (aggregate id, version): a version
+not above the last one applied for its aggregate is a re-send and is dropped.
+
+A record that does not decode goes to `<prefix>.dlq` with its reason and its original
+topic, partition and offset in headers, and is counted; the consumer carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from infra.avro import Codec, DecodeError
+from infra.kafka.client import Backoff, connection, discard, producer_config
+from infra.kafka.relay import EVENT_TYPE_HEADER
+from infra.kafka.topics import SYSTEM_TOPIC_SUFFIX, create_topic, dlq_topic, events_topic
+from infra.settings import Settings, get_settings
+from projections.events import EventRecord
+from projections.fold import ViewWriter
+from projections.store import TABLES, Tx, ViewStore, views_url_for
+from projections.tables import BIGINT, TEXT, Table
+
+log = logging.getLogger("zhibao.consume")
+
+APPLIED_VERSIONS = Table("kafka_applied_versions",
+                         (("aggregate_id", TEXT), ("version", BIGINT)), ("aggregate_id",))
+"""The last version applied per aggregate: what makes a re-sent event recognisable."""
+
+DLQ_HEADERS = ("dlq-reason", "dlq-detail", "dlq-topic", "dlq-partition", "dlq-offset")
+
+
+@dataclass
+class ConsumeProgress:
+    topics: tuple[str, ...]
+    applied: int = 0  # events folded into the views
+    duplicates: int = 0  # re-sent events dropped
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by reason
+    lag: int = 0  # records between the positions and the high-water marks
+    reconnections: int = 0
+
+
+def tracking_name(partition: TopicPartition) -> str:
+    return f"kafka/{partition.topic}/{partition.partition}"
+
+
+class CountyConsumer:
+    def __init__(self, county: str, views: ViewStore, settings: Settings | None = None,
+                 on_progress: Callable[[ConsumeProgress], None] | None = None) -> None:
+        self.settings = settings or get_settings()
+        prefix = self.settings.kafka_topic_prefix
+        self.topics = (events_topic(prefix, county), events_topic(prefix, SYSTEM_TOPIC_SUFFIX))
+        self.views = views
+        self.writer = ViewWriter(views)
+        self.codec = Codec()
+        self.on_progress = on_progress or (lambda progress: None)
+        self.progress = ConsumeProgress(self.topics)
+        self.stop = threading.Event()
+        self._versions: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, county: str, on_progress: Callable[[ConsumeProgress], None] | None
+                      = None) -> CountyConsumer:
+        """The county's views in the views database the settings name."""
+        settings = get_settings()
+        views = ViewStore(views_url_for(settings.database_url), (*TABLES, APPLIED_VERSIONS))
+        return cls(county, views, settings, on_progress)
+
+    def close(self) -> None:
+        self.views.close()
+
+    def run(self, follow: bool = False) -> ConsumeProgress:
+        """Apply what the topic holds (`follow`: and keep applying until `stop` is set)."""
+        backoff = Backoff(self.settings.kafka_retry_max_seconds)
+        while not self.stop.is_set():
+            try:
+                with self._clients() as (consumer, dead_letters):
+                    self._consume(consumer, dead_letters, follow, backoff)
+                return self.progress
+            except KafkaError as e:
+                self.progress.reconnections += 1
+                log.warning("Kafka at %s failed (%s: %s); resuming %s from the stored offsets "
+                            "after %.1f s", self.settings.kafka_bootstrap_servers,
+                            type(e).__name__, e, " and ".join(self.topics), backoff.next)
+                backoff.wait(self.stop)
+        return self.progress
+
+    @contextmanager
+    def _clients(self) -> Iterator[tuple[KafkaConsumer, DeadLetters]]:
+        consumer = KafkaConsumer(**connection(self.settings), group_id=None,
+                                 enable_auto_commit=False, allow_auto_create_topics=False,
+                                 max_partition_fetch_bytes=self.settings.kafka_batch_bytes * 4)
+        dead_letters = DeadLetters(self.settings)
+        try:
+            yield consumer, dead_letters
+        finally:
+            dead_letters.close()
+            consumer.close()
+
+    def _consume(self, consumer: KafkaConsumer, dead_letters: DeadLetters, follow: bool,
+                 backoff: Backoff) -> None:
+        self._versions = self._load_versions()
+        partitions: list[TopicPartition] = []
+        poll_seconds = self.settings.relay_poll_seconds
+        while not self.stop.is_set():
+            if {p.topic for p in partitions} != set(self.topics):
+                partitions = self._assign(consumer, partitions)  # a topic may appear later
+            polled = consumer.poll(timeout_ms=int(poll_seconds * 1000),
+                                   max_records=self.settings.relay_batch_size) \
+                if partitions else {}
+            if polled:
+                self._apply(polled, dead_letters)
+                backoff.reset()
+            self.progress.lag = self._lag(consumer, partitions)
+            self.on_progress(self.progress)
+            if not polled:
+                if not follow and self._caught_up(consumer, partitions):
+                    return
+                if not partitions:
+                    self.stop.wait(poll_seconds)
+
+    def _assign(self, consumer: KafkaConsumer,
+                assigned: list[TopicPartition]) -> list[TopicPartition]:
+        """Every partition of the topics that exist, each at its stored offset (the next
+        one not applied). A topic that does not exist yet has nothing to consume."""
+        partitions = [TopicPartition(topic, p) for topic in self.topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if partitions == assigned:
+            return assigned
+        consumer.assign(partitions)
+        for partition in partitions:
+            offset = self.views.position(tracking_name(partition))
+            if offset:
+                consumer.seek(partition, offset)
+            else:
+                consumer.seek_to_beginning(partition)
+        return partitions
+
+    def _load_versions(self) -> dict[str, int]:
+        with self.views.snapshot() as tx:
+            return dict(tx.rows(f"SELECT aggregate_id, version FROM {APPLIED_VERSIONS.name}"))
+
+    def _apply(self, polled: dict[TopicPartition, list[ConsumerRecord]],
+               dead_letters: DeadLetters) -> None:
+        records: list[EventRecord] = []
+        applied: dict[str, int] = {}
+        offsets: dict[TopicPartition, int] = {}
+        for partition, messages in polled.items():
+            for message in messages:
+                offsets[partition] = message.offset + 1
+                record = self._decode(message, dead_letters)
+                if record is None:
+                    continue
+                key = str(record.originator_id)
+                if record.originator_version <= applied.get(key, self._versions.get(key, 0)):
+                    self.progress.duplicates += 1
+                    continue
+                applied[key] = record.originator_version
+                records.append(record)
+        dead_letters.flush()  # a dead letter is on the DLQ before its offset is passed
+        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied))
+        self._versions.update(applied)
+        self.progress.applied += len(records)
+
+    def _decode(self, message: ConsumerRecord, dead_letters: DeadLetters) -> EventRecord | None:
+        claimed = dict(message.headers or ()).get(EVENT_TYPE_HEADER)
+        try:
+            return self.codec.decode(message.value or b"",
+                                     None if claimed is None else claimed.decode())
+        except (DecodeError, UnicodeDecodeError) as e:
+            reason = e.reason if isinstance(e, DecodeError) else "schema_mismatch"
+            self.progress.dead_letters[reason] += 1
+            log.warning("%s[%d]@%d is not a zhibao event (%s); sent to the dead-letter topic",
+                        message.topic, message.partition, message.offset, e)
+            dead_letters.send(message, reason, str(e))
+            return None
+
+    def _track(self, tx: Tx, offsets: dict[TopicPartition, int],
+               applied: dict[str, int]) -> None:
+        for partition, offset in offsets.items():
+            tx.track(tracking_name(partition), offset)
+        known = [(key, version) for key, version in applied.items() if key in self._versions]
+        tx.update(APPLIED_VERSIONS, ("version",), known)
+        tx.insert(APPLIED_VERSIONS, [(key, version) for key, version in applied.items()
+                                     if key not in self._versions])
+
+    def _lag(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
+        """Behind the high-water marks of the last fetches (tansu's `end_offsets` is not
+        reliable right after batches)."""
+        return sum(max(0, (consumer.highwater(p) or 0) - consumer.position(p))
+                   for p in partitions)
+
+    def _caught_up(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
+        return all(consumer.highwater(p) is not None
+                   and consumer.position(p) >= consumer.highwater(p) for p in partitions)
+
+
+class DeadLetters:
+    """The dead-letter topic: the original record, with why it was refused and where it
+    came from in headers. The producer is only opened when a first record is refused."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = dlq_topic(settings.kafka_topic_prefix)
+        self._producer: KafkaProducer | None = None
+        self._pending: list[Any] = []
+
+    def send(self, message: ConsumerRecord, reason: str, detail: str) -> None:
+        if self._producer is None:
+            admin = KafkaAdminClient(**connection(self.settings))
+            try:
+                create_topic(admin, self.topic, self.settings)
+            finally:
+                admin.close()
+            self._producer = KafkaProducer(**producer_config(self.settings))
+        origin = (reason, detail, message.topic, str(message.partition), str(message.offset))
+        headers = [*(message.headers or ()),
+                   *((name, value.encode()) for name, value in zip(DLQ_HEADERS, origin,
+                                                                    strict=True))]
+        self._pending.append(self._producer.send(self.topic, key=message.key,
+                                                 value=message.value or b"", headers=headers))
+
+    def flush(self) -> None:
+        """Wait until every dead letter sent so far is acknowledged; raise if one failed."""
+        if self._producer is None:
+            return
+        self._producer.flush()
+        pending, self._pending = self._pending, []
+        for future in pending:
+            if future.failed():
+                raise future.exception
+
+    def close(self) -> None:
+        if self._producer is not None:
+            discard(self._producer)
