@@ -128,14 +128,15 @@ def demo_postgres_template() -> Iterator[str]:
 
 def _copy_postgres_store(template_schema: str, url: str) -> None:
     """Copy the template's events, notification ids included, into a fresh store."""
-    Zhibao(Settings(database_url=url)).close()  # creates the tables
+    application = Zhibao(Settings(database_url=url))  # creates the tables
+    table = application.recorder.events_table_name
+    application.close()
     schema = url.rpartition("schema=")[2]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{schema}".stored_events SELECT * FROM '
-                     f'"{template_schema}".stored_events')
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
+        conn.execute(f'INSERT INTO "{schema}".{table} SELECT * FROM "{template_schema}".{table}')
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".{table}', "
                      f"'notification_id'), (SELECT max(notification_id) FROM "
-                     f'"{schema}".stored_events))')
+                     f'"{schema}".{table}))')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -150,3 +151,12 @@ def demo_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     for url in _postgres_schema():
         _copy_postgres_store(template, url)
         yield url
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's test server and database, started once per session for every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -254,10 +254,10 @@ class WorldBuilder:
                    "major_hazard_installation": sector == "hazchem" and self.rng.random() < 0.3},
         )
 
-    @staticmethod
-    def _unit(code: str, system: str, level: str, kind: str, name: str, parent: str | None,
-              urban_rural_class: str | None = None) -> RegisterAdminUnit:
-        return RegisterAdminUnit(actor=SYSTEM, code=code, code_system=system, level=level,
+    def _unit(self, code: str, system: str, level: str, kind: str, name: str,
+              parent: str | None, urban_rural_class: str | None = None) -> RegisterAdminUnit:
+        return RegisterAdminUnit(actor=SYSTEM, unit_id=self.uuid(), code=code,
+                                 code_system=system, level=level,
                                  kind=kind, name=name, parent_code=parent,
                                  valid_from=date(2000, 1, 1), urban_rural_class=urban_rural_class)
 

@@ -412,8 +412,8 @@ class Year:
             overdue_at = at_time(deadline + timedelta(days=1), 1)
             add(overdue_at, lambda at=overdue_at: c.RecordHazardOverdue(
                 actor=SCHEDULER, hazard_id=hid, occurred_at=at))
-            if plan.major:
-                self._reminders(county, plan, deadline)
+            if plan.major and plan.enterprise is not None:
+                self._reminders(county, plan.enterprise, deadline)
         if plan.major:
             t = self._progress(add, hid, owner, t, completed)
         if completed > YEAR_END:
@@ -523,19 +523,19 @@ class Year:
                            role="verifier")
         return regulator
 
-    def _reminders(self, county: County, plan: HazardPlan, deadline: date) -> None:
-        """The Ankang ladder for an overdue major hazard: reminder, 督办, interview."""
+    def _reminders(self, county: County, enterprise: Enterprise, deadline: date) -> None:
+        """The Ankang ladder for an enterprise's overdue major hazard: reminder, 督办."""
         office = ActorIn(person_id=self.builder.person(), org_id=county.orgs["office"],
                          role="director")
-        assert plan.enterprise is not None
-        unit, addressee = plan.enterprise.village.code, plan.enterprise.name
+        unit, addressee = enterprise.village.code, enterprise.name
         for step, days in ((1, 3), (2, 15)):
             issued = deadline + timedelta(days=days)
+            action_id = self.builder.uuid()
             if at_time(issued, 10) <= YEAR_END:
-                self.record(at_time(issued, 10), lambda s=step, d=issued:
+                self.record(at_time(issued, 10), lambda s=step, d=issued, a=action_id:
                             c.IssueAccountabilityReminder(
-                                actor=office, unit_code=unit, step=s, addressee=addressee,
-                                subject="重大隐患逾期未整改", issued_on=d))
+                                actor=office, action_id=a, unit_code=unit, step=s,
+                                addressee=addressee, subject="重大隐患逾期未整改", issued_on=d))
 
     def _look_back(self, plan: HazardPlan, county: County, closed: datetime) -> None:
         """回头看: a re-check some months later finds the hazard back."""
@@ -638,6 +638,7 @@ class Year:
                 decided_on=decided, fine_target="principal" if self.rng.random() < 0.2
                 else "enterprise")),
         ]
+        finished = decided + timedelta(days=self.rng.randint(30, 60))
         roll = self.rng.random()
         if roll < 0.15:
             lifted = decided + timedelta(days=self.rng.randint(15, 40))
@@ -645,6 +646,7 @@ class Year:
                 actor=actor, case_id=case_id, scope="partial", decided_on=decided)),
                 (at_time(lifted, 10), lambda: c.LiftSuspension(actor=actor, case_id=case_id,
                                                                decided_on=lifted))]
+            finished = max(finished, lifted + timedelta(days=1))
         elif roll < 0.2:
             steps.append((at_time(decided, 12), lambda: c.BlacklistEnterprise(
                 actor=actor, case_id=case_id, reason="多次检查发现同类隐患", decided_on=decided)))
@@ -656,7 +658,6 @@ class Year:
             steps += [(at_time(decided, 12), lambda: c.OrderClosure(
                 actor=actor, case_id=case_id, decided_on=decided)),
                 (at_time(decided, 13), self._close_enterprise(actor, enterprise, decided))]
-        finished = decided + timedelta(days=self.rng.randint(30, 60))
         steps.append((at_time(finished, 10), lambda: c.CloseEnforcementCase(
             actor=actor, case_id=case_id, decided_on=finished)))
         self.chain([(at, make) for at, make in steps if at <= YEAR_END])
@@ -676,16 +677,19 @@ class Year:
                          role="director")
         enterprise = self.rng.choice(county.enterprises)
         day = self._day(first, last)
+        action_id = self.builder.uuid()
         self.record(at_time(day, 15), self._unless_closed(enterprise, lambda: c.HoldInterview(
-            actor=office, unit_code=enterprise.village.code, target_type="enterprise",
+            actor=office, action_id=action_id, unit_code=enterprise.village.code,
+            target_type="enterprise",
             target_name=enterprise.name, enterprise_id=enterprise.enterprise_id, held_on=day)))
 
     def _exposure(self, county: County, first: date, last: date) -> None:
         office = ActorIn(person_id=self.builder.person(), org_id=county.orgs["office"],
                          role="director")
         day = self._day(first, last)
+        action_id = self.builder.uuid()
         self.record(at_time(day, 16), lambda: c.RecordExposure(
-            actor=office, unit_code=county.code, channel="县融媒体中心",
+            actor=office, action_id=action_id, unit_code=county.code, channel="县融媒体中心",
             subject="安全生产典型违法行为曝光", published_on=day))
 
     def _measures(self) -> None:
