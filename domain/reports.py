@@ -22,6 +22,7 @@ from domain.base import (
     SHANGHAI,
     Context,
     Level,
+    OrgProfile,
     OrgType,
     ZhibaoAggregate,
     require,
@@ -170,10 +171,11 @@ class ReportSubmission(ZhibaoAggregate):
     version is `ReportAmended`, carrying the SHA-256 it supersedes and a summary of the
     differences. Drafts (for a period still running) are versions marked as drafts."""
 
-    def __init__(self, unit_code: str, period: str, sha256: str) -> None:
+    def __init__(self, unit_code: str, period: str, sha256: str, late: bool) -> None:
         self.unit_code = unit_code
         self.period = period
         self.sha256 = sha256
+        self.late = late
         self.version = 1
 
     class Event(ZhibaoAggregate.Event):
@@ -195,9 +197,8 @@ class ReportSubmission(ZhibaoAggregate):
         children: tuple[ChildSubmission, ...]
 
     @classmethod
-    def submit(cls, ctx: Context, aggregate_id: UUID, unit_code: str, level: Level,
-               period: str, content: SubmissionContent,
-               deadline: date | None) -> ReportSubmission:
+    def submit(cls, ctx: Context, aggregate_id: UUID, unit_code: str, period: str,
+               content: SubmissionContent, deadline: date | None) -> ReportSubmission:
         _check(ctx, unit_code, period, content)
         return cls._start(cls.ReportSubmitted, ctx, aggregate_id, unit_code, ctx.at,
                           period=period, version=1, draft=content.draft,
@@ -236,6 +237,7 @@ class ReportSubmission(ZhibaoAggregate):
     def _(self, event: ReportSubmission.ReportAmended) -> None:
         self.version = event.version
         self.sha256 = event.sha256
+        self.late = event.late
 
 
 def _require_scheduler(ctx: Context) -> None:
@@ -243,17 +245,25 @@ def _require_scheduler(ctx: Context) -> None:
             "reporting periods are opened and checked by the scheduler (the system actor)")
 
 
-def _check(ctx: Context, unit_code: str, period: str, content: SubmissionContent) -> None:
-    """V16: a unit reports for itself, and only for a period that has ended (drafts
-    excepted)."""
-    require(ctx.org.org_type is OrgType.SYSTEM or (
-        ctx.org.org_type is not OrgType.ENTERPRISE and ctx.org.unit_code == unit_code),
-        "actor.org_id", f"an org of {ctx.org.unit_code or 'no unit'} cannot submit the report "
+def require_submitter(org: OrgProfile, unit_code: str) -> None:
+    """V16: a unit's own bodies report for it (the scheduler may act for any unit)."""
+    require(org.org_type is OrgType.SYSTEM or (
+        org.org_type is not OrgType.ENTERPRISE and org.unit_code == unit_code),
+        "actor.org_id", f"an org of {org.unit_code or 'no unit'} cannot submit the report "
                         f"of {unit_code}: each unit submits its own (V16)")
+
+
+def require_reportable(period: str, cut_off: datetime, draft: bool) -> None:
+    """V16: only a period that has ended is reported; before then only as a draft."""
     _, end = period_bounds(period)
-    require(content.draft or content.cut_off >= end, "period",
+    require(draft or cut_off >= end, "period",
             f"{period} has not ended (it ends {end.isoformat()}); only a draft can be "
             "assembled before then (V16)")
+
+
+def _check(ctx: Context, unit_code: str, period: str, content: SubmissionContent) -> None:
+    require_submitter(ctx.org, unit_code)
+    require_reportable(period, content.cut_off, content.draft)
     require(content.cut_off <= ctx.recorded_at + ctx.clock_skew, "cut_off",
             f"{content.cut_off.isoformat()} is in the future")
     require(bool(_SHA256.fullmatch(content.sha256)), "sha256",

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-FEATURES: tuple[str, ...] = ("infra.cli_core", "infra.cli_audit_export", "infra.cli_kafka")
+FEATURES: tuple[str, ...] = ("infra.cli_core", "infra.cli_audit_export", "infra.cli_kafka",
+                             "flows.cli")
 
 console = Console(stderr=True)
 

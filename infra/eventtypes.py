@@ -17,6 +17,7 @@ from domain.hazards import Hazard
 from domain.inspections import Inspection
 from domain.measures import Measure
 from domain.public_reports import PublicReport
+from domain.reports import ReportingPeriod, ReportSubmission
 from domain.risk import RiskPoint
 from domain.tasks import TaskList, WorkTask
 from domain.units import AdminUnit, OrgUnit
@@ -24,6 +25,7 @@ from domain.units import AdminUnit, OrgUnit
 AGGREGATES: tuple[type[ZhibaoAggregate], ...] = (
     AdminUnit, OrgUnit, Enterprise, Inspection, Hazard, PublicReport, RiskPoint,
     EnforcementCase, AccountabilityAction, Measure, TaskList, WorkTask, AuditTrail,
+    ReportingPeriod, ReportSubmission,
 )
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "occurred_at", "actor",

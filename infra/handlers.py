@@ -4,7 +4,7 @@ method that decides. Handlers hold no rules of their own beyond looking things u
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -17,9 +17,21 @@ from domain.hazards import Discovery, Hazard, RectificationPlan
 from domain.inspections import Inspection, TeamMember
 from domain.measures import Measure
 from domain.public_reports import PublicReport
+from domain.reports import (
+    ChildSubmission,
+    FigureChange,
+    LevelDeadline,
+    ReportingPeriod,
+    ReportSubmission,
+    RowChanges,
+    SubmissionContent,
+    period_bounds,
+    period_id,
+    submission_id,
+)
 from domain.risk import RiskPoint
 from domain.tasks import TaskList, WorkTask
-from domain.units import AdminUnit, OrgUnit
+from domain.units import AdminUnit, OrgUnit, UnitRef
 from infra.directory import EnterpriseEntry
 
 if TYPE_CHECKING:
@@ -586,3 +598,70 @@ def complete_task(uow: UnitOfWork, cmd: c.CompleteTaskForUnit, ctx: Context) -> 
     task = uow.get(WorkTask, cmd.task_id, "task_id")
     task.complete_for(ctx, cmd.responsible_unit)
     return task.id
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def _reporting_period(uow: UnitOfWork, period: str) -> ReportingPeriod:
+    if uow.find(period_id(period)) is None:
+        raise DomainError("period", f"reporting period {period} has not been opened "
+                                    "(OpenReportingPeriod)")
+    return uow.get(ReportingPeriod, period_id(period), "period")
+
+
+def _report_unit(uow: UnitOfWork, unit_code: str, period: str) -> UnitRef:
+    """The reporting unit, as it exists on the period's last day."""
+    _, end = period_bounds(period)
+    return uow.directory.unit("unit_code", unit_code, end.date() - timedelta(days=1))
+
+
+def _content(content: c.SubmissionContentIn) -> SubmissionContent:
+    return SubmissionContent(
+        cut_off=content.cut_off, view_position=content.view_position, sha256=content.sha256,
+        draft=content.draft,
+        children=tuple(ChildSubmission(**child.model_dump()) for child in content.children))
+
+
+@handles(c.OpenReportingPeriod)
+def open_reporting_period(uow: UnitOfWork, cmd: c.OpenReportingPeriod, ctx: Context) -> UUID:
+    if uow.find(period_id(cmd.period)) is not None:
+        raise DomainError("period", f"reporting period {cmd.period} is already open")
+    deadlines = tuple(LevelDeadline(d.level, d.deadline) for d in cmd.deadlines)
+    return uow.add(ReportingPeriod.open(ctx, cmd.period, deadlines, cmd.programme_start,
+                                        cmd.stock_cutoff))
+
+
+@handles(c.SubmitReport)
+def submit_report(uow: UnitOfWork, cmd: c.SubmitReport, ctx: Context) -> UUID:
+    unit = _report_unit(uow, cmd.unit_code, cmd.period)
+    period = _reporting_period(uow, cmd.period)
+    aggregate_id = submission_id(unit.unit_id, cmd.period)
+    if uow.find(aggregate_id) is not None:
+        raise DomainError("period", f"{cmd.unit_code} has already submitted {cmd.period}; "
+                                    "a correction is an AmendReport")
+    return uow.add(ReportSubmission.submit(ctx, aggregate_id, cmd.unit_code, cmd.period,
+                                           _content(cmd.content), period.deadline(unit.level)))
+
+
+@handles(c.AmendReport)
+def amend_report(uow: UnitOfWork, cmd: c.AmendReport, ctx: Context) -> UUID:
+    unit = _report_unit(uow, cmd.unit_code, cmd.period)
+    period = _reporting_period(uow, cmd.period)
+    aggregate_id = submission_id(unit.unit_id, cmd.period)
+    if uow.find(aggregate_id) is None:
+        raise DomainError("period", f"{cmd.unit_code} has not submitted {cmd.period} yet; "
+                                    "submit it first")
+    submission = uow.get(ReportSubmission, aggregate_id, "period")
+    submission.amend(ctx, _content(cmd.content), period.deadline(unit.level),
+                     tuple(FigureChange(**change.model_dump()) for change in cmd.changes),
+                     tuple(RowChanges(**rows.model_dump()) for rows in cmd.rows))
+    return submission.id
+
+
+@handles(c.MarkReportMissing)
+def mark_report_missing(uow: UnitOfWork, cmd: c.MarkReportMissing, ctx: Context) -> UUID:
+    unit = _report_unit(uow, cmd.unit_code, cmd.period)
+    period = _reporting_period(uow, cmd.period)
+    period.mark_missing(ctx, cmd.unit_code, unit.level)
+    return period.id

@@ -31,10 +31,27 @@ Kafka publication (infra/kafka/; README "Kafka"):
 - `ZHIBAO_RELAY_BATCH_SIZE` (default 5000): events the relay sends before it waits for the
   acknowledgements and records its position; `ZHIBAO_RELAY_POLL_SECONDS` (default 1.0): how
   often a following relay or consumer looks for new events when idle.
+
+Views and submissions (projections/, flows/; README "Views and submissions"):
+- `ZHIBAO_VIEWS_URL` (default: beside the store — `zhibao.db` → `zhibao-views.db`, or the
+  store's own PostgreSQL database): where the views live.
+- `ZHIBAO_PROJECTION_PAGE_SIZE` (default 5000): events folded per view transaction;
+  `ZHIBAO_PROJECTION_POLL_SECONDS` (default 2.0): how often `zhibao project --follow` looks.
+- `ZHIBAO_REPORT_DEADLINES` (default `{"village": 3, "town": 5, "county": 8, "city": 10,
+  "province": 15}`): per level, the day of the following month by which (inclusive) a
+  period's submission is due (DOMAIN §11.1).
+- `ZHIBAO_PROGRAMME_START` (default 2020-04-01, 三年行动): where 累计 figures count from;
+  `ZHIBAO_STOCK_CUTOFF` (default 2023-12-31, 治本攻坚): majors found by then are 存量.
+- `ZHIBAO_MAJOR_ONLY_LIST_LEVELS` (default `["city", "province"]`): levels whose 问题隐患清单
+  holds only major and listed hazards (DOMAIN §8.3).
+- `ZHIBAO_CASCADE_CRON` (default `0 2 3 * *`: 02:00 on the 3rd, for the month before) and
+  `ZHIBAO_OVERDUE_CRON` (default `30 0 * * *`: daily 00:30): schedules of `zhibao flows
+  serve`, read in Asia/Shanghai.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,6 +84,16 @@ class Settings(BaseSettings):
     kafka_retry_max_seconds: float = 30.0
     relay_batch_size: int = 5000
     relay_poll_seconds: float = 1.0
+    views_url: str | None = None
+    projection_page_size: int = 5000
+    projection_poll_seconds: float = 2.0
+    report_deadlines: dict[str, int] = {"village": 3, "town": 5, "county": 8, "city": 10,
+                                        "province": 15}
+    programme_start: date = date(2020, 4, 1)
+    stock_cutoff: date = date(2023, 12, 31)
+    major_only_list_levels: list[str] = ["city", "province"]
+    cascade_cron: str = "0 2 3 * *"
+    overdue_cron: str = "30 0 * * *"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,120 @@
+"""Prefect flows composing `flows.reporting`: the monthly report cascade (village → town →
+county → city, one task per level, each level after the one below) and the daily overdue
+sweep.
+
+Run once, now: `zhibao flows run cascade --period 2021-03` (Prefect's ephemeral mode, no
+server needed). On a schedule: `zhibao flows serve`. Prefect's ephemeral mode runs no
+scheduler, so `flow.serve(cron=...)` against it would never start a run: serving needs a
+real Prefect server —
+
+    prefect server start                                    # in another terminal, or a host
+    export PREFECT_API_URL=http://127.0.0.1:4200/api
+    zhibao flows serve
+
+Schedules come from `ZHIBAO_CASCADE_CRON` and `ZHIBAO_OVERDUE_CRON`, read in Asia/Shanghai;
+a scheduled cascade reports the month before the day it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.schedules import Cron
+
+from domain.base import SHANGHAI, Level
+from flows.reporting import CASCADE_LEVELS, Reporter, Submitted, open_views, sweep_overdue
+from infra.service import Zhibao
+from infra.settings import Settings, get_settings
+from projections.store import ViewStore
+
+
+def previous_month(now: datetime) -> str:
+    local = now.astimezone(SHANGHAI)
+    year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
+    return f"{year:04d}-{month:02d}"
+
+
+def _open(database_url: str | None) -> Zhibao:
+    return Zhibao(get_settings() if database_url is None
+                  else Settings(database_url=database_url))
+
+
+def summary(done: Submitted) -> dict[str, Any]:
+    status = "unchanged" if done.unchanged else ("submitted" if done.version == 1
+                                                 else "amended")
+    return {"unit_code": done.unit_code, "level": done.level.value, "version": done.version,
+            "status": status, "late": done.late, "sha256": done.sha256,
+            "missing_children": list(done.missing_children)}
+
+
+@task(cache_policy=NONE, task_run_name="assemble {level}")
+def assemble_level(reporter: Reporter, period: str, level: str) -> list[dict[str, Any]]:
+    done = [summary(s) for s in reporter.cascade(period, levels=(Level(level),))]
+    get_run_logger().info("%s: %d submissions for %s", level, len(done), period)
+    return done
+
+
+@flow(name="zhibao-report-cascade")
+def cascade_flow(period: str | None = None,
+                 database_url: str | None = None) -> list[dict[str, Any]]:
+    """Every unit's submission for `period` (default: the previous month), bottom-up."""
+    app = _open(database_url)
+    views = open_views(app)
+    try:
+        period = period or previous_month(app.clock())
+        reporter = Reporter(app, views)
+        done: list[dict[str, Any]] = []
+        for level in CASCADE_LEVELS:
+            done.extend(assemble_level(reporter, period, level.value))
+        return done
+    finally:
+        views.close()
+        app.close()
+
+
+@task(cache_policy=NONE)
+def sweep(app: Zhibao, views: ViewStore) -> int:
+    return sweep_overdue(app, views)
+
+
+@flow(name="zhibao-overdue-sweep")
+def overdue_flow(database_url: str | None = None) -> int:
+    """Record the hazards that became overdue (once per deadline)."""
+    app = _open(database_url)
+    views = open_views(app)
+    try:
+        recorded = sweep(app, views)
+        get_run_logger().info("%d hazards recorded overdue", recorded)
+        return recorded
+    finally:
+        views.close()
+        app.close()
+
+
+def deployments() -> list[RunnerDeployment]:
+    """The monthly cascade and the daily sweep, on the configured schedules."""
+    settings = get_settings()
+    return [
+        cascade_flow.to_deployment(
+            name="monthly", schedule=Cron(settings.cascade_cron, timezone="Asia/Shanghai"),
+            entrypoint_type=EntrypointType.MODULE_PATH),
+        overdue_flow.to_deployment(
+            name="daily", schedule=Cron(settings.overdue_cron, timezone="Asia/Shanghai"),
+            entrypoint_type=EntrypointType.MODULE_PATH),
+    ]
+
+
+def serve() -> None:
+    """Serve both deployments until interrupted; refuses without a Prefect server."""
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise RuntimeError(
+            "serving needs a Prefect server: start one (`prefect server start`) and set "
+            "PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+    prefect_serve(*deployments())

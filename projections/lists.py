@@ -1,0 +1,186 @@
+"""The two lists (两清单, DOMAIN §8) and the task progress table, read from the views as they
+stood at the period end and as known at the cut-off.
+
+问题隐患清单: every hazard of the unit's subtree open at any time in the period or closed in
+it, tagged new / carried_over / closed_this_period (§8.3); at the levels named in
+`ZHIBAO_MAJOR_ONLY_LIST_LEVELS` only major and listed hazards (the general ones run to
+millions nationally). 制度措施清单: the measures owned in the subtree, planned by the period
+end. Rows are plain JSON values (dates as ISO text, money in integer fen), ordered so the
+same inputs always give the same list.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from domain.sectors import SECTORS
+from projections.fold import from_micros
+from projections.stats import Window, hazards_sql
+from projections.store import Tx
+from projections.tree import UnitTree
+
+Row = dict[str, Any]
+LIST_ATTRS = ("grade", "deadline", "criteria_ref", "plan", "completed", "progress",
+              "treating_org")
+
+
+def day_of(instant: int | None) -> str | None:
+    """The business date of an instant kept as microseconds."""
+    return None if instant is None else from_micros(instant).date().isoformat()
+
+
+def _names(tx: Tx, table: str, key: str, name: str) -> dict[str, str]:
+    return dict(tx.rows(f"SELECT {key}, {name} FROM {table}"))  # type: ignore[arg-type]
+
+
+def _state(row: Row) -> str:
+    """The hazard's state at the period end (DOMAIN §6.1); `rectifying` once a plan is on
+    file."""
+    if row["ended"]:
+        return {"on_spot": "closed"}.get(row["ended_as"], row["ended_as"])
+    if row["verified"]:
+        return "verified"
+    if row["latest_completed"]:
+        return "rectified"
+    if row["latest_plan"]:
+        return "rectifying"
+    return "confirmed" if row["confirmed"] else "reported"
+
+
+def _tag(row: Row, start: int) -> str:
+    if row["is_closed"]:
+        return "closed_this_period"
+    return "new" if row["reported_at"] >= start else "carried_over"
+
+
+def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
+    """List rows by the unit id each hazard belongs to (not yet rolled up)."""
+    params = window.params()
+    enterprises = {e: (name, uscc) for e, name, uscc in tx.rows(
+        "SELECT enterprise_id, name, uscc FROM view_enterprises")}
+    orgs = _names(tx, "view_orgs", "org_id", "name")
+    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
+    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS)}) f "
+                            "WHERE NOT is_void AND (is_open OR ended_at >= :T0)", params):
+        unit_id = tree.resolve(row["unit_code"])
+        if unit_id is None:
+            continue
+        plan = orjson.loads(row["latest_plan"]) if row["latest_plan"] else {}
+        name, uscc = enterprises.get(row["enterprise_id"], (None, None))
+        treating = row["latest_treating_org"] or (row["treating_org"] if row["confirmed"]
+                                                  else row["discovering_org_id"])
+        closed = row["is_closed"]
+        by_unit[unit_id].append({
+            "hazard_id": row["hazard_id"],
+            "unit_code": row["unit_code"],
+            "location": _location(tree, unit_id),
+            "sector": row["sector"],
+            "sector_name": SECTORS.get(row["sector"], row["sector"]),
+            "enterprise": name,
+            "uscc": uscc,
+            "description": row["description"],
+            "category": row["category"],
+            "grade": row["grade_at"],
+            "local_grade": row["local_grade"] if row["confirmed"] else None,
+            "criteria_ref": row["latest_criteria_ref"] or (
+                row["criteria_ref"] if row["confirmed"] else None),
+            "channel": row["channel"],
+            "discovered_by": orgs.get(row["discovering_org_id"], row["discovering_org_id"]),
+            "discovered_on": day_of(row["reported_at"]),
+            "measures": plan.get("measures"),
+            "responsible_org": plan.get("responsible_org") or orgs.get(treating, treating),
+            "responsible_person": plan.get("responsible_person"),
+            "funds_fen": plan.get("funds_fen"),
+            "deadline": row["deadline_at"],
+            "contingency_plan": plan.get("contingency_plan") or plan.get("interim_controls"),
+            "listed": bool(row["listed"]),
+            "listing_level": row["listing_level"] if row["listed"] else None,
+            "supervising_org": row["supervising_org"] if row["listed"] else None,
+            "state": _state(row),
+            "progress": row["latest_progress"],
+            "completed_on": row["latest_completed"] or (row["ended_on"] if closed else None),
+            "verifier": orgs.get(row["verifier_org_id"]) if row["verified"] else None,
+            "verified_on": day_of(row["verified_at"]) if row["verified"] else None,
+            "closed_on": row["ended_on"] if closed else None,
+            "overdue": bool(row["is_overdue"]),
+            "tag": _tag(row, params["T0"]),
+            "_major_or_listed": bool(row["is_major"] or row["listed"]),
+            "_order": (row["reported_at"], row["hazard_id"]),
+        })
+    return by_unit
+
+
+def _location(tree: UnitTree, unit_id: str) -> str:
+    """所在区划: the names from the county down, then the place's code."""
+    path = [tree.units[u] for u in tree.path(unit_id)]
+    names = [u.name for u in reversed(path) if u.level.rank <= 2]
+    return f"{'/'.join(names)} {path[0].code}"
+
+
+def measure_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
+    orgs = _names(tx, "view_orgs", "org_id", "name")
+    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
+    for (measure_id, unit_code, org_id, title, kind, sector, content, partners, planned_date,
+         related, doc_no, issued_on, completed_on, evidence) in tx.rows("""
+            SELECT measure_id, unit_code, org_id, title, kind, sector, content, partners,
+              planned_date, related,
+              CASE WHEN issued_at < :T AND issued_rec <= :C THEN doc_no END,
+              CASE WHEN issued_at < :T AND issued_rec <= :C THEN issued_on END,
+              CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_on END,
+              CASE WHEN completed_at < :T AND completed_rec <= :C THEN evidence END
+            FROM view_measures WHERE planned_at < :T AND planned_rec <= :C""",
+            window.params()):
+        unit_id = tree.resolve(unit_code)
+        if unit_id is None:
+            continue
+        by_unit[unit_id].append({
+            "measure_id": measure_id,
+            "title": title,
+            "kind": kind,
+            "sector": sector,
+            "sector_name": SECTORS.get(sector, sector) if sector else None,
+            "lead_org": orgs.get(org_id, org_id),
+            "partners": partners or None,
+            "content": content,
+            "related_hazards": len(related.split(",")) if related else 0,
+            "planned_date": planned_date,
+            "done_on": completed_on or issued_on,
+            "doc_no": doc_no,
+            "state": "done" if completed_on else ("in_progress" if doc_no else "planned"),
+            "remarks": evidence,
+            "_order": (planned_date, measure_id),
+        })
+    return by_unit
+
+
+def task_rows(tx: Tx, window: Window, unit_code: str) -> list[Row]:
+    """Progress (完成进展) of the tasks published at this unit, one row per task and
+    responsible unit, with the overdue flag at the period end."""
+    params = window.params()
+    events: defaultdict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    for task_id, responsible, kind, text, at in tx.rows(
+            "SELECT task_id, responsible_unit, kind, text, at FROM view_task_events "
+            "WHERE at < :T AND rec <= :C ORDER BY task_id, version", params):
+        events[task_id, responsible][kind] = text if kind == "progress" else day_of(at)
+    rows = []
+    for (task_id, task_no, section, item, requirement, responsible, deadline, deadline_text,
+         born_overdue) in tx.rows(
+            "SELECT task_id, task_no, section, item, requirement, responsible, deadline, "
+            "deadline_text, born_overdue FROM view_tasks WHERE unit_code = :unit AND rec <= :C "
+            "ORDER BY task_no, task_id", {**params, "unit": unit_code}):
+        for responsible_unit in responsible.split("、"):
+            done = events[task_id, responsible_unit]
+            completed = done.get("completed")
+            rows.append({
+                "task_no": task_no, "section": section, "item": item,
+                "requirement": requirement, "responsible_unit": responsible_unit,
+                "deadline": deadline, "deadline_text": deadline_text,
+                "progress": done.get("progress"), "completed_on": completed,
+                "overdue": not completed and deadline is not None
+                and deadline < window.last_day.isoformat(),
+                "born_overdue": bool(born_overdue),
+            })
+    return rows

@@ -1,0 +1,225 @@
+"""A unit's submission (一报表两清单) for a period, assembled from the views at a cut-off:
+the canonical JSON document, its SHA-256, and the differences between two versions.
+
+The document is a pure function of the events recorded up to the cut-off, the unit and the
+period. The cut-off itself is not in it (the ReportSubmitted event records it), so
+assembling again later without new relevant events gives the same document and no new
+version. Everything is read "as known at the cut-off", lists are sorted, rates are
+decimal text, money is integer fen, and the JSON has sorted keys and no floats — so the
+same inputs give byte-identical JSON on SQLite and PostgreSQL, from live views or from a
+throwaway database fed only the events recorded up to the cut-off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from domain.base import DomainError, Level
+from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
+from domain.sectors import SECTORS
+from projections.catalogue import SECTOR_COLUMNS
+from projections.fold import from_micros, micros
+from projections.lists import Row, hazard_rows, measure_rows, task_rows
+from projections.stats import Window, figures, tally
+from projections.store import Tx
+from projections.tree import Unit, UnitTree
+
+FORMAT = "zhibao.submission/1"
+LIST_KEYS = {"hazard_list": "hazard_id", "measure_list": "measure_id",
+             "tasks": ("task_no", "responsible_unit")}
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True)
+class PeriodRecord:
+    """A reporting period as the scheduler opened it (from the views)."""
+
+    deadlines: dict[Level, date]
+    programme_start: date
+    stock_cutoff: date
+
+
+def period_record(tx: Tx, period: str, cut_off: datetime) -> PeriodRecord | None:
+    found = tx.rows("SELECT deadlines, programme_start, stock_cutoff FROM view_periods "
+                    "WHERE period = ? AND rec <= ?", (period, micros(cut_off)))
+    if not found:
+        return None
+    deadlines, start, stock = found[0]
+    by_level = {Level(k): date.fromisoformat(v) for k, v in orjson.loads(deadlines).items()}
+    return PeriodRecord(by_level, date.fromisoformat(start), date.fromisoformat(stock))
+
+
+@dataclass(frozen=True)
+class Assembled:
+    unit: Unit
+    document: dict[str, Any]
+    canonical: bytes
+    sha256: str
+    children: tuple[ChildSubmission, ...]
+
+
+@dataclass(frozen=True)
+class Known:
+    """A submission version the views hold."""
+
+    version: int
+    sha256: str
+    late: bool
+    draft: bool
+    cut_off: datetime
+
+
+class Assembler:
+    """Assembles any unit's submission for one period from one snapshot of the views at one
+    cut-off; the statistics of all units are counted once, in one pass per family."""
+
+    def __init__(self, tx: Tx, period: str, cut_off: datetime,
+                 major_only_levels: Iterable[Level] = ()) -> None:
+        record = period_record(tx, period, cut_off)
+        if record is None:
+            raise DomainError("period", f"reporting period {period} has not been opened")
+        self.period = period
+        self.cut_off = cut_off
+        self.record = record
+        self.window = Window(period, record.programme_start, record.stock_cutoff, cut_off)
+        self.major_only_levels = frozenset(major_only_levels)
+        self.tree = UnitTree.load(tx, self.window.last_day.isoformat(), micros(cut_off))
+        self.tallies = tally(tx, self.window, self.tree)
+        self.hazards = hazard_rows(tx, self.window, self.tree)
+        self.measures = measure_rows(tx, self.window, self.tree)
+        self.tasks = {unit.unit_id: task_rows(tx, self.window, unit.code)
+                      for unit in self._task_units(tx)}
+        self.known, self.known_final = self._known_submissions(tx)
+
+    def unit(self, code: str) -> Unit:
+        unit = self.tree.by_code(code)
+        if unit is None:
+            raise DomainError("unit_code", f"no unit has the code {code!r} at the end of "
+                                           f"{self.period}")
+        return unit
+
+    def latest(self, unit: Unit) -> Known | None:
+        """The newest version of the unit's submission known at the cut-off, drafts
+        included."""
+        return self.known.get(unit.unit_id)
+
+    def assemble(self, unit: Unit, draft: bool) -> Assembled:
+        child_units = self.tree.children(unit.unit_id)
+        children = tuple(self._child(child) for child in child_units)
+        major_only = unit.level in self.major_only_levels
+        parent = self.tree.units.get(unit.parent_id or "")
+        document = {
+            "format": FORMAT,
+            "unit": {"code": unit.code, "name": unit.name, "level": unit.level.value,
+                     "parent_code": parent.code if parent else None},
+            "period": self.period,
+            "first_day": self.window.first_day.isoformat(),
+            "last_day": self.window.last_day.isoformat(),
+            "draft": draft,
+            "programme_start": self.record.programme_start.isoformat(),
+            "stock_cutoff": self.record.stock_cutoff.isoformat(),
+            "statistics": self._statistics(unit),
+            "sectors": self._sectors(unit),
+            "children": [
+                {"unit_code": c.unit_code, "name": u.name, "status": c.status,
+                 "version": c.version, "sha256": c.sha256}
+                for u, c in zip(child_units, children, strict=True)],
+            "hazard_list_scope": "major_and_listed" if major_only else "all",
+            "hazard_list": _numbered(
+                row for u in self.tree.subtree(unit.unit_id) for row in self.hazards.get(u, ())
+                if not major_only or row["_major_or_listed"]),
+            "measure_list": _numbered(
+                row for u in self.tree.subtree(unit.unit_id) for row in self.measures.get(u, ())),
+            "tasks": self.tasks.get(unit.unit_id, []),
+        }
+        canonical = canonical_json(document)
+        return Assembled(unit, document, canonical, hashlib.sha256(canonical).hexdigest(),
+                         children)
+
+    def _statistics(self, unit: Unit) -> list[dict[str, Any]]:
+        return [{"code": f.metric.code, "name": f.metric.name, "name_en": f.metric.name_en,
+                 "measure": f.metric.measure, **f.values}
+                for f in figures(self.tallies[unit.unit_id], unit.level)]
+
+    def _sectors(self, unit: Unit) -> list[dict[str, Any]]:
+        sectors = self.tallies[unit.unit_id].sectors
+        return [{"sector": code, "name": SECTORS.get(code, code),
+                 **{column: sectors[code][column] for column in SECTOR_COLUMNS}}
+                for code in sorted(sectors)]
+
+    def _child(self, child: Unit) -> ChildSubmission:
+        known = self.known_final.get(child.unit_id)
+        if known is not None:
+            return ChildSubmission(child.code, "late" if known.late else "on_time",
+                                   known.version, known.sha256)
+        deadline = self.record.deadlines.get(child.level)
+        missing = deadline is not None and self.cut_off >= end_of_day(deadline)
+        return ChildSubmission(child.code, "missing" if missing else "pending", None, None)
+
+    def _known_submissions(self, tx: Tx) -> tuple[dict[str, Known], dict[str, Known]]:
+        """The newest version of each unit's submission, and the newest final one."""
+        latest: dict[str, Known] = {}
+        final: dict[str, Known] = {}
+        for unit_code, version, sha256, late, draft, cut_off in tx.rows(
+                "SELECT unit_code, version, sha256, late, draft, cut_off FROM view_submissions "
+                "WHERE period = ? AND rec <= ? ORDER BY version",
+                (self.period, micros(self.cut_off))):
+            unit_id = self.tree.resolve(unit_code)
+            if unit_id is None:
+                continue
+            known = Known(version, sha256, bool(late), bool(draft), from_micros(cut_off))
+            latest[unit_id] = known
+            if not draft:
+                final[unit_id] = known
+        return latest, final
+
+    def _task_units(self, tx: Tx) -> list[Unit]:
+        codes = {code for (code,) in tx.rows(
+            "SELECT DISTINCT unit_code FROM view_tasks WHERE rec <= ?", (micros(self.cut_off),))}
+        return [unit for code in codes if (unit := self.tree.by_code(code)) is not None]
+
+
+def _numbered(rows: Iterable[Row]) -> list[Row]:
+    ordered = sorted(rows, key=lambda row: row["_order"])
+    return [{"no": number, **{k: v for k, v in row.items() if not k.startswith("_")}}
+            for number, row in enumerate(ordered, start=1)]
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]
+                ) -> tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]:
+    """What a new version changes: every figure by code and column, and the rows of each
+    list added, removed or changed (matched by their keys, row numbers ignored)."""
+    def figures_of(document: dict[str, Any]) -> dict[tuple[str, str], str]:
+        return {(row["code"], column): orjson.dumps(value).decode()
+                for row in document["statistics"] for column, value in row.items()
+                if column in ("month", "cumulative", "at_end")}
+
+    before, after = figures_of(old), figures_of(new)
+    changes = tuple(FigureChange(code, column, before.get((code, column)),
+                                 after.get((code, column)))
+                    for code, column in sorted(before.keys() | after.keys())
+                    if before.get((code, column)) != after.get((code, column)))
+    rows = []
+    for name, key in LIST_KEYS.items():
+        old_rows, new_rows = _keyed(old[name], key), _keyed(new[name], key)
+        rows.append(RowChanges(
+            name, added=len(new_rows.keys() - old_rows.keys()),
+            removed=len(old_rows.keys() - new_rows.keys()),
+            changed=sum(old_rows[k] != new_rows[k] for k in old_rows.keys() & new_rows.keys())))
+    return changes, tuple(rows)
+
+
+def _keyed(rows: list[Row], key: str | tuple[str, ...]) -> dict[Any, Row]:
+    keys = (key,) if isinstance(key, str) else key
+    return {tuple(row[k] for k in keys): {k: v for k, v in row.items() if k != "no"}
+            for row in rows}
+

@@ -1,0 +1,289 @@
+"""Report statistics per unit and period, evaluated from the views at a cut-off.
+
+Each metric family of the catalogue is one SQL source whose rows are the family's facts as
+they stood at the period end T and as known at the cut-off C: a step counts only if it
+occurred before T and was recorded by C; a hazard's grade and deadline are the ones in
+force at T (an extension decided after T does not change T's figures). One grouped query
+per family counts all its metrics by unit code; the counts are then added up the unit tree
+(distinct counts as unions of sets), and rates are recomputed from the totals.
+
+Evaluating at report time, rather than keeping running totals, is what lets a submission
+frozen at any cut-off be produced again, byte for byte, from the live views.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from domain.base import Level
+from domain.reports import end_of_day, period_bounds
+from projections.catalogue import CATALOGUE, SECTOR_COLUMNS, Metric, Rate, metrics_for
+from projections.fold import micros
+from projections.store import Tx
+from projections.tree import UnitTree
+
+Value = int | str | None
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a report is evaluated: the period, its programme and the cut-off."""
+
+    period: str
+    programme_start: date
+    stock_cutoff: date
+    cut_off: datetime
+
+    @property
+    def start(self) -> datetime:
+        return period_bounds(self.period)[0]
+
+    @property
+    def end(self) -> datetime:
+        return period_bounds(self.period)[1]
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        return self.end.date() - timedelta(days=1)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "period": self.period, "T0": micros(self.start), "T": micros(self.end),
+            "S": micros(end_of_day(self.programme_start - timedelta(days=1))),
+            "C": micros(self.cut_off),
+            "stock_end": micros(end_of_day(self.stock_cutoff)),
+            "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+        }
+
+
+def _latest(table: str, key: str, attrs: str, before: str) -> str:
+    """Each entity's latest value per attribute among changes occurred `before` and known
+    at :C (the highest version wins)."""
+    return f"""
+      SELECT c.{key}, c.attr, c.value FROM {table} c
+      JOIN (SELECT {key}, attr, MAX(version) AS version FROM {table}
+            WHERE attr IN ({attrs}) AND at {before} AND rec <= :C GROUP BY {key}, attr) m
+        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version"""
+
+
+def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
+    """Every hazard reported before :T and known at :C, as it stood at :T. Columns beyond the
+    stored ones: grade, deadline, end_kind (if ended by :T) and the is_* conditions the
+    catalogue uses. `attrs` adds `latest_<attr>` for further changeable attributes."""
+    extra = "".join(f", {a}.value AS latest_{a}" for a in attrs
+                    if a not in ("grade", "deadline"))
+    joins = "".join(f" LEFT JOIN later {a} ON {a}.hazard_id = k.hazard_id AND {a}.attr = '{a}'"
+                    for a in attrs)
+    names = ", ".join(f"'{a}'" for a in attrs)
+    return f"""
+    WITH later AS ({_latest("view_hazard_changes", "hazard_id", names, "< :T")}),
+    known AS (
+      SELECT hz.*,
+        COALESCE(hz.confirmed_at < :T AND hz.confirmed_rec <= :C, FALSE) AS confirmed,
+        COALESCE(hz.verified_at < :T AND hz.verified_rec <= :C, FALSE) AS verified,
+        COALESCE(hz.ended_at < :T AND hz.ended_rec <= :C, FALSE) AS ended,
+        COALESCE(hz.listed_at < :T AND hz.listed_rec <= :C, FALSE) AS listed,
+        COALESCE(hz.delisted_at < :T AND hz.delisted_rec <= :C, FALSE) AS delisted
+      FROM view_hazards hz WHERE hz.reported_at < :T AND hz.reported_rec <= :C),
+    h AS (
+      SELECT k.*,
+        CASE WHEN k.ended THEN k.end_kind END AS ended_as,
+        COALESCE(grade.value, CASE WHEN k.confirmed THEN k.grade END,
+                 k.proposed_grade) AS grade_at,
+        COALESCE(deadline.value, CASE WHEN k.confirmed THEN k.deadline END,
+                 CASE WHEN k.ended AND k.end_kind = 'on_spot' THEN k.ended_on END)
+          AS deadline_at{extra}
+      FROM known k{joins})
+    SELECT h.*,
+      COALESCE(ended AND ended_as = 'voided', FALSE) AS is_void,
+      COALESCE(ended AND ended_as IN ('closed', 'on_spot'), FALSE) AS is_closed,
+      NOT ended AS is_open,
+      COALESCE(confirmed AND NOT verified AND NOT ended AND deadline_at < :last_day, FALSE)
+        AS is_overdue,
+      COALESCE(grade_at = 'major', FALSE) AS is_major,
+      COALESCE(grade_at = 'general', FALSE) AS is_general,
+      listed AS is_listed,
+      listed AND NOT delisted AND NOT ended AS is_listed_open,
+      reported_at < :stock_end AS is_stock,
+      COALESCE(deadline_at >= :first_day AND deadline_at <= :last_day, FALSE)
+        AS deadline_in_period,
+      CASE WHEN channel = 'self_inspection' THEN 'self'
+           WHEN channel IN ('supervisory_inspection', 'enforcement_inspection',
+                            'covert_visit') THEN 'department'
+           WHEN channel IN ('public_report_verified', 'photo_report') THEN 'public'
+           ELSE 'other' END AS channel_group
+    FROM h"""
+
+
+BASE_SQL = f"""
+    WITH latest AS ({_latest("view_enterprise_changes", "enterprise_id",
+                             "'unit_code', 'status', 'base_class', 'key_unit'", "<= :T0")}),
+    base AS (
+      SELECT u.enterprise_id, u.value AS unit_code, cls.value AS base_class,
+             ku.value = '1' AS key_unit
+      FROM latest u
+      JOIN latest st ON st.enterprise_id = u.enterprise_id AND st.attr = 'status'
+      JOIN latest cls ON cls.enterprise_id = u.enterprise_id AND cls.attr = 'base_class'
+      JOIN latest ku ON ku.enterprise_id = u.enterprise_id AND ku.attr = 'key_unit'
+      WHERE u.attr = 'unit_code' AND st.value <> 'closed'),
+    si AS (SELECT enterprise_id, MAX(signed) AS signed FROM view_self_inspections
+           WHERE period = :period AND rec <= :C GROUP BY enterprise_id),
+    visited AS (SELECT DISTINCT enterprise_id FROM view_visits
+                WHERE at >= :T0 AND at < :T AND rec <= :C),
+    by_town AS (SELECT DISTINCT v.enterprise_id FROM view_visits v
+                JOIN view_inspections i ON i.inspection_id = v.inspection_id AND i.rec <= :C
+                JOIN view_orgs o ON o.org_id = i.organiser_org_id AND o.rec <= :C
+                WHERE o.level = 'town' AND v.at >= :T0 AND v.at < :T AND v.rec <= :C)
+    SELECT b.unit_code, b.enterprise_id, b.base_class, b.key_unit,
+           si.enterprise_id IS NOT NULL AS self_inspected,
+           COALESCE(si.signed = 1, FALSE) AS signed,
+           visited.enterprise_id IS NOT NULL AS inspected,
+           by_town.enterprise_id IS NOT NULL AS town_supervised
+    FROM base b
+    LEFT JOIN si ON si.enterprise_id = b.enterprise_id
+    LEFT JOIN visited ON visited.enterprise_id = b.enterprise_id
+    LEFT JOIN by_town ON by_town.enterprise_id = b.enterprise_id"""
+
+FAMILIES: dict[str, str] = {
+    "hazards": hazards_sql(),
+    "base": BASE_SQL,
+    "visits": """
+      SELECT v.unit_code, v.enterprise_id, v.at, i.inspection_type FROM view_visits v
+      LEFT JOIN view_inspections i ON i.inspection_id = v.inspection_id AND i.rec <= :C
+      WHERE v.at < :T AND v.rec <= :C""",
+    "inspections": """
+      SELECT unit_code, at, inspection_type, targets, team_121 = 1 AS team_121, led = 1 AS led
+      FROM view_inspections WHERE at < :T AND rec <= :C""",
+    "enforcement": """
+      SELECT e.unit_code, e.at, e.action, COALESCE(e.enterprise_id, c.enterprise_id)
+               AS enterprise_id, e.amount_fen, e.persons, e.detail, e.org_id
+      FROM view_enforcement e
+      LEFT JOIN view_enforcement c ON c.aggregate_id = e.aggregate_id
+                                  AND c.action = 'case_opened'
+      WHERE e.at < :T AND e.rec <= :C""",
+    "zero_penalty": """
+      SELECT o.unit_code, o.org_id FROM view_orgs o
+      WHERE o.rec <= :C
+        AND EXISTS (SELECT 1 FROM view_inspections i
+                    JOIN view_visits v ON v.inspection_id = i.inspection_id
+                    WHERE i.organiser_org_id = o.org_id AND i.inspection_type = 'enforcement'
+                      AND i.rec <= :C AND v.at >= :T0 AND v.at < :T AND v.rec <= :C)
+        AND NOT EXISTS (SELECT 1 FROM view_enforcement e
+                        WHERE e.org_id = o.org_id AND e.action = 'case_opened'
+                          AND e.at >= :T0 AND e.at < :T AND e.rec <= :C)""",
+    "measures": """
+      SELECT unit_code, planned_at,
+             CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_at END
+               AS completed_at
+      FROM view_measures WHERE planned_rec <= :C""",
+}
+
+
+def _window(column: str, on: str | None) -> str:
+    if column == "at_end" or on is None:
+        return "1 = 1"
+    start = ":T0" if column == "month" else ":S"
+    return f"{on} >= {start} AND {on} < :T"
+
+
+def _expression(metric: Metric, column: str) -> str:
+    condition = f"({metric.when}) AND {_window(column, metric.on)}"
+    value = metric.value if metric.kind == "sum" else "1"
+    return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
+
+
+@dataclass
+class Tally:
+    """A unit's rolled-up raw figures: additive ones, distinct sets, sector breakdown."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sets: defaultdict[tuple[str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set))
+    sectors: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def value(self, code: str, column: str) -> int:
+        if (code, column) in self.sets:
+            return len(self.sets[code, column])
+        return self.counts[code, column]
+
+
+def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
+    """Raw figures of every unit in `tree`, rolled up from the facts' own units."""
+    params = window.params()
+    tallies: defaultdict[str, Tally] = defaultdict(Tally)
+
+    def units_of(code: str) -> list[Tally]:
+        unit_id = tree.resolve(code)
+        return [] if unit_id is None else [tallies[u] for u in tree.path(unit_id)]
+
+    for family, sql in FAMILIES.items():
+        additive = [(m, c) for m in CATALOGUE if isinstance(m, Metric)
+                    and m.family == family and m.kind != "distinct" for c in m.columns]
+        if additive:
+            select = ", ".join(_expression(m, c) for m, c in additive)
+            for code, *values in tx.rows(
+                    f"SELECT unit_code, {select} FROM ({sql}) f GROUP BY unit_code", params):
+                for tally_ in units_of(code):
+                    for (metric, column), value in zip(additive, values, strict=True):
+                        tally_.counts[metric.code, column] += int(value or 0)
+        for metric in CATALOGUE:
+            if isinstance(metric, Metric) and metric.family == family \
+                    and metric.kind == "distinct":
+                for column in metric.columns:
+                    for code, key in tx.rows(
+                            f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
+                            f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
+                        for tally_ in units_of(code):
+                            tally_.sets[metric.code, column].add(str(key))
+    _tally_sectors(tx, params, units_of)
+    return {unit_id: tallies[unit_id] for unit_id in tree.units}
+
+
+def _tally_sectors(tx: Tx, params: dict[str, Any], units_of: Any) -> None:
+    select = ", ".join(
+        f"SUM(CASE WHEN ({condition}) AND {_window(column or 'at_end', 'reported_at')} "
+        "THEN 1 ELSE 0 END)" for condition, column in SECTOR_COLUMNS.values())
+    for code, sector, *values in tx.rows(
+            f"SELECT unit_code, sector, {select} FROM ({FAMILIES['hazards']}) f "
+            "GROUP BY unit_code, sector", params):
+        for tally_ in units_of(code):
+            for name, value in zip(SECTOR_COLUMNS, values, strict=True):
+                tally_.sectors[sector][name] += int(value or 0)
+
+
+def rate(numerator: int, denominator: int) -> str | None:
+    """A percentage with two decimals as text (no float formatting differences); None when
+    there is nothing to divide by."""
+    if denominator == 0:
+        return None
+    percent = Decimal(numerator * 100) / Decimal(denominator)
+    return str(percent.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Figure:
+    metric: Metric | Rate
+    values: dict[str, Value]  # month / cumulative / at_end → value
+
+
+def figures(tally_: Tally, level: Level) -> list[Figure]:
+    """The statistical table of one unit: the catalogue's metrics for its level, in order."""
+    rows = []
+    for metric in metrics_for(level):
+        if isinstance(metric, Rate):
+            values: dict[str, Value] = {
+                column: rate(tally_.value(metric.numerator, column),
+                             tally_.value(metric.denominator, column))
+                for column in metric.columns}
+        else:
+            values = {column: tally_.value(metric.code, column) for column in metric.columns}
+        rows.append(Figure(metric, values))
+    return rows

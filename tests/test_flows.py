@@ -1,0 +1,148 @@
+"""The reporting flows: the daily overdue sweep records each deadline exactly once (plain
+functions, on the test clock), and the cascade and the sweep as real Prefect flow runs on
+both stores; `zhibao flows serve` refuses to start without a Prefect server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import orjson
+import pytest
+
+from flows.reporting import open_views, sweep_overdue
+from flows.schedules import cascade_flow, deployments, overdue_flow, previous_month
+from infra.service import Zhibao
+from infra.settings import get_settings
+from infra.stats import events_by_type
+from tests.builders import build_world
+from tests.conftest import FakeClock
+from tests.test_reports import CITY, TOWN, March, at, build_march
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def march(app: Zhibao, clock: FakeClock) -> March:
+    return build_march(app, clock)
+
+
+def overdue_events(app: Zhibao) -> int:
+    return events_by_type(app)["HazardBecameOverdue"]
+
+
+def test_the_sweep_records_each_deadline_exactly_once(march: March, app: Zhibao,
+                                                      clock: FakeClock) -> None:
+    views = open_views(app)
+    try:
+        at(clock, "2021-04-05T10:00")  # H2 (due 03-25, extended on 04-02 to 04-30) is fine
+        assert sweep_overdue(app, views) == 0
+        at(clock, "2021-04-16T00:30")  # H3 was due 04-15
+        assert sweep_overdue(app, views) == 1
+        assert sweep_overdue(app, views) == 0  # the same day again: nothing new
+        at(clock, "2021-05-01T00:30")  # H2's extended deadline has passed too
+        assert sweep_overdue(app, views) == 1
+        at(clock, "2021-05-02T00:30")
+        assert sweep_overdue(app, views) == 0
+    finally:
+        views.close()
+    assert overdue_events(app) == 2
+
+
+def test_an_extension_granted_after_the_deadline_passed_is_swept_again(
+        app: Zhibao, clock: FakeClock) -> None:
+    """§6.5: once per deadline, and again after an extended deadline expires."""
+    at(clock, "2021-03-01T09:00")
+    world = build_world(app)
+    hazard = uuid4()
+    world.do("ReportHazard", "town", hazard_id=hazard, enterprise_id=world.enterprises["shop"],
+             channel="supervisory_inspection", discovered_at="2021-03-01T08:00",
+             description="消防通道堵塞", category="unsafe_condition")
+    world.do("ConfirmHazard", "town", hazard_id=hazard, grade="general", treatment="deadline",
+             deadline="2021-03-10")
+    at(clock, "2021-03-09T10:00")
+    world.do("RequestDeadlineExtension", "shop", hazard_id=hazard, new_deadline="2021-03-20",
+             reason="待料", requested_at="2021-03-09T09:00")
+    views = open_views(app)
+    try:
+        at(clock, "2021-03-11T00:30")  # the request is not decided yet: overdue
+        assert sweep_overdue(app, views) == 1
+        at(clock, "2021-03-12T10:00")
+        world.do("DecideDeadlineExtension", "town", hazard_id=hazard, approve=True)
+        at(clock, "2021-03-13T00:30")
+        assert sweep_overdue(app, views) == 0
+        at(clock, "2021-03-21T00:30")
+        assert sweep_overdue(app, views) == 1
+    finally:
+        views.close()
+    assert overdue_events(app) == 2
+
+
+@pytest.fixture
+def configured(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The flows read their settings as a deployed run does: from the environment."""
+    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
+    get_settings.cache_clear()
+    yield tmp_path / "out"
+    get_settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_the_cascade_and_the_sweep_as_prefect_flow_runs(
+        prefect_harness: None, march: March, configured: Path, app: Zhibao) -> None:
+    state = cascade_flow(period="2021-03", return_state=True)
+    assert state.is_completed()
+    done = state.result()
+    assert [row["level"] for row in done] == ["village"] * 4 + ["town"] * 3 + ["county"] * 2 \
+        + ["city"]
+    assert {row["status"] for row in done} == {"submitted"}
+    assert all(row["late"] for row in done)  # run years after the deadlines
+    city = orjson.loads((configured / "reports/2021-03" / CITY / "v1.json").read_bytes())
+    assert [child["status"] for child in city["children"]] == ["late", "late"]
+    assert (configured / "reports/2021-03" / TOWN / "v1.xlsx").is_file()
+
+    again = cascade_flow(period="2021-03")
+    assert {row["status"] for row in again} == {"unchanged"}
+
+    assert overdue_flow() == 2  # H2 and H3, long past their deadlines
+    assert overdue_flow() == 0
+    assert overdue_events(app) == 2
+
+
+def test_the_deployments_run_on_the_configured_schedules(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHIBAO_CASCADE_CRON", "0 6 4 * *")
+    get_settings.cache_clear()
+    try:
+        monthly, daily = deployments()
+    finally:
+        get_settings.cache_clear()
+    assert (monthly.name, daily.name) == ("monthly", "daily")
+    assert monthly.schedules[0].schedule.cron == "0 6 4 * *"
+    assert daily.schedules[0].schedule.cron == "30 0 * * *"
+    assert monthly.schedules[0].schedule.timezone == "Asia/Shanghai"
+    assert monthly.entrypoint == "flows.schedules.cascade_flow"
+
+
+def test_a_scheduled_cascade_reports_the_previous_month() -> None:
+    from datetime import datetime
+
+    from domain.base import SHANGHAI
+
+    assert previous_month(datetime(2021, 4, 3, 2, tzinfo=SHANGHAI)) == "2021-03"
+    assert previous_month(datetime(2022, 1, 3, 2, tzinfo=SHANGHAI)) == "2021-12"
+
+
+def test_serving_without_a_prefect_server_is_refused() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    zhibao = Path(sys.executable).parent / "zhibao"
+    done = subprocess.run([str(zhibao), "flows", "serve"], cwd=ROOT,
+                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "prefect server start" in done.stderr and "PREFECT_API_URL" in done.stderr
