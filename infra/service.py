@@ -357,6 +357,8 @@ class UnitOfWork:
         if self.cached:
             for agg in self.aggregates.values():
                 self.app.cache.put(agg)
+        else:  # a later batch must not decide on the version cached before this change
+            self.app.cache.evict(agg.id for agg in changed)
 
     def abandon(self) -> None:
         self.directory.rollback()
