@@ -142,16 +142,17 @@ class Zhibao(Application[UUID]):
     # -- the directory ---------------------------------------------------------------------
 
     def refresh_directory(self) -> None:
-        """Fold reference events recorded since the last look (by any process)."""
-        while True:
+        """Fold reference events recorded since the last look (by any process). The scan
+        stops at the log's current end and resumes from there next time, so each event is
+        looked at once however rare reference events are."""
+        end = self.recorder.max_notification_id() or 0
+        while self.directory.position < end:
             notifications = self.recorder.select_notifications(
-                start=self.directory.position, limit=1000, topics=REFERENCE_TOPICS,
+                start=self.directory.position, stop=end, limit=1000, topics=REFERENCE_TOPICS,
                 inclusive_of_start=False)
-            if not notifications:
-                return
             for notification in notifications:
                 self.directory.apply(self.mapper.to_domain_event(notification))
-            self.directory.position = notifications[-1].id
+            self.directory.position = notifications[-1].id if len(notifications) == 1000 else end
 
     # -- commands ----------------------------------------------------------------------------
 
