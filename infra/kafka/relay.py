@@ -1,12 +1,13 @@
 """The relay: every stored event, in store order, onto its county's topic.
 
-Each round reads a batch of notifications after the acknowledged position, encodes them
-(infra/avro.py), sends them keyed by aggregate id (one aggregate → one partition → its
-order kept), waits for the acknowledgements and only then records the position of the
-longest acknowledged prefix. When the broker is unreachable, paused or restarted, the
-relay logs why, drops its producer, waits (exponential backoff) and resumes from the
-recorded position: nothing is lost or skipped, and what was in flight may arrive twice —
-consumers de-duplicate by event id.
+It reads the notification log in batches after the acknowledged position, encodes each
+event (infra/avro.py) and sends it keyed by aggregate id (one aggregate → one partition →
+its order kept). Sending does not wait: while the producer delivers one batch the next is
+encoded. As acknowledgements come in, the position of the longest acknowledged run of
+events is recorded in the store's database — never anything beyond it. When the broker
+is unreachable, paused or restarted, the relay logs why, drops its producer, waits
+(exponential backoff) and resumes from the recorded position: nothing is lost or skipped,
+and what was in flight may arrive twice — consumers de-duplicate by event id.
 
 An event the broker can never take (larger than its limit) stops the relay with an error
 naming the event, instead of retrying forever.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +48,9 @@ log = logging.getLogger("zhibao.relay")
 FATAL_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, AuthorizationError,
                 SaslAuthenticationFailedError)
 """Broker answers that no retry can change."""
+
+InFlight = deque[tuple[Encoded, FutureRecordMetadata]]
+"""Sends not yet known to be acknowledged, oldest (lowest position) first."""
 
 EVENT_TYPE_HEADER = "event-type"
 FINGERPRINT_HEADER = "schema-fingerprint"
@@ -123,20 +128,31 @@ class Relay:
 
     def _publish(self, producer: KafkaProducer, admin: KafkaAdminClient, follow: bool,
                  backoff: Backoff) -> None:
+        """Send batch after batch without waiting in between (the producer delivers one
+        batch while the next is encoded); record what was acknowledged as it comes in."""
         router = self._router_at(self.progress.position)
+        in_flight: InFlight = deque()
+        sent_through = self.progress.position
         batch_size = self.settings.relay_batch_size
         while not self.stop.is_set():
             self.progress.head = self.app.recorder.max_notification_id() or 0
             notifications = self.app.recorder.select_notifications(
-                start=self.progress.position, limit=batch_size, inclusive_of_start=False)
+                start=sent_through, limit=batch_size, inclusive_of_start=False)
             if notifications:
-                self._send_batch(producer, admin, router, notifications)
-                backoff.reset()
-                self.on_progress(self.progress)
-            elif follow:
-                self.stop.wait(self.settings.relay_poll_seconds)
+                self._send_all(producer, admin, router, notifications, in_flight)
+                sent_through = notifications[-1].id
+                while len(in_flight) > 2 * batch_size:  # at most two batches unacknowledged
+                    self._await_oldest(in_flight)
+                if self._acknowledge(in_flight, settle=False):
+                    backoff.reset()
             else:
-                return
+                self._await(producer)
+                self._acknowledge(in_flight, settle=True)
+            self.on_progress(self.progress)
+            if not notifications:
+                if not follow:
+                    return
+                self.stop.wait(self.settings.relay_poll_seconds)
 
     def _router_at(self, position: int) -> Router:
         """The router, with every unit event up to `position` folded."""
@@ -153,40 +169,60 @@ class Relay:
                 after = page[-1].id
         return self._router
 
-    def _send_batch(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,
-                    notifications: Any) -> None:
-        sent: list[tuple[Encoded, FutureRecordMetadata]] = []
-        failure: Exception | None = None
+    def _send_all(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,
+                  notifications: Any, in_flight: InFlight) -> None:
         try:
             for notification in notifications:
                 router.fold((notification,), self.app.mapper)
                 encoded = self._encode(notification)
                 topic = router.topic(encoded.unit_code)
                 self._ensure_topic(admin, topic)
-                sent.append((encoded, self._send(producer, topic, encoded)))
-        except (KafkaError, RelayError) as e:
-            failure = e  # raised after what was sent before it is acknowledged and recorded
-        self._await(producer)
+                in_flight.append((encoded, self._send(producer, topic, encoded)))
+        except (KafkaError, RelayError):
+            self._await(producer)  # record what was sent before the failing event
+            self._acknowledge(in_flight, settle=True)
+            raise
+
+    def _acknowledge(self, in_flight: InFlight, settle: bool) -> int:
+        """Record the position of the longest acknowledged run of sends from the oldest
+        on; how many that was. A failed send raises (named, if no retry can help); with
+        `settle`, so does a send still pending."""
         acknowledged = 0
-        for encoded, future in sent:
-            if not future.succeeded():
+        failure = None
+        while in_flight:
+            encoded, future = in_flight[0]
+            if not future.is_done:
+                failure = self._translate(encoded, None) if settle else None
+                break
+            if future.failed():
                 failure = self._translate(encoded, future.exception)
                 break
+            in_flight.popleft()
             acknowledged += 1
+            self.progress.position = encoded.position
         if acknowledged:
-            self.progress.position = sent[acknowledged - 1][0].position
             self.positions.save(self.progress.position)
             self.progress.published += acknowledged
         if failure is not None:
             raise failure
+        return acknowledged
+
+    def _await_oldest(self, in_flight: InFlight) -> None:
+        encoded, future = in_flight[0]
+        with suppress(KafkaError):  # a failure is raised, naming the event, just below
+            future.get(timeout=self._ack_timeout())
+        if not future.is_done:
+            raise self._translate(encoded, None)
+        self._acknowledge(in_flight, settle=False)
 
     def _await(self, producer: KafkaProducer) -> None:
         """Wait for the acknowledgements, but not forever: a send neither acknowledged nor
         failed by then (the client can wedge after a broker pause) counts as failed."""
-        settings = self.settings
         with suppress(KafkaTimeoutError):  # the unacknowledged sends are found by the caller
-            producer.flush(timeout=(2 * settings.kafka_request_timeout_ms
-                                    + settings.kafka_linger_ms) / 1000)
+            producer.flush(timeout=self._ack_timeout())
+
+    def _ack_timeout(self) -> float:
+        return (2 * self.settings.kafka_request_timeout_ms + self.settings.kafka_linger_ms) / 1000
 
     def _encode(self, notification: Notification) -> Encoded:
         try:
