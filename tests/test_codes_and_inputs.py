@@ -1,0 +1,225 @@
+"""Identifiers and intake values, no store needed: administrative-division codes (GB/T 2260,
+NBS 12-digit, local codes; DOMAIN.md §3), the unified social credit code (GB 32100), money
+with its unit (V20), Asia/Shanghai business time (V24) and what parsing rejects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from domain.base import SHANGHAI, DomainError, Level, business_date
+from domain.codes import (
+    CodeSystem,
+    complete_uscc,
+    prefix_mismatch,
+    validate_unit_code,
+    validate_uscc,
+)
+from domain.commands import ImposeFine, ReportHazard, parse_command
+
+GB, NBS, LOCAL = CodeSystem.GB2260, CodeSystem.NBS12, CodeSystem.LOCAL
+ACTOR = {"person_id": "p1", "org_id": str(uuid4()), "role": "inspector"}
+
+# -- administrative-division codes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "system", "level"), [
+    ("610000", GB, Level.PROVINCE),
+    ("610900", GB, Level.CITY),
+    ("610902", GB, Level.COUNTY),
+    ("110119", GB, Level.COUNTY),  # 延庆区: outside the "01–18" convention, still valid
+    ("610981", GB, Level.COUNTY),  # county-level city
+    ("6109A1", LOCAL, Level.COUNTY),  # a development zone without a GB/T 2260 code
+    ("3601WL", LOCAL, Level.COUNTY),  # a management bureau
+    ("410122102000", NBS, Level.TOWN),  # 官渡镇, TTT 100–199: 镇
+    ("410182001000", NBS, Level.TOWN),  # TTT 001–099: 街道
+    ("610902400000", NBS, Level.TOWN),  # TTT 400–599: 类似乡级单位 (development zone)
+    ("610902599000", NBS, Level.TOWN),
+    ("410122102201", NBS, Level.VILLAGE),  # VVV 200–399: 村委会
+    ("410122102001", NBS, Level.VILLAGE),  # VVV 001–199: 居委会
+    ("410122102599", NBS, Level.VILLAGE),
+])
+def test_valid_unit_codes_are_accepted(code, system, level):
+    validate_unit_code(code, system, level)
+
+
+@pytest.mark.parametrize(("code", "system", "level", "field", "rule"), [
+    ("61090", GB, Level.COUNTY, "code", "GB/T 2260 code '61090' must be exactly 6 digits"),
+    ("61090a", GB, Level.COUNTY, "code", "GB/T 2260 code '61090a' must be exactly 6 digits"),
+    ("610900", GB, Level.COUNTY, "code", "county code 610900 must not end in 00"),
+    ("610902", GB, Level.CITY, "code", "city code 610902 must be PPCC00 with CC ≠ 00"),
+    ("610900", GB, Level.PROVINCE, "code", "province code 610900 must end in 0000"),
+    ("6109-1", LOCAL, Level.COUNTY, "code", "local code '6109-1' must be 4 digits + 2 of [0-9A-Z]"),
+    ("610902000000", NBS, Level.TOWN, "code",
+     "township segment 000 of 610902000000 must be 001–599"),
+    ("610902600000", NBS, Level.TOWN, "code",
+     "township segment 600 of 610902600000 must be 001–599"),
+    ("610902101201", NBS, Level.TOWN, "code", "town code 610902101201 must end in 000"),
+    ("610902101600", NBS, Level.VILLAGE, "code",
+     "village segment 600 of 610902101600 must be 001–599"),
+    ("6109021012010", NBS, Level.VILLAGE, "code",
+     "statistical code '6109021012010' must be exactly 12 digits"),
+    ("610902101000", GB, Level.TOWN, "code_system", "a town unit uses NBS12, not GB2260"),
+    ("6109A1", LOCAL, Level.PROVINCE, "code_system", "a province unit uses GB2260, not LOCAL"),
+    ("610902", NBS, Level.COUNTY, "code_system", "a county unit uses GB2260, LOCAL, not NBS12"),
+])
+def test_malformed_unit_codes_are_rejected(code, system, level, field, rule):
+    with pytest.raises(DomainError) as rejected:
+        validate_unit_code(code, system, level)
+    assert (rejected.value.field, rejected.value.rule) == (field, rule)
+
+
+@pytest.mark.parametrize(("child", "level", "parent", "warning"), [
+    ("610902101201", Level.VILLAGE, "610902101000", None),
+    ("610902101000", Level.TOWN, "610902", None),
+    ("610902102201", Level.VILLAGE, "610902101000",
+     "code 610902102201 does not start with its parent's 9-digit prefix 610902101"),
+    ("610921100000", Level.TOWN, "610902",
+     "code 610921100000 does not start with its parent's 6-digit prefix 610902"),
+    ("610902400000", Level.TOWN, "6109A1", None),  # a local-coded parent: no convention
+    ("610902", Level.COUNTY, "610000", None),  # county and above: not checked
+])
+def test_a_code_off_its_parents_prefix_is_a_warning(child, level, parent, warning):
+    assert prefix_mismatch(child, level, parent) == warning
+
+
+# -- the unified social credit code ----------------------------------------------------------
+
+
+def test_the_check_character_is_computed_and_verified():
+    code = complete_uscc("91350100M000100Y4")
+    assert len(code) == 18
+    assert validate_uscc(code) == code
+
+
+def test_a_credit_code_is_normalised():
+    code = complete_uscc("91610902MA0000042")
+    assert validate_uscc(f" {code[:8]} {code[8:].lower()} ") == code
+
+
+def test_a_wrong_check_character_names_the_expected_one():
+    code = complete_uscc("91610902MA0000042")
+    wrong = code[:-1] + ("1" if code[-1] == "0" else "0")
+    with pytest.raises(DomainError) as rejected:
+        validate_uscc(wrong)
+    assert rejected.value.field == "uscc"
+    assert rejected.value.rule == f"check character of {wrong} is wrong: expected {code[-1]} " \
+                                  "(GB 32100)"
+
+
+@pytest.mark.parametrize("code", ["91610902MA000004", "91610902MA000004200", "91610902MA00O0042",
+                                  "not a code at all!"])
+def test_a_malformed_credit_code_is_rejected(code):
+    with pytest.raises(DomainError) as rejected:
+        validate_uscc(code)
+    assert rejected.value.field == "uscc"
+    assert "is not a unified social credit code" in rejected.value.rule
+
+
+# -- money with its unit (V20) -----------------------------------------------------------------
+
+
+def fine(amount: Any) -> ImposeFine:
+    command = parse_command({"command": "ImposeFine", "actor": ACTOR, "case_id": str(uuid4()),
+                             "decided_on": "2021-03-01", "amount": amount})
+    assert isinstance(command, ImposeFine)
+    return command
+
+
+@pytest.mark.parametrize(("amount", "fen"), [
+    ("1.5万元", 1_500_000),
+    ("1.5 万元", 1_500_000),
+    ("200元", 20_000),
+    ("0.01元", 1),
+    ("35分", 35),
+    ({"amount": "2", "unit": "万元"}, 2_000_000),
+    ({"amount": 2.5, "unit": "元"}, 250),
+    ({"amount": 7, "unit": "fen"}, 7),
+    ({"amount": "3", "unit": "yuan"}, 300),
+    ({"amount": "0.25", "unit": "wan_yuan"}, 250_000),
+])
+def test_money_is_stored_in_whole_fen(amount, fen):
+    assert fine(amount).amount == fen
+
+
+@pytest.mark.parametrize(("amount", "rule"), [
+    (1500, "money needs its unit"),
+    ("1500", "money needs its unit"),
+    ("1500 dollars", "money needs its unit"),
+    ("-5元", "money needs its unit"),
+    ({"amount": "5"}, "money needs its unit"),
+    ({"amount": "5", "unit": "美元"}, "unknown money unit '美元'; use 分, 元 or 万元"),
+    ({"amount": "five", "unit": "元"}, "'five' is not an amount"),
+    ({"amount": "-5", "unit": "元"}, "-5元 is not a non-negative whole number of fen"),
+    ("0.001元", "0.001元 is not a non-negative whole number of fen"),
+    ("1.5分", "1.5分 is not a non-negative whole number of fen"),
+])
+def test_money_without_a_clear_unit_or_in_fractions_of_a_fen_is_rejected(amount, rule):
+    with pytest.raises(DomainError) as rejected:
+        fine(amount)
+    assert rejected.value.field == "amount"
+    assert rejected.value.rule.startswith(rule)
+
+
+def test_a_plans_funds_need_their_unit_too():
+    with pytest.raises(DomainError) as rejected:
+        parse_command({"command": "SubmitRectificationPlan", "actor": ACTOR,
+                       "hazard_id": str(uuid4()), "plan": {"measures": "x", "funds": 30000}})
+    assert rejected.value.field == "plan.funds"
+
+
+# -- business time (V24) -----------------------------------------------------------------------
+
+
+def report(discovered_at: str) -> ReportHazard:
+    command = parse_command({"command": "ReportHazard", "actor": ACTOR,
+                             "enterprise_id": str(uuid4()), "channel": "self_inspection",
+                             "discovered_at": discovered_at, "description": "x",
+                             "category": "unsafe_condition"})
+    assert isinstance(command, ReportHazard)
+    return command
+
+
+def test_a_naive_date_time_is_read_in_asia_shanghai():
+    at = report("2021-03-01T08:30").discovered_at
+    assert at == datetime(2021, 3, 1, 8, 30, tzinfo=SHANGHAI)
+    assert at.utcoffset() == timedelta(hours=8)
+
+
+def test_an_explicit_offset_is_kept_as_the_same_instant_in_shanghai_time():
+    at = report("2021-02-28T20:00:00Z").discovered_at
+    assert at.isoformat() == "2021-03-01T04:00:00+08:00"
+    assert business_date(at) == date(2021, 3, 1)  # March in Shanghai, though February in UTC
+
+
+# -- what parsing rejects ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "field", "rule"), [
+    ([1, 2], "command", "a command is a JSON object"),
+    ({"command": "LaunchRocket", "actor": ACTOR}, "command", "unknown command 'LaunchRocket'"),
+    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": str(uuid4()), "reason": "x",
+      "colour": "red"}, "colour", "Extra inputs are not permitted"),
+    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": "H-1", "reason": "x"},
+     "hazard_id", "Input should be a valid UUID"),
+    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": str(uuid4()), "reason": "  "},
+     "reason", "String should have at least 1 character"),
+    ({"command": "VoidHazard", "actor": {**ACTOR, "org_id": "x"}, "hazard_id": str(uuid4()),
+      "reason": "x"}, "actor.org_id", "Input should be a valid UUID"),
+    ({"command": "ConfirmHazard", "actor": ACTOR, "hazard_id": str(uuid4()),
+      "grade": "general", "treatment": "deadline", "deadline": "2021-02-30"},
+     "deadline", "Input should be a valid date"),
+    ({"command": "ConfirmHazard", "actor": ACTOR, "hazard_id": str(uuid4()),
+      "grade": "重大", "treatment": "deadline"}, "grade", "Input should be 'general' or 'major'"),
+    ({"command": "SubmitSelfInspection", "actor": ACTOR, "enterprise_id": str(uuid4()),
+      "period": "2021-13", "submitted_at": "2021-03-01T10:00", "signed_by_principal": True},
+     "period", "String should match pattern"),
+])
+def test_parsing_rejects_naming_the_field(data, field, rule):
+    with pytest.raises(DomainError) as rejected:
+        parse_command(data)
+    assert rejected.value.field == field
+    assert rejected.value.rule.startswith(rule)
