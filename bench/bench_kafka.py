@@ -29,12 +29,11 @@ from infra.audit.log import log_range
 from infra.avro import Codec
 from infra.demo import build_demo
 from infra.kafka.client import connection, producer_config
-from infra.kafka.consumer import APPLIED_VERSIONS, CountyConsumer
+from infra.kafka.consumer import CountyConsumer
 from infra.kafka.relay import EVENT_TYPE_HEADER, FINGERPRINT_HEADER, Relay
 from infra.kafka.topics import SYSTEM_TOPIC_SUFFIX, Router, create_topic
 from infra.service import Zhibao
 from infra.settings import Settings
-from projections.store import TABLES, ViewStore
 from tests.brokers import KINDS, Broker
 
 MILLION_SCALE = 5  # five demo cities: about a million events
@@ -139,11 +138,11 @@ def raw_fetch(settings: Settings, topics: list[str]) -> int:
 def consume(store: str, settings: Settings, county: str) -> tuple[int, float]:
     """Events applied by the county consumer into fresh views of the store's kind."""
     with fresh_store(store) as views_url:
-        views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS))
+        consumer = CountyConsumer(county, views_url, settings)
         try:
-            progress, seconds = timed(CountyConsumer(county, views, settings).run)
+            progress, seconds = timed(consumer.run)
         finally:
-            views.close()
+            consumer.close()
     return progress.applied, seconds
 
 
@@ -204,7 +203,7 @@ def _relay_rss(settings: Settings, queue: Any) -> None:
 
 def _consume_rss(settings: Settings, county: str, queue: Any) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        views = ViewStore(f"sqlite:///{directory}/views.db", (*TABLES, APPLIED_VERSIONS))
-        progress = CountyConsumer(county, views, settings).run()
-        views.close()
+        consumer = CountyConsumer(county, f"sqlite:///{directory}/views.db", settings)
+        progress = consumer.run()
+        consumer.close()
     queue.put((progress.applied, peak_rss_mb()))

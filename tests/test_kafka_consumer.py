@@ -66,8 +66,12 @@ def store_fed_county_views(app: Zhibao, county: str) -> dict[str, list[tuple]]:
 
 
 def consume(views: ViewStore, settings: Settings, county: str = COUNTY) -> CountyConsumer:
-    consumer = CountyConsumer(county, views, settings)
-    consumer.run()
+    """Run a county consumer once into the database of `views`."""
+    consumer = CountyConsumer(county, views.url, settings)
+    try:
+        consumer.run()
+    finally:
+        consumer.close()
     return consumer
 
 

@@ -20,7 +20,7 @@ from uuid import uuid4
 
 import pytest
 
-from infra.kafka.consumer import APPLIED_VERSIONS, CountyConsumer
+from infra.kafka.consumer import APPLIED_VERSIONS
 from infra.kafka.positions import RelayPositions
 from infra.kafka.relay import Relay, RelayError
 from infra.service import Zhibao
@@ -29,7 +29,7 @@ from projections.store import TABLES, ViewStore, views_url_for
 from tests.brokers import Broker, drain
 from tests.builders import build_world
 from tests.kafka_world import hazard_traffic
-from tests.test_kafka_consumer import COUNTY, store_fed_county_views, table_rows
+from tests.test_kafka_consumer import COUNTY, consume, store_fed_county_views, table_rows
 from tests.test_kafka_relay import assert_all_published_once, kafka_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -182,7 +182,7 @@ def test_a_relay_killed_at_random_points_still_gives_the_county_its_views(
     assert_all_published_once(sqlite_app, settings)
     views = ViewStore(f"sqlite:///{tmp_path}/county-views.db", (*TABLES, APPLIED_VERSIONS))
     try:
-        CountyConsumer(COUNTY, views, settings).run()
+        consume(views, settings)
         assert table_rows(views) == store_fed_county_views(sqlite_app, COUNTY)
     finally:
         views.close()

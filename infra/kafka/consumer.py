@@ -3,11 +3,10 @@ It reads the system topic too: events of no unit (reporting periods, audit check
 concern every county.
 
     from infra.kafka.consumer import CountyConsumer
-    from projections.store import ViewStore
 
-    consumer = CountyConsumer("610902", ViewStore("sqlite:///hanbin-views.db"), settings)
-    progress = consumer.run()            # what the topic holds now; run(follow=True) keeps on
-    consumer.close()
+    consumer = CountyConsumer("610902", "sqlite:///hanbin-views.db")  # settings: ZHIBAO_*
+    progress = consumer.run()     # what the topics hold now; run(follow=True) keeps going
+    consumer.close()              # progress.applied, .duplicates, .dead_letters, .lag
 
 Partitions are assigned explicitly (no consumer group, so no group coordinator, no
 rebalancing and no member a broker could keep after a crash). Each poll becomes one
@@ -69,13 +68,13 @@ def tracking_name(partition: TopicPartition) -> str:
 
 
 class CountyConsumer:
-    def __init__(self, county: str, views: ViewStore, settings: Settings | None = None,
+    def __init__(self, county: str, views_url: str, settings: Settings | None = None,
                  on_progress: Callable[[ConsumeProgress], None] | None = None) -> None:
         self.settings = settings or get_settings()
         prefix = self.settings.kafka_topic_prefix
         self.topics = (events_topic(prefix, county), events_topic(prefix, SYSTEM_TOPIC_SUFFIX))
-        self.views = views
-        self.writer = ViewWriter(views)
+        self.views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS))  # reset() clears all
+        self.writer = ViewWriter(self.views)
         self.codec = Codec()
         self.on_progress = on_progress or (lambda progress: None)
         self.progress = ConsumeProgress(self.topics)
@@ -87,8 +86,7 @@ class CountyConsumer:
                       = None) -> CountyConsumer:
         """The county's views in the views database the settings name."""
         settings = get_settings()
-        views = ViewStore(views_url_for(settings.database_url), (*TABLES, APPLIED_VERSIONS))
-        return cls(county, views, settings, on_progress)
+        return cls(county, views_url_for(settings.database_url), settings, on_progress)
 
     def close(self) -> None:
         self.views.close()
