@@ -29,8 +29,8 @@ def _measure(kind: str) -> list[Result]:
     try:
         raw_read(app)  # warm the caches
         checkpoint, sealing = timed(lambda: take_checkpoint(app))
-        events, raw_seconds = best_of(lambda: raw_read(app))
-        verification, seconds = best_of(lambda: verify(app))
+        (events, raw_seconds), (verification, seconds) = best_of(lambda: raw_read(app),
+                                                                 lambda: verify(app))
     finally:
         app.close()
     assert verification.ok and verification.events == events, verification

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 import pyarrow as pa
@@ -53,8 +52,9 @@ CHUNK_EVENTS = 500_000
 """Events held in memory before their files are written (bounds memory on big runs)."""
 ROW_GROUP_ROWS = 1_000_000
 """Rows per Parquet row group: a file of fewer rows is a single row group."""
-ARROW_BATCH_ROWS = 20_000
-"""Rows of one event type collected as Python values before they become Arrow arrays."""
+ARROW_BATCH_ROWS = 5_000
+"""Rows of one event type kept as parsed JSON before they become Arrow arrays: few enough
+that the garbage collector does not keep walking a large heap of them."""
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 LOCK = "_export.lock"
 PART_FILE = re.compile(r"part-(\d{6})-\d{4}\.parquet")
@@ -167,6 +167,10 @@ class _RunWriter:
             last_position=positions[-1].as_py()))
 
 
+_Row = tuple[Notification, str, str, dict[str, Any], str]
+"""A stored event not yet converted: notification, prev hash, hash, parsed JSON, month."""
+
+
 class _TypeBuffer:
     """One event type's rows of the current chunk: Arrow batches, plus the rows not yet
     converted (kept as parsed JSON until a batch is full), and each row's partition."""
@@ -176,64 +180,43 @@ class _TypeBuffer:
         self.batches: list[pa.RecordBatch] = []
         self.partitions: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.rows = 0
-        self._clear()
+        self.pending: list[_Row] = []
 
-    def _clear(self) -> None:
-        self.positions: list[int] = []
-        self.aggregates: list[UUID] = []
-        self.versions: list[int] = []
-        self.hashes: list[tuple[str, str]] = []
-        self.months: list[str] = []
-        self.payloads: list[dict[str, Any]] = []
-
-    def add(self, notification: Notification, hashes: tuple[str, str],
-            payload: dict[str, Any], county: str, month: str) -> None:
-        assert isinstance(notification.originator_id, UUID)
-        self.positions.append(notification.id)
-        self.aggregates.append(notification.originator_id)
-        self.versions.append(notification.originator_version)
-        self.hashes.append(hashes)
-        self.months.append(month)
-        self.payloads.append(payload)
-        self.partitions[(county, month[:4])].append(self.rows)
+    def add(self, row: _Row, partition: tuple[str, str]) -> None:
+        self.pending.append(row)
+        self.partitions[partition].append(self.rows)
         self.rows += 1
-        if len(self.positions) >= ARROW_BATCH_ROWS:
+        if len(self.pending) >= ARROW_BATCH_ROWS:
             self._convert()
 
     def _convert(self) -> None:
-        arrays = [column.array(self._values(column)) for column in self.columns]
+        """Each column in one comprehension and one `pyarrow.array` call: far cheaper than
+        row by row."""
+        pending, self.pending = self.pending, []
+        payloads = [row[3] for row in pending]
+        aggregates = [str(row[0].originator_id) for row in pending]
+        versions = [row[0].originator_version for row in pending]
+        envelope = {
+            "position": [row[0].id for row in pending],
+            "event_id": _event_ids(aggregates, versions),
+            "aggregate_id": aggregates,
+            "aggregate_version": versions,
+            "month": [row[4] for row in pending],
+            "prev_hash": [row[1] for row in pending],
+            "hash": [row[2] for row in pending],
+        }
+        arrays = [column.array(_extract(payloads, column.path) if column.path
+                               else envelope[column.name]) for column in self.columns]
         self.batches.append(pa.RecordBatch.from_arrays(arrays,
                                                        names=[c.name for c in self.columns]))
-        self._clear()
-
-    def _values(self, column: Column) -> list[Any]:
-        """One column's values, a list comprehension each: far cheaper than row by row."""
-        if column.path:
-            return _extract(self.payloads, column.path)
-        match column.name:
-            case "position":
-                return self.positions
-            case "event_id":
-                return _event_ids(self.aggregates, self.versions)
-            case "aggregate_id":
-                return [str(aggregate) for aggregate in self.aggregates]
-            case "aggregate_version":
-                return self.versions
-            case "month":
-                return self.months
-            case "prev_hash":
-                return [prev for prev, _ in self.hashes]
-            case "hash":
-                return [digest for _, digest in self.hashes]
-        raise KeyError(column.name)
 
     def table(self) -> pa.Table:
-        if self.positions:
+        if self.pending:
             self._convert()
         return pa.Table.from_batches(self.batches).unify_dictionaries()
 
 
-def _event_ids(aggregates: list[UUID], versions: list[int]) -> list[str]:
+def _event_ids(aggregates: list[str], versions: list[int]) -> list[str]:
     """`str(domain.base.event_id(…))` for many events: the same UUID version 5 (RFC 4122),
     computed with hashlib directly, as `uuid.uuid5` costs most of the export's time."""
     namespace = EVENT_ID_NAMESPACE.bytes
@@ -306,8 +289,10 @@ class _Exporter:
             buffer = self.buffers[notification.topic] = _TypeBuffer(columns)
         prev, digest, payload_bytes = unseal(notification.state)
         payload = orjson.loads(payload_bytes)
-        buffer.add(notification, (prev, digest), payload, self._county(payload["unit_code"]),
-                   _month(payload["occurred_at"]))
+        code = payload["unit_code"]
+        county = self.counties.get(code) or self._county(code)
+        month = _month(payload["occurred_at"])
+        buffer.add((notification, prev, digest, payload, month), (county, month[:4]))
         self.buffered += 1
 
     def _county(self, code: str) -> str:
