@@ -1,0 +1,113 @@
+"""Two application instances (two processes, in effect) on the same database, both stores:
+when both change the same hazard from the same version, exactly one wins and the other gets
+a ConflictError that says what to do — never a lost update. The interleaving is explicit
+(two units of work, loaded before either stores), so the race happens every time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.commands import parse_command
+from domain.hazards import HazardState
+from infra.service import ConflictError, UnitOfWork, Zhibao
+from infra.store import event_type
+from tests.builders import World, actor
+from tests.conftest import open_app
+from tests.hazard_paths import FULL_PLAN, Hazards, hazards_in_new_world
+from tests.test_chain import assert_chained
+
+
+@pytest.fixture
+def paths(database_url: str) -> Iterator[Hazards]:
+    with hazards_in_new_world(database_url) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def rival(paths: Hazards) -> Iterator[Zhibao]:
+    """A second application on the same database, started after the world was built."""
+    app = open_app(paths.world.app.settings.database_url, paths.clock)
+    yield app
+    app.close()
+
+
+def command(world: World, name: str, by: str, **fields: Any) -> Any:
+    org = world.orgs.get(by) or world.enterprises[by]
+    return parse_command({"command": name, "actor": actor(org), **{
+        k: str(v) if isinstance(v, UUID) else v for k, v in fields.items()}})
+
+
+def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
+    return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
+
+
+def test_two_writers_on_one_hazard_one_wins_one_gets_a_conflict(paths, rival):
+    world, app = paths.world, paths.world.app
+    hazard_id = paths.drive(HazardState.CONFIRMED)
+    plan = command(world, "SubmitRectificationPlan", "chem", hazard_id=hazard_id,
+                   plan={**FULL_PLAN, "deadline": paths.due(hazard_id).isoformat()})
+    void = command(world, "VoidHazard", "county_ema", hazard_id=hazard_id, reason="重复录入")
+    before = app.recorder.max_notification_id()
+
+    first, second = UnitOfWork(app, cached=False), UnitOfWork(rival, cached=False)
+    first.run(plan)
+    second.run(void)  # both loaded version 2 and decided on it
+    first.store()
+    with pytest.raises(ConflictError) as conflict:
+        second.store()
+    second.abandon()
+
+    assert str(conflict.value) == (
+        f"conflict: {hazard_id} was changed concurrently (or already exists); nothing was "
+        "written — reload and retry")
+    assert stored_types(app, hazard_id) == ["HazardReported", "HazardConfirmed",
+                                            "RectificationPlanSubmitted"]
+    assert app.recorder.max_notification_id() == before + 1
+    assert rival.repository.get(hazard_id).state is HazardState.RECTIFYING
+
+
+def test_the_loser_retries_on_the_fresh_state(paths, rival):
+    """Reload and retry: the retry is judged against what the winner wrote, and its event
+    continues the hash chain the winner extended."""
+    world = paths.world
+    hazard_id = paths.drive(HazardState.CONFIRMED)
+    plan = command(world, "SubmitRectificationPlan", "chem", hazard_id=hazard_id,
+                   plan={"measures": "清理通道"})
+    extension = command(world, "RequestDeadlineExtension", "chem", hazard_id=hazard_id,
+                        new_deadline=(paths.due(hazard_id) + timedelta(days=7)).isoformat(),
+                        reason="设备到货延迟", requested_at=paths.clock.now.isoformat())
+    first, second = UnitOfWork(world.app, cached=False), UnitOfWork(rival, cached=False)
+    first.run(plan)
+    second.run(extension)
+    first.store()
+    with pytest.raises(ConflictError):
+        second.store()
+    second.abandon()
+
+    assert rival.execute(extension).events == 1
+    assert stored_types(world.app, hazard_id)[2:] == ["RectificationPlanSubmitted",
+                                                      "DeadlineExtensionRequested"]
+    assert assert_chained(world.app, hazard_id) == 4
+    assert world.app.repository.get(hazard_id).pending_extension is not None
+
+
+def test_two_writers_creating_the_same_hazard_one_gets_a_conflict(paths, rival):
+    world = paths.world
+    hazard_id = uuid4()
+    report = command(world, "ReportHazard", "town", hazard_id=hazard_id,
+                     enterprise_id=world.enterprises["chem"], channel="supervisory_inspection",
+                     discovered_at=paths.clock.now.isoformat(), description="配电箱未上锁",
+                     category="unsafe_condition")
+    first, second = UnitOfWork(world.app, cached=False), UnitOfWork(rival, cached=False)
+    first.run(report)
+    second.run(report)
+    first.store()
+    with pytest.raises(ConflictError, match=f"{hazard_id} was changed concurrently"):
+        second.store()
+    second.abandon()
+    assert stored_types(world.app, hazard_id) == ["HazardReported"]

@@ -1,0 +1,235 @@
+"""Bulk import (`infra/importer.py`, `Zhibao.execute_batch`) and the CLI, on both stores: bad
+lines are reported with line number, field and rule while good lines are stored; a batch
+whose transaction fails is never half-written and is replayed line by line; re-importing a
+file whose commands carry command ids applies nothing twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+
+from domain.hazards import HazardState
+from infra.cli import main
+from infra.importer import import_file
+from infra.service import BatchResult, Zhibao
+from infra.settings import get_settings
+from infra.store import event_type
+from tests.builders import World, actor
+from tests.conftest import open_app
+from tests.hazard_paths import Hazards, hazards_in_new_world
+
+
+@pytest.fixture(scope="module")
+def paths(module_database_url: str) -> Iterator[Hazards]:
+    with hazards_in_new_world(module_database_url) as shared:
+        yield shared
+
+
+def line(world: World, name: str, by: str, **fields: Any) -> dict[str, Any]:
+    """One JSONL command as a client would write it."""
+    org = world.orgs.get(by) or world.enterprises[by]
+    return {"command": name, "actor": actor(org), **fields}
+
+
+def report(paths: Hazards, by: str = "town", enterprise: str = "chem",
+           **fields: Any) -> dict[str, Any]:
+    return line(paths.world, "ReportHazard", by, **{
+        "enterprise_id": str(paths.world.enterprises[enterprise]),
+        "channel": "supervisory_inspection", "discovered_at": paths.clock.now.isoformat(),
+        "description": "消防通道堵塞", "category": "unsafe_condition", **fields})
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any] | str]) -> Path:
+    path.write_bytes(b"".join(
+        (item.encode() if isinstance(item, str) else orjson.dumps(item)) + b"\n"
+        for item in lines))
+    return path
+
+
+def run_import(app: Zhibao, path: Path, batch_size: int) -> BatchResult:
+    total = BatchResult()
+    for result in import_file(app, path, batch_size):
+        total.merge(result)
+    return total
+
+
+def written_since(app: Zhibao, position: int) -> int:
+    """Events stored after `position`. (Counted, not subtracted: a failed transaction on
+    PostgreSQL uses up notification ids without storing anything.)"""
+    return len(app.recorder.select_notifications(start=position, limit=10_000,
+                                                 inclusive_of_start=False))
+
+
+def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
+    return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
+
+
+def test_bad_lines_are_reported_and_good_lines_stored(paths, tmp_path):
+    world, app = paths.world, paths.world.app
+    first, second = uuid4(), uuid4()
+    confirm = line(world, "ConfirmHazard", "town", hazard_id=str(first), grade="general",
+                   treatment="deadline", deadline="2022-01-01")
+    file = write_jsonl(tmp_path / "mixed.jsonl", [
+        report(paths, hazard_id=str(first)),  # 1
+        '{"command": "ReportHazard", ',  # 2: cut off
+        confirm,  # 3
+        {**confirm, "command": "LaunchRocket"},  # 4
+        "",  # 5: blank, skipped
+        confirm,  # 6: the hazard is already confirmed
+        report(paths, channel="telepathy"),  # 7
+        report(paths, hazard_id=str(second)),  # 8
+        report(paths, by="village", enterprise="shop"),  # 9: outside the village
+    ])
+    before = app.recorder.max_notification_id()
+    result = run_import(app, file, batch_size=3)
+
+    assert (result.applied, result.duplicates, result.events) == (3, 0, 3)
+    rejected = {r.line: (r.command, r.field, r.rule) for r in result.rejections}
+    assert sorted(rejected) == [2, 4, 6, 7, 9]
+    assert rejected[2][:2] == ("?", "line") and rejected[2][2].startswith("not valid JSON")
+    assert rejected[4] == ("?", "command", "unknown command 'LaunchRocket'")
+    assert rejected[6][:2] == ("ConfirmHazard", "hazard_id")
+    assert "in state CONFIRMED" in rejected[6][2]
+    assert rejected[7][:2] == ("?", "channel") and rejected[7][2].startswith("Input should be")
+    assert rejected[9][:2] == ("ReportHazard", "unit_code")
+    assert "outside the jurisdiction" in rejected[9][2]
+    assert str(result.rejections[0]).startswith("line 2 (?): line: not valid JSON")
+    assert stored_types(app, first) == ["HazardReported", "HazardConfirmed"]
+    assert stored_types(app, second) == ["HazardReported"]
+    assert written_since(app, before) == 3
+
+
+def test_a_batch_that_fails_to_store_is_replayed_line_by_line(paths, tmp_path):
+    """A line reusing an existing hazard id passes validation in the batch (the fast path
+    does not look ids up) and fails the whole transaction; the replay then rejects just it."""
+    world, app = paths.world, paths.world.app
+    existing = paths.report()
+    version = paths.get(existing).version
+    good = [uuid4(), uuid4()]
+    file = write_jsonl(tmp_path / "clash.jsonl", [
+        report(paths, hazard_id=str(good[0])),
+        report(paths, hazard_id=str(existing)),
+        report(paths, hazard_id=str(good[1])),
+    ])
+    before = app.recorder.max_notification_id()
+    result = run_import(app, file, batch_size=10)
+
+    assert (result.applied, result.events) == (2, 2)
+    assert [(r.line, r.field, r.rule) for r in result.rejections] == [
+        (2, "hazard_id", f"{existing} already exists")]
+    assert [stored_types(app, hazard_id) for hazard_id in good] == [["HazardReported"]] * 2
+    assert paths.get(existing).version == version
+    assert written_since(app, before) == 2
+    assert all(world.app.repository.get(h).state is HazardState.REPORTED for h in good)
+
+
+def test_a_concurrent_write_fails_the_batch_without_losing_either_side(paths, tmp_path):
+    """The importer holds a hazard in its cache from an earlier batch; another process
+    confirms it meanwhile. The next batch, decided on the stale copy, fails to store and is
+    replayed on fresh state: the confirmation survives, the stale line is judged anew."""
+    world, app = paths.world, paths.world.app
+    hazard_id, other = uuid4(), uuid4()
+    run_import(app, write_jsonl(tmp_path / "one.jsonl", [report(paths, hazard_id=str(
+        hazard_id))]), batch_size=10)
+    rival = open_app(app.settings.database_url, paths.clock)
+    try:
+        paths.world.app = rival
+        paths.confirm(hazard_id, "general")
+    finally:
+        paths.world.app = app
+        rival.close()
+    before = app.recorder.max_notification_id()
+    file = write_jsonl(tmp_path / "two.jsonl", [
+        line(world, "VoidHazard", "town", hazard_id=str(hazard_id), reason="重复录入"),
+        report(paths, hazard_id=str(other)),
+    ])
+    result = run_import(app, file, batch_size=10)
+
+    assert (result.applied, result.events) == (1, 1)
+    assert [(r.line, r.field) for r in result.rejections] == [(1, "actor.org_id")]
+    assert "after confirmation only a higher level voids" in result.rejections[0].rule
+    assert stored_types(app, hazard_id) == ["HazardReported", "HazardConfirmed"]
+    assert stored_types(app, other) == ["HazardReported"]
+    assert written_since(app, before) == 1
+
+
+def test_reimporting_a_file_with_command_ids_applies_nothing_twice(paths, tmp_path):
+    world, app = paths.world, paths.world.app
+    hazard_id = uuid4()
+    key = uuid4().hex
+    file = write_jsonl(tmp_path / "idempotent.jsonl", [
+        report(paths, hazard_id=str(hazard_id), command_id=f"{key}/1"),
+        line(world, "ConfirmHazard", "town", hazard_id=str(hazard_id), grade="general",
+             treatment="deadline", deadline="2022-01-01", command_id=f"{key}/2"),
+        report(paths, command_id=f"{key}/3"),  # its id derives from the command id
+        report(paths, by="village", enterprise="shop", command_id=f"{key}/4"),  # rejected
+    ])
+    first = run_import(app, file, batch_size=2)
+    before = app.recorder.max_notification_id()
+    again = run_import(app, file, batch_size=2)
+
+    assert (first.applied, first.duplicates, first.events) == (3, 0, 3)
+    assert (again.applied, again.duplicates, again.events) == (0, 3, 0)
+    assert [r.line for r in again.rejections] == [r.line for r in first.rejections] == [4]
+    assert written_since(app, before) == 0
+    assert stored_types(app, hazard_id) == ["HazardReported", "HazardConfirmed"]
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(paths: Hazards, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., int]]:
+    """`zhibao --database-url URL …` run in this process. The CLI passes the URL on through
+    the environment to settings read once per process, so the cached settings are dropped
+    before and after, and the variable is restored."""
+    url = paths.world.app.settings.database_url
+    monkeypatch.setenv("ZHIBAO_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield lambda *args: main(["--database-url", url, *args])
+    get_settings.cache_clear()
+
+
+def test_the_import_command_reports_rejections_and_exits_non_zero(paths, cli, capsys,
+                                                                 tmp_path):
+    app = paths.world.app
+    hazard_id = uuid4()
+    file = write_jsonl(tmp_path / "cli.jsonl", [report(paths, hazard_id=str(hazard_id)),
+                                                "not json"])
+    assert cli("import", str(file), "--batch-size", "1") == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "rejected line 2 (?): line: not valid JSON" in err
+    assert "1 commands applied (1 events), 0 already applied, 1 rejected" in err
+    assert stored_types(app, hazard_id) == ["HazardReported"]
+
+
+def test_the_import_command_exits_zero_when_every_line_is_applied(paths, cli, capsys,
+                                                                 tmp_path):
+    file = write_jsonl(tmp_path / "good.jsonl", [report(paths), report(paths)])
+    assert cli("import", str(file)) == 0
+    assert "2 commands applied (2 events), 0 already applied, 0 rejected" in " ".join(
+        capsys.readouterr().err.split())
+
+
+def test_the_command_command_prints_the_outcome(paths, cli, capsys):
+    hazard_id = uuid4()
+    assert cli("command", orjson.dumps(report(paths, hazard_id=str(hazard_id))).decode()) == 0
+    outcome = orjson.loads(capsys.readouterr().out)
+    assert outcome == {"command": "ReportHazard", "aggregate_id": str(hazard_id), "events": 1,
+                       "duplicate": False, "warnings": []}
+    assert stored_types(paths.world.app, hazard_id) == ["HazardReported"]
+
+
+def test_the_command_command_explains_a_rejection(paths, cli, capsys):
+    before = paths.world.app.recorder.max_notification_id()
+    assert cli("command", orjson.dumps(report(paths, by="village", enterprise="shop"))
+               .decode()) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: rejected, nothing written — unit_code:" in err
+    assert "outside the jurisdiction" in err
+    assert paths.world.app.recorder.max_notification_id() == before
