@@ -130,7 +130,8 @@ def test_a_restarted_broker_keeps_what_it_acknowledged(sqlite_app, own_broker, c
 
 
 def zhibao(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "infra.cli", *command],
+    """The installed `zhibao` command, as an operator runs it."""
+    return subprocess.Popen([str(Path(sys.executable).parent / "zhibao"), *command],
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent)
 
@@ -241,3 +242,8 @@ def test_an_event_larger_than_the_broker_takes_stops_the_relay_naming_it(
             Relay(sqlite_app, settings).run()
         assert time.monotonic() - started < 15
         assert RelayPositions(sqlite_app.recorder, settings.kafka_topic_prefix).load() == big - 1
+    if limit == "client":  # the command says the same and exits with status 2
+        cli = zhibao(["relay", "--once"], environment(settings, sqlite_app.settings.database_url))
+        errors = cli.stderr.read().decode()
+        assert cli.wait(timeout=60) == 2, errors
+        assert f"event {big} (HazardReported of" in errors
