@@ -308,6 +308,10 @@ class Hazard(ZhibaoAggregate):
             self.plan_approved = False
             if self.state is HazardState.RECTIFYING:
                 self.state = HazardState.CONFIRMED  # a major needs an approved plan (V6)
+            elif self.state is HazardState.VERIFIED:
+                # a general hazard's verification does not stand for a major one (V4)
+                self.state = HazardState.RECTIFIED
+                self.verified_at = None
 
     class HazardRectifiedOnSpot(Event):
         evidence: str | None

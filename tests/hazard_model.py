@@ -113,7 +113,10 @@ def apply(hazard: ModelHazard, command: str, fields: dict[str, Any]) -> None:
 
 def _regrade(hazard: ModelHazard, to_grade: str) -> None:
     """General → major "needs plan": a major is rectified only under an approved 五到位
-    plan (V6), so a hazard being rectified goes back to CONFIRMED for one."""
+    plan (V6), so a hazard being rectified goes back to CONFIRMED for one; and only a body
+    authorised for majors accepts one (V4), so a verified hazard awaits verification again."""
     if to_grade == "major" and hazard.state is RECTIFYING:
         hazard.state = CONFIRMED
+    if to_grade == "major" and hazard.state is VERIFIED:
+        hazard.state = RECTIFIED
     hazard.grade = to_grade

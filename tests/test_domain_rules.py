@@ -160,6 +160,19 @@ def test_an_authorised_body_above_the_county_verifies_and_closes_a_major(paths):
     assert paths.get(hazard_id).state is HazardState.CLOSED
 
 
+def test_a_hazard_upgraded_to_major_after_verification_is_verified_again(paths):
+    """The town's verification of a general hazard does not stand for a major one (V4)."""
+    hazard_id = paths.drive(VERIFIED)
+    paths.do("RegradeHazard", "county_ema", hazard_id=hazard_id, to_grade="major",
+             reason="复核认定为重大隐患", criteria_ref="判定标准 第一条")
+    error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
+                                closed_at=paths.clock.now)
+    assert (error.field, "passing verification" in error.rule) == ("hazard_id", True)
+    paths.verify(hazard_id, "major")
+    paths.close(hazard_id, "major")
+    assert paths.get(hazard_id).state is HazardState.CLOSED
+
+
 def test_a_listed_hazard_is_not_closed_before_it_is_delisted(paths):
     hazard_id = paths.drive(VERIFIED, "major", listed=True)
     error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
