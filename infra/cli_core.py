@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,10 @@ def run_import(args: argparse.Namespace) -> int:
         for result in import_file(app, args.file, args.batch_size):
             total.merge(result)
             progress.advance(task, result.applied + result.duplicates + len(result.rejections))
-    return _report(total, time.perf_counter() - started)
+    status = _report(total, time.perf_counter() - started)
+    if total.events:
+        _checkpoint(app)
+    return status
 
 
 def _report(total: Any, elapsed: float) -> int:
@@ -166,7 +170,48 @@ def run_demo(args: argparse.Namespace) -> int:
     _print_counts("hazards by state", hazards_by_state(app))
     console.print(f"{result.commands} commands → {result.events} events in {elapsed:.1f} s "
                   f"({len(result.totals.rejections)} rejected); store: {url}")
+    _report_the_last_month(app)
+    _checkpoint(app)
     return 1 if result.totals.rejections else 0
+
+
+def _report_last_month_clock(start: datetime) -> Any:
+    """The simulation's clock in early January: the month's submissions are assembled
+    then, before the first level's deadline, one second apart."""
+    ticks = itertools.count()
+    return lambda: start + timedelta(seconds=next(ticks))
+
+
+def _report_the_last_month(app: Any) -> None:
+    from flows.demo import report_last_month
+    from infra.demo import REPORTED_PERIOD, REPORTING_STARTS
+
+    started = time.perf_counter()
+    app.clock = _report_last_month_clock(REPORTING_STARTS)
+    with console.status(f"projecting the views and cascading {REPORTED_PERIOD} "
+                        "village → town → county → city"):
+        paths, rows = report_last_month(app, REPORTED_PERIOD)
+    table = Table(title=f"{REPORTED_PERIOD} headline figures (一报表)")
+    table.add_column("figure")
+    table.add_column("value")
+    for figure, value in rows:
+        table.add_row(figure, value)
+    console.print(table)
+    console.print(f"submissions for {REPORTED_PERIOD} in {time.perf_counter() - started:.1f} s; "
+                  f"files under {paths[0]}")
+    for path in paths[1:]:
+        console.print(f"  {path}")
+
+
+def _checkpoint(app: Any) -> None:
+    """Seal what was just recorded, so tampering with it is detectable from now on."""
+    from infra.audit.seal import take_checkpoint
+
+    checkpoint = take_checkpoint(app, person="zhibao")
+    if checkpoint is not None:
+        console.print(f"checkpoint {checkpoint.number} seals positions up to "
+                      f"{checkpoint.through_position}; anchor {checkpoint.anchor} "
+                      "(keep it outside the database: `zhibao audit verify --anchor …`)")
 
 
 def _remove_embedded_store(url: str) -> None:

@@ -20,6 +20,10 @@ from infra.demo.year import YEAR, YEAR_END, Year
 from infra.service import BatchResult, Numbered, Zhibao
 
 YEAR_START = datetime(YEAR - 1, 12, 1, tzinfo=YEAR_END.tzinfo)
+REPORTED_PERIOD = f"{YEAR}-12"
+"""The last month of the demo's data: the one `zhibao demo` cascades."""
+REPORTING_STARTS = datetime(YEAR + 1, 1, 3, 9, 0, tzinfo=YEAR_END.tzinfo)
+"""When the simulated offices assemble it: early January, before the villages' deadline."""
 
 
 @dataclass
