@@ -35,7 +35,7 @@ def run(stores: list[str]) -> list[Result]:
     codec = Codec()
     schemas = {path.stem: parse_schema(json.loads(path.read_text()))
                for path in EVENTS_DIR.glob("*.avsc")}
-    encoded, ours_encode = best_of(lambda: [codec.encode(n) for n in notifications])
+    encoded = [codec.encode(n) for n in notifications]
     messages = [e.value for e in encoded]
     typed = [schemas[e.event_type] for e in encoded]
     records = [schemaless_reader(BytesIO(m[HEADER_SIZE:]), s) for m, s in zip(messages, typed,
@@ -53,9 +53,10 @@ def run(stores: list[str]) -> list[Result]:
         return [schemaless_reader(BytesIO(m[HEADER_SIZE:]), s)
                 for m, s in zip(messages, typed, strict=True)]
 
-    _, peer_encode = best_of(bare_encode)
-    _, ours_decode = best_of(lambda: [codec.decode(m) for m in messages])
-    _, peer_decode = best_of(bare_decode)
+    (_, ours_encode), (_, peer_encode) = best_of(
+        lambda: [codec.encode(n) for n in notifications], bare_encode)
+    (_, ours_decode), (_, peer_decode) = best_of(
+        lambda: [codec.decode(m) for m in messages], bare_decode)
     count = len(notifications)
     note = f"{count:,} demo events, {sum(map(len, messages)) / count:,.0f} bytes each"
     return [

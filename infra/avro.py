@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from hashlib import sha1
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from domain.base import event_id
+from domain.base import EVENT_ID_NAMESPACE
 from infra.store import event_payload, event_type, unseal
 from projections.events import EventRecord
 from schemas.generate import ENVELOPE, EVENTS_DIR, fingerprint_of, released_versions
@@ -40,6 +41,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_BEIJING = EPOCH.astimezone(BEIJING)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MICROSECOND = timedelta(microseconds=1)
+EVENT_ID_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 ENVELOPE_NAMES = frozenset(name for name, _ in ENVELOPE)
 
 Convert = Callable[[Any], Any]
@@ -76,6 +78,17 @@ class Encoded:
     def describe(self) -> str:
         return (f"event {self.position} ({self.event_type} of {self.aggregate_id} "
                 f"v{self.aggregate_version}, {len(self.value)} bytes)")
+
+
+def event_id_text(aggregate_id: str, version: int) -> str:
+    """`str(domain.base.event_id(...))` without the `UUID` objects (the same UUIDv5: SHA-1
+    of namespace and name, version and variant bits set): the relay needs one per event."""
+    digest = bytearray(sha1(EVENT_ID_NAMESPACE_BYTES + f"{aggregate_id}/{version}".encode())
+                       .digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def to_micros(iso: str) -> int:
@@ -222,9 +235,10 @@ class Codec:
         datum = event_payload(notification.state)
         for field, convert in schema.encoders:
             datum[field] = convert(datum[field])
+        aggregate = str(aggregate_id)
         datum.update(
-            event_id=str(event_id(aggregate_id, version)),  # type: ignore[arg-type]
-            event_type=name, aggregate_id=str(aggregate_id), aggregate_version=version,
+            event_id=event_id_text(aggregate, version), event_type=name,
+            aggregate_id=aggregate, aggregate_version=version,
             position=notification.id, occurred_at=to_micros(datum["occurred_at"]),
             recorded_at=to_micros(datum["timestamp"]), content_hash=content_hash,
             previous_hash=previous_hash)
