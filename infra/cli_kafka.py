@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser(
         "consume", help="build a county's views from its Kafka topic",
         description="Read <prefix>.events.<county code> with explicit partition assignment "
-                    "into the views database (ZHIBAO_VIEWS_URL, or --database-url). "
+                    "into the views database (ZHIBAO_VIEWS_URL, else beside "
+                    "--database-url / ZHIBAO_DATABASE_URL). "
                     "Follows the topic until interrupted.")
     p.add_argument("--county", required=True, metavar="CODE",
                    help="the county's code as registered, e.g. 610902")

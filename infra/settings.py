@@ -28,9 +28,10 @@ Kafka publication (infra/kafka/; README "Kafka"):
 - `ZHIBAO_KAFKA_REQUEST_TIMEOUT_MS` (default 30000): how long a broker may take to answer
   before the client gives up on it and reconnects.
 - `ZHIBAO_KAFKA_RETRY_MAX_SECONDS` (default 30): longest wait between reconnection attempts.
-- `ZHIBAO_RELAY_BATCH_SIZE` (default 5000): events the relay sends before it waits for the
-  acknowledgements and records its position; `ZHIBAO_RELAY_POLL_SECONDS` (default 1.0): how
-  often a following relay or consumer looks for new events when idle.
+- `ZHIBAO_RELAY_BATCH_SIZE` (default 5000): events the relay reads and sends per round (at
+  most two rounds wait for acknowledgements), and records a county consumer applies per
+  transaction; `ZHIBAO_RELAY_POLL_SECONDS` (default 1.0): how often a following relay or
+  consumer looks for new events when idle.
 
 Views and submissions (projections/, flows/; README "Views and submissions"):
 - `ZHIBAO_VIEWS_URL` (default: beside the store — `zhibao.db` → `zhibao-views.db`, or the

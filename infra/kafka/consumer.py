@@ -84,9 +84,11 @@ class CountyConsumer:
     @classmethod
     def from_settings(cls, county: str, on_progress: Callable[[ConsumeProgress], None] | None
                       = None) -> CountyConsumer:
-        """The county's views in the views database the settings name."""
+        """The county's views where the settings put views (`ZHIBAO_VIEWS_URL`, else beside
+        `ZHIBAO_DATABASE_URL`)."""
         settings = get_settings()
-        return cls(county, views_url_for(settings.database_url), settings, on_progress)
+        return cls(county, settings.views_url or views_url_for(settings.database_url), settings,
+                   on_progress)
 
     def close(self) -> None:
         self.views.close()
