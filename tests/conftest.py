@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -15,6 +16,9 @@ import pytest
 from domain.base import SHANGHAI
 from infra.service import Zhibao
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.hazard_paths import Hazards
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -72,6 +76,16 @@ def module_database_url(request: pytest.FixtureRequest,
         yield f"sqlite:///{tmp_path_factory.mktemp('store')}/zhibao.db"
     else:
         yield from _postgres_schema()
+
+
+@pytest.fixture(scope="module")
+def hazards(module_database_url: str) -> Iterator[Hazards]:
+    """A world built once per test module and store, its clock at 2021-03-01 09:00, for
+    tests that each add hazards of their own (tests/hazard_paths.py)."""
+    from tests.hazard_paths import hazards_in_new_world  # it builds on this module
+
+    with hazards_in_new_world(module_database_url) as shared:
+        yield shared
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ recomputes from the record with `chain_hash`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -12,13 +11,6 @@ import pytest
 from domain.hazards import HazardState
 from infra.service import Zhibao
 from infra.store import GENESIS, chain_hash, unseal
-from tests.hazard_paths import Hazards, hazards_in_new_world
-
-
-@pytest.fixture(scope="module")
-def paths(module_database_url: str) -> Iterator[Hazards]:
-    with hazards_in_new_world(module_database_url) as shared:
-        yield shared
 
 
 def assert_chained(app: Zhibao, aggregate_id: UUID) -> int:
@@ -40,13 +32,13 @@ def assert_chained(app: Zhibao, aggregate_id: UUID) -> int:
     (HazardState.RECTIFYING, "general", False),
     (HazardState.ELIMINATED_BY_CLOSURE, "general", False),
 ])
-def test_every_hazard_record_continues_its_chain(paths, state, grade, listed):
-    hazard_id = paths.drive(state, grade, listed)
-    assert assert_chained(paths.world.app, hazard_id) == paths.get(hazard_id).version > 1
+def test_every_hazard_record_continues_its_chain(hazards, state, grade, listed):
+    hazard_id = hazards.drive(state, grade, listed)
+    assert assert_chained(hazards.world.app, hazard_id) == hazards.get(hazard_id).version > 1
 
 
-def test_reference_data_is_chained_too(paths):
-    world = paths.world
+def test_reference_data_is_chained_too(hazards):
+    world = hazards.world
     for aggregate_id in [*world.orgs.values(), *world.enterprises.values()]:
         assert_chained(world.app, aggregate_id)
     unit_ids = {entry.unit_id for entry in world.app.directory.codes.values()}
@@ -55,17 +47,17 @@ def test_reference_data_is_chained_too(paths):
         assert_chained(world.app, unit_id)
 
 
-def test_a_chain_continues_across_application_instances(paths):
+def test_a_chain_continues_across_application_instances(hazards):
     """Two processes take turns on one hazard: each reads the chain's head from the store
     when the head it remembers is stale."""
-    hazard_id = paths.drive(HazardState.CONFIRMED)
-    first = paths.world.app
-    second = Zhibao(first.settings, clock=paths.clock)
+    hazard_id = hazards.drive(HazardState.CONFIRMED)
+    first = hazards.world.app
+    second = Zhibao(first.settings, clock=hazards.clock)
     try:
-        paths.world.app = second
-        paths.plan(hazard_id, "general")
+        hazards.world.app = second
+        hazards.plan(hazard_id, "general")
     finally:
-        paths.world.app = first
+        hazards.world.app = first
         second.close()
-    paths.complete(hazard_id)
+    hazards.complete(hazard_id)
     assert assert_chained(first, hazard_id) == 4

@@ -23,15 +23,15 @@ from tests.test_chain import assert_chained
 
 
 @pytest.fixture
-def paths(database_url: str) -> Iterator[Hazards]:
+def hazards(database_url: str) -> Iterator[Hazards]:
     with hazards_in_new_world(database_url) as fresh:
         yield fresh
 
 
 @pytest.fixture
-def rival(paths: Hazards) -> Iterator[Zhibao]:
+def rival(hazards: Hazards) -> Iterator[Zhibao]:
     """A second application on the same database, started after the world was built."""
-    app = open_app(paths.world.app.settings.database_url, paths.clock)
+    app = open_app(hazards.world.app.settings.database_url, hazards.clock)
     yield app
     app.close()
 
@@ -46,11 +46,11 @@ def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
     return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
 
 
-def test_two_writers_on_one_hazard_one_wins_one_gets_a_conflict(paths, rival):
-    world, app = paths.world, paths.world.app
-    hazard_id = paths.drive(HazardState.CONFIRMED)
+def test_two_writers_on_one_hazard_one_wins_one_gets_a_conflict(hazards, rival):
+    world, app = hazards.world, hazards.world.app
+    hazard_id = hazards.drive(HazardState.CONFIRMED)
     plan = command(world, "SubmitRectificationPlan", "chem", hazard_id=hazard_id,
-                   plan={**FULL_PLAN, "deadline": paths.due(hazard_id).isoformat()})
+                   plan={**FULL_PLAN, "deadline": hazards.due(hazard_id).isoformat()})
     void = command(world, "VoidHazard", "county_ema", hazard_id=hazard_id, reason="重复录入")
     before = app.recorder.max_notification_id()
 
@@ -71,16 +71,16 @@ def test_two_writers_on_one_hazard_one_wins_one_gets_a_conflict(paths, rival):
     assert rival.repository.get(hazard_id).state is HazardState.RECTIFYING
 
 
-def test_the_loser_retries_on_the_fresh_state(paths, rival):
+def test_the_loser_retries_on_the_fresh_state(hazards, rival):
     """Reload and retry: the retry is judged against what the winner wrote, and its event
     continues the hash chain the winner extended."""
-    world = paths.world
-    hazard_id = paths.drive(HazardState.CONFIRMED)
+    world = hazards.world
+    hazard_id = hazards.drive(HazardState.CONFIRMED)
     plan = command(world, "SubmitRectificationPlan", "chem", hazard_id=hazard_id,
                    plan={"measures": "清理通道"})
     extension = command(world, "RequestDeadlineExtension", "chem", hazard_id=hazard_id,
-                        new_deadline=(paths.due(hazard_id) + timedelta(days=7)).isoformat(),
-                        reason="设备到货延迟", requested_at=paths.clock.now.isoformat())
+                        new_deadline=(hazards.due(hazard_id) + timedelta(days=7)).isoformat(),
+                        reason="设备到货延迟", requested_at=hazards.clock.now.isoformat())
     first, second = UnitOfWork(world.app, cached=False), UnitOfWork(rival, cached=False)
     first.run(plan)
     second.run(extension)
@@ -96,12 +96,12 @@ def test_the_loser_retries_on_the_fresh_state(paths, rival):
     assert world.app.repository.get(hazard_id).pending_extension is not None
 
 
-def test_two_writers_creating_the_same_hazard_one_gets_a_conflict(paths, rival):
-    world = paths.world
+def test_two_writers_creating_the_same_hazard_one_gets_a_conflict(hazards, rival):
+    world = hazards.world
     hazard_id = uuid4()
     report = command(world, "ReportHazard", "town", hazard_id=hazard_id,
                      enterprise_id=world.enterprises["chem"], channel="supervisory_inspection",
-                     discovered_at=paths.clock.now.isoformat(), description="配电箱未上锁",
+                     discovered_at=hazards.clock.now.isoformat(), description="配电箱未上锁",
                      category="unsafe_condition")
     first, second = UnitOfWork(world.app, cached=False), UnitOfWork(rival, cached=False)
     first.run(report)

@@ -4,7 +4,6 @@ compares the notification log before and after)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from uuid import uuid4
 
@@ -16,22 +15,16 @@ from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.store import event_payload
 from tests.builders import SYSTEM, World, actor, build_world
-from tests.hazard_paths import FULL_PLAN, Hazards, hazards_in_new_world
+from tests.hazard_paths import FULL_PLAN, Hazards
 
 CONFIRMED = HazardState.CONFIRMED
 RECTIFIED = HazardState.RECTIFIED
 VERIFIED = HazardState.VERIFIED
 
 
-@pytest.fixture(scope="module")
-def paths(module_database_url: str) -> Iterator[Hazards]:
-    with hazards_in_new_world(module_database_url) as shared:
-        yield shared
-
-
 @pytest.fixture
-def world(paths: Hazards) -> World:
-    return paths.world
+def world(hazards: Hazards) -> World:
+    return hazards.world
 
 
 @pytest.fixture
@@ -58,43 +51,43 @@ def test_a_rejected_command_leaves_no_trace_in_the_directory(fresh_world):
 @pytest.mark.parametrize(("treatment", "days_after_discovery"), [
     ("deadline", -9), ("deadline", 0), ("immediate", 4),
 ])
-def test_a_deadline_before_the_discovery_date_is_rejected(paths, treatment,
+def test_a_deadline_before_the_discovery_date_is_rejected(hazards, treatment,
                                                           days_after_discovery):
     """V1: a deadline after discovery; the day of discovery only for immediate treatment."""
-    hazard_id = paths.report()
-    discovered_on = paths.get(hazard_id).discovered_at.date()
+    hazard_id = hazards.report()
+    discovered_on = hazards.get(hazard_id).discovered_at.date()
     deadline = discovered_on + timedelta(days=days_after_discovery)
-    error = paths.world.rejects("ConfirmHazard", "town", hazard_id=hazard_id, grade="general",
-                                treatment=treatment, deadline=deadline)
+    error = hazards.world.rejects("ConfirmHazard", "town", hazard_id=hazard_id, grade="general",
+                                  treatment=treatment, deadline=deadline)
     assert error.field == "deadline"
     assert error.rule == (
         f"{deadline} must be after the discovery date {discovered_on} (V1)"
         if treatment == "deadline" else "immediate rectification is due on the day of discovery")
 
 
-def test_discovery_in_the_future_is_rejected(paths):
-    tomorrow = paths.clock.now + timedelta(days=1)
-    error = paths.world.rejects(
-        "ReportHazard", "town", enterprise_id=paths.world.enterprises["chem"],
+def test_discovery_in_the_future_is_rejected(hazards):
+    tomorrow = hazards.clock.now + timedelta(days=1)
+    error = hazards.world.rejects(
+        "ReportHazard", "town", enterprise_id=hazards.world.enterprises["chem"],
         channel="supervisory_inspection", discovered_at=tomorrow, description="储罐泄漏",
         category="unsafe_condition")
     assert error.field == "discovered_at"
     assert error.rule == f"{tomorrow.isoformat()} is in the future"
 
 
-def test_business_time_may_run_ahead_of_the_clock_by_the_allowed_skew(paths):
-    outcome = paths.world.do(
-        "ReportHazard", "town", enterprise_id=paths.world.enterprises["chem"],
-        channel="supervisory_inspection", discovered_at=paths.clock.now + timedelta(minutes=4),
+def test_business_time_may_run_ahead_of_the_clock_by_the_allowed_skew(hazards):
+    outcome = hazards.world.do(
+        "ReportHazard", "town", enterprise_id=hazards.world.enterprises["chem"],
+        channel="supervisory_inspection", discovered_at=hazards.clock.now + timedelta(minutes=4),
         description="储罐泄漏", category="unsafe_condition")
     assert outcome.events == 1
 
 
-def test_a_command_dated_in_the_future_is_rejected(paths):
-    hazard_id = paths.report()
-    error = paths.world.rejects("ConfirmHazard", "town", hazard_id=hazard_id, grade="general",
-                                treatment="deadline", deadline=paths.due(hazard_id),
-                                occurred_at=paths.clock.now + timedelta(hours=2))
+def test_a_command_dated_in_the_future_is_rejected(hazards):
+    hazard_id = hazards.report()
+    error = hazards.world.rejects("ConfirmHazard", "town", hazard_id=hazard_id, grade="general",
+                                  treatment="deadline", deadline=hazards.due(hazard_id),
+                                  occurred_at=hazards.clock.now + timedelta(hours=2))
     assert error.field == "occurred_at"
     assert "is in the future" in error.rule
 
@@ -104,16 +97,16 @@ def test_a_command_dated_in_the_future_is_rejected(paths):
     (RECTIFIED, "VerifyHazard", "verified_at", "completion"),
     (VERIFIED, "CloseHazard", "closed_at", "verification"),
 ])
-def test_lifecycle_dates_must_not_go_backwards(paths, state, command, field, earlier):
+def test_lifecycle_dates_must_not_go_backwards(hazards, state, command, field, earlier):
     """V3: completion ≥ discovery, verification ≥ completion, closure ≥ verification."""
-    hazard_id = paths.drive(state)
-    hazard = paths.get(hazard_id)
+    hazard_id = hazards.drive(state)
+    hazard = hazards.get(hazard_id)
     before = {"discovery": hazard.discovered_at, "completion": hazard.completed_at,
               "verification": hazard.verified_at}[earlier]
     by = "chem" if command == "DeclareRectified" else "town"
     passed = {"passed": True} if command == "VerifyHazard" else {}
-    error = paths.world.rejects(command, by, hazard_id=hazard_id,
-                                **{field: before - timedelta(minutes=1)}, **passed)
+    error = hazards.world.rejects(command, by, hazard_id=hazard_id,
+                                  **{field: before - timedelta(minutes=1)}, **passed)
     assert error.field == field
     assert f"is before {earlier}" in error.rule
 
@@ -121,85 +114,86 @@ def test_lifecycle_dates_must_not_go_backwards(paths, state, command, field, ear
 # -- V4 verification by an authorised body, V5 delisting -----------------------------------
 
 
-def test_a_major_hazard_is_not_closed_without_a_passing_verification(paths):
-    hazard_id = paths.drive(RECTIFIED, "major")
-    error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
-                                closed_at=paths.clock.now)
+def test_a_major_hazard_is_not_closed_without_a_passing_verification(hazards):
+    hazard_id = hazards.drive(RECTIFIED, "major")
+    error = hazards.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
+                                  closed_at=hazards.clock.now)
     assert error.field == "hazard_id"
     assert error.rule == ("cannot close a RECTIFIED hazard: closure needs a passing "
                           "verification by an authorised body (V4)")
 
 
-def test_a_failed_verification_does_not_open_the_way_to_closure(paths):
-    hazard_id = paths.drive(RECTIFIED, "major")
-    paths.verify(hazard_id, "major", passed=False)
-    error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
-                                closed_at=paths.clock.now)
-    assert (error.field, paths.get(hazard_id).state) == ("hazard_id", HazardState.RECTIFYING)
+def test_a_failed_verification_does_not_open_the_way_to_closure(hazards):
+    hazard_id = hazards.drive(RECTIFIED, "major")
+    hazards.verify(hazard_id, "major", passed=False)
+    error = hazards.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
+                                  closed_at=hazards.clock.now)
+    assert (error.field, hazards.get(hazard_id).state) == ("hazard_id", HazardState.RECTIFYING)
     assert "passing verification" in error.rule
 
 
 @pytest.mark.parametrize("verifier", ["town", "county_gov"])
-def test_a_major_hazard_is_verified_only_by_an_authorised_body(paths, verifier):
+def test_a_major_hazard_is_verified_only_by_an_authorised_body(hazards, verifier):
     """The town office and the county government are not authorised to verify majors."""
-    hazard_id = paths.drive(RECTIFIED, "major")
-    error = paths.world.rejects("VerifyHazard", verifier, hazard_id=hazard_id, passed=True,
-                                verified_at=paths.clock.now)
+    hazard_id = hazards.drive(RECTIFIED, "major")
+    error = hazards.world.rejects("VerifyHazard", verifier, hazard_id=hazard_id, passed=True,
+                                  verified_at=hazards.clock.now)
     assert error.field == "actor.org_id"
     assert "authorised to verify major hazards at county level or above (V4)" in error.rule
 
 
-def test_an_authorised_body_above_the_county_verifies_and_closes_a_major(paths):
-    hazard_id = paths.drive(RECTIFIED, "major")
-    paths.do("VerifyHazard", "city_office", stamp="verified_at", hazard_id=hazard_id,
-             passed=True)
-    error = paths.world.rejects("CloseHazard", "county_gov", hazard_id=hazard_id,
-                                closed_at=paths.clock.now)
+def test_an_authorised_body_above_the_county_verifies_and_closes_a_major(hazards):
+    hazard_id = hazards.drive(RECTIFIED, "major")
+    hazards.do("VerifyHazard", "city_office", stamp="verified_at", hazard_id=hazard_id,
+               passed=True)
+    error = hazards.world.rejects("CloseHazard", "county_gov", hazard_id=hazard_id,
+                                  closed_at=hazards.clock.now)
     assert (error.field, "(V4)" in error.rule) == ("actor.org_id", True)
-    paths.do("CloseHazard", "city_office", stamp="closed_at", hazard_id=hazard_id)
-    assert paths.get(hazard_id).state is HazardState.CLOSED
+    hazards.do("CloseHazard", "city_office", stamp="closed_at", hazard_id=hazard_id)
+    assert hazards.get(hazard_id).state is HazardState.CLOSED
 
 
-def test_a_hazard_upgraded_to_major_after_verification_is_verified_again(paths):
+def test_a_hazard_upgraded_to_major_after_verification_is_verified_again(hazards):
     """The town's verification of a general hazard does not stand for a major one (V4)."""
-    hazard_id = paths.drive(VERIFIED)
-    paths.do("RegradeHazard", "county_ema", hazard_id=hazard_id, to_grade="major",
-             reason="复核认定为重大隐患", criteria_ref="判定标准 第一条")
-    error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
-                                closed_at=paths.clock.now)
+    hazard_id = hazards.drive(VERIFIED)
+    hazards.do("RegradeHazard", "county_ema", hazard_id=hazard_id, to_grade="major",
+               reason="复核认定为重大隐患", criteria_ref="判定标准 第一条")
+    error = hazards.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
+                                  closed_at=hazards.clock.now)
     assert (error.field, "passing verification" in error.rule) == ("hazard_id", True)
-    paths.verify(hazard_id, "major")
-    paths.close(hazard_id, "major")
-    assert paths.get(hazard_id).state is HazardState.CLOSED
+    hazards.verify(hazard_id, "major")
+    hazards.close(hazard_id, "major")
+    assert hazards.get(hazard_id).state is HazardState.CLOSED
 
 
-def test_a_listed_hazard_is_not_closed_before_it_is_delisted(paths):
-    hazard_id = paths.drive(VERIFIED, "major", listed=True)
-    error = paths.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
-                                closed_at=paths.clock.now)
+def test_a_listed_hazard_is_not_closed_before_it_is_delisted(hazards):
+    hazard_id = hazards.drive(VERIFIED, "major", listed=True)
+    error = hazards.world.rejects("CloseHazard", "county_ema", hazard_id=hazard_id,
+                                  closed_at=hazards.clock.now)
     assert error.field == "hazard_id"
     assert error.rule == ("a listed hazard must be delisted by its listing authority before "
                           "closure (V5)")
 
 
-def test_only_the_listing_authority_delists(paths):
-    hazard_id = paths.drive(VERIFIED, "major", listed=True)
-    error = paths.world.rejects("DelistHazard", "county_ema", hazard_id=hazard_id)
+def test_only_the_listing_authority_delists(hazards):
+    hazard_id = hazards.drive(VERIFIED, "major", listed=True)
+    error = hazards.world.rejects("DelistHazard", "county_ema", hazard_id=hazard_id)
     assert error.field == "actor.org_id"
     assert "only the listing authority delists" in error.rule
 
 
-def test_a_listed_major_is_not_downgraded_before_delisting(paths):
-    hazard_id = paths.drive(CONFIRMED, "major", listed=True)
-    error = paths.world.rejects("RegradeHazard", "county_ema", hazard_id=hazard_id,
-                                to_grade="general", reason="复核")
+def test_a_listed_major_is_not_downgraded_before_delisting(hazards):
+    hazard_id = hazards.drive(CONFIRMED, "major", listed=True)
+    error = hazards.world.rejects("RegradeHazard", "county_ema", hazard_id=hazard_id,
+                                  to_grade="general", reason="复核")
     assert (error.field, "(V15)" in error.rule) == ("to_grade", True)
 
 
-def test_a_major_grading_cites_the_determination_standard(paths):
-    hazard_id = paths.report(grade="major")
-    error = paths.world.rejects("ConfirmHazard", "county_ema", hazard_id=hazard_id,
-                                grade="major", treatment="deadline", deadline=paths.due(hazard_id))
+def test_a_major_grading_cites_the_determination_standard(hazards):
+    hazard_id = hazards.report(grade="major")
+    error = hazards.world.rejects("ConfirmHazard", "county_ema", hazard_id=hazard_id,
+                                  grade="major", treatment="deadline",
+                                  deadline=hazards.due(hazard_id))
     assert (error.field, "(V13)" in error.rule) == ("criteria_ref", True)
 
 
@@ -210,51 +204,51 @@ def test_a_major_grading_cites_the_determination_standard(paths):
     ("responsible_org", None), ("responsible_person", None), ("responsible_person", "  "),
     ("funds", None), ("funds_source", ""), ("deadline", None), ("contingency_plan", None),
 ])
-def test_a_major_hazards_plan_needs_all_of_the_five_elements(paths, element, value):
-    hazard_id = paths.drive(CONFIRMED, "major")
-    plan = {**FULL_PLAN, "deadline": paths.due(hazard_id), element: value}
-    error = paths.world.rejects("SubmitRectificationPlan", "chem", hazard_id=hazard_id,
-                                plan={k: v for k, v in plan.items() if v is not None})
+def test_a_major_hazards_plan_needs_all_of_the_five_elements(hazards, element, value):
+    hazard_id = hazards.drive(CONFIRMED, "major")
+    plan = {**FULL_PLAN, "deadline": hazards.due(hazard_id), element: value}
+    error = hazards.world.rejects("SubmitRectificationPlan", "chem", hazard_id=hazard_id,
+                                  plan={k: v for k, v in plan.items() if v is not None})
     assert error.field == f"plan.{element}"
     assert "needs all of 五到位" in error.rule and error.rule.endswith(f"missing: {element}")
 
 
-def test_a_plan_without_measures_is_rejected(paths):
-    hazard_id = paths.drive(CONFIRMED, "major")
-    error = paths.world.rejects("SubmitRectificationPlan", "chem", hazard_id=hazard_id,
-                                plan={**FULL_PLAN, "measures": ""})
+def test_a_plan_without_measures_is_rejected(hazards):
+    hazard_id = hazards.drive(CONFIRMED, "major")
+    error = hazards.world.rejects("SubmitRectificationPlan", "chem", hazard_id=hazard_id,
+                                  plan={**FULL_PLAN, "measures": ""})
     assert error.field == "plan.measures"
 
 
-def test_a_general_hazards_plan_needs_only_its_measures(paths):
-    hazard_id = paths.drive(CONFIRMED)
-    paths.do("SubmitRectificationPlan", "chem", hazard_id=hazard_id, plan={"measures": "清理"})
-    assert paths.get(hazard_id).state is HazardState.RECTIFYING
+def test_a_general_hazards_plan_needs_only_its_measures(hazards):
+    hazard_id = hazards.drive(CONFIRMED)
+    hazards.do("SubmitRectificationPlan", "chem", hazard_id=hazard_id, plan={"measures": "清理"})
+    assert hazards.get(hazard_id).state is HazardState.RECTIFYING
 
 
 # -- V14 extensions -----------------------------------------------------------------------
 
 
-def test_an_extension_requested_after_the_deadline_is_rejected(paths):
-    hazard_id = paths.drive(CONFIRMED)
-    deadline = paths.get(hazard_id).deadline
-    paths.clock.advance(days=15)
-    error = paths.world.rejects("RequestDeadlineExtension", "chem", hazard_id=hazard_id,
-                                new_deadline=deadline + timedelta(days=10), reason="缺材料",
-                                requested_at=paths.clock.now)
+def test_an_extension_requested_after_the_deadline_is_rejected(hazards):
+    hazard_id = hazards.drive(CONFIRMED)
+    deadline = hazards.get(hazard_id).deadline
+    hazards.clock.advance(days=15)
+    error = hazards.world.rejects("RequestDeadlineExtension", "chem", hazard_id=hazard_id,
+                                  new_deadline=deadline + timedelta(days=10), reason="缺材料",
+                                  requested_at=hazards.clock.now)
     assert error.field == "requested_at"
     assert error.rule == (f"an extension must be requested before the deadline {deadline} "
                           "expires (V14)")
 
 
-def test_an_extension_requested_on_the_deadline_day_is_accepted(paths):
-    hazard_id = paths.drive(CONFIRMED)
-    deadline = paths.get(hazard_id).deadline
-    paths.clock.now = datetime.combine(deadline, time(17), SHANGHAI)
-    paths.do("RequestDeadlineExtension", "chem", stamp="requested_at", hazard_id=hazard_id,
-             new_deadline=deadline + timedelta(days=10), reason="缺材料")
-    paths.do("DecideDeadlineExtension", "town", hazard_id=hazard_id, approve=True)
-    assert paths.get(hazard_id).deadline == deadline + timedelta(days=10)
+def test_an_extension_requested_on_the_deadline_day_is_accepted(hazards):
+    hazard_id = hazards.drive(CONFIRMED)
+    deadline = hazards.get(hazard_id).deadline
+    hazards.clock.now = datetime.combine(deadline, time(17), SHANGHAI)
+    hazards.do("RequestDeadlineExtension", "chem", stamp="requested_at", hazard_id=hazard_id,
+               new_deadline=deadline + timedelta(days=10), reason="缺材料")
+    hazards.do("DecideDeadlineExtension", "town", hazard_id=hazard_id, approve=True)
+    assert hazards.get(hazard_id).deadline == deadline + timedelta(days=10)
 
 
 # -- V7 jurisdiction ---------------------------------------------------------------------------
@@ -267,30 +261,30 @@ def test_an_extension_requested_on_the_deadline_day_is_accepted(paths):
     ("county_chem", "shop"),  # the hazchem department at a fire/commerce site
     ("chem", "shop"),  # one enterprise recording for another
 ])
-def test_recording_outside_the_jurisdiction_is_rejected(paths, by, enterprise):
-    error = paths.world.rejects(
-        "ReportHazard", by, enterprise_id=paths.world.enterprises[enterprise],
-        channel="supervisory_inspection", discovered_at=paths.clock.now,
+def test_recording_outside_the_jurisdiction_is_rejected(hazards, by, enterprise):
+    error = hazards.world.rejects(
+        "ReportHazard", by, enterprise_id=hazards.world.enterprises[enterprise],
+        channel="supervisory_inspection", discovered_at=hazards.clock.now,
         description="灭火器过期", category="unsafe_condition")
     assert error.field == "unit_code"
     assert "is outside the jurisdiction of org" in error.rule
     assert "record a HazardTransferred to the responsible body instead" in error.rule
 
 
-def test_a_village_records_within_its_own_territory(paths):
-    outcome = paths.world.do(
-        "ReportHazard", "village", enterprise_id=paths.world.enterprises["chem"],
-        channel="supervisory_inspection", discovered_at=paths.clock.now,
+def test_a_village_records_within_its_own_territory(hazards):
+    outcome = hazards.world.do(
+        "ReportHazard", "village", enterprise_id=hazards.world.enterprises["chem"],
+        channel="supervisory_inspection", discovered_at=hazards.clock.now,
         description="灭火器过期", category="unsafe_condition")
     assert outcome.events == 1
 
 
-def test_an_overdue_record_stays_inside_the_jurisdiction(paths):
-    hazard_id = paths.drive(CONFIRMED)
-    paths.clock.advance(days=20)
-    error = paths.world.rejects("RecordHazardOverdue", "other_county_ema", hazard_id=hazard_id)
+def test_an_overdue_record_stays_inside_the_jurisdiction(hazards):
+    hazard_id = hazards.drive(CONFIRMED)
+    hazards.clock.advance(days=20)
+    error = hazards.world.rejects("RecordHazardOverdue", "other_county_ema", hazard_id=hazard_id)
     assert (error.field, "outside the jurisdiction" in error.rule) == ("hazard_id", True)
-    assert paths.do("RecordHazardOverdue", "town", hazard_id=hazard_id).events == 1
+    assert hazards.do("RecordHazardOverdue", "town", hazard_id=hazard_id).events == 1
 
 
 # -- V8 unit codes -----------------------------------------------------------------------------
@@ -346,10 +340,10 @@ def test_a_unit_is_not_referred_to_before_it_exists(fresh_world, clock):
     assert error.rule == "unit code 610902101203 is valid only from 2021-06-01"
 
 
-def test_an_unknown_unit_code_is_rejected(paths):
-    error = paths.world.rejects(
+def test_an_unknown_unit_code_is_rejected(hazards):
+    error = hazards.world.rejects(
         "ReportHazard", "town", unit_code="610902101299", sector="fire",
-        channel="supervisory_inspection", discovered_at=paths.clock.now, description="x",
+        channel="supervisory_inspection", discovered_at=hazards.clock.now, description="x",
         category="unsafe_condition")
     assert (error.field, error.rule) == ("unit_code", "no unit has the code '610902101299'")
 
@@ -372,16 +366,16 @@ def test_a_credit_code_with_a_wrong_check_character_is_rejected(world):
     ("ConfirmHazard", "grade", "catastrophic", "'general' or 'major'"),
     ("ConfirmHazard", "treatment", "someday", "'immediate' or 'deadline'"),
 ])
-def test_an_unknown_enum_value_is_rejected(paths, command, field, value, allowed):
-    hazard_id = paths.report()
+def test_an_unknown_enum_value_is_rejected(hazards, command, field, value, allowed):
+    hazard_id = hazards.report()
     fields = {
-        "ReportHazard": {"enterprise_id": paths.world.enterprises["chem"],
-                         "channel": "self_inspection", "discovered_at": paths.clock.now,
+        "ReportHazard": {"enterprise_id": hazards.world.enterprises["chem"],
+                         "channel": "self_inspection", "discovered_at": hazards.clock.now,
                          "description": "x", "category": "unsafe_condition"},
         "ConfirmHazard": {"hazard_id": hazard_id, "grade": "general", "treatment": "deadline",
-                          "deadline": paths.due(hazard_id)},
+                          "deadline": hazards.due(hazard_id)},
     }[command]
-    error = paths.world.rejects(command, "town", **{**fields, field: value})
+    error = hazards.world.rejects(command, "town", **{**fields, field: value})
     assert error.field == field
     assert error.rule.startswith("Input should be") and allowed in error.rule
 
@@ -405,40 +399,40 @@ def test_money_without_its_unit_is_rejected(world, amount):
 # -- V11 idempotency -------------------------------------------------------------------------
 
 
-def test_a_replayed_creation_is_recognised(paths):
-    report = {"enterprise_id": paths.world.enterprises["chem"], "channel": "self_inspection",
-              "discovered_at": paths.clock.now, "description": "配电箱未上锁",
+def test_a_replayed_creation_is_recognised(hazards):
+    report = {"enterprise_id": hazards.world.enterprises["chem"], "channel": "self_inspection",
+              "discovered_at": hazards.clock.now, "description": "配电箱未上锁",
               "category": "unsafe_condition", "command_id": "chem/2021-03-01/1"}
-    first = paths.world.do("ReportHazard", paths.world.as_enterprise("chem"), **report)
-    before = paths.world.app.recorder.max_notification_id()
-    again = paths.world.do("ReportHazard", paths.world.as_enterprise("chem"), **report)
+    first = hazards.world.do("ReportHazard", hazards.world.as_enterprise("chem"), **report)
+    before = hazards.world.app.recorder.max_notification_id()
+    again = hazards.world.do("ReportHazard", hazards.world.as_enterprise("chem"), **report)
     assert (first.duplicate, first.events) == (False, 1)
     assert (again.duplicate, again.events, again.aggregate_id) == (True, 0, first.aggregate_id)
-    assert paths.world.app.recorder.max_notification_id() == before
+    assert hazards.world.app.recorder.max_notification_id() == before
 
 
-def test_a_replayed_command_on_a_hazard_is_recognised(paths):
-    hazard_id = paths.report()
+def test_a_replayed_command_on_a_hazard_is_recognised(hazards):
+    hazard_id = hazards.report()
     confirm = {"hazard_id": hazard_id, "grade": "general", "treatment": "deadline",
-               "deadline": paths.due(hazard_id), "command_id": "town/confirm/1"}
-    assert paths.do("ConfirmHazard", "town", **confirm).duplicate is False
-    before = paths.world.app.recorder.max_notification_id()
-    again = paths.do("ConfirmHazard", "town", **confirm)
+               "deadline": hazards.due(hazard_id), "command_id": "town/confirm/1"}
+    assert hazards.do("ConfirmHazard", "town", **confirm).duplicate is False
+    before = hazards.world.app.recorder.max_notification_id()
+    again = hazards.do("ConfirmHazard", "town", **confirm)
     assert (again.duplicate, again.events) == (True, 0)
-    assert paths.world.app.recorder.max_notification_id() == before
-    assert paths.get(hazard_id).version == 2
-    different = paths.world.rejects("ConfirmHazard", "town", **{**confirm, "command_id": "x"})
+    assert hazards.world.app.recorder.max_notification_id() == before
+    assert hazards.get(hazard_id).version == 2
+    different = hazards.world.rejects("ConfirmHazard", "town", **{**confirm, "command_id": "x"})
     assert "state CONFIRMED" in different.rule
 
 
-def test_a_replayed_batch_line_is_recognised_too(paths):
+def test_a_replayed_batch_line_is_recognised_too(hazards):
     """The import path (execute_batch, cached aggregates) honours command ids as well."""
-    hazard_id = paths.report()
+    hazard_id = hazards.report()
     confirm = parse_command({
-        "command": "ConfirmHazard", "actor": actor(paths.world.orgs["town"]),
+        "command": "ConfirmHazard", "actor": actor(hazards.world.orgs["town"]),
         "hazard_id": str(hazard_id), "grade": "general", "treatment": "deadline",
-        "deadline": paths.due(hazard_id).isoformat(), "command_id": "batch/confirm/1"})
-    first, again = (list(paths.world.app.execute_batch([(1, confirm)])) for _ in range(2))
+        "deadline": hazards.due(hazard_id).isoformat(), "command_id": "batch/confirm/1"})
+    first, again = (list(hazards.world.app.execute_batch([(1, confirm)])) for _ in range(2))
     assert (first[0].applied, first[0].duplicates, first[0].events) == (1, 0, 1)
     assert (again[0].applied, again[0].duplicates, again[0].events) == (0, 1, 0)
-    assert paths.get(hazard_id).version == 2
+    assert hazards.get(hazard_id).version == 2

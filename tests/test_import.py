@@ -21,13 +21,7 @@ from infra.settings import get_settings
 from infra.store import event_type
 from tests.builders import World, actor
 from tests.conftest import open_app
-from tests.hazard_paths import Hazards, hazards_in_new_world
-
-
-@pytest.fixture(scope="module")
-def paths(module_database_url: str) -> Iterator[Hazards]:
-    with hazards_in_new_world(module_database_url) as shared:
-        yield shared
+from tests.hazard_paths import Hazards
 
 
 def line(world: World, name: str, by: str, **fields: Any) -> dict[str, Any]:
@@ -36,11 +30,11 @@ def line(world: World, name: str, by: str, **fields: Any) -> dict[str, Any]:
     return {"command": name, "actor": actor(org), **fields}
 
 
-def report(paths: Hazards, by: str = "town", enterprise: str = "chem",
+def report(hazards: Hazards, by: str = "town", enterprise: str = "chem",
            **fields: Any) -> dict[str, Any]:
-    return line(paths.world, "ReportHazard", by, **{
-        "enterprise_id": str(paths.world.enterprises[enterprise]),
-        "channel": "supervisory_inspection", "discovered_at": paths.clock.now.isoformat(),
+    return line(hazards.world, "ReportHazard", by, **{
+        "enterprise_id": str(hazards.world.enterprises[enterprise]),
+        "channel": "supervisory_inspection", "discovered_at": hazards.clock.now.isoformat(),
         "description": "消防通道堵塞", "category": "unsafe_condition", **fields})
 
 
@@ -69,21 +63,21 @@ def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
     return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
 
 
-def test_bad_lines_are_reported_and_good_lines_stored(paths, tmp_path):
-    world, app = paths.world, paths.world.app
+def test_bad_lines_are_reported_and_good_lines_stored(hazards, tmp_path):
+    world, app = hazards.world, hazards.world.app
     first, second = uuid4(), uuid4()
     confirm = line(world, "ConfirmHazard", "town", hazard_id=str(first), grade="general",
                    treatment="deadline", deadline="2022-01-01")
     file = write_jsonl(tmp_path / "mixed.jsonl", [
-        report(paths, hazard_id=str(first)),  # 1
+        report(hazards, hazard_id=str(first)),  # 1
         '{"command": "ReportHazard", ',  # 2: cut off
         confirm,  # 3
         {**confirm, "command": "LaunchRocket"},  # 4
         "",  # 5: blank, skipped
         confirm,  # 6: the hazard is already confirmed
-        report(paths, channel="telepathy"),  # 7
-        report(paths, hazard_id=str(second)),  # 8
-        report(paths, by="village", enterprise="shop"),  # 9: outside the village
+        report(hazards, channel="telepathy"),  # 7
+        report(hazards, hazard_id=str(second)),  # 8
+        report(hazards, by="village", enterprise="shop"),  # 9: outside the village
     ])
     before = app.recorder.max_notification_id()
     result = run_import(app, file, batch_size=3)
@@ -104,17 +98,17 @@ def test_bad_lines_are_reported_and_good_lines_stored(paths, tmp_path):
     assert written_since(app, before) == 3
 
 
-def test_a_batch_that_fails_to_store_is_replayed_line_by_line(paths, tmp_path):
+def test_a_batch_that_fails_to_store_is_replayed_line_by_line(hazards, tmp_path):
     """A line reusing an existing hazard id passes validation in the batch (the fast path
     does not look ids up) and fails the whole transaction; the replay then rejects just it."""
-    world, app = paths.world, paths.world.app
-    existing = paths.report()
-    version = paths.get(existing).version
+    world, app = hazards.world, hazards.world.app
+    existing = hazards.report()
+    version = hazards.get(existing).version
     good = [uuid4(), uuid4()]
     file = write_jsonl(tmp_path / "clash.jsonl", [
-        report(paths, hazard_id=str(good[0])),
-        report(paths, hazard_id=str(existing)),
-        report(paths, hazard_id=str(good[1])),
+        report(hazards, hazard_id=str(good[0])),
+        report(hazards, hazard_id=str(existing)),
+        report(hazards, hazard_id=str(good[1])),
     ])
     before = app.recorder.max_notification_id()
     result = run_import(app, file, batch_size=10)
@@ -123,30 +117,30 @@ def test_a_batch_that_fails_to_store_is_replayed_line_by_line(paths, tmp_path):
     assert [(r.line, r.field, r.rule) for r in result.rejections] == [
         (2, "hazard_id", f"{existing} already exists")]
     assert [stored_types(app, hazard_id) for hazard_id in good] == [["HazardReported"]] * 2
-    assert paths.get(existing).version == version
+    assert hazards.get(existing).version == version
     assert written_since(app, before) == 2
     assert all(world.app.repository.get(h).state is HazardState.REPORTED for h in good)
 
 
-def test_a_concurrent_write_fails_the_batch_without_losing_either_side(paths, tmp_path):
+def test_a_concurrent_write_fails_the_batch_without_losing_either_side(hazards, tmp_path):
     """The importer holds a hazard in its cache from an earlier batch; another process
     confirms it meanwhile. The next batch, decided on the stale copy, fails to store and is
     replayed on fresh state: the confirmation survives, the stale line is judged anew."""
-    world, app = paths.world, paths.world.app
+    world, app = hazards.world, hazards.world.app
     hazard_id, other = uuid4(), uuid4()
-    run_import(app, write_jsonl(tmp_path / "one.jsonl", [report(paths, hazard_id=str(
+    run_import(app, write_jsonl(tmp_path / "one.jsonl", [report(hazards, hazard_id=str(
         hazard_id))]), batch_size=10)
-    rival = open_app(app.settings.database_url, paths.clock)
+    rival = open_app(app.settings.database_url, hazards.clock)
     try:
-        paths.world.app = rival
-        paths.confirm(hazard_id, "general")
+        hazards.world.app = rival
+        hazards.confirm(hazard_id, "general")
     finally:
-        paths.world.app = app
+        hazards.world.app = app
         rival.close()
     before = app.recorder.max_notification_id()
     file = write_jsonl(tmp_path / "two.jsonl", [
         line(world, "VoidHazard", "town", hazard_id=str(hazard_id), reason="重复录入"),
-        report(paths, hazard_id=str(other)),
+        report(hazards, hazard_id=str(other)),
     ])
     result = run_import(app, file, batch_size=10)
 
@@ -158,16 +152,16 @@ def test_a_concurrent_write_fails_the_batch_without_losing_either_side(paths, tm
     assert written_since(app, before) == 1
 
 
-def test_reimporting_a_file_with_command_ids_applies_nothing_twice(paths, tmp_path):
-    world, app = paths.world, paths.world.app
+def test_reimporting_a_file_with_command_ids_applies_nothing_twice(hazards, tmp_path):
+    world, app = hazards.world, hazards.world.app
     hazard_id = uuid4()
     key = uuid4().hex
     file = write_jsonl(tmp_path / "idempotent.jsonl", [
-        report(paths, hazard_id=str(hazard_id), command_id=f"{key}/1"),
+        report(hazards, hazard_id=str(hazard_id), command_id=f"{key}/1"),
         line(world, "ConfirmHazard", "town", hazard_id=str(hazard_id), grade="general",
              treatment="deadline", deadline="2022-01-01", command_id=f"{key}/2"),
-        report(paths, command_id=f"{key}/3"),  # its id derives from the command id
-        report(paths, by="village", enterprise="shop", command_id=f"{key}/4"),  # rejected
+        report(hazards, command_id=f"{key}/3"),  # its id derives from the command id
+        report(hazards, by="village", enterprise="shop", command_id=f"{key}/4"),  # rejected
     ])
     first = run_import(app, file, batch_size=2)
     before = app.recorder.max_notification_id()
@@ -184,22 +178,22 @@ def test_reimporting_a_file_with_command_ids_applies_nothing_twice(paths, tmp_pa
 
 
 @pytest.fixture
-def cli(paths: Hazards, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., int]]:
+def cli(hazards: Hazards, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., int]]:
     """`zhibao --database-url URL …` run in this process. The CLI passes the URL on through
     the environment to settings read once per process, so the cached settings are dropped
     before and after, and the variable is restored."""
-    url = paths.world.app.settings.database_url
+    url = hazards.world.app.settings.database_url
     monkeypatch.setenv("ZHIBAO_DATABASE_URL", url)
     get_settings.cache_clear()
     yield lambda *args: main(["--database-url", url, *args])
     get_settings.cache_clear()
 
 
-def test_the_import_command_reports_rejections_and_exits_non_zero(paths, cli, capsys,
-                                                                 tmp_path):
-    app = paths.world.app
+def test_the_import_command_reports_rejections_and_exits_non_zero(hazards, cli, capsys,
+                                                                  tmp_path):
+    app = hazards.world.app
     hazard_id = uuid4()
-    file = write_jsonl(tmp_path / "cli.jsonl", [report(paths, hazard_id=str(hazard_id)),
+    file = write_jsonl(tmp_path / "cli.jsonl", [report(hazards, hazard_id=str(hazard_id)),
                                                 "not json"])
     assert cli("import", str(file), "--batch-size", "1") == 1
     err = " ".join(capsys.readouterr().err.split())
@@ -208,28 +202,28 @@ def test_the_import_command_reports_rejections_and_exits_non_zero(paths, cli, ca
     assert stored_types(app, hazard_id) == ["HazardReported"]
 
 
-def test_the_import_command_exits_zero_when_every_line_is_applied(paths, cli, capsys,
-                                                                 tmp_path):
-    file = write_jsonl(tmp_path / "good.jsonl", [report(paths), report(paths)])
+def test_the_import_command_exits_zero_when_every_line_is_applied(hazards, cli, capsys,
+                                                                  tmp_path):
+    file = write_jsonl(tmp_path / "good.jsonl", [report(hazards), report(hazards)])
     assert cli("import", str(file)) == 0
     assert "2 commands applied (2 events), 0 already applied, 0 rejected" in " ".join(
         capsys.readouterr().err.split())
 
 
-def test_the_command_command_prints_the_outcome(paths, cli, capsys):
+def test_the_command_command_prints_the_outcome(hazards, cli, capsys):
     hazard_id = uuid4()
-    assert cli("command", orjson.dumps(report(paths, hazard_id=str(hazard_id))).decode()) == 0
+    assert cli("command", orjson.dumps(report(hazards, hazard_id=str(hazard_id))).decode()) == 0
     outcome = orjson.loads(capsys.readouterr().out)
     assert outcome == {"command": "ReportHazard", "aggregate_id": str(hazard_id), "events": 1,
                        "duplicate": False, "warnings": []}
-    assert stored_types(paths.world.app, hazard_id) == ["HazardReported"]
+    assert stored_types(hazards.world.app, hazard_id) == ["HazardReported"]
 
 
-def test_the_command_command_explains_a_rejection(paths, cli, capsys):
-    before = paths.world.app.recorder.max_notification_id()
-    assert cli("command", orjson.dumps(report(paths, by="village", enterprise="shop"))
+def test_the_command_command_explains_a_rejection(hazards, cli, capsys):
+    before = hazards.world.app.recorder.max_notification_id()
+    assert cli("command", orjson.dumps(report(hazards, by="village", enterprise="shop"))
                .decode()) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "error: rejected, nothing written — unit_code:" in err
     assert "outside the jurisdiction" in err
-    assert paths.world.app.recorder.max_notification_id() == before
+    assert hazards.world.app.recorder.max_notification_id() == before

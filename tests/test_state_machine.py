@@ -5,7 +5,6 @@ command) pair is rejected with a rule naming the state — writing nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,13 +30,7 @@ from tests.hazard_model import (
     ModelHazard,
     apply,
 )
-from tests.hazard_paths import CRITERIA_REF, FULL_PLAN, Hazards, hazards_in_new_world
-
-
-@pytest.fixture(scope="module")
-def paths(module_database_url: str) -> Iterator[Hazards]:
-    with hazards_in_new_world(module_database_url) as shared:
-        yield shared
+from tests.hazard_paths import CRITERIA_REF, FULL_PLAN, Hazards
 
 
 @dataclass(frozen=True)
@@ -51,15 +44,15 @@ class Attempt:
     stamp: str | None = None
 
 
-def attempt(paths: Hazards, hazard_id: UUID, name: str, passed: bool = True,
+def attempt(hazards: Hazards, hazard_id: UUID, name: str, passed: bool = True,
             approve: bool = True) -> Attempt:
     """An authorised actor and valid fields for `name` on a hazard driven by `Hazards`, so
     the only thing that can stand in the command's way is the hazard's state."""
-    hazard = paths.get(hazard_id)
+    hazard = hazards.get(hazard_id)
     grade = (hazard.grade or hazard.proposed_grade).value
-    authority = paths.authority(grade)
+    authority = hazards.authority(grade)
     enterprise = actor(hazard.enterprise_id, "principal", "enterprise_principal")
-    deadline = hazard.deadline or paths.due(hazard_id)
+    deadline = hazard.deadline or hazards.due(hazard_id)
     target = {"hazard_id": hazard_id}
     attempts = {
         "ConfirmHazard": lambda: Attempt(name, authority, {
@@ -81,7 +74,7 @@ def attempt(paths: Hazards, hazard_id: UUID, name: str, passed: bool = True,
         "CloseHazard": lambda: Attempt(name, authority, target, "closed_at"),
         "DelistHazard": lambda: Attempt(name, "county_gov", {**target, "delisting_doc": "摘牌"}),
         "TransferHazard": lambda: Attempt(name, "county_ema", {
-            **target, "to_org_id": paths.world.orgs["county_chem"], "reason": "危化品专项"}),
+            **target, "to_org_id": hazards.world.orgs["county_chem"], "reason": "危化品专项"}),
         "EliminateHazardByClosure": lambda: Attempt(name, "county_ema", target),
         "DecideDeadlineExtension": lambda: Attempt(name, "county_gov", {
             **target, "approve": True}),
@@ -99,15 +92,15 @@ def attempt(paths: Hazards, hazard_id: UUID, name: str, passed: bool = True,
             "description": "回头看发现复发",
             "category": "unsafe_condition"}, "discovered_at"),
         "CloseEnterprise": lambda: Attempt(name, "county_ema", {
-            "enterprise_id": hazard.enterprise_id, "on": paths.clock.now.date(),
+            "enterprise_id": hazard.enterprise_id, "on": hazards.clock.now.date(),
             "reason": "关闭取缔"}),
     }
     return attempts[name]()
 
 
-def send(paths: Hazards, hazard_id: UUID, name: str, **choice: bool) -> None:
-    a = attempt(paths, hazard_id, name, **choice)
-    paths.do(a.command, a.by, stamp=a.stamp, **a.fields)
+def send(hazards: Hazards, hazard_id: UUID, name: str, **choice: bool) -> None:
+    a = attempt(hazards, hazard_id, name, **choice)
+    hazards.do(a.command, a.by, stamp=a.stamp, **a.fields)
 
 
 # -- everything else is rejected -------------------------------------------------------------
@@ -137,22 +130,22 @@ def test_the_model_covers_every_state():
 
 
 @pytest.mark.parametrize("state", sorted(ALL_STATES))
-def test_every_transition_outside_the_table_is_rejected(paths, state):
+def test_every_transition_outside_the_table_is_rejected(hazards, state):
     grade, listed = SUBJECTS[state]
-    hazard_id = paths.drive(state, grade, listed)
-    version = paths.get(hazard_id).version
+    hazard_id = hazards.drive(state, grade, listed)
+    version = hazards.get(hazard_id).version
     wrong: list[str] = []
     forbidden = sorted(name for name, allowed in ALLOWED_FROM.items() if state not in allowed)
     assert forbidden, f"nothing is forbidden from {state}?"
     for name in forbidden:
-        a = attempt(paths, hazard_id, name)
-        fields = {**a.fields, **({a.stamp: paths.clock.now} if a.stamp else {})}
-        error = paths.world.rejects(a.command, a.by, **fields)
+        a = attempt(hazards, hazard_id, name)
+        fields = {**a.fields, **({a.stamp: hazards.clock.now} if a.stamp else {})}
+        error = hazards.world.rejects(a.command, a.by, **fields)
         expected_field = "relapse_of" if name == RELAPSE else "hazard_id"
         reason = OTHER_REASONS.get((name, state), rf"\b{state}\b")
         if error.field != expected_field or not re.search(reason, error.rule):
             wrong.append(f"{name}: {error.field}: {error.rule}")
-    hazard = paths.get(hazard_id)
+    hazard = hazards.get(hazard_id)
     assert (hazard.state, hazard.version) == (state, version)
     assert not wrong, f"from {state}, rejected for the wrong reason:\n" + "\n".join(wrong)
 
@@ -223,20 +216,21 @@ def test_the_scenarios_cover_the_table():
     assert table - tried == {("DecideDeadlineExtension", REPORTED)}
 
 
-def test_every_transition_in_the_table_lands_where_the_model_says(paths):
+def test_every_transition_in_the_table_lands_where_the_model_says(hazards):
     wrong: list[str] = []
     for s in SCENARIOS:
-        hazard_id = paths.drive(s.drive_to or s.start, s.grade, s.listed, paths.new_enterprise())
+        hazard_id = hazards.drive(s.drive_to or s.start, s.grade, s.listed,
+                                  hazards.new_enterprise())
         for step in s.before:
-            send(paths, hazard_id, step)
-        hazard: Hazard = paths.get(hazard_id)
+            send(hazards, hazard_id, step)
+        hazard: Hazard = hazards.get(hazard_id)
         assert hazard.state is s.start, s
         model = ModelHazard(hazard.state, hazard.grade and hazard.grade.value,
                             hazard.listing is not None, hazard.delisted)
-        a = attempt(paths, hazard_id, s.command, **s.choice)
-        outcome = paths.do(a.command, a.by, stamp=a.stamp, **a.fields)
+        a = attempt(hazards, hazard_id, s.command, **s.choice)
+        outcome = hazards.do(a.command, a.by, stamp=a.stamp, **a.fields)
         apply(model, s.command, {**a.fields, **s.choice})
-        after = paths.get(hazard_id)
+        after = hazards.get(hazard_id)
         if outcome.events == 0 or after.state is not model.state or \
                 (after.grade and after.grade.value) != model.grade:
             wrong.append(f"{s}: now {after.state} {after.grade}, model {model}")

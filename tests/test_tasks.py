@@ -26,23 +26,23 @@ TABLE = Path(str(files("infra") / "data" / "tasks_2021_ankang.csv"))
 
 @dataclass
 class Imported:
-    paths: Hazards
+    hazards: Hazards
     first: BatchResult
     again: BatchResult
 
     def defined(self, task_no: int) -> dict[str, Any]:
         """The stored TaskDefined event of a task, as plain JSON."""
-        records = list(self.paths.world.app.recorder.select_events(
+        records = list(self.hazards.world.app.recorder.select_events(
             ANKANG_2021.task_id(task_no), limit=1))
         assert event_type(records[0].topic) == "TaskDefined"
         return event_payload(records[0].state)
 
 
-def import_list(paths: Hazards) -> BatchResult:
-    office = ActorIn(person_id="安委办", org_id=paths.world.orgs["city_office"], role="importer")
+def import_list(hazards: Hazards) -> BatchResult:
+    office = ActorIn(person_id="安委办", org_id=hazards.world.orgs["city_office"], role="importer")
     commands = enumerate(task_list_commands(TABLE, ANKANG_2021, office), start=1)
     total = BatchResult()
-    for result in paths.world.app.execute_batch(commands):
+    for result in hazards.world.app.execute_batch(commands):
         total.merge(result)
     return total
 
@@ -50,8 +50,8 @@ def import_list(paths: Hazards) -> BatchResult:
 @pytest.fixture(scope="module")
 def imported(module_database_url: str) -> Iterator[Imported]:
     """The list imported once per store — and then a second time."""
-    with hazards_in_new_world(module_database_url) as paths:
-        yield Imported(paths, import_list(paths), import_list(paths))
+    with hazards_in_new_world(module_database_url) as hazards:
+        yield Imported(hazards, import_list(hazards), import_list(hazards))
 
 
 def table_rows() -> list[dict[str, str]]:
@@ -107,7 +107,7 @@ def test_responsible_units_are_split(imported):
 
 
 def test_a_task_completes_when_its_last_responsible_unit_does(imported):
-    world = imported.paths.world
+    world = imported.hazards.world
     task_id = ANKANG_2021.task_id(32)
     world.do("ReportTaskProgress", "city_office", task_id=task_id,
              responsible_unit="市生态环境局", text="已开展危险废物专项检查2次")
@@ -126,7 +126,7 @@ def test_a_task_completes_when_its_last_responsible_unit_does(imported):
 
 
 def test_progress_is_reported_only_by_a_responsible_unit(imported):
-    error = imported.paths.world.rejects(
+    error = imported.hazards.world.rejects(
         "ReportTaskProgress", "city_office", task_id=ANKANG_2021.task_id(1),
         responsible_unit="市教育局", text="已完成")
     assert error.field == "responsible_unit"
