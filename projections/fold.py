@@ -81,8 +81,9 @@ PERIOD = Op(t.PERIODS)
 SUBMISSION = Op(t.SUBMISSIONS)
 MISSING = Op(t.MISSING)
 CODE_ENDED = Op(t.UNIT_CODES, ("ended_on", "ended_rec", "successor"))
-HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "grade", "deadline",
-                                  "treating_org", "criteria_ref", "treatment", "notice_no",
+HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "confirmed_grade",
+                                  "confirmed_deadline", "confirmed_treating_org",
+                                  "confirmed_criteria_ref", "treatment", "notice_no",
                                   "local_grade"))
 HAZARD_VERIFIED = Op(t.HAZARDS, ("verified_at", "verified_rec", "verifier_org_id"))
 HAZARD_ENDED = Op(t.HAZARDS, ("ended_at", "ended_rec", "ended_on", "end_kind", "ended_by"))
@@ -183,13 +184,13 @@ def _unit_registered(r: Fact, b: Batch) -> None:
     d = r.data
     b.add(UNIT, r.id, d["code"], d["level"], d["name"], d["parent_id"], d["valid_from"],
           r.rec)
-    b.add(UNIT_CODE, d["code"], r.id, r.rec, None, None, None)
+    b.add(UNIT_CODE, d["code"], r.id, d["valid_from"], r.rec, None, None, None)
 
 
 @folds("AdminUnitRecoded")
 def _unit_recoded(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(UNIT_CODE, d["new_code"], r.id, r.rec, None, None, None)
+    b.add(UNIT_CODE, d["new_code"], r.id, d["valid_from"], r.rec, None, None, None)
     b.add(CODE_ENDED, d["old_code"], d["valid_from"], r.rec, d["new_code"])
 
 

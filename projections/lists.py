@@ -70,8 +70,8 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
             continue
         plan = orjson.loads(row["latest_plan"]) if row["latest_plan"] else {}
         name, uscc = enterprises.get(row["enterprise_id"], (None, None))
-        treating = row["latest_treating_org"] or (row["treating_org"] if row["confirmed"]
-                                                  else row["discovering_org_id"])
+        treating = row["latest_treating_org"] or (
+            row["confirmed_treating_org"] if row["confirmed"] else row["discovering_org_id"])
         closed = row["is_closed"]
         by_unit[unit_id].append({
             "hazard_id": row["hazard_id"],
@@ -86,7 +86,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
             "grade": row["grade_at"],
             "local_grade": row["local_grade"] if row["confirmed"] else None,
             "criteria_ref": row["latest_criteria_ref"] or (
-                row["criteria_ref"] if row["confirmed"] else None),
+                row["confirmed_criteria_ref"] if row["confirmed"] else None),
             "channel": row["channel"],
             "discovered_by": orgs.get(row["discovering_org_id"], row["discovering_org_id"]),
             "discovered_on": day_of(row["reported_at"]),

@@ -64,27 +64,27 @@ class Window:
         }
 
 
-def _latest(table: str, key: str, attrs: str, before: str) -> str:
-    """Each entity's latest value per attribute among changes occurred `before` and known
-    at :C (the highest version wins)."""
+def _latest(table: str, key: str, attrs: tuple[str, ...], before: str) -> str:
+    """One row per entity: `latest_<attr>`, its latest value of each attribute among the
+    changes occurred `before` and known at :C (the highest version wins)."""
+    names = ", ".join(f"'{a}'" for a in attrs)
+    pivot = ", ".join(f"MAX(CASE WHEN c.attr = '{a}' THEN c.value END) AS latest_{a}"
+                      for a in attrs)
     return f"""
-      SELECT c.{key}, c.attr, c.value FROM {table} c
+      SELECT c.{key}, {pivot} FROM {table} c
       JOIN (SELECT {key}, attr, MAX(version) AS version FROM {table}
-            WHERE attr IN ({attrs}) AND at {before} AND rec <= :C GROUP BY {key}, attr) m
-        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version"""
+            WHERE attr IN ({names}) AND at {before} AND rec <= :C GROUP BY {key}, attr) m
+        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version
+      GROUP BY c.{key}"""
 
 
 def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
     """Every hazard reported before :T and known at :C, as it stood at :T. Columns beyond the
-    stored ones: grade, deadline, end_kind (if ended by :T) and the is_* conditions the
-    catalogue uses. `attrs` adds `latest_<attr>` for further changeable attributes."""
-    extra = "".join(f", {a}.value AS latest_{a}" for a in attrs
-                    if a not in ("grade", "deadline"))
-    joins = "".join(f" LEFT JOIN later {a} ON {a}.hazard_id = k.hazard_id AND {a}.attr = '{a}'"
-                    for a in attrs)
-    names = ", ".join(f"'{a}'" for a in attrs)
+    stored ones: grade_at, deadline_at, ended_as (if ended by :T) and the is_* conditions the
+    catalogue uses; `latest_<attr>` for each of `attrs` changed since confirmation."""
+    extra = "".join(f", later.latest_{a}" for a in attrs if a not in ("grade", "deadline"))
     return f"""
-    WITH later AS ({_latest("view_hazard_changes", "hazard_id", names, "< :T")}),
+    WITH later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T")}),
     known AS (
       SELECT hz.*,
         COALESCE(hz.confirmed_at < :T AND hz.confirmed_rec <= :C, FALSE) AS confirmed,
@@ -96,12 +96,12 @@ def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
     h AS (
       SELECT k.*,
         CASE WHEN k.ended THEN k.end_kind END AS ended_as,
-        COALESCE(grade.value, CASE WHEN k.confirmed THEN k.grade END,
+        COALESCE(later.latest_grade, CASE WHEN k.confirmed THEN k.confirmed_grade END,
                  k.proposed_grade) AS grade_at,
-        COALESCE(deadline.value, CASE WHEN k.confirmed THEN k.deadline END,
+        COALESCE(later.latest_deadline, CASE WHEN k.confirmed THEN k.confirmed_deadline END,
                  CASE WHEN k.ended AND k.end_kind = 'on_spot' THEN k.ended_on END)
           AS deadline_at{extra}
-      FROM known k{joins})
+      FROM known k LEFT JOIN later ON later.hazard_id = k.hazard_id)
     SELECT h.*,
       COALESCE(ended AND ended_as = 'voided', FALSE) AS is_void,
       COALESCE(ended AND ended_as IN ('closed', 'on_spot'), FALSE) AS is_closed,
@@ -125,15 +125,11 @@ def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
 
 BASE_SQL = f"""
     WITH latest AS ({_latest("view_enterprise_changes", "enterprise_id",
-                             "'unit_code', 'status', 'base_class', 'key_unit'", "<= :T0")}),
+                             ("unit_code", "status", "base_class", "key_unit"), "<= :T0")}),
     base AS (
-      SELECT u.enterprise_id, u.value AS unit_code, cls.value AS base_class,
-             ku.value = '1' AS key_unit
-      FROM latest u
-      JOIN latest st ON st.enterprise_id = u.enterprise_id AND st.attr = 'status'
-      JOIN latest cls ON cls.enterprise_id = u.enterprise_id AND cls.attr = 'base_class'
-      JOIN latest ku ON ku.enterprise_id = u.enterprise_id AND ku.attr = 'key_unit'
-      WHERE u.attr = 'unit_code' AND st.value <> 'closed'),
+      SELECT enterprise_id, latest_unit_code AS unit_code, latest_base_class AS base_class,
+             latest_key_unit = '1' AS key_unit
+      FROM latest WHERE latest_status <> 'closed'),
     si AS (SELECT enterprise_id, MAX(signed) AS signed FROM view_self_inspections
            WHERE period = :period AND rec <= :C GROUP BY enterprise_id),
     visited AS (SELECT DISTINCT enterprise_id FROM view_visits
@@ -170,15 +166,17 @@ FAMILIES: dict[str, str] = {
                                   AND c.action = 'case_opened'
       WHERE e.at < :T AND e.rec <= :C""",
     "zero_penalty": """
+      WITH inspecting AS (
+        SELECT DISTINCT i.organiser_org_id AS org_id FROM view_inspections i
+        JOIN view_visits v ON v.inspection_id = i.inspection_id
+        WHERE i.inspection_type = 'enforcement' AND i.rec <= :C
+          AND v.at >= :T0 AND v.at < :T AND v.rec <= :C),
+      opening AS (
+        SELECT DISTINCT org_id FROM view_enforcement
+        WHERE action = 'case_opened' AND at >= :T0 AND at < :T AND rec <= :C)
       SELECT o.unit_code, o.org_id FROM view_orgs o
-      WHERE o.rec <= :C
-        AND EXISTS (SELECT 1 FROM view_inspections i
-                    JOIN view_visits v ON v.inspection_id = i.inspection_id
-                    WHERE i.organiser_org_id = o.org_id AND i.inspection_type = 'enforcement'
-                      AND i.rec <= :C AND v.at >= :T0 AND v.at < :T AND v.rec <= :C)
-        AND NOT EXISTS (SELECT 1 FROM view_enforcement e
-                        WHERE e.org_id = o.org_id AND e.action = 'case_opened'
-                          AND e.at >= :T0 AND e.at < :T AND e.rec <= :C)""",
+      JOIN inspecting ON inspecting.org_id = o.org_id
+      WHERE o.rec <= :C AND o.org_id NOT IN (SELECT org_id FROM opening)""",
     "measures": """
       SELECT unit_code, planned_at,
              CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_at END
@@ -209,6 +207,13 @@ class Tally:
         default_factory=lambda: defaultdict(set))
     sectors: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
+    def merge(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        for key, found in other.sets.items():
+            self.sets[key] |= found
+        for sector, counts in other.sectors.items():
+            self.sectors[sector].update(counts)
+
     def value(self, code: str, column: str) -> int:
         if (code, column) in self.sets:
             return len(self.sets[code, column])
@@ -216,24 +221,12 @@ class Tally:
 
 
 def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
-    """Raw figures of every unit in `tree`, rolled up from the facts' own units."""
+    """Raw figures of every unit in `tree`: each fact counted at its own unit, then every
+    unit's total added into its parent's, lowest level first."""
     params = window.params()
-    tallies: defaultdict[str, Tally] = defaultdict(Tally)
-
-    def units_of(code: str) -> list[Tally]:
-        unit_id = tree.resolve(code)
-        return [] if unit_id is None else [tallies[u] for u in tree.path(unit_id)]
-
+    own: defaultdict[str, Tally] = defaultdict(Tally)
     for family, sql in FAMILIES.items():
-        additive = [(m, c) for m in CATALOGUE if isinstance(m, Metric)
-                    and m.family == family and m.kind != "distinct" for c in m.columns]
-        if additive:
-            select = ", ".join(_expression(m, c) for m, c in additive)
-            for code, *values in tx.rows(
-                    f"SELECT unit_code, {select} FROM ({sql}) f GROUP BY unit_code", params):
-                for tally_ in units_of(code):
-                    for (metric, column), value in zip(additive, values, strict=True):
-                        tally_.counts[metric.code, column] += int(value or 0)
+        _count(tx, family, sql, params, tree, own)
         for metric in CATALOGUE:
             if isinstance(metric, Metric) and metric.family == family \
                     and metric.kind == "distinct":
@@ -241,22 +234,51 @@ def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
                     for code, key in tx.rows(
                             f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
                             f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
-                        for tally_ in units_of(code):
-                            tally_.sets[metric.code, column].add(str(key))
-    _tally_sectors(tx, params, units_of)
-    return {unit_id: tallies[unit_id] for unit_id in tree.units}
+                        unit_id = tree.resolve(code)
+                        if unit_id is not None:
+                            own[unit_id].sets[metric.code, column].add(str(key))
+    totals: defaultdict[str, Tally] = defaultdict(Tally)
+    for unit in sorted(tree.units.values(), key=lambda u: u.level.rank):
+        total = totals[unit.unit_id]
+        total.merge(own[unit.unit_id])
+        if unit.parent_id in tree.units:
+            totals[unit.parent_id].merge(total)  # type: ignore[index]
+    return {unit_id: totals[unit_id] for unit_id in tree.units}
 
 
-def _tally_sectors(tx: Tx, params: dict[str, Any], units_of: Any) -> None:
-    select = ", ".join(
-        f"SUM(CASE WHEN ({condition}) AND {_window(column or 'at_end', 'reported_at')} "
-        "THEN 1 ELSE 0 END)" for condition, column in SECTOR_COLUMNS.values())
+def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
+           own: defaultdict[str, Tally]) -> None:
+    """The additive metrics of one family (and, for hazards, the sector breakdown of
+    条 in the same pass), grouped by the facts' unit codes."""
+    additive = [(m, c) for m in CATALOGUE if isinstance(m, Metric)
+                and m.family == family and m.kind != "distinct" for c in m.columns]
+    by_sector = family == "hazards"
+    expressions = [_expression(m, c) for m, c in additive]
+    if by_sector:
+        expressions += [_sector_expression(condition, column)
+                        for condition, column in SECTOR_COLUMNS.values()]
+    if not expressions:
+        return
+    keys = "unit_code, sector" if by_sector else "unit_code"
+    selected = keys if by_sector else "unit_code, NULL"
     for code, sector, *values in tx.rows(
-            f"SELECT unit_code, sector, {select} FROM ({FAMILIES['hazards']}) f "
-            "GROUP BY unit_code, sector", params):
-        for tally_ in units_of(code):
-            for name, value in zip(SECTOR_COLUMNS, values, strict=True):
-                tally_.sectors[sector][name] += int(value or 0)
+            f"SELECT {selected}, {', '.join(expressions)} FROM ({sql}) f GROUP BY {keys}",
+            params):
+        unit_id = tree.resolve(code)
+        if unit_id is None:
+            continue
+        counts = [int(value or 0) for value in values]
+        target = own[unit_id]
+        for (metric, column), value in zip(additive, counts, strict=False):
+            target.counts[metric.code, column] += value
+        if by_sector:
+            target.sectors[sector].update(dict(zip(SECTOR_COLUMNS, counts[len(additive):],
+                                                   strict=True)))
+
+
+def _sector_expression(condition: str, column: str | None) -> str:
+    return (f"SUM(CASE WHEN ({condition}) AND {_window(column or 'at_end', 'reported_at')} "
+            "THEN 1 ELSE 0 END)")
 
 
 def rate(numerator: int, denominator: int) -> str | None:

@@ -13,6 +13,7 @@ transaction; zhibao folds whole batches instead (see `projections.runner`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -210,6 +211,8 @@ class ViewStore:
                 lock_timeout=10)
             self._recorder = _PostgresViews(datastore, self.tables)
         self._recorder.create_table()
+        if self._schema_changed():
+            self._recorder.create_table()
 
     @classmethod
     def in_memory(cls) -> ViewStore:
@@ -242,6 +245,26 @@ class ViewStore:
         cursor.execute(SQL("SET LOCAL search_path TO {0}").format(Identifier(self.schema)))
         return Tx(cursor, "postgres", self._recorder._insert_tracking)
 
+    def _schema_changed(self) -> bool:
+        """Views are derived data: when the table definitions changed since the views were
+        built, drop them and forget every position, so the next catch-up rebuilds them."""
+        fingerprint = hashlib.sha256(repr(TABLES).encode()).hexdigest()
+        with self.transaction() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS view_schema (fingerprint TEXT)")
+            found = tx.rows("SELECT fingerprint FROM view_schema")
+            if found and found[0][0] == fingerprint:
+                return False
+            for table in self.tables:
+                tx.execute(f"DROP TABLE IF EXISTS {table.name}")
+            self._forget_positions(tx)
+            tx.execute("DELETE FROM view_schema")
+            tx.execute("INSERT INTO view_schema VALUES (?)", (fingerprint,))
+        return True
+
+    def _forget_positions(self, tx: Tx) -> None:
+        tracking = "tracking" if self.dialect == "sqlite" else "view_tracking"
+        tx.execute(f"DELETE FROM {tracking} WHERE application_name <> ?", ("__migration__",))
+
     def position(self, name: str = STORE_FEED) -> int:
         """The last notification id folded into the views from feed `name` (0: none)."""
         return self._recorder.max_tracking_id(name) or 0
@@ -252,9 +275,7 @@ class ViewStore:
         with self.transaction() as tx:
             for table in self.tables:
                 tx.execute(f"DELETE FROM {table.name}")
-            tracking = "tracking" if self.dialect == "sqlite" else "view_tracking"
-            tx.execute(f"DELETE FROM {tracking} WHERE application_name <> ?",
-                       ("__migration__",))
+            self._forget_positions(tx)
 
     def close(self) -> None:
         self._recorder.datastore.close()

@@ -48,8 +48,9 @@ def _cols(spec: str) -> tuple[tuple[str, str], ...]:
 UNITS = Table("view_units", _cols(
     "unit_id code level name parent_id valid_from rec:int"), ("unit_id",))
 UNIT_CODES = Table("view_unit_codes", _cols(
-    "code unit_id rec:int ended_on ended_rec:int successor"), ("code",))
-"""Every code a unit ever had; a recoded, merged or retired code names its successor."""
+    "code unit_id valid_from rec:int ended_on ended_rec:int successor"), ("code",))
+"""Every code a unit ever had, from when; a recoded, merged or retired code names its
+successor."""
 
 ORGS = Table("view_orgs", _cols("org_id name org_type level unit_code rec:int"), ("org_id",))
 
@@ -90,7 +91,8 @@ HAZARDS = Table(
     _cols("hazard_id unit_code enterprise_id sector channel discovering_org_id "
           "discovering_level description category proposed_grade location_detail relapse_of "
           "reported_at:int reported_rec:int "
-          "confirmed_at:int confirmed_rec:int grade deadline treating_org criteria_ref "
+          "confirmed_at:int confirmed_rec:int confirmed_grade confirmed_deadline "
+          "confirmed_treating_org confirmed_criteria_ref "
           "treatment notice_no local_grade "
           "verified_at:int verified_rec:int verifier_org_id "
           "ended_at:int ended_rec:int ended_on end_kind ended_by "

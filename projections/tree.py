@@ -49,13 +49,13 @@ class UnitTree:
         """Units registered by `last_day`, with the codes and endings known at `cut_off`."""
         codes: dict[str, _Code] = {}
         current: dict[str, str] = {}
-        for code, unit_id, ended_on, ended_rec, successor in tx.rows(
-                "SELECT code, unit_id, ended_on, ended_rec, successor FROM view_unit_codes "
-                "WHERE rec <= ?", (cut_off,)):
+        for code, unit_id, valid_from, ended_on, ended_rec, successor in tx.rows(
+                "SELECT code, unit_id, valid_from, ended_on, ended_rec, successor "
+                "FROM view_unit_codes WHERE rec <= ?", (cut_off,)):
             ended = ended_on is not None and ended_on <= last_day and ended_rec <= cut_off
             codes[code] = _Code(unit_id, successor if ended else None, ended)
-            if not ended:
-                current[unit_id] = code
+            if not ended and valid_from <= last_day:  # a code from a later recoding still
+                current[unit_id] = code  # resolves to its unit, named by its code then
         units: dict[str, Unit] = {}
         parents: dict[str, str | None] = {}
         for unit_id, level, name, parent_id, valid_from in tx.rows(
