@@ -415,7 +415,7 @@ class Year:
             if plan.major and plan.enterprise is not None:
                 self._reminders(county, plan.enterprise, deadline)
         if plan.major:
-            t = self._progress(add, hid, owner, t, completed)
+            self._progress(add, hid, owner, t, completed)
         if completed > YEAR_END:
             return
         add(completed, lambda at=completed: c.DeclareRectified(
@@ -504,8 +504,10 @@ class Year:
             occurred_at=decided))
         return deadline, decided
 
-    def _progress(self, add: Callable[..., None], hid: UUID, owner: ActorIn, t: datetime,
-                  completed: datetime) -> datetime:
+    @staticmethod
+    def _progress(add: Callable[..., None], hid: UUID, owner: ActorIn, t: datetime,
+                  completed: datetime) -> None:
+        """Monthly progress reports (at most three) between the plan and completion."""
         reports = min(int((completed - t).days / 30), 3)
         for n in range(1, reports + 1):
             at = t + (completed - t) * n / (reports + 1)
@@ -514,7 +516,6 @@ class Year:
             percent = min(90, 25 * n)
             add(at, lambda at=at, p=percent: c.ReportRectificationProgress(
                 actor=owner, hazard_id=hid, percent=p, note="按计划推进", occurred_at=at))
-        return t
 
     def _verifier(self, plan: HazardPlan, listing: tuple[ActorIn, str] | None,
                   regulator: ActorIn, county: County) -> ActorIn:
