@@ -22,14 +22,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from hashlib import sha1
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Notification
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from domain.base import EVENT_ID_NAMESPACE
-from infra.store import event_payload, event_type, unseal
+from infra.store import event_type, unseal
 from projections.events import EventRecord
 from schemas.generate import ENVELOPE, EVENTS_DIR, fingerprint_of, released_versions
 
@@ -63,9 +64,8 @@ class EncodeError(ValueError):
     """A stored event that does not fit its published schema (the schemas are out of date)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """One stored event ready to publish."""
+class Encoded(NamedTuple):
+    """One stored event ready to publish (a tuple: the relay makes one per event)."""
 
     position: int
     event_type: str
@@ -183,6 +183,10 @@ class EventSchema:
     own_fields: tuple[tuple[str, Convert | None], ...]  # decode: Avro → stored JSON
     encoders: tuple[tuple[str, Convert], ...]  # encode: stored JSON → Avro
 
+    @property
+    def header(self) -> bytes:
+        return MARKER + self.fingerprint
+
     @classmethod
     def load(cls, schema: dict[str, Any], current: EventSchema | None = None) -> EventSchema:
         encode_named: dict[str, Any] = {}
@@ -231,8 +235,8 @@ class Codec:
             raise EncodeError(f"event {notification.id} ({name} of {aggregate_id} v{version}): "
                               f"no schema for {name} in schemas/events — run "
                               "`python -m schemas.generate`")
-        previous_hash, content_hash, _ = unseal(notification.state)
-        datum = event_payload(notification.state)
+        previous_hash, content_hash, payload = unseal(notification.state)
+        datum = orjson.loads(payload)
         for field, convert in schema.encoders:
             datum[field] = convert(datum[field])
         aggregate = str(aggregate_id)
@@ -243,8 +247,7 @@ class Codec:
             recorded_at=to_micros(datum["timestamp"]), content_hash=content_hash,
             previous_hash=previous_hash)
         buffer = BytesIO()
-        buffer.write(MARKER)
-        buffer.write(schema.fingerprint)
+        buffer.write(schema.header)
         try:
             schemaless_writer(buffer, schema.writer, datum)
         except (ValueError, TypeError, KeyError) as e:
