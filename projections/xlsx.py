@@ -128,68 +128,77 @@ def _figure(row: dict[str, Any], column: str) -> tuple[Any, str | None]:
 
 
 def write_workbook(path: Path, document: dict[str, Any], title: str, description: str) -> None:
+    """Stream the three sheets (openpyxl's write-only mode: no cell objects kept)."""
     from openpyxl import Workbook
 
-    book = Workbook()
-    report = book.active
-    report.title = "报表"
-    _write_statistics(report, document)
-    _write_table(book.create_sheet("问题隐患清单"), HAZARD_COLUMNS, document["hazard_list"])
-    _write_table(book.create_sheet("制度措施清单"), MEASURE_COLUMNS, document["measure_list"])
+    book = Workbook(write_only=True)
+    _write_sheet(book.create_sheet("报表"), _statistics_rows(document), [10, 28, 8, 12, 12, 12])
+    for name, columns, rows in (("问题隐患清单", HAZARD_COLUMNS, document["hazard_list"]),
+                                ("制度措施清单", MEASURE_COLUMNS, document["measure_list"])):
+        table = [[(value(row), number_format) for _, value, number_format in columns]
+                 for row in rows]
+        widths = [_width(header, [line[i][0] for line in table])
+                  for i, (header, _, _) in enumerate(columns)]
+        _write_sheet(book.create_sheet(name),
+                     [[(header, None) for header, _, _ in columns], *table], widths)
     book.properties.title = title
     book.properties.description = description
     book.properties.creator = "zhibao"
     book.save(path)
 
 
-def _write_statistics(sheet: Any, document: dict[str, Any]) -> None:
-    sheet.append(STAT_HEADERS)
+Cell = tuple[Any, str | None]  # value, number format
+
+
+def _write_sheet(sheet: Any, rows: list[list[Cell]], widths: list[int]) -> None:
+    """Header row frozen; widths before the rows, as write-only sheets require."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = "A2"
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    for row in rows:
+        cells = []
+        for value, number_format in row:
+            if number_format is None or value is None:
+                cells.append(value)
+            else:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = number_format
+                cells.append(cell)
+        sheet.append(cells)
+
+
+def _statistics_rows(document: dict[str, Any]) -> list[list[Cell]]:
+    """The form, then the sector breakdown, the children's submissions and the tasks."""
+    rows: list[list[Cell]] = [[(header, None) for header in STAT_HEADERS]]
     for row in document["statistics"]:
         measure = "万元" if row["measure"] == "分" else row["measure"]
-        sheet.append([row["code"], row["name"], measure])
-        for offset, column in enumerate(("month", "cumulative", "at_end")):
-            value, number_format = _figure(row, column)
-            cell = sheet.cell(row=sheet.max_row, column=4 + offset, value=value)
-            if number_format:
-                cell.number_format = number_format
-    _section(sheet, ("行业领域", "本月发现隐患", "累计发现隐患", "本月重大隐患", "累计重大隐患",
-                     "期末未整改"),
+        rows.append([(row["code"], None), (row["name"], None), (measure, None),
+                     *(_figure(row, column) for column in ("month", "cumulative", "at_end"))])
+    _section(rows, ("行业领域", "本月发现隐患", "累计发现隐患", "本月重大隐患", "累计重大隐患",
+                    "期末未整改"),
              [[s["name"], s["found_month"], s["found_cumulative"], s["major_month"],
                s["major_cumulative"], s["open_at_end"]] for s in document["sectors"]])
-    _section(sheet, ("下级单位", "代码", "报送状态", "版本"),
+    _section(rows, ("下级单位", "代码", "报送状态", "版本"),
              [[c["name"], c["unit_code"], _label("status")(c["status"]), c["version"]]
               for c in document["children"]])
-    _section(sheet, ("任务序号", "责任单位", "工作要求", "完成时限", "完成进展", "是否逾期"),
+    _section(rows, ("任务序号", "责任单位", "工作要求", "完成时限", "完成进展", "是否逾期"),
              [[t["task_no"], t["responsible_unit"], t["requirement"], t["deadline_text"],
                t["progress"] or ("已完成" if t["completed_on"] else None),
                _yes_no(t["overdue"])] for t in document["tasks"]])
     if document["draft"]:
-        sheet.append([])
-        sheet.append(["草稿", "本期尚未结束，数据为草稿，不作正式报送"])
-    sheet.freeze_panes = "A2"
-    _fit(sheet, [10, 28, 8, 12, 12, 12])
+        rows.extend([[], [("草稿", None), ("本期尚未结束，数据为草稿，不作正式报送", None)]])
+    return rows
 
 
-def _section(sheet: Any, headers: Sequence[str], rows: list[list[Any]]) -> None:
-    """A further table below the statistics (sectors, children, tasks), when it has rows."""
-    if not rows:
-        return
-    sheet.append([])
-    sheet.append(list(headers))
-    for row in rows:
-        sheet.append(row)
-
-
-def _write_table(sheet: Any, columns: list[Column], rows: list[dict[str, Any]]) -> None:
-    sheet.append([header for header, _, _ in columns])
-    for row in rows:
-        sheet.append([value(row) for _, value, _ in columns])
-    for index, (_, _, number_format) in enumerate(columns, start=1):
-        if number_format:
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.number_format = number_format
-    sheet.freeze_panes = "A2"
-    _fit(sheet, [_width(header, [value(r) for r in rows]) for header, value, _ in columns])
+def _section(rows: list[list[Cell]], headers: Sequence[str], table: list[list[Any]]) -> None:
+    """A further table below the statistics, when it has rows."""
+    if table:
+        rows.append([])
+        rows.append([(header, None) for header in headers])
+        rows.extend([[(value, None) for value in line] for line in table])
 
 
 def _width(header: str, values: list[Any]) -> int:
@@ -201,10 +210,3 @@ def _width(header: str, values: list[Any]) -> int:
         return sum(2 if ord(char) > 0x2E80 else 1 for char in text)
 
     return max(8, min(50, max([size(header), *map(size, values[:500])]) + 2))
-
-
-def _fit(sheet: Any, widths: list[int]) -> None:
-    from openpyxl.utils import get_column_letter
-
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
