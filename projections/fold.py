@@ -511,8 +511,12 @@ class ViewWriter:
 
     def apply(self, records: Sequence[EventRecord], track: Track | None = None) -> Applied:
         batch, applied = fold_batch(records)
+        self.write(batch, track)
+        return applied
+
+    def write(self, batch: Batch, track: Track | None = None) -> None:
+        """Write rows already folded (see `fold_batch`), in one transaction with `track`."""
         with self.store.transaction() as tx:
             batch.write(tx)
             if track is not None:
                 track(tx)
-        return applied

@@ -10,14 +10,15 @@ bounded by the page size, whatever the length of the log.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from infra.store import event_type
 from projections.events import EventRecord, from_notification
-from projections.fold import IGNORED, Applied, ViewWriter
+from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
 
 Progress = Callable[[int, int], None]
@@ -39,18 +40,31 @@ class Projector:
         self.page_size = page_size
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
-        """Fold everything recorded since the views' position, page by page."""
+        """Fold everything recorded since the views' position, page by page. The next page
+        is read and folded in a second thread while the current one is written: the
+        databases do their work without holding Python's interpreter lock."""
         head = self.recorder.max_notification_id() or 0
         position = self.store.position(STORE_FEED)
         applied = Applied()
-        for page in self._pages(position):
-            last = page[-1].id
-            applied.merge(self.writer.apply(
-                records(page), track=lambda tx, last=last: tx.track(STORE_FEED, last)))
-            position = last
-            if progress is not None:
-                progress(position, max(head, position))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fold") as folder:
+            next_page = folder.submit(self._fold_page, position)
+            while (folded := next_page.result()) is not None:
+                last, batch, page_applied = folded
+                next_page = folder.submit(self._fold_page, last)
+                self.writer.write(batch, track=lambda tx, last=last: tx.track(STORE_FEED, last))
+                applied.merge(page_applied)
+                position = last
+                if progress is not None:
+                    progress(position, max(head, position))
         return CatchUp(position, applied)
+
+    def _fold_page(self, after: int) -> tuple[int, Batch, Applied] | None:
+        """The page after position `after` folded into rows, or None at the end of the log."""
+        page = self.recorder.select_notifications(
+            start=after, limit=self.page_size, inclusive_of_start=False)
+        if not page:
+            return None
+        return (page[-1].id, *fold_batch(records(page)))
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Forget the views and fold the whole log again from the first event."""
@@ -66,16 +80,6 @@ class Projector:
             if on_batch is not None and done.applied.folded:
                 on_batch(done)
             stop.wait(poll_seconds)
-
-    def _pages(self, position: int) -> Iterator[Sequence[Notification]]:
-        while True:
-            page = self.recorder.select_notifications(
-                start=position, limit=self.page_size, inclusive_of_start=False)
-            if not page:
-                return
-            yield page
-            position = page[-1].id
-
 
 def records(notifications: Iterable[Notification]) -> list[EventRecord]:
     """The records of a page; event types the views never use are not even decoded."""

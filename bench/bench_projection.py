@@ -1,0 +1,188 @@
+"""Projection catch-up vs the raw notification-log read of the same store (the pages of
+notifications the projector reads, nothing done with them), at ≥ 1M events: target ≥ 0.3.
+Peak memory is measured a quarter of the way through the log and at its end: folding in
+pages of constant size, it must not grow with the number of events (target: the quarter
+mark at least 0.8 of the end).
+
+The store is the demo (`infra.demo.build_demo`) at scale `SCALE` (cities), ≥ 1M events.
+Building it takes a while, so it is kept between runs in `CACHE` (keyed by the demo and
+domain sources); PostgreSQL gets a copy of the same stored events, positions included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+
+from bench.harness import PG_BENCH_URL, Result, timed
+from infra.audit.log import log_range
+from infra.service import Zhibao
+from infra.settings import Settings
+
+SCALE = 8
+MIN_EVENTS = 1_000_000
+CACHE = Path(tempfile.gettempdir()) / "zhibao-bench-cache"
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def _sources_key() -> str:
+    """Changes when the demo or the domain changes, so a stale store is never reused."""
+    digest = hashlib.sha256(f"scale={SCALE}".encode())
+    for folder in ("infra/demo", "domain"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def big_store(kind: str) -> str:
+    """URL of a store of `kind` holding ≥ 1M demo events, built on first use and kept."""
+    sqlite_path = CACHE / f"demo-{_sources_key()}.db"
+    if not sqlite_path.exists():
+        _build_sqlite(sqlite_path)
+    if kind == "sqlite":
+        return f"sqlite:///{sqlite_path}"
+    return _postgres_copy(sqlite_path)
+
+
+def _build_sqlite(path: Path) -> None:
+    from infra.demo import build_demo
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    building = path.with_suffix(".building")
+    for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
+        leftover.unlink(missing_ok=True)
+    print(f"building the demo at scale {SCALE} into {path} (once; kept between runs)",
+          file=sys.stderr, flush=True)
+    app = Zhibao(Settings(database_url=f"sqlite:///{building}"))
+    try:
+        result = build_demo(app, scale=SCALE)
+        app.recorder.datastore.pool.close()  # type: ignore[attr-defined]
+    finally:
+        app.close()
+    assert result.events >= MIN_EVENTS, f"only {result.events} events at scale {SCALE}"
+    with sqlite3.connect(building) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    building.rename(path)
+
+
+def _postgres_copy(sqlite_path: Path) -> str:
+    """A schema holding the same stored events (same positions), copied once and kept."""
+    schema = f"bench_cache_{sqlite_path.stem.removeprefix('demo-')}"
+    url = f"{PG_BENCH_URL}?schema={schema}"
+    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    app = Zhibao(Settings(database_url=url))
+    try:
+        if app.recorder.max_notification_id():
+            return url
+    finally:
+        app.close()
+    source = sqlite3.connect(sqlite_path)
+    with psycopg.connect(PG_BENCH_URL) as conn, conn.cursor() as cursor:
+        with cursor.copy(f'COPY "{schema}".stored_events (notification_id, originator_id, '
+                         "originator_version, topic, state) FROM STDIN") as copy:
+            for row in source.execute("SELECT rowid, originator_id, originator_version, "
+                                      "topic, state FROM stored_events ORDER BY rowid"):
+                copy.write_row((row[0], uuid.UUID(row[1]), row[2], row[3], row[4]))
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
+                       f"'notification_id'), (SELECT max(notification_id) FROM "
+                       f'"{schema}".stored_events))')
+    source.close()
+    return url
+
+
+@contextmanager
+def fresh_views(kind: str) -> Iterator[str]:
+    """An empty views database of `kind`, removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="zhibao-bench-views-") as directory:
+            yield f"sqlite:///{directory}/views.db"
+        return
+    schema = f"bench_views_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_BENCH_URL}?schema={schema}"
+    finally:
+        with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+PROJECT = """
+import json, resource, sys, time
+from infra.service import Zhibao
+from infra.settings import Settings
+from projections.runner import Projector
+from projections.store import ViewStore
+app = Zhibao(Settings(database_url=sys.argv[1]))
+views = ViewStore(sys.argv[2])
+head = app.recorder.max_notification_id()
+quarter = []
+def progress(position, _):
+    if not quarter and position >= head // 4:
+        quarter.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+started = time.perf_counter()
+done = Projector(app.recorder, views).catch_up(progress)
+seconds = time.perf_counter() - started
+print(json.dumps({"events": done.position, "seconds": seconds, "rss_quarter": quarter[0],
+                  "rss_end": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def project_in_a_process(store_url: str, kind: str) -> dict[str, float]:
+    """Fold the whole log into fresh views in a process of its own (its memory is the
+    projector's alone)."""
+    with fresh_views(kind) as views_url:
+        done = subprocess.run([sys.executable, "-c", PROJECT, store_url, views_url], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
+                              capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def raw_read(app: Zhibao) -> int:
+    return sum(len(page) for page in log_range(app, 0))
+
+
+def best_raw_read_around(app: Zhibao, work: Callable[[], T]) -> tuple[int, float, T]:
+    """The raw read timed before and after `work` (a busy spell falls on both sides), the
+    better of the two kept."""
+    (events, before), (result, _) = timed(lambda: raw_read(app)), timed(work)
+    after = timed(lambda: raw_read(app))[1]
+    return events, min(before, after), result
+
+
+def run(stores: list[str]) -> list[Result]:
+    return [result for kind in stores for result in _measure(kind)]
+
+
+def _measure(kind: str) -> list[Result]:
+    url = big_store(kind)
+    app = Zhibao(Settings(database_url=url))
+    try:
+        raw_read(app)  # warm the caches for both sides
+        events, raw_seconds, projected = best_raw_read_around(
+            app, lambda: project_in_a_process(url, kind))
+    finally:
+        app.close()
+    assert projected["events"] == events >= MIN_EVENTS, (projected, events)
+    seconds = projected["seconds"]
+    return [
+        Result(f"projection catch-up [{kind}]", events / seconds, "events/s",
+               events / raw_seconds, "raw notification-log read", 0.3,
+               note=f"{events:,} events in {seconds:.1f} s vs {raw_seconds:.1f} s"),
+        Result(f"projection peak RSS at 1/4 vs end [{kind}]", projected["rss_quarter"], "MB",
+               projected["rss_end"], "peak RSS at the end of the log", 0.8),
+    ]
