@@ -14,6 +14,7 @@ from domain.base import SYSTEM_ORG_ID, DomainError
 from domain.codes import complete_uscc
 from domain.commands import parse_command
 from infra.service import Outcome, Zhibao
+from infra.store import event_type
 
 SYSTEM = {"person_id": "admin", "org_id": str(SYSTEM_ORG_ID), "role": "admin"}
 
@@ -76,6 +77,11 @@ class World:
 
     def as_enterprise(self, name: str) -> dict[str, str]:
         return actor(self.enterprises[name], "principal", "enterprise_principal")
+
+
+def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
+    """The types of an aggregate's stored events, oldest first, as read from the store."""
+    return [event_type(record.topic) for record in app.recorder.select_events(aggregate_id)]
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,8 +15,7 @@ import pytest
 from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.service import ConflictError, UnitOfWork, Zhibao
-from infra.store import event_type
-from tests.builders import World, actor
+from tests.builders import World, actor, stored_types
 from tests.conftest import open_app
 from tests.hazard_paths import FULL_PLAN, Hazards, hazards_in_new_world
 from tests.test_chain import assert_chained
@@ -40,10 +39,6 @@ def command(world: World, name: str, by: str, **fields: Any) -> Any:
     org = world.orgs.get(by) or world.enterprises[by]
     return parse_command({"command": name, "actor": actor(org), **{
         k: str(v) if isinstance(v, UUID) else v for k, v in fields.items()}})
-
-
-def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
-    return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
 
 
 def test_two_writers_on_one_hazard_one_wins_one_gets_a_conflict(hazards, rival):

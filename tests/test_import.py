@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -18,8 +18,7 @@ from infra.cli import main
 from infra.importer import import_file
 from infra.service import BatchResult, Zhibao
 from infra.settings import get_settings
-from infra.store import event_type
-from tests.builders import World, actor
+from tests.builders import World, actor, stored_types
 from tests.conftest import open_app
 from tests.hazard_paths import Hazards
 
@@ -57,10 +56,6 @@ def written_since(app: Zhibao, position: int) -> int:
     PostgreSQL uses up notification ids without storing anything.)"""
     return len(app.recorder.select_notifications(start=position, limit=10_000,
                                                  inclusive_of_start=False))
-
-
-def stored_types(app: Zhibao, aggregate_id: UUID) -> list[str]:
-    return [event_type(r.topic) for r in app.recorder.select_events(aggregate_id)]
 
 
 def test_bad_lines_are_reported_and_good_lines_stored(hazards, tmp_path):
