@@ -38,6 +38,15 @@ def register_audit(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--person", default="auditor", help="who takes the checkpoint")
     p.set_defaults(run=run_checkpoint)
 
+    p = commands.add_parser("as-of", help="a unit's submission rebuilt from only the events "
+                                          "recorded up to a moment")
+    p.add_argument("--known-at", required=True, metavar="TIMESTAMP",
+                   help="ISO date-time; without an offset, Asia/Shanghai")
+    p.add_argument("--unit", required=True, metavar="CODE")
+    p.add_argument("--period", required=True, metavar="YYYY-MM")
+    p.add_argument("--out", type=Path, help="write the canonical JSON here (default: stdout)")
+    p.set_defaults(run=run_as_of)
+
     p = commands.add_parser("history", help="a hazard's timeline: who did what, when (both "
                                             "clocks)")
     p.add_argument("hazard_id")
@@ -99,6 +108,31 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     console.print("anchor (keep it outside the database; `zhibao audit verify --anchor` checks "
                   "it):")
     print(checkpoint.anchor)
+    return 0
+
+
+def run_as_of(args: argparse.Namespace) -> int:
+    from domain.base import DomainError
+    from infra.audit.as_of import parse_known_at, recorded_versions, submission_as_of
+
+    app = open_app()
+    try:
+        known_at = parse_known_at(args.known_at)
+        with console.status(f"replaying the events recorded up to {known_at.isoformat()}"):
+            assembled = submission_as_of(app, known_at, args.unit, args.period)
+    except DomainError as e:
+        raise UserError(f"{e.field}: {e.rule}") from None
+    if args.out:
+        args.out.write_bytes(assembled.canonical)
+    else:
+        sys.stdout.buffer.write(assembled.canonical + b"\n")
+    console.print(f"{assembled.unit.name} {args.unit} {args.period} as known at "
+                  f"{known_at.isoformat()}: sha256 {assembled.sha256}")
+    for version in recorded_versions(app, args.unit, args.period):
+        same = "[green]the same document[/]" if version.sha256 == assembled.sha256 else \
+            "a different document"
+        console.print(f"  recorded version {version.version} (cut-off "
+                      f"{version.cut_off.isoformat()}, sha256 {version.sha256[:12]}…): {same}")
     return 0
 
 
