@@ -23,6 +23,7 @@ and F5 (bulletins, listing batches), F7 (principal-led checks), F8 (drills), F9.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from domain.base import Level
 
@@ -198,5 +199,6 @@ SECTOR_COLUMNS = {  # sector breakdown (条): column → (hazard condition, wind
 }
 
 
+@cache
 def metrics_for(level: Level) -> tuple[Metric | Rate, ...]:
     return tuple(m for m in CATALOGUE if level in m.levels)

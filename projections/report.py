@@ -153,7 +153,7 @@ class Assembler:
     def _sectors(self, unit: Unit) -> list[dict[str, Any]]:
         sectors = self.tallies[unit.unit_id].sectors
         return [{"sector": code, "name": SECTORS.get(code, code),
-                 **{column: sectors[code][column] for column in SECTOR_COLUMNS}}
+                 **dict(zip(SECTOR_COLUMNS, sectors[code], strict=True))}
                 for code in sorted(sectors)]
 
     def _child(self, child: Unit) -> ChildSubmission:

@@ -13,10 +13,11 @@ frozen at any cut-off be produced again, byte for byte, from the live views.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from domain.base import Level
@@ -194,30 +195,46 @@ def _window(column: str, on: str | None) -> str:
 
 def _expression(metric: Metric, column: str) -> str:
     condition = f"({metric.when}) AND {_window(column, metric.on)}"
-    value = metric.value if metric.kind == "sum" else "1"
-    return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
+    counted = f"SUM({metric.value})" if metric.kind == "sum" else "COUNT(*)"
+    return f"{counted} FILTER (WHERE {condition})"
+
+
+ADDITIVE: tuple[tuple[Metric, str], ...] = tuple(
+    (m, column) for family in FAMILIES for m in CATALOGUE
+    if isinstance(m, Metric) and m.family == family and m.kind != "distinct"
+    for column in m.columns)
+"""Every counted or summed figure, grouped by family: one slot each in a unit's totals."""
+SLOT = {(metric.code, column): slot for slot, (metric, column) in enumerate(ADDITIVE)}
+SECTORS = tuple(SECTOR_COLUMNS)
 
 
 @dataclass
 class Tally:
-    """A unit's rolled-up raw figures: additive ones, distinct sets, sector breakdown."""
+    """A unit's rolled-up raw figures: the additive ones (slots of ADDITIVE), distinct sets,
+    and the sector breakdown."""
 
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    totals: list[int] = field(default_factory=lambda: [0] * len(ADDITIVE))
     sets: defaultdict[tuple[str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set))
-    sectors: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    sectors: defaultdict[str, list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * len(SECTORS)))
+
+    def add(self, start: int, values: list[int]) -> None:
+        end = start + len(values)
+        self.totals[start:end] = [a + b for a, b in zip(self.totals[start:end], values,
+                                                         strict=True)]
 
     def merge(self, other: Tally) -> None:
-        self.counts.update(other.counts)
+        self.add(0, other.totals)
         for key, found in other.sets.items():
             self.sets[key] |= found
         for sector, counts in other.sectors.items():
-            self.sectors[sector].update(counts)
+            mine = self.sectors[sector]
+            mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
 
     def value(self, code: str, column: str) -> int:
-        if (code, column) in self.sets:
-            return len(self.sets[code, column])
-        return self.counts[code, column]
+        slot = SLOT.get((code, column))
+        return self.totals[slot] if slot is not None else len(self.sets[code, column])
 
 
 def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
@@ -250,10 +267,9 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
            own: defaultdict[str, Tally]) -> None:
     """The additive metrics of one family (and, for hazards, the sector breakdown of
     条 in the same pass), grouped by the facts' unit codes."""
-    additive = [(m, c) for m in CATALOGUE if isinstance(m, Metric)
-                and m.family == family and m.kind != "distinct" for c in m.columns]
+    slots = [slot for slot, (metric, _) in enumerate(ADDITIVE) if metric.family == family]
     by_sector = family == "hazards"
-    expressions = [_expression(m, c) for m, c in additive]
+    expressions = [_expression(*ADDITIVE[slot]) for slot in slots]
     if by_sector:
         expressions += [_sector_expression(condition, column)
                         for condition, column in SECTOR_COLUMNS.values()]
@@ -262,23 +278,24 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
     keys = "unit_code, sector" if by_sector else "unit_code"
     selected = keys if by_sector else "unit_code, NULL"
     for code, sector, *values in tx.rows(
-            f"SELECT {selected}, {', '.join(expressions)} FROM ({sql}) f GROUP BY {keys}",
+            f"WITH f AS MATERIALIZED ({sql}) "  # each row's conditions computed once, not
+            f"SELECT {selected}, {', '.join(expressions)} FROM f GROUP BY {keys}",  # per metric
             params):
         unit_id = tree.resolve(code)
         if unit_id is None:
             continue
         counts = [int(value or 0) for value in values]
         target = own[unit_id]
-        for (metric, column), value in zip(additive, counts, strict=False):
-            target.counts[metric.code, column] += value
+        if slots:
+            target.add(slots[0], counts[:len(slots)])
         if by_sector:
-            target.sectors[sector].update(dict(zip(SECTOR_COLUMNS, counts[len(additive):],
-                                                   strict=True)))
+            mine = target.sectors[sector]
+            mine[:] = [a + b for a, b in zip(mine, counts[len(slots):], strict=True)]
 
 
 def _sector_expression(condition: str, column: str | None) -> str:
-    return (f"SUM(CASE WHEN ({condition}) AND {_window(column or 'at_end', 'reported_at')} "
-            "THEN 1 ELSE 0 END)")
+    return f"COUNT(*) FILTER (WHERE ({condition}) AND " \
+           f"{_window(column or 'at_end', 'reported_at')})"
 
 
 def rate(numerator: int, denominator: int) -> str | None:
@@ -298,14 +315,21 @@ class Figure:
 
 def figures(tally_: Tally, level: Level) -> list[Figure]:
     """The statistical table of one unit: the catalogue's metrics for its level, in order."""
-    rows = []
-    for metric in metrics_for(level):
-        if isinstance(metric, Rate):
-            values: dict[str, Value] = {
-                column: rate(tally_.value(metric.numerator, column),
-                             tally_.value(metric.denominator, column))
-                for column in metric.columns}
-        else:
-            values = {column: tally_.value(metric.code, column) for column in metric.columns}
-        rows.append(Figure(metric, values))
-    return rows
+    return [Figure(metric, {column: (rate(tally_.value(*numerator), tally_.value(*denominator))
+                                     if denominator else tally_.value(*numerator))
+                            for column, numerator, denominator in values})
+            for metric, values in _plan(level)]
+
+
+Operand = tuple[str, str]  # (code, column)
+
+
+@cache
+def _plan(level: Level) -> tuple[tuple[Metric | Rate, tuple[tuple[str, Operand, Operand | None],
+                                                            ...]], ...]:
+    """Per metric of the level, per column: the figure read, or a rate's two figures."""
+    return tuple(
+        (metric, tuple((column, (metric.numerator, column), (metric.denominator, column))
+                       if isinstance(metric, Rate) else (column, (metric.code, column), None)
+                       for column in metric.columns))
+        for metric in metrics_for(level))
