@@ -1,11 +1,13 @@
 """A small world with history: hazards through their lifecycle (plans with funds, a listed
-major hazard), an enforcement case with a fine and an enterprise's flags changed — enough
+major hazard), an enforcement case with a fine, an enterprise's flags changed and an issued
+measure — enough
 aggregates of several versions, money, dates and nested values for the audit and export
 tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 from tests.builders import World, build_world
@@ -18,6 +20,7 @@ class Ledger:
     hazards: list[UUID] = field(default_factory=list)
     major_hazard: UUID | None = None
     case: UUID | None = None
+    measure: UUID | None = None
 
 
 def general_hazard(world: World, clock: FakeClock, enterprise: str, day: int,
@@ -76,4 +79,11 @@ def build_ledger(app, clock: FakeClock, general: int = 6) -> Ledger:  # type: ig
              amount="1.5万元", decision_no="罚字7号")
     world.do("ChangeEnterpriseFlags", "county_ema", enterprise_id=world.enterprises["shop"],
              flags={"crowded_place": True, "small_venue_9": True})
+    ledger.measure = uuid4()
+    world.do("PlanMeasure", "county_ema", measure_id=ledger.measure, title="危化品专项整治方案",
+             kind="plan", sector="hazchem", partners=["县消防救援大队"],
+             planned_date=(clock.now.date() + timedelta(days=20)).isoformat(),
+             related_hazard_ids=[ledger.major_hazard])
+    world.do("IssueMeasure", "county_ema", measure_id=ledger.measure,
+             doc_no="汉滨安委发〔2021〕5号", issued_on=clock.now.date().isoformat())
     return ledger

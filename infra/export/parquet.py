@@ -1,9 +1,11 @@
 """Incremental Parquet export of the events: one dataset per event type, hive-partitioned
-by county and month, zstd-compressed, typed by `infra/export/columns.py`.
+by county and year, zstd-compressed, typed by `infra/export/columns.py` — and the
+submissions as snapshot datasets by period.
 
     DIR/_manifest.json
     DIR/_export.lock       (held while a run writes)
     DIR/events/<dataset>/county=<code>/year=<YYYY>/part-<run>-<chunk>.parquet
+    DIR/views/<dataset>/period=<YYYY-MM>/part-<run>-<n>.parquet      (infra/export/views.py)
 
 A run exports the positions after the manifest's watermark up to the newest one when it
 starts. It reads the log once, in order, holding at most `CHUNK_EVENTS` events (as compact
@@ -45,6 +47,7 @@ from infra.export.manifest import (
     read_manifest,
     write_manifest,
 )
+from infra.export.views import recorded_submissions, snapshot_tables
 from infra.service import Zhibao
 from infra.store import event_type, unseal
 
@@ -110,8 +113,12 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
     run = manifest.next_run
     if through == manifest.watermark:
         return ExportResult(run, through, through, 0, [])  # nothing new: no run recorded
+    snapshots = snapshot_tables(app, recorded_submissions(app, manifest.watermark, through))
     writer = _RunWriter(directory, run)
     events = _Exporter(app, manifest.watermark, writer).run(through, progress)
+    for dataset, periods in sorted(snapshots.items()):
+        for period, table in sorted(periods.items()):
+            writer.write(("views", dataset, f"period={period}"), dataset, table)
     manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
                              finished_at=now(), anchor=_newest_anchor(app)))
     manifest.files.extend(writer.files)
@@ -136,7 +143,7 @@ def _remove_leftovers(directory: Path, manifest: Manifest) -> None:
     """Files of a run that was interrupted before its manifest: not listed, so not exported
     as far as any reader of the manifest knows; the next run writes them again."""
     listed = {entry.path for entry in manifest.files}
-    for path in (directory / "events").glob("*/*/*/*"):
+    for path in [*(directory / "events").glob("*/*/*/*"), *(directory / "views").glob("*/*/*")]:
         relative = path.relative_to(directory).as_posix()
         ours = PART_FILE.fullmatch(path.name) or (path.name.startswith(".part-")
                                                   and path.name.endswith(".tmp"))
@@ -153,8 +160,9 @@ class _RunWriter:
         self.chunk = 0
         self.files: list[FileEntry] = []
 
-    def write(self, dataset: str, county: str, year: str, table: pa.Table) -> None:
-        folder = self.directory / "events" / dataset / f"county={county}" / f"year={year}"
+    def write(self, where: tuple[str, ...], dataset: str, table: pa.Table) -> None:
+        """One file of `dataset` in the folder `where` (relative to the export directory)."""
+        folder = self.directory.joinpath(*where)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{self.run:06d}-{self.chunk:04d}.parquet"
         temporary = folder / f".{name}.tmp"
@@ -305,8 +313,9 @@ class _Exporter:
         for topic, buffer in sorted(self.buffers.items()):
             table = buffer.table()
             for (county, year), rows in sorted(buffer.partitions.items()):
-                self.writer.write(dataset_name(event_type(topic)), county, year,
-                                  table.take(rows))
+                dataset = dataset_name(event_type(topic))
+                self.writer.write(("events", dataset, f"county={county}", f"year={year}"),
+                                  dataset, table.take(rows))
         self.buffers.clear()
         self.buffered = 0
         self.writer.chunk += 1

@@ -1,0 +1,197 @@
+"""Snapshot datasets of the submissions (一报表两清单, one report form and two lists): every
+submission version recorded in an export run — the statistics, the problem-hazard list and
+the measure list exactly as submitted — as rows partitioned by `period=YYYY-MM`.
+
+A submission event carries only the document's SHA-256, so the document is assembled again
+from the views at the submission's own cut-off (the views are bitemporal) and must hash to
+what was recorded: an export never publishes figures other than those submitted. Each
+version is exported once, in the run whose range holds its event, so the snapshots are as
+incremental as the events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from eventsourcing.utils import get_topic
+
+from domain.base import Level
+from domain.reports import ReportSubmission
+from flows.reporting import catch_up, open_views
+from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP
+from infra.export.manifest import ExportError
+from infra.service import Zhibao
+from infra.store import event_payload
+from projections.report import Assembled, Assembler
+
+SUBMISSION_TOPICS = (get_topic(ReportSubmission.ReportSubmitted),
+                     get_topic(ReportSubmission.ReportAmended))
+VALUE = pa.decimal128(24, 4)
+
+SUBMISSION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("report_unit_code", pa.string()), ("report_unit_name", pa.string()),
+    ("report_unit_level", DICTIONARY), ("version", pa.int64()), ("draft", pa.bool_()),
+    ("late", pa.bool_()), ("cut_off", TIMESTAMP), ("sha256", pa.string()),
+    ("position", pa.int64()),
+)
+"""Every snapshot row starts with the submission it belongs to."""
+
+DATASETS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
+    "report_statistics": (
+        ("code", DICTIONARY), ("name", DICTIONARY), ("name_en", DICTIONARY),
+        ("measure", DICTIONARY), ("month", VALUE), ("cumulative", VALUE), ("at_end", VALUE)),
+    "hazard_list": (
+        ("no", pa.int64()), ("hazard_id", pa.string()), ("unit_code", DICTIONARY),
+        ("location", pa.string()), ("sector", DICTIONARY), ("sector_name", DICTIONARY),
+        ("enterprise", pa.string()), ("uscc", pa.string()), ("description", pa.string()),
+        ("category", DICTIONARY), ("grade", DICTIONARY), ("local_grade", pa.string()),
+        ("criteria_ref", pa.string()), ("channel", DICTIONARY), ("discovered_by", pa.string()),
+        ("discovered_on", pa.date32()), ("measures", pa.string()),
+        ("responsible_org", pa.string()), ("responsible_person", pa.string()),
+        ("funds_yuan", MONEY), ("deadline", pa.date32()), ("contingency_plan", pa.string()),
+        ("listed", pa.bool_()), ("listing_level", DICTIONARY), ("supervising_org", pa.string()),
+        ("state", DICTIONARY), ("progress", pa.string()), ("completed_on", pa.date32()),
+        ("verifier", pa.string()), ("verified_on", pa.date32()), ("closed_on", pa.date32()),
+        ("overdue", pa.bool_()), ("tag", DICTIONARY)),
+    "measure_list": (
+        ("no", pa.int64()), ("measure_id", pa.string()), ("title", pa.string()),
+        ("kind", DICTIONARY), ("sector", DICTIONARY), ("sector_name", DICTIONARY),
+        ("lead_org", pa.string()), ("partners", pa.string()), ("content", pa.string()),
+        ("related_hazards", pa.int64()), ("planned_date", pa.date32()),
+        ("done_on", pa.date32()), ("doc_no", pa.string()), ("state", DICTIONARY),
+        ("remarks", pa.string())),
+}
+"""Columns beyond the submission's, in the documents' own names — except money: the lists
+carry fen (`funds_fen`), the datasets yuan (`funds_yuan`, decimal(18, 2)), and statistics
+measured in fen (分) are given in yuan (measure 元). Values are decimal(24, 4): counts,
+amounts and percentages (rates) alike."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    position: int
+    unit_code: str
+    period: str
+    version: int
+    draft: bool
+    late: bool
+    cut_off: datetime
+    sha256: str
+
+
+def recorded_submissions(app: Zhibao, after: int, through: int) -> list[Submission]:
+    """The submission versions recorded at positions after `after` up to `through`."""
+    found: list[Submission] = []
+    position = after
+    while page := app.recorder.select_notifications(
+            start=position, stop=through, limit=5000, topics=SUBMISSION_TOPICS,
+            inclusive_of_start=False):
+        for notification in page:
+            p = event_payload(notification.state)
+            found.append(Submission(notification.id, p["unit_code"], p["period"], p["version"],
+                                    p["draft"], p["late"], datetime.fromisoformat(p["cut_off"]),
+                                    p["sha256"]))
+        position = page[-1].id
+    return found
+
+
+def snapshot_tables(app: Zhibao, submissions: list[Submission]) -> dict[str, dict[str, pa.Table]]:
+    """dataset → period → rows of every submission, its document reassembled and checked."""
+    if not submissions:
+        return {}
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: defaultdict(list)
+                                                       for name in DATASETS}
+    for submission, assembled in _reassembled(app, submissions):
+        head = _submission_row(submission, assembled)
+        document = assembled.document
+        for name, items in (("report_statistics", map(_statistic, document["statistics"])),
+                            ("hazard_list", map(_money, document["hazard_list"])),
+                            ("measure_list", document["measure_list"])):
+            rows[name][submission.period].extend({**head, **item} for item in items)
+    return {name: {period: _table(name, period_rows)
+                   for period, period_rows in periods.items() if period_rows}
+            for name, periods in rows.items()}
+
+
+def _reassembled(app: Zhibao, submissions: list[Submission]
+                 ) -> Iterable[tuple[Submission, Assembled]]:
+    views = open_views(app)
+    try:
+        catch_up(app, views)
+        major_only = tuple(Level(level) for level in app.settings.major_only_list_levels)
+        assemblers: dict[tuple[str, datetime], Assembler] = {}
+        for submission in submissions:
+            key = (submission.period, submission.cut_off)
+            if key not in assemblers:
+                with views.snapshot() as tx:
+                    assemblers[key] = Assembler(tx, submission.period, submission.cut_off,
+                                                major_only)
+            assembler = assemblers[key]
+            assembled = assembler.assemble(assembler.unit(submission.unit_code),
+                                           submission.draft)
+            if assembled.sha256 != submission.sha256:
+                raise ExportError(
+                    f"the views no longer reproduce {submission.unit_code}'s submission for "
+                    f"{submission.period} (version {submission.version}, sha256 "
+                    f"{submission.sha256[:12]}…); nothing was exported — rebuild them with "
+                    "`zhibao project --rebuild` and check the store with `zhibao audit verify`")
+            yield submission, assembled
+    finally:
+        views.close()
+
+
+def _submission_row(submission: Submission, assembled: Assembled) -> dict[str, Any]:
+    unit = assembled.unit
+    return {"report_unit_code": submission.unit_code, "report_unit_name": unit.name,
+            "report_unit_level": unit.level.value, "version": submission.version,
+            "draft": submission.draft, "late": submission.late, "cut_off": submission.cut_off,
+            "sha256": submission.sha256, "position": submission.position}
+
+
+def _statistic(figure: dict[str, Any]) -> dict[str, Any]:
+    in_fen = figure["measure"] == "分"
+    values = {column: None if figure.get(column) is None else
+              Decimal(figure[column]).scaleb(-2 if in_fen else 0)
+              for column in ("month", "cumulative", "at_end")}
+    return {**figure, **values, "measure": "元" if in_fen else figure["measure"]}
+
+
+def _money(row: dict[str, Any]) -> dict[str, Any]:
+    fen = row["funds_fen"]
+    return {**{k: v for k, v in row.items() if k != "funds_fen"},
+            "funds_yuan": None if fen is None else Decimal(fen).scaleb(-2)}
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    columns = SUBMISSION_COLUMNS + DATASETS[name]
+    known = {column for column, _ in columns}
+    unknown = {key for row in rows for key in row} - known
+    if unknown:
+        raise ExportError(f"views dataset {name}: {sorted(unknown)} not in its Parquet schema "
+                          "(infra/export/views.py); nothing was exported")
+    arrays = []
+    for column, arrow_type in columns:
+        values = [row.get(column) for row in rows]
+        if arrow_type == DICTIONARY:
+            arrays.append(pa.array(values, pa.string()).dictionary_encode())
+        elif arrow_type == pa.date32():
+            arrays.append(pa.array(values, pa.string()).cast(arrow_type))
+        else:
+            arrays.append(pa.array(values, arrow_type))
+    return pa.Table.from_arrays(arrays, names=[column for column, _ in columns])
+
+
+def markdown_table() -> str:
+    """The README's table of the snapshot datasets (a test keeps it current)."""
+    head = ", ".join(f"`{name}`" for name, _ in SUBMISSION_COLUMNS)
+    lines = ["| dataset | columns (after the submission's: " + head + ") |", "| --- | --- |"]
+    for name, columns in DATASETS.items():
+        lines.append(f"| `views/{name}` | " + ", ".join(f"`{column}`" for column, _ in columns)
+                     + " |")
+    return "\n".join(lines) + "\n"
