@@ -124,12 +124,15 @@ class Fact:
     id: str
     at: int  # occurred_at
     rec: int  # recorded_at
-    actor: str
 
     @classmethod
     def of(cls, record: EventRecord) -> Fact:
         return cls(record, str(record.originator_id), micros(record.occurred_at),
-                   micros(record.recorded_at), str(record.actor_org_id))
+                   micros(record.recorded_at))
+
+    @property
+    def actor(self) -> str:
+        return str(self.record.actor_org_id)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -7,7 +7,10 @@ Conventions (both databases):
 - business dates (deadlines, planned dates) are ISO `YYYY-MM-DD` text, which sorts as dates;
 - every row carries the `recorded_at` of the fact it holds, so a reader can ask "as known at
   cut-off C" by ignoring facts recorded after C. That is what makes a frozen submission
-  reproducible from the live views (DOMAIN §7.1, §11.2 rule 8).
+  reproducible from the live views (DOMAIN §7.1, §11.2 rule 8);
+- reports read whole tables (every unit's figures at once), so beyond the keys there are
+  indexes only where a report looks up a part (a period's self-inspections and submissions):
+  each index would slow every write of the projection.
 
 Rows are keyed by the event that produced them (aggregate id, version) or set columns that
 only one event of an aggregate can set, so applying an event twice changes nothing.
@@ -59,7 +62,7 @@ ENTERPRISES = Table("view_enterprises", _cols("enterprise_id uscc name rec:int")
 ENTERPRISE_CHANGES = Table(
     "view_enterprise_changes",
     _cols("enterprise_id attr version:int at:int rec:int value"),
-    ("enterprise_id", "attr", "version"), indexes=(("attr", "enterprise_id"),))
+    ("enterprise_id", "attr", "version"))
 """An enterprise's location (`unit_code`), `status`, expected-reporting class (`base_class`:
 high_risk | above_size | crowded | other) and `key_unit` (1/0) over business time."""
 
@@ -72,17 +75,17 @@ INSPECTIONS = Table(
     "view_inspections",
     _cols("inspection_id inspection_type organiser_org_id unit_code at:int rec:int "
           "targets:int team_121:int led:int"),
-    ("inspection_id",), indexes=(("at",),))
+    ("inspection_id",))
 VISITS = Table(
     "view_visits",
     _cols("inspection_id version:int enterprise_id unit_code at:int rec:int"),
-    ("inspection_id", "version"), indexes=(("at",), ("enterprise_id",)))
+    ("inspection_id", "version"))
 
 ENFORCEMENT = Table(
     "view_enforcement",
     _cols("aggregate_id version:int action enterprise_id unit_code org_id at:int rec:int "
           "amount_fen:int persons:int detail"),
-    ("aggregate_id", "version"), indexes=(("at",),))
+    ("aggregate_id", "version"))
 """One row per enforcement or accountability act: case_opened, fine, suspension, licence,
 closure, blacklist, referral, interview, exposure, reminder."""
 
@@ -98,7 +101,7 @@ HAZARDS = Table(
           "ended_at:int ended_rec:int ended_on end_kind ended_by "
           "listed_at:int listed_rec:int listing_level listing_authority supervising_org "
           "listing_notice_no listing_deadline delisted_at:int delisted_rec:int"),
-    ("hazard_id",), indexes=(("unit_code",),))
+    ("hazard_id",))
 """One row per hazard: what it is, and each once-only step with its business and system
 time. The grade, deadline, treating org and criteria set at confirmation are kept here; later
 changes to them are rows of HAZARD_CHANGES. `end_kind` is closed | on_spot | voided |
@@ -107,7 +110,7 @@ eliminated (on the spot: general, due, completed and closed on the day)."""
 HAZARD_CHANGES = Table(
     "view_hazard_changes",
     _cols("hazard_id attr version:int at:int rec:int value"),
-    ("hazard_id", "attr", "version"), indexes=(("attr", "hazard_id"),))
+    ("hazard_id", "attr", "version"))
 """Hazard attributes that can change more than once: grade and criteria_ref (regrading),
 deadline (extensions), treating_org (transfers), plan (JSON, or '' when rejected),
 completed (date, or '' when a failed verification reopened it), progress (percent),
@@ -118,7 +121,7 @@ MEASURES = Table(
     _cols("measure_id unit_code org_id title kind sector content partners planned_date "
           "related planned_at:int planned_rec:int doc_no issued_on issued_at:int "
           "issued_rec:int completed_on completed_at:int completed_rec:int evidence"),
-    ("measure_id",), indexes=(("unit_code",),))
+    ("measure_id",))
 
 TASKS = Table(
     "view_tasks",
