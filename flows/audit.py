@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.deployments.runner import RunnerDeployment
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
 from domain.base import SHANGHAI
@@ -45,4 +45,5 @@ def deployment() -> RunnerDeployment:
     """For `flow.serve` / `prefect.serve` beside the reporting deployments."""
     return store_audit.to_deployment(
         name="store-audit", concurrency_limit=1,
+        entrypoint_type=EntrypointType.MODULE_PATH,
         schedules=[Cron(get_settings().audit_cron, timezone=SHANGHAI.key)])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.deployments.runner import RunnerDeployment
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
 from domain.base import SHANGHAI
@@ -41,4 +41,5 @@ def deployment() -> RunnerDeployment:
     """For `flow.serve` / `prefect.serve` beside the reporting deployments."""
     return parquet_export.to_deployment(
         name="parquet-export", concurrency_limit=1,
+        entrypoint_type=EntrypointType.MODULE_PATH,
         schedules=[Cron(get_settings().export_cron, timezone=SHANGHAI.key)])

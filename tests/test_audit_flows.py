@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.audit import TamperDetected, store_audit
 from flows.audit import deployment as audit_deployment
@@ -20,12 +19,6 @@ from infra.settings import get_settings
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger
 from tests.test_audit_tamper import RawStore
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture
@@ -43,7 +36,7 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
     return build_ledger(app, clock, general=3)
 
 
-def test_export_flow_writes_the_parquet_datasets(prefect_server: None, configured: None,
+def test_export_flow_writes_the_parquet_datasets(prefect_harness: None, configured: None,
                                                  app: Zhibao, ledger: Ledger,
                                                  tmp_path: Path) -> None:
     summary = parquet_export()
@@ -57,7 +50,7 @@ def test_export_flow_writes_the_parquet_datasets(prefect_server: None, configure
     assert parquet_export()["events"] == 0
 
 
-def test_audit_flow_verifies_then_seals(prefect_server: None, configured: None, app: Zhibao,
+def test_audit_flow_verifies_then_seals(prefect_harness: None, configured: None, app: Zhibao,
                                         ledger: Ledger) -> None:
     first = store_audit()
     assert first["ok"] and first["checkpoint"]["number"] == 1
@@ -66,7 +59,7 @@ def test_audit_flow_verifies_then_seals(prefect_server: None, configured: None, 
     assert verify(app).checkpoints == 1
 
 
-def test_audit_flow_fails_and_seals_nothing_over_a_broken_store(prefect_server: None,
+def test_audit_flow_fails_and_seals_nothing_over_a_broken_store(prefect_harness: None,
                                                                 configured: None, app: Zhibao,
                                                                 ledger: Ledger) -> None:
     raw = RawStore(app)
@@ -88,3 +81,5 @@ def test_deployments_run_on_the_configured_schedules(configured: None,
     assert {s.schedule.timezone for s in export.schedules + audit.schedules} == \
         {"Asia/Shanghai"}
     assert export.concurrency_limit == audit.concurrency_limit == 1
+    assert (export.entrypoint, audit.entrypoint) == ("flows.export.parquet_export",
+                                                     "flows.audit.store_audit")
