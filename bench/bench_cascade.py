@@ -50,13 +50,14 @@ def store_copy(url: str) -> Iterator[str]:
     copy = f"{PG_BENCH_URL}?schema={schema}"
     with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    Zhibao(Settings(database_url=copy)).close()  # creates the store's tables
+    app = Zhibao(Settings(database_url=copy))  # creates the store's tables
+    name = app.recorder.events_table_name  # type: ignore[attr-defined]
+    app.close()
     with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{schema}".stored_events SELECT * FROM '
-                     f'"{source}".stored_events')
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
+        conn.execute(f'INSERT INTO "{schema}".{name} SELECT * FROM "{source}".{name}')
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".{name}', "
                      f"'notification_id'), (SELECT max(notification_id) FROM "
-                     f'"{schema}".stored_events))')
+                     f'"{schema}".{name}))')
     try:
         yield copy
     finally:

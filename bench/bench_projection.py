@@ -88,18 +88,18 @@ def _postgres_copy(sqlite_path: Path) -> str:
     try:
         if app.recorder.max_notification_id():
             return url
+        table = f'"{schema}".{app.recorder.events_table_name}'  # type: ignore[attr-defined]
     finally:
         app.close()
     source = sqlite3.connect(sqlite_path)
     with psycopg.connect(PG_BENCH_URL) as conn, conn.cursor() as cursor:
-        with cursor.copy(f'COPY "{schema}".stored_events (notification_id, originator_id, '
-                         "originator_version, topic, state) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table} (notification_id, originator_id, originator_version, "
+                         "topic, state) FROM STDIN") as copy:
             for row in source.execute("SELECT rowid, originator_id, originator_version, "
                                       "topic, state FROM stored_events ORDER BY rowid"):
                 copy.write_row((row[0], uuid.UUID(row[1]), row[2], row[3], row[4]))
-        cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
-                       f"'notification_id'), (SELECT max(notification_id) FROM "
-                       f'"{schema}".stored_events))')
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'), "
+                       f"(SELECT max(notification_id) FROM {table}))")
     source.close()
     return url
 
@@ -135,7 +135,7 @@ def progress(position, _):
     if not quarter and position >= head // 4:
         quarter.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 started = time.perf_counter()
-done = Projector(app.recorder, views).catch_up(progress)
+done = Projector(app.recorder, views, database_url=sys.argv[1]).catch_up(progress)
 seconds = time.perf_counter() - started
 print(json.dumps({"events": done.position, "seconds": seconds, "rss_quarter": quarter[0],
                   "rss_end": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -61,12 +61,11 @@ def _progress() -> Progress:
 
 
 def run_project(args: argparse.Namespace) -> int:
-    from flows.reporting import open_views
-    from projections.runner import Projector
+    from flows.reporting import open_views, projector
 
     app = open_app()
     views = open_views(app)
-    projector = Projector(app.recorder, views, app.settings.projection_page_size)
+    runner = projector(app, views)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("rebuilding views" if args.rebuild else "catching up",
@@ -75,13 +74,13 @@ def run_project(args: argparse.Namespace) -> int:
         def advance(position: int, head: int) -> None:
             progress.update(task, completed=position, total=head)
 
-        done = projector.rebuild(advance) if args.rebuild else projector.catch_up(advance)
+        done = runner.rebuild(advance) if args.rebuild else runner.catch_up(advance)
     _say_done(done, time.perf_counter() - started)
     if args.follow:
         stop = threading.Event()
         console.print(f"following {app.settings.database_url} (Ctrl-C to stop)")
         try:
-            projector.follow(stop, app.settings.projection_poll_seconds,
+            runner.follow(stop, app.settings.projection_poll_seconds,
                              on_batch=lambda d: _say_done(d, None))
         except KeyboardInterrupt:
             stop.set()

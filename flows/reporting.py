@@ -50,8 +50,14 @@ def open_views(app: Zhibao) -> ViewStore:
     return ViewStore(settings.views_url or views_url_for(settings.database_url))
 
 
+def projector(app: Zhibao, views: ViewStore) -> Projector:
+    settings = app.settings
+    return Projector(app.recorder, views, settings.projection_page_size,
+                     database_url=settings.database_url, workers=settings.projection_workers)
+
+
 def catch_up(app: Zhibao, views: ViewStore) -> CatchUp:
-    return Projector(app.recorder, views, app.settings.projection_page_size).catch_up()
+    return projector(app, views).catch_up()
 
 
 def deadlines(period: str, days: dict[str, int]) -> tuple[c.LevelDeadlineIn, ...]:

@@ -37,7 +37,8 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
 - `ZHIBAO_VIEWS_URL` (default: beside the store — `zhibao.db` → `zhibao-views.db`, or the
   store's own PostgreSQL database): where the views live.
 - `ZHIBAO_PROJECTION_PAGE_SIZE` (default 5000): events folded per view transaction;
-  `ZHIBAO_PROJECTION_POLL_SECONDS` (default 2.0): how often `zhibao project --follow` looks.
+  `ZHIBAO_PROJECTION_POLL_SECONDS` (default 2.0): how often `zhibao project --follow` looks;
+  `ZHIBAO_PROJECTION_WORKERS` (default 0: one per CPU): processes folding a long backlog.
 - `ZHIBAO_REPORT_DEADLINES` (default `{"village": 3, "town": 5, "county": 8, "city": 10,
   "province": 15}`): per level, the day of the following month by which (inclusive) a
   period's submission is due (DOMAIN §11.1).
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     views_url: str | None = None
     projection_page_size: int = 5000
     projection_poll_seconds: float = 2.0
+    projection_workers: int = 0
     report_deadlines: dict[str, int] = {"village": 3, "town": 5, "county": 8, "city": 10,
                                         "province": 15}
     programme_start: date = date(2020, 4, 1)

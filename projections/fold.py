@@ -115,6 +115,15 @@ class Batch:
             if op in self.rows:
                 op.write(tx, self.rows[op])
 
+    def as_lists(self) -> list[list[tuple[Any, ...]]]:
+        """The rows per operation in OPS order: what a worker process sends back (an Op is
+        matched by identity, which pickling does not keep)."""
+        return [self.rows.get(op, []) for op in OPS]
+
+    @classmethod
+    def from_lists(cls, lists: list[list[tuple[Any, ...]]]) -> Batch:
+        return cls({op: rows for op, rows in zip(OPS, lists, strict=True) if rows})
+
 
 @dataclass(slots=True)
 class Fact:

@@ -1,28 +1,45 @@
 """The projector: keeps the views caught up with the store's notification log.
 
-It polls the log in pages (`select_notifications`; the SQLite recorder has no
+It reads the log in pages of positions (`select_notifications`; the SQLite recorder has no
 subscriptions) and applies each page as one transaction that also advances the position,
 so after a crash — even `kill -9` in the middle of a page — the views hold exactly the pages
 before it and the next run resumes there: every event is applied exactly once. Memory is
 bounded by the page size, whatever the length of the log.
+
+Reading and folding cost several times the writing, so a long backlog (a rebuild, a first
+catch-up) is read and folded by worker processes, a page each, while this process writes
+the pages in log order; a short one is folded here.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from multiprocessing import get_context
+from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Environment,
+    InfrastructureFactory,
+    Notification,
+)
 
-from infra.store import event_type
+from infra.store import event_type, eventsourcing_env
 from projections.events import EventRecord, from_notification
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
 
 Progress = Callable[[int, int], None]
 """Called after each page with (position reached, head of the log when the run started)."""
+PARALLEL_FROM = 50_000
+"""Backlogs at least this long are folded by worker processes (starting them costs ~1 s)."""
+Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # last position, rows, counts
 
 
 @dataclass(frozen=True)
@@ -32,39 +49,34 @@ class CatchUp:
 
 
 class Projector:
-    def __init__(self, recorder: ApplicationRecorder, store: ViewStore,
-                 page_size: int = 5000) -> None:
+    def __init__(self, recorder: ApplicationRecorder, store: ViewStore, page_size: int = 5000,
+                 database_url: str | None = None, workers: int = 0,
+                 parallel_from: int = PARALLEL_FROM) -> None:
+        """`database_url` (the store's) lets worker processes read it; `workers` 0 means
+        one per CPU."""
         self.recorder = recorder
         self.store = store
         self.writer = ViewWriter(store)
         self.page_size = page_size
+        self.database_url = database_url
+        self.workers = workers or os.cpu_count() or 1
+        self.parallel_from = parallel_from
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
-        """Fold everything recorded since the views' position, page by page. The next page
-        is read and folded in a second thread while the current one is written: the
-        databases do their work without holding Python's interpreter lock."""
+        """Fold everything recorded since the views' position."""
         head = self.recorder.max_notification_id() or 0
         position = self.store.position(STORE_FEED)
+        parallel = self.database_url is not None and head - position >= self.parallel_from
+        pages = self._in_workers(position, head) if parallel else self._here(position, head)
         applied = Applied()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fold") as folder:
-            next_page = folder.submit(self._fold_page, position)
-            while (folded := next_page.result()) is not None:
-                last, batch, page_applied = folded
-                next_page = folder.submit(self._fold_page, last)
-                self.writer.write(batch, track=lambda tx, last=last: tx.track(STORE_FEED, last))
-                applied.merge(page_applied)
-                position = last
-                if progress is not None:
-                    progress(position, max(head, position))
+        for last, rows, page_applied in pages:
+            self.writer.write(Batch.from_lists(rows),
+                              track=lambda tx, last=last: tx.track(STORE_FEED, last))
+            applied.merge(page_applied)
+            position = last
+            if progress is not None:
+                progress(position, max(head, position))
         return CatchUp(position, applied)
-
-    def _fold_page(self, after: int) -> tuple[int, Batch, Applied] | None:
-        """The page after position `after` folded into rows, or None at the end of the log."""
-        page = self.recorder.select_notifications(
-            start=after, limit=self.page_size, inclusive_of_start=False)
-        if not page:
-            return None
-        return (page[-1].id, *fold_batch(records(page)))
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Forget the views and fold the whole log again from the first event."""
@@ -80,6 +92,61 @@ class Projector:
             if on_batch is not None and done.applied.folded:
                 on_batch(done)
             stop.wait(poll_seconds)
+
+    def _ranges(self, position: int, head: int) -> Iterator[tuple[int, int]]:
+        """Pages as ranges of positions (after, through], up to the head seen at the start:
+        every position up to it is committed, so no later commit can land inside one."""
+        for after in range(position, head, self.page_size):
+            yield after, min(after + self.page_size, head)
+
+    def _here(self, position: int, head: int) -> Iterator[Folded]:
+        for after, through in self._ranges(position, head):
+            folded = fold_range(self.recorder, after, through)
+            if folded is not None:
+                yield folded
+
+    def _in_workers(self, position: int, head: int) -> Iterator[Folded]:
+        """Pages folded by worker processes, a few ahead, yielded in log order."""
+        context = get_context("spawn")  # a forked child would share this process's
+        with ProcessPoolExecutor(self.workers, mp_context=context,  # database connections
+                                 initializer=_open_recorder,
+                                 initargs=(self.database_url,)) as pool:
+            ranges = self._ranges(position, head)
+            pending: deque[Future[Folded | None]] = deque(
+                pool.submit(_fold_in_worker, *r) for r in islice(ranges, 2 * self.workers))
+            while pending:
+                folded = pending.popleft().result()
+                pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
+                if folded is not None:
+                    yield folded
+
+
+def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded | None:
+    """The events at positions (after, through] folded into rows; None if there are none."""
+    page = recorder.select_notifications(start=after, stop=through, limit=through - after,
+                                         inclusive_of_start=False)
+    if not page:
+        return None
+    batch, applied = fold_batch(records(page))
+    return page[-1].id, batch.as_lists(), applied
+
+
+_worker_recorder: ApplicationRecorder | None = None
+
+
+def _open_recorder(database_url: str) -> None:
+    """In a worker process: its own reader of the store (the application's table names)."""
+    global _worker_recorder
+    from infra.service import Zhibao
+
+    env = Environment(Zhibao.name, eventsourcing_env(database_url))
+    _worker_recorder = InfrastructureFactory.construct(env).application_recorder()
+
+
+def _fold_in_worker(after: int, through: int) -> Folded | None:
+    assert _worker_recorder is not None
+    return fold_range(_worker_recorder, after, through)
+
 
 def records(notifications: Iterable[Notification]) -> list[EventRecord]:
     """The records of a page; event types the views never use are not even decoded."""

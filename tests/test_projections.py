@@ -104,6 +104,18 @@ def test_catch_up_in_small_pages_equals_a_rebuild(world: Zhibao, views: ViewStor
     assert sum(map(len, dump(views).values())) > 200
 
 
+def test_worker_processes_fold_the_same_views(world: Zhibao, database_url: str,
+                                              views: ViewStore, fresh_views: ViewStore) -> None:
+    """A long backlog is read and folded by worker processes, written here in log order."""
+    parallel = Projector(world.recorder, views, page_size=40, database_url=database_url,
+                         workers=2, parallel_from=0)
+    positions: list[int] = []
+    done = parallel.catch_up(lambda position, head: positions.append(position))
+    assert positions == sorted(positions) and done.position == world.recorder.max_notification_id()
+    Projector(world.recorder, fresh_views).rebuild()
+    assert dump(views) == dump(fresh_views)
+
+
 def test_rebuild_forgets_and_refolds(world: Zhibao, views: ViewStore) -> None:
     projector = Projector(world.recorder, views)
     projector.catch_up()
