@@ -76,6 +76,8 @@ def _build_sqlite(path: Path) -> None:
     with sqlite3.connect(building) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     building.rename(path)
+    for leftover in (Path(f"{building}-wal"), Path(f"{building}-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 def _postgres_copy(sqlite_path: Path) -> str:

@@ -3,6 +3,7 @@ run for the last month of the data, where the files are, and the cities' headlin
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -48,7 +49,7 @@ def _shown(figure: dict[str, object]) -> str:
             elif figure["measure"] == "%":
                 text = f"{value}%"
             elif figure["measure"] == "分":
-                text = f"{int(value) / 1_000_000:.2f}万元"  # type: ignore[call-overload]
+                text = f"{Decimal(str(value)) / 1_000_000:.2f}万元"
             else:
                 text = f"{value}"
             parts.append(f"{label} {text}")

@@ -146,3 +146,17 @@ def test_serving_without_a_prefect_server_is_refused() -> None:
                           text=True, timeout=120)
     assert done.returncode == 2
     assert "prefect server start" in done.stderr and "PREFECT_API_URL" in done.stderr
+
+
+def test_the_demo_reports_the_last_month(app: Zhibao, clock: FakeClock, tmp_path: Path) -> None:
+    """What `zhibao demo` prints after its simulation: the files and the city's headlines."""
+    from flows.demo import HEADLINES, report_last_month
+    from tests.reports_world import build_half_year
+
+    build_half_year(app, clock)
+    at(clock, "2021-07-02T09:00")
+    paths, rows = report_last_month(app, "2021-06", tmp_path)
+    assert paths[0] == tmp_path / "reports/2021-06" and paths[1].name == "v1.json"
+    assert all(path.exists() for path in paths)
+    assert [figure.split()[1] for figure, _ in rows] == list(HEADLINES)
+    assert rows[0][0] == "安康市 A1 应报企业数" and rows[0][1] == "本月 4"
