@@ -34,7 +34,7 @@ from domain.reports import (
 )
 from infra.service import Zhibao
 from projections.fold import micros
-from projections.report import Assembled, Assembler, differences
+from projections.report import Assembled, Assembler, Known, differences
 from projections.runner import CatchUp, Projector
 from projections.stats import hazards_sql
 from projections.store import ViewStore, views_url_for
@@ -151,47 +151,48 @@ class Reporter:
                 draft: bool) -> Submitted:
         assembled = assembler.assemble(unit, draft)
         latest = assembler.latest(unit)
-        position = self.views.position()
         unchanged = latest is not None and latest.sha256 == assembled.sha256
         if latest is not None and unchanged:
-            version, files = latest.version, self._files(assembled, latest.version, draft)
+            version, diff = latest.version, None  # files written again, the same bytes
         else:
-            content = c.SubmissionContentIn(
-                cut_off=assembler.cut_off, view_position=position, sha256=assembled.sha256,
-                draft=draft, children=tuple(
-                    c.ChildSubmissionIn(**vars(child)) for child in assembled.children))
-            fields = {"actor": actor, "unit_code": assembled.unit.code,
-                      "period": assembler.period, "content": content}
-            if latest is None:
-                self.app.execute(c.SubmitReport(**fields))
-                version, diff = 1, None
-            else:
-                previous = self._regenerate(assembled, latest.cut_off, latest.draft,
-                                            latest.sha256)
-                changes, rows = differences(previous, assembled.document)
-                self.app.execute(c.AmendReport(
-                    **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in changes),
-                    rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
-                version = latest.version + 1
-                diff = {"supersedes_version": latest.version, "supersedes": latest.sha256,
-                        "figures": [vars(x) for x in changes], "rows": [vars(x) for x in rows]}
-            files = self._files(assembled, version, draft, diff)
+            version, diff = self._record(assembler, assembled, latest, actor, draft)
+        files = self._files(assembled, version, draft, diff)
         missing = self._mark_missing(assembler.period, assembled)
         stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
         return Submitted(unit.code, unit.name, unit.level, version, assembled.sha256, draft,
                          stored.late, unchanged, files, missing)
 
-    def _regenerate(self, assembled: Assembled, cut_off: datetime, draft: bool,
-                    sha256: str) -> dict[str, object]:
-        """The previous version's document, assembled again from the views at its own
+    def _record(self, assembler: Assembler, assembled: Assembled, latest: Known | None,
+                actor: c.ActorIn, draft: bool) -> tuple[int, dict[str, object] | None]:
+        """Record version 1, or the next version with its differences from the latest."""
+        content = c.SubmissionContentIn(
+            cut_off=assembler.cut_off, view_position=self.views.position(),
+            sha256=assembled.sha256, draft=draft,
+            children=tuple(c.ChildSubmissionIn(**vars(child)) for child in assembled.children))
+        fields = {"actor": actor, "unit_code": assembled.unit.code, "period": assembler.period,
+                  "content": content}
+        if latest is None:
+            self.app.execute(c.SubmitReport(**fields))
+            return 1, None
+        previous = self._regenerate(assembled, latest)
+        changes, rows = differences(previous, assembled.document)
+        self.app.execute(c.AmendReport(
+            **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in changes),
+            rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
+        return latest.version + 1, {
+            "supersedes_version": latest.version, "supersedes": latest.sha256,
+            "figures": [vars(x) for x in changes], "rows": [vars(x) for x in rows]}
+
+    def _regenerate(self, assembled: Assembled, latest: Known) -> dict[str, object]:
+        """The latest version's document, assembled again from the views at its own
         cut-off; it must hash to what was recorded."""
         with self.views.snapshot() as tx:
-            again = Assembler(tx, assembled.document["period"], cut_off,  # type: ignore[arg-type]
-                              self.major_only).assemble(assembled.unit, draft)
-        if again.sha256 != sha256:
+            again = Assembler(tx, assembled.document["period"], latest.cut_off,  # type: ignore[arg-type]
+                              self.major_only).assemble(assembled.unit, latest.draft)
+        if again.sha256 != latest.sha256:
             raise RuntimeError(f"the views no longer reproduce {assembled.unit.code}'s "
-                               f"submission {sha256[:12]}…; rebuild them (zhibao project "
-                               "--rebuild)")
+                               f"submission {latest.sha256[:12]}…; rebuild them (zhibao "
+                               "project --rebuild)")
         return again.document
 
     def _mark_missing(self, period: str, assembled: Assembled) -> tuple[str, ...]:
