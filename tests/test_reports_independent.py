@@ -27,10 +27,12 @@ from flows.reporting import catch_up, open_views
 from infra.service import Zhibao
 from infra.settings import Settings
 from projections.fold import micros
+from projections.runner import project_records, records
 from projections.stats import Window, figures, tally
+from projections.store import ViewStore
 from projections.tree import UnitTree
 from tests.conftest import FakeClock
-from tests.reports_world import build_half_year
+from tests.reports_world import RECODED, build_half_year
 from tests.test_audit_tamper import RawStore
 
 PROGRAMME_START = datetime(2020, 4, 1, tzinfo=SHANGHAI)
@@ -404,17 +406,21 @@ def independent(con: duckdb.DuckDBPyConnection, when: When) -> dict[str, dict[An
 
 
 def from_views(app: Zhibao, when: When) -> dict[str, dict[Any, Any]]:
-    settings = app.settings
     views = open_views(app)
     try:
         catch_up(app, views)
-        window = Window(when.period, settings.programme_start, settings.stock_cutoff,
-                        when.cut_off)
-        with views.snapshot() as tx:
-            tree = UnitTree.load(tx, when.last_day.isoformat(), micros(when.cut_off))
-            tallies = tally(tx, window, tree)
+        return figures_from(views, app, when)
     finally:
         views.close()
+
+
+def figures_from(views: ViewStore, app: Zhibao, when: When) -> dict[str, dict[Any, Any]]:
+    settings = app.settings
+    window = Window(when.period, settings.programme_start, settings.stock_cutoff,
+                    when.cut_off)
+    with views.snapshot() as tx:
+        tree = UnitTree.load(tx, when.last_day.isoformat(), micros(when.cut_off))
+        tallies = tally(tx, window, tree)
     result = {}
     for unit_id, unit in tree.units.items():
         result[unit.code] = {
@@ -462,3 +468,38 @@ def test_every_figure_of_the_half_year_recomputed_independently(app: Zhibao,
     compared = compare(app, [f"2021-{m:02d}" for m in range(1, 7)],
                        datetime(2021, 7, 10, tzinfo=SHANGHAI))
     assert compared > 1_000
+
+
+
+def test_a_countys_own_events_give_its_figures(app: Zhibao, clock: FakeClock) -> None:
+    """What a county system folds from its Kafka topic — only the events of its own units —
+    gives every unit of its subtree the same figures as the store-fed views."""
+    build_half_year(app, clock)
+    final = datetime(2021, 7, 10, tzinfo=SHANGHAI)
+    store_fed = open_views(app)
+    catch_up(app, store_fed)
+
+    def county_codes(last_day: str) -> set[str]:
+        with store_fed.snapshot() as tx:
+            tree = UnitTree.load(tx, last_day, micros(final))
+        county = tree.resolve("610902")
+        assert county is not None
+        return {tree.units[unit].code for unit in tree.subtree(county)}
+
+    codes = county_codes("2021-06-30") | {RECODED[0]}  # and the village's code before May
+    own = [r for r in records(app.recorder.select_notifications(start=1, limit=100_000))
+           if r.unit_code in codes]
+    county_views = ViewStore.in_memory()
+    project_records(county_views, own)
+    try:
+        for period in [f"2021-{m:02d}" for m in range(1, 7)]:
+            when = When(period, final)
+            alone = figures_from(county_views, app, when)
+            everything = figures_from(store_fed, app, when)
+            subtree = county_codes(when.last_day.isoformat())
+            assert set(alone) == subtree
+            for code in sorted(subtree):
+                assert alone[code] == everything[code], (code, period)
+    finally:
+        county_views.close()
+        store_fed.close()
