@@ -8,7 +8,10 @@ bounded by the page size, whatever the length of the log.
 
 Reading and folding cost several times the writing, so a long backlog (a rebuild, a first
 catch-up) is read and folded by worker processes, a page each, while this process writes
-the pages in log order; a short one is folded here.
+the pages in log order; a short one is folded here. Workers are spawned (a forked child
+would share this process's database connections), so a script calling the projector needs
+the usual `if __name__ == "__main__":` guard; if workers cannot start or die, the pages
+left are folded here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
@@ -66,9 +70,20 @@ class Projector:
         """Fold everything recorded since the views' position."""
         head = self.recorder.max_notification_id() or 0
         position = self.store.position(STORE_FEED)
-        parallel = self.database_url is not None and head - position >= self.parallel_from
-        pages = self._in_workers(position, head) if parallel else self._here(position, head)
         applied = Applied()
+        if self.database_url is not None and head - position >= self.parallel_from:
+            try:
+                position = self._write(self._in_workers(position, head), head, applied,
+                                       progress)
+            except BrokenProcessPool:
+                position = self.store.position(STORE_FEED)  # the pages written stand
+        position = self._write(self._here(position, head), head, applied, progress)
+        return CatchUp(position, applied)
+
+    def _write(self, pages: Iterable[Folded], head: int, applied: Applied,
+               progress: Progress | None) -> int:
+        """Write folded pages in log order, each with its position; returns the last."""
+        position = self.store.position(STORE_FEED)
         for last, rows, page_applied in pages:
             self.writer.write(Batch.from_lists(rows),
                               track=lambda tx, last=last: tx.track(STORE_FEED, last))
@@ -76,7 +91,7 @@ class Projector:
             position = last
             if progress is not None:
                 progress(position, max(head, position))
-        return CatchUp(position, applied)
+        return position
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Forget the views and fold the whole log again from the first event."""
