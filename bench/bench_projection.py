@@ -140,7 +140,8 @@ started = time.perf_counter()
 done = Projector(app.recorder, views, database_url=sys.argv[1]).catch_up(progress)
 seconds = time.perf_counter() - started
 print(json.dumps({"events": done.position, "seconds": seconds, "rss_quarter": quarter[0],
-                  "rss_end": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_end": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
@@ -186,5 +187,6 @@ def _measure(kind: str) -> list[Result]:
                events / raw_seconds, "raw notification-log read", 0.3,
                note=f"{events:,} events in {seconds:.1f} s vs {raw_seconds:.1f} s"),
         Result(f"projection peak RSS at 1/4 vs end [{kind}]", projected["rss_quarter"], "MB",
-               projected["rss_end"], "peak RSS at the end of the log", 0.8),
+               projected["rss_end"], "peak RSS at the end of the log", 0.8,
+               note=f"largest worker process: {projected['rss_workers']:.0f} MB"),
     ]
