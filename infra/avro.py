@@ -69,7 +69,7 @@ class Encoded(NamedTuple):
 
     position: int
     event_type: str
-    aggregate_id: UUID
+    aggregate_id: str  # also the Kafka key
     aggregate_version: int
     unit_code: str
     fingerprint: bytes
@@ -253,8 +253,8 @@ class Codec:
         except (ValueError, TypeError, KeyError) as e:
             raise EncodeError(f"event {notification.id} ({name} of {aggregate_id} v{version}) "
                               f"does not fit schemas/events/{name}.avsc: {e}") from e
-        return Encoded(notification.id, name, aggregate_id,  # type: ignore[arg-type]
-                       version, datum["unit_code"], schema.fingerprint, buffer.getvalue())
+        return Encoded(notification.id, name, aggregate, version, datum["unit_code"],
+                       schema.fingerprint, buffer.getvalue())
 
     # -- decoding --------------------------------------------------------------------------
 

@@ -137,6 +137,16 @@ def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
         admin.close()
 
 
+def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
+
+
 def drain(bootstrap: str, topic: str, timeout: float = 20) -> list[Any]:
     """Every record of `topic`, partition by partition in offset order, read independently of
     zhibao's consumer. Done when each partition's position reaches the high-water mark of

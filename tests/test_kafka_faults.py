@@ -180,6 +180,7 @@ def test_a_relay_killed_at_random_points_still_gives_the_county_its_views(
 
     finish = zhibao(["relay", "--once"], env)
     assert finish.wait(timeout=120) == 0, finish.stderr.read().decode()
+    assert f"of {total} (lag 0)" in finish.stderr.read().decode()  # its closing status line
     assert_all_published_once(sqlite_app, settings)
     views = ViewStore(f"sqlite:///{tmp_path}/county-views.db", (*TABLES, APPLIED_VERSIONS))
     try:
@@ -210,6 +211,7 @@ def test_a_consumer_killed_at_random_points_ends_with_the_store_views(
         assert any(0 < mark < total for mark in marks), marks
         finish = zhibao(["consume", "--county", COUNTY, "--once"], env)
         assert finish.wait(timeout=120) == 0, finish.stderr.read().decode()
+        assert "lag 0" in finish.stderr.read().decode()
         assert consumed() == total
         assert table_rows(views) == store_fed_county_views(sqlite_app, COUNTY)
     finally:

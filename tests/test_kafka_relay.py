@@ -20,7 +20,7 @@ from infra.kafka.relay import Relay
 from infra.service import Zhibao
 from infra.settings import Settings
 from projections.events import EventRecord, from_notification
-from tests.brokers import Broker, drain, topics_with_prefix
+from tests.brokers import Broker, drain, partition_counts, topics_with_prefix
 from tests.builders import build_world
 from tests.kafka_world import hazard_traffic, varied_history
 
@@ -97,6 +97,7 @@ def test_every_event_reaches_its_county_topic_as_stored(app, clock, kafka_broker
     raw = published(settings)
     assert sorted(raw) == [f"{prefix}.events.{code}"
                            for code in ("610000", "610900", "610902", "610921")]
+    assert partition_counts(kafka_broker.bootstrap, list(raw)) == {t: 3 for t in raw}
     codec = Codec()
     topic_of = {}
     for topic, messages in raw.items():

@@ -91,6 +91,7 @@ class Relay:
         self.stop = threading.Event()
         self._router: Router | None = None
         self._topics: set[str] = set()
+        self._headers_by_type: dict[str, list[tuple[str, bytes]]] = {}
 
     def run(self, follow: bool = False) -> RelayProgress:
         """Publish up to the store's end (`follow`: keep publishing until `stop` is set)."""
@@ -233,13 +234,20 @@ class Relay:
 
     def _send(self, producer: KafkaProducer, topic: str,
               encoded: Encoded) -> FutureRecordMetadata:
-        headers = [(EVENT_TYPE_HEADER, encoded.event_type.encode()),
-                   (FINGERPRINT_HEADER, encoded.fingerprint.hex().encode())]
         try:
-            return producer.send(topic, key=str(encoded.aggregate_id).encode(),
-                                 value=encoded.value, headers=headers)
+            return producer.send(topic, key=encoded.aggregate_id.encode(), value=encoded.value,
+                                 headers=self._headers(encoded))
         except FATAL_ERRORS as e:
             raise self._translate(encoded, e) from e
+
+    def _headers(self, encoded: Encoded) -> list[tuple[str, bytes]]:
+        """The same for every event of a type (and schema): made once."""
+        headers = self._headers_by_type.get(encoded.event_type)
+        if headers is None:
+            headers = self._headers_by_type[encoded.event_type] = [
+                (EVENT_TYPE_HEADER, encoded.event_type.encode()),
+                (FINGERPRINT_HEADER, encoded.fingerprint.hex().encode())]
+        return headers
 
     def _translate(self, encoded: Encoded, error: BaseException | None) -> Exception:
         """A refusal no retry can change becomes a RelayError naming the event."""
