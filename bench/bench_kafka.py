@@ -5,7 +5,7 @@
   topics, keys, headers, sizes and producer settings — to the same broker: target ≥ 0.5;
 - the county consumer (decode, de-duplicate, fold, write views and offsets in one
   transaction per poll) vs a raw consumer fetching the same records: target ≥ 0.4;
-- 1M events (the demo at `MILLION_SCALE`, SQLite) through the relay and through consumers
+- 1M events (`bench_projection.big_store`, SQLite) through the relay and through consumers
   (every event topic in turn), each in a process of its own: peak RSS, beside the same on
   the ~140k-event demo. Memory that does not grow with the log shows as a ratio near 1.
 """
@@ -23,10 +23,10 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.bench_export import best_of, demo_store
+from bench.bench_projection import big_store
 from bench.harness import Result, fresh_store
 from infra.audit.log import log_range
 from infra.avro import Codec
-from infra.demo import build_demo
 from infra.kafka.client import connection, producer_config
 from infra.kafka.consumer import CountyConsumer
 from infra.kafka.relay import EVENT_TYPE_HEADER, FINGERPRINT_HEADER, Relay
@@ -35,7 +35,6 @@ from infra.service import Zhibao
 from infra.settings import Settings
 from tests.brokers import KINDS, Broker
 
-MILLION_SCALE = 8  # eight demo cities: about 1.1 million events
 Message = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
 
@@ -156,17 +155,11 @@ def memory(broker: Broker) -> list[Result]:
     """Peak RSS of a relay process and of a consumer process (every event topic in turn,
     so the whole log passes through it) on the demo and on the million-event store."""
     measured: dict[str, dict[str, tuple[int, float]]] = {}
-    with fresh_store("sqlite") as million_url:
-        app = Zhibao(Settings(database_url=million_url))
-        try:
-            build_demo(app, scale=MILLION_SCALE)
-        finally:
-            app.close()
-        for label, url in (("demo", demo_store("sqlite")), ("1M", million_url)):
-            settings = settings_for(url, broker)
-            relay = in_process(_relay_rss, settings)
-            measured[label] = {"relay": relay,
-                               "consumer": in_process(_consume_rss, settings, codes(settings))}
+    for label, url in (("demo", demo_store("sqlite")), ("1M", big_store("sqlite"))):
+        settings = settings_for(url, broker)
+        relay = in_process(_relay_rss, settings)
+        measured[label] = {"relay": relay,
+                           "consumer": in_process(_consume_rss, settings, codes(settings))}
     results = []
     for role in ("relay", "consumer"):
         big_events, big_rss = measured["1M"][role]
