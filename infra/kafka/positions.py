@@ -28,7 +28,7 @@ class RelayPositions:
         """The acknowledged position, 0 before anything was published."""
         row = self._execute("SELECT position FROM {table} WHERE name = %s", (self.name,),
                             fetch=True)
-        return 0 if row is None else int(row[0] if isinstance(row, tuple) else row["position"])
+        return 0 if row is None else int(row["position"])  # sqlite3.Row or psycopg dict row
 
     def save(self, position: int) -> None:
         self._execute("INSERT INTO {table} (name, position) VALUES (%s, %s) "
