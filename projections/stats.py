@@ -315,13 +315,23 @@ class Figure:
 
 def figures(tally_: Tally, level: Level) -> list[Figure]:
     """The statistical table of one unit: the catalogue's metrics for its level, in order."""
-    return [Figure(metric, {column: (rate(tally_.value(*numerator), tally_.value(*denominator))
-                                     if denominator else tally_.value(*numerator))
+    totals, sets = tally_.totals, tally_.sets
+
+    def value(operand: Operand) -> int:
+        return totals[operand] if isinstance(operand, int) else len(sets.get(operand, ()))
+
+    return [Figure(metric, {column: value(numerator) if denominator is None
+                            else rate(value(numerator), value(denominator))
                             for column, numerator, denominator in values})
             for metric, values in _plan(level)]
 
 
-Operand = tuple[str, str]  # (code, column)
+Operand = int | tuple[str, str]
+"""Where a figure is read: a slot of the additive totals, or the key of a distinct set."""
+
+
+def _operand(code: str, column: str) -> Operand:
+    return SLOT.get((code, column), (code, column))
 
 
 @cache
@@ -329,7 +339,9 @@ def _plan(level: Level) -> tuple[tuple[Metric | Rate, tuple[tuple[str, Operand, 
                                                             ...]], ...]:
     """Per metric of the level, per column: the figure read, or a rate's two figures."""
     return tuple(
-        (metric, tuple((column, (metric.numerator, column), (metric.denominator, column))
-                       if isinstance(metric, Rate) else (column, (metric.code, column), None)
+        (metric, tuple((column, _operand(metric.numerator, column),
+                        _operand(metric.denominator, column))
+                       if isinstance(metric, Rate) else (column, _operand(metric.code, column),
+                                                         None)
                        for column in metric.columns))
         for metric in metrics_for(level))
