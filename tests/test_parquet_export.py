@@ -32,7 +32,7 @@ from infra.store import unseal
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger, general_hazard
 
-HIVE = ds.partitioning(pa.schema([("county", pa.string()), ("year", pa.string())]),
+HIVE = ds.partitioning(pa.schema([("county", pa.string()), ("recorded_year", pa.string())]),
                        flavor="hive")
 
 
@@ -44,7 +44,7 @@ def read_dataset(directory: Path, dataset: str) -> pa.Table:
 def events_sql(directory: Path, dataset: str) -> str:
     """DuckDB's view of one dataset, hive partition values read as text."""
     return (f"read_parquet('{directory}/events/{dataset}/*/*/*.parquet', hive_partitioning = "
-            "true, hive_types = {'county': VARCHAR, 'year': VARCHAR})")
+            "true, hive_types = {'county': VARCHAR, 'recorded_year': VARCHAR})")
 
 
 def duck(sql: str) -> list[tuple[Any, ...]]:
@@ -66,7 +66,9 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
 
 
 def test_every_event_is_exported_once_with_typed_values(app: Zhibao, ledger: Ledger,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parquet, "PENDING_ROWS", 3)  # files of many batches, many dictionaries
     out = tmp_path / "export"
     result = export_parquet(app, out)
 
@@ -97,7 +99,8 @@ def test_every_event_is_exported_once_with_typed_values(app: Zhibao, ledger: Led
     assert major["plan_funds_yuan"] == Decimal("25000.00")
     assert major["plan_deadline"] == date(2021, 4, 20)
     assert major["plan_responsible_person"] == "王工"
-    assert (major["month"], major["year"], major["county"]) == ("2021-03", "2021", "610902")
+    assert (major["month"], major["recorded_year"], major["county"]) == \
+        ("2021-03", "2021", "610902")
     stored = app.repository.get(ledger.major_hazard).plan
     assert stored.funds_fen == 2_500_000
 

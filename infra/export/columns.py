@@ -82,11 +82,13 @@ ENVELOPE: tuple[Column, ...] = (
 PARTITIONS: tuple[tuple[str, str], ...] = (
     ("county", "county-level unit code over the event's unit (a unit above county level: its "
                "own code; no unit: __HIVE_DEFAULT_PARTITION__)"),
-    ("year", "YYYY of occurred_at in Asia/Shanghai"),
+    ("recorded_year", "YYYY of recorded_at in Asia/Shanghai"),
 )
-"""County and year, not month: at a city's volume a month of one event type in one county is
-a few dozen rows, and thousands of tiny files are what warehouses read worst. The `month`
-column (and the statistics on `occurred_at`) filters months instead."""
+"""County and recorded year, neither business month nor business year: at a city's volume
+one event type in one county is a few dozen rows a month, business years reach back decades
+(an enterprise registered in 1998), and thousands of tiny files are what warehouses read
+worst; by recorded year, each run appends to the newest partitions. The `month` column and
+the statistics on `occurred_at` select business periods."""
 
 
 def dataset_name(event_type: str) -> str:

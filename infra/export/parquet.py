@@ -1,10 +1,10 @@
 """Incremental Parquet export of the events: one dataset per event type, hive-partitioned
-by county and year, zstd-compressed, typed by `infra/export/columns.py` — and the
+by county and recorded year, zstd-compressed, typed by `infra/export/columns.py` — and the
 submissions as snapshot datasets by period.
 
     DIR/_manifest.json
     DIR/_export.lock       (held while a run writes)
-    DIR/events/<dataset>/county=<code>/year=<YYYY>/part-<run>-<chunk>.parquet
+    DIR/events/<dataset>/county=<code>/recorded_year=<YYYY>/part-<run>-<chunk>.parquet
     DIR/views/<dataset>/period=<YYYY-MM>/part-<run>-<n>.parquet      (infra/export/views.py)
 
 A run exports the positions after the manifest's watermark up to the newest one when it
@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import os
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,9 +54,9 @@ CHUNK_EVENTS = 500_000
 """Events held in memory before their files are written (bounds memory on big runs)."""
 ROW_GROUP_ROWS = 1_000_000
 """Rows per Parquet row group: a file of fewer rows is a single row group."""
-ARROW_BATCH_ROWS = 5_000
-"""Rows of one event type kept as parsed JSON before they become Arrow arrays: few enough
-that the garbage collector does not keep walking a large heap of them."""
+PENDING_ROWS = 10_000
+"""Rows kept as parsed JSON, over all partitions, before they become Arrow arrays: few
+enough that the garbage collector does not keep walking a large heap of them."""
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 LOCK = "_export.lock"
 PART_FILE = re.compile(r"part-(\d{6})-\d{4}\.parquet")
@@ -177,29 +176,24 @@ class _RunWriter:
 
 _Row = tuple[Notification, str, str, dict[str, Any], str]
 """A stored event not yet converted: notification, prev hash, hash, parsed JSON, month."""
+_Partition = tuple[str, str, str]
+"""Topic, county, recorded year."""
 
 
-class _TypeBuffer:
-    """One event type's rows of the current chunk: Arrow batches, plus the rows not yet
-    converted (kept as parsed JSON until a batch is full), and each row's partition."""
+class _PartitionBuffer:
+    """The rows of one event type in one partition, for the current chunk: Arrow batches,
+    plus the rows not yet converted (kept as parsed JSON until a batch is full)."""
 
     def __init__(self, columns: tuple[Column, ...]) -> None:
         self.columns = columns
         self.batches: list[pa.RecordBatch] = []
-        self.partitions: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self.rows = 0
         self.pending: list[_Row] = []
 
-    def add(self, row: _Row, partition: tuple[str, str]) -> None:
-        self.pending.append(row)
-        self.partitions[partition].append(self.rows)
-        self.rows += 1
-        if len(self.pending) >= ARROW_BATCH_ROWS:
-            self._convert()
-
-    def _convert(self) -> None:
-        """Each column in one comprehension and one `pyarrow.array` call: far cheaper than
-        row by row."""
+    def convert(self) -> None:
+        """The pending rows as one Arrow batch, each column in one comprehension and one
+        `pyarrow.array` call: far cheaper than row by row."""
+        if not self.pending:
+            return
         pending, self.pending = self.pending, []
         payloads = [row[3] for row in pending]
         aggregates = [str(row[0].originator_id) for row in pending]
@@ -219,9 +213,8 @@ class _TypeBuffer:
                                                        names=[c.name for c in self.columns]))
 
     def table(self) -> pa.Table:
-        if self.pending:
-            self._convert()
-        return pa.Table.from_batches(self.batches).unify_dictionaries()
+        self.convert()
+        return pa.Table.from_batches(self.batches)
 
 
 def _event_ids(aggregates: list[str], versions: list[int]) -> list[str]:
@@ -256,8 +249,9 @@ class _Exporter:
         self.writer = writer
         self.directory = Directory()
         self.counties: dict[str, str] = {}
-        self.buffers: dict[str, _TypeBuffer] = {}
-        self.buffered = 0
+        self.buffers: dict[_Partition, _PartitionBuffer] = {}
+        self.buffered = 0  # events in the buffers
+        self.pending = 0  # of which not yet converted
         self._fold_reference_data_through(after)
 
     def _fold_reference_data_through(self, position: int) -> None:
@@ -291,17 +285,25 @@ class _Exporter:
         return events
 
     def _add(self, notification: Notification) -> None:
-        buffer = self.buffers.get(notification.topic)
-        if buffer is None:
-            columns = dataset_columns(event_type(notification.topic))
-            buffer = self.buffers[notification.topic] = _TypeBuffer(columns)
         prev, digest, payload_bytes = unseal(notification.state)
         payload = orjson.loads(payload_bytes)
-        code = payload["unit_code"]
+        code, occurred, recorded = payload["unit_code"], payload["occurred_at"], \
+            payload["timestamp"]
         county = self.counties.get(code) or self._county(code)
-        month = _month(payload["occurred_at"])
-        buffer.add((notification, prev, digest, payload, month), (county, month[:4]))
+        month = occurred[:7] if occurred.endswith("+08:00") else _month(occurred)
+        year = recorded[:4] if recorded.endswith("+08:00") else _month(recorded)[:4]
+        partition = (notification.topic, county, year)
+        buffer = self.buffers.get(partition)
+        if buffer is None:
+            columns = dataset_columns(event_type(notification.topic))
+            buffer = self.buffers[partition] = _PartitionBuffer(columns)
+        buffer.pending.append((notification, prev, digest, payload, month))
         self.buffered += 1
+        self.pending += 1
+        if self.pending >= PENDING_ROWS:
+            for each in self.buffers.values():
+                each.convert()
+            self.pending = 0
 
     def _county(self, code: str) -> str:
         county = self.counties.get(code)
@@ -310,14 +312,13 @@ class _Exporter:
         return county
 
     def _flush(self) -> None:
-        for topic, buffer in sorted(self.buffers.items()):
-            table = buffer.table()
-            for (county, year), rows in sorted(buffer.partitions.items()):
-                dataset = dataset_name(event_type(topic))
-                self.writer.write(("events", dataset, f"county={county}", f"year={year}"),
-                                  dataset, table.take(rows))
+        for (topic, county, year), buffer in sorted(self.buffers.items()):
+            dataset = dataset_name(event_type(topic))
+            where = ("events", dataset, f"county={county}", f"recorded_year={year}")
+            self.writer.write(where, dataset,
+                              buffer.table())
         self.buffers.clear()
-        self.buffered = 0
+        self.buffered = self.pending = 0
         self.writer.chunk += 1
 
 
@@ -343,7 +344,5 @@ def _lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _month(occurred_at: str) -> str:
-    """YYYY-MM in Asia/Shanghai; the stored instants normally carry the +08:00 offset."""
-    if occurred_at.endswith("+08:00"):
-        return occurred_at[:7]
+    """YYYY-MM in Asia/Shanghai (stored instants normally carry +08:00 and need no parsing)."""
     return datetime.fromisoformat(occurred_at).astimezone(SHANGHAI).strftime("%Y-%m")
