@@ -21,8 +21,9 @@ from infra.service import Zhibao
 from infra.settings import get_settings
 from infra.stats import notifications
 from infra.store import event_payload, event_type
+from projections.runner import records
 from tests.conftest import FakeClock, open_app
-from tests.ledger_world import Ledger, build_ledger
+from tests.ledger_world import Ledger, build_ledger, general_hazard
 
 
 def shanghai(text: str) -> datetime:
@@ -157,3 +158,26 @@ def test_as_of_command(app: Zhibao, ledger: Ledger, cli: None, clock: FakeClock,
                  "--period", "2021-03"]) == 2
     assert "known_at: 2021-02-01T00:00:00+08:00 is before the first event" in \
         " ".join(capsys.readouterr().err.split())
+
+
+def test_a_replay_folds_each_event_once_though_recorded_time_is_out_of_log_order(
+        app: Zhibao, ledger: Ledger, clock: FakeClock) -> None:
+    """A long transaction commits after a later, shorter one: here the second report is
+    stored after the first but recorded an hour before it."""
+    clock.now = shanghai("2021-03-20T10:00")
+    general_hazard(ledger.world, clock, "chem", 15, close=False)  # recorded at 10:00
+    clock.now = shanghai("2021-03-20T09:00")
+    general_hazard(ledger.world, clock, "shop", 16, close=False)  # stored later, at 09:00
+    clock.now = shanghai("2021-03-20T11:00")
+    general_hazard(ledger.world, clock, "chem", 17, close=False)
+    every = records(notifications(app))
+    replay = Replay(app)
+    try:
+        folded = [replay.advance(shanghai(moment)) for moment in
+                  ("2021-03-20T09:30", "2021-03-20T10:30", "2021-03-20T12:00")]
+    finally:
+        replay.close()
+    cut_offs = [shanghai(m) for m in ("2021-03-20T09:30", "2021-03-20T10:30")]
+    assert folded[0] == sum(r.recorded_at <= cut_offs[0] for r in every)
+    assert folded[1] == sum(cut_offs[0] < r.recorded_at <= cut_offs[1] for r in every) == 3
+    assert sum(folded) == len(every)

@@ -56,20 +56,20 @@ class Replay:
             raise ValueError(f"a replay only moves forward ({known_at} < {self.known_at})")
         self.known_at = known_at
         self._assemblers.clear()
-        folded, gap = 0, False
+        folded, first_late = 0, None
         for page in log_range(self.app, self._prefix):
-            due = []
-            for record in records(n for n in page if n.id not in self._folded_beyond):
-                if record.recorded_at > known_at:
-                    gap = True
-                    continue
-                due.append(record)
-                if gap:
-                    self._folded_beyond.add(record.position)
-            if not gap:
+            fresh = records(n for n in page if n.id not in self._folded_beyond)
+            due = [record for record in fresh if record.recorded_at <= known_at]
+            if first_late is None:
+                first_late = next((r.position for r in fresh if r.recorded_at > known_at), None)
+            if first_late is None:
                 self._prefix = page[-1].id
+            else:
+                self._folded_beyond.update(r.position for r in due if r.position > first_late)
             project_records(self.views, due)
             folded += len(due)
+        if first_late is not None:
+            self._prefix = max(self._prefix, first_late - 1)
         self._folded_beyond = {p for p in self._folded_beyond if p > self._prefix}
         return folded
 
