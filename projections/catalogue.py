@@ -142,8 +142,8 @@ CATALOGUE: tuple[Metric | Rate, ...] = (
     hazard("C8d", "本期到期重大隐患数", "major hazards whose deadline fell in the period",
            "is_major AND NOT is_void AND deadline_in_period", None, ("month",)),
     hazard("C8n", "按期清零重大隐患数", "of them closed on or before the deadline",
-           "is_major AND NOT is_void AND deadline_in_period AND is_closed "
-           "AND ended_on <= deadline_at", None, ("month",)),
+           "is_major AND NOT is_void AND deadline_in_period AND is_closed_in_time", None,
+           ("month",)),
     Rate("C8", "动态清零率", "dynamic zeroing rate", "C8n", "C8d", columns=("month",)),
     # D. enforcement and accountability
     Metric("D1", "执法检查企业数", "distinct enterprises under enforcement inspection", "家",

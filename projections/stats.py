@@ -116,6 +116,8 @@ def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
       reported_at < :stock_end AS is_stock,
       COALESCE(deadline_at >= :first_day AND deadline_at <= :last_day, FALSE)
         AS deadline_in_period,
+      COALESCE(ended AND ended_as IN ('closed', 'on_spot') AND ended_on <= deadline_at, FALSE)
+        AS is_closed_in_time,
       CASE WHEN channel = 'self_inspection' THEN 'self'
            WHEN channel IN ('supervisory_inspection', 'enforcement_inspection',
                             'covert_visit') THEN 'department'
@@ -271,7 +273,8 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
     by_sector = family == "hazards"
     expressions = [_expression(*ADDITIVE[slot]) for slot in slots]
     if by_sector:
-        expressions += [_sector_expression(condition, column)
+        expressions += [f"COUNT(*) FILTER (WHERE ({condition}) AND "
+                        f"{_window(column or 'at_end', 'reported_at')})"
                         for condition, column in SECTOR_COLUMNS.values()]
     if not expressions:
         return
@@ -291,11 +294,6 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
         if by_sector:
             mine = target.sectors[sector]
             mine[:] = [a + b for a, b in zip(mine, counts[len(slots):], strict=True)]
-
-
-def _sector_expression(condition: str, column: str | None) -> str:
-    return f"COUNT(*) FILTER (WHERE ({condition}) AND " \
-           f"{_window(column or 'at_end', 'reported_at')})"
 
 
 def rate(numerator: int, denominator: int) -> str | None:
