@@ -69,7 +69,7 @@ class Projector:
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Fold everything recorded since the views' position."""
         head = self.recorder.max_notification_id() or 0
-        position = self.store.position(STORE_FEED)
+        position = start = self.store.position(STORE_FEED)
         applied = Applied()
         if self.database_url is not None and head - position >= self.parallel_from:
             try:
@@ -78,6 +78,8 @@ class Projector:
             except BrokenProcessPool:
                 position = self.store.position(STORE_FEED)  # the pages written stand
         position = self._write(self._here(position, head), head, applied, progress)
+        if position - start >= self.parallel_from:
+            self.store.analyze()
         return CatchUp(position, applied)
 
     def _write(self, pages: Iterable[Folded], head: int, applied: Applied,

@@ -265,6 +265,13 @@ class ViewStore:
         tracking = "tracking" if self.dialect == "sqlite" else "view_tracking"
         tx.execute(f"DELETE FROM {tracking} WHERE application_name <> ?", ("__migration__",))
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics: after a rebuild the tables have grown
+        from nothing, and PostgreSQL would plan the reports' joins as if they were tiny."""
+        with self.transaction() as tx:
+            for table in self.tables:
+                tx.execute(f"ANALYZE {table.name}")
+
     def position(self, name: str = STORE_FEED) -> int:
         """The last notification id folded into the views from feed `name` (0: none)."""
         return self._recorder.max_tracking_id(name) or 0
