@@ -97,10 +97,10 @@ class Tx:
                 f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
                 f"ON CONFLICT ({key}) DO NOTHING", rows)
             return
-        arrays = ", ".join(f"%s::{kind}[]" for _, kind in table.columns)
-        self.cursor.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
-            f"ON CONFLICT ({key}) DO NOTHING", _columns(rows))
+        staging = self._staged(table, table.column_names, rows)
+        self.cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "
+                            f"ON CONFLICT ({key}) DO NOTHING")
+        self.cursor.execute(f"DELETE FROM {staging}")
 
     def update(self, table: Table, columns: Sequence[str],
                rows: Sequence[tuple[Any, ...]]) -> None:
@@ -113,23 +113,28 @@ class Tx:
             where = " AND ".join(f"{k} = ?{i}" for i, k in enumerate(keys, start=1))
             self.cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
             return
-        names = (*keys, *columns)
-        arrays = ", ".join(f"%s::{table.type_of(c)}[]" for c in names)
+        staging = self._staged(table, (*keys, *columns), rows)
         sets = ", ".join(f"{c} = u.{c}" for c in columns)
         where = " AND ".join(f"{table.name}.{k} = u.{k}" for k in keys)
-        self.cursor.execute(
-            f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS u({', '.join(names)}) "
-            f"WHERE {where}", _columns(rows))
+        self.cursor.execute(f"UPDATE {table.name} SET {sets} FROM {staging} u WHERE {where}")
+        self.cursor.execute(f"DELETE FROM {staging}")
+
+    def _staged(self, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> str:
+        """PostgreSQL: the rows COPYed into a temporary table shaped like `table` (several
+        times faster than any INSERT of parameters), to be merged from there."""
+        staging = f"staging_{table.name}"
+        self.cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                            f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
+        with self.cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return staging
 
     def _sql(self, sql: str) -> str:
         if self.dialect == "sqlite":
             return sql
         return _NAMED.sub(r"%(\1)s", sql.replace("?", "%s"))
-
-
-def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows turned into one list per column: PostgreSQL takes them as arrays to `unnest`."""
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _ddl(table: Table, dialect: str) -> list[str]:
