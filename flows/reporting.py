@@ -187,7 +187,7 @@ class Reporter:
         """The latest version's document, assembled again from the views at its own
         cut-off; it must hash to what was recorded."""
         with self.views.snapshot() as tx:
-            again = Assembler(tx, assembled.document["period"], latest.cut_off,  # type: ignore[arg-type]
+            again = Assembler(tx, assembled.document["period"], latest.cut_off,
                               self.major_only).assemble(assembled.unit, latest.draft)
         if again.sha256 != latest.sha256:
             raise RuntimeError(f"the views no longer reproduce {assembled.unit.code}'s "

@@ -33,7 +33,7 @@ def day_of(instant: int | None) -> str | None:
 
 
 def _names(tx: Tx, table: str, key: str, name: str) -> dict[str, str]:
-    return dict(tx.rows(f"SELECT {key}, {name} FROM {table}"))  # type: ignore[arg-type]
+    return {found: named for found, named in tx.rows(f"SELECT {key}, {name} FROM {table}")}
 
 
 def _state(row: Row) -> str:
