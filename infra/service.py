@@ -355,11 +355,19 @@ class UnitOfWork:
             raise ConflictError(agg.id for agg in changed) from None
         self.stored_events = len(recordings)
         self.directory.commit()
+        self._advance_directory([recording.notification.id for recording in recordings])
         if self.cached:
             for agg in self.aggregates.values():
                 self.app.cache.put(agg)
         else:  # a later batch must not decide on the version cached before this change
             self.app.cache.evict(agg.id for agg in changed)
+
+    def _advance_directory(self, positions: list[int]) -> None:
+        """Our own events were folded as they happened; when nothing else was recorded
+        since the directory's position, it moves past them without reading them back."""
+        contiguous = bool(positions) and positions[-1] - positions[0] + 1 == len(positions)
+        if contiguous and positions[0] == self.directory.position + 1:
+            self.directory.position = positions[-1]
 
     def abandon(self) -> None:
         self.directory.rollback()
