@@ -50,6 +50,7 @@ APPLIED_VERSIONS = Table("kafka_applied_versions",
                          (("aggregate_id", TEXT), ("version", BIGINT)), ("aggregate_id",))
 """The last version applied per aggregate: what makes a re-sent event recognisable."""
 
+LOOKUP_CHUNK = 1000  # aggregate ids per query, well inside SQLite's parameter limit
 DLQ_HEADERS = ("dlq-reason", "dlq-detail", "dlq-topic", "dlq-partition", "dlq-offset")
 
 
@@ -79,7 +80,6 @@ class CountyConsumer:
         self.on_progress = on_progress or (lambda progress: None)
         self.progress = ConsumeProgress(self.topics)
         self.stop = threading.Event()
-        self._versions: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, county: str, on_progress: Callable[[ConsumeProgress], None] | None
@@ -123,7 +123,6 @@ class CountyConsumer:
 
     def _consume(self, consumer: KafkaConsumer, dead_letters: DeadLetters, follow: bool,
                  backoff: Backoff) -> None:
-        self._versions = self._load_versions()
         partitions: list[TopicPartition] = []
         poll_seconds = self.settings.relay_poll_seconds
         while not self.stop.is_set():
@@ -160,31 +159,42 @@ class CountyConsumer:
                 consumer.seek_to_beginning(partition)
         return partitions
 
-    def _load_versions(self) -> dict[str, int]:
-        with self.views.snapshot() as tx:
-            return dict(tx.rows(f"SELECT aggregate_id, version FROM {APPLIED_VERSIONS.name}"))
-
     def _apply(self, polled: dict[TopicPartition, list[ConsumerRecord]],
                dead_letters: DeadLetters) -> None:
-        records: list[EventRecord] = []
-        applied: dict[str, int] = {}
+        decoded: list[EventRecord] = []
         offsets: dict[TopicPartition, int] = {}
         for partition, messages in polled.items():
             for message in messages:
                 offsets[partition] = message.offset + 1
                 record = self._decode(message, dead_letters)
-                if record is None:
-                    continue
-                key = str(record.originator_id)
-                if record.originator_version <= applied.get(key, self._versions.get(key, 0)):
-                    self.progress.duplicates += 1
-                    continue
-                applied[key] = record.originator_version
-                records.append(record)
+                if record is not None:
+                    decoded.append(record)
+        known = self._applied_versions({str(r.originator_id) for r in decoded})
+        applied: dict[str, int] = {}
+        records = []
+        for record in decoded:
+            key = str(record.originator_id)
+            if record.originator_version <= applied.get(key, known.get(key, 0)):
+                self.progress.duplicates += 1
+                continue
+            applied[key] = record.originator_version
+            records.append(record)
         dead_letters.flush()  # a dead letter is on the DLQ before its offset is passed
-        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied))
-        self._versions.update(applied)
+        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known))
         self.progress.applied += len(records)
+
+    def _applied_versions(self, keys: set[str]) -> dict[str, int]:
+        """The last version applied of each of these aggregates — looked up per batch, so
+        memory does not grow with the number of aggregates."""
+        found: dict[str, int] = {}
+        ordered = sorted(keys)
+        with self.views.snapshot() as tx:
+            for start in range(0, len(ordered), LOOKUP_CHUNK):
+                chunk = ordered[start:start + LOOKUP_CHUNK]
+                found.update(tx.rows(f"SELECT aggregate_id, version FROM {APPLIED_VERSIONS.name} "
+                                     f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))})",
+                                     chunk))
+        return found
 
     def _decode(self, message: ConsumerRecord, dead_letters: DeadLetters) -> EventRecord | None:
         claimed = dict(message.headers or ()).get(EVENT_TYPE_HEADER)
@@ -199,14 +209,14 @@ class CountyConsumer:
             dead_letters.send(message, reason, str(e))
             return None
 
-    def _track(self, tx: Tx, offsets: dict[TopicPartition, int],
-               applied: dict[str, int]) -> None:
+    def _track(self, tx: Tx, offsets: dict[TopicPartition, int], applied: dict[str, int],
+               known: dict[str, int]) -> None:
         for partition, offset in offsets.items():
             tx.track(tracking_name(partition), offset)
-        known = [(key, version) for key, version in applied.items() if key in self._versions]
-        tx.update(APPLIED_VERSIONS, ("version",), known)
+        tx.update(APPLIED_VERSIONS, ("version",),
+                  [(key, version) for key, version in applied.items() if key in known])
         tx.insert(APPLIED_VERSIONS, [(key, version) for key, version in applied.items()
-                                     if key not in self._versions])
+                                     if key not in known])
 
     def _lag(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
         """Behind the high-water marks of the last fetches (tansu's `end_offsets` is not
