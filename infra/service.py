@@ -194,7 +194,7 @@ class Zhibao(Application[UUID]):
                 uow.abandon()
                 return None
             uow.store()
-        except ConflictError:
+        except (ConflictError, DomainError):  # the store refused the batch: find the culprit
             uow.abandon()
             return self._replay_one_by_one(batch)
         except BaseException:
@@ -217,6 +217,10 @@ class Zhibao(Application[UUID]):
             except ConflictError as e:
                 uow.abandon()
                 result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
+                continue
+            except DomainError as e:
+                uow.abandon()
+                result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
                 continue
             except BaseException:
                 uow.abandon()
@@ -262,6 +266,7 @@ class UnitOfWork:
         self.stored_events = 0
         self.warnings: list[str] = []
         self._marks: dict[UUID, int] = {}
+        self._claimed: dict[UUID, str] = {}  # ids chosen for new aggregates → their field
         self.directory.begin()
 
     def run(self, command: Command) -> Outcome:
@@ -308,13 +313,22 @@ class UnitOfWork:
             explicit = uuid5(COMMAND_ID_NAMESPACE, command.command_id)
         if explicit is None:
             return uuid4()
-        if command.command_id is not None or not self.cached:
-            existing = self.find(explicit)
-            if existing is not None:
-                if existing.has_applied(command.command_id):
-                    raise _Duplicate(existing.id)
-                raise DomainError(field_name, f"{explicit} already exists")
+        existing = self.find(explicit) if command.command_id is not None else self._held(explicit)
+        if existing is not None:
+            if existing.has_applied(command.command_id):
+                raise _Duplicate(existing.id)
+            raise DomainError(field_name, f"{explicit} already exists")
+        self._claimed[explicit] = field_name
         return explicit
+
+    def _held(self, aggregate_id: UUID) -> ZhibaoAggregate | None:
+        """An aggregate this unit of work or the cache already holds. A stored one it does
+        not hold is caught by the store's unique key when written (see `store`), which
+        saves a read on every creation."""
+        agg = self.aggregates.get(aggregate_id)
+        if agg is None and self.cached:
+            agg = self.app.cache.get(aggregate_id)
+        return agg
 
     def find(self, aggregate_id: UUID) -> ZhibaoAggregate | None:
         agg = self.aggregates.get(aggregate_id)
@@ -352,6 +366,7 @@ class UnitOfWork:
         try:
             recordings = self.app.events.put(events)
         except IntegrityError:
+            self._reject_existing_claims()
             raise ConflictError(agg.id for agg in changed) from None
         self.stored_events = len(recordings)
         self.directory.commit()
@@ -361,6 +376,13 @@ class UnitOfWork:
                 self.app.cache.put(agg)
         else:  # a later batch must not decide on the version cached before this change
             self.app.cache.evict(agg.id for agg in changed)
+
+    def _reject_existing_claims(self) -> None:
+        """The write hit a unique key: if an id a command chose for a new aggregate is
+        taken, that is the command's error, named by its field."""
+        for aggregate_id, field_name in self._claimed.items():
+            if self.app.recorder.select_events(aggregate_id, limit=1):
+                raise DomainError(field_name, f"{aggregate_id} already exists")
 
     def _advance_directory(self, positions: list[int]) -> None:
         """Our own events were folded as they happened; when nothing else was recorded

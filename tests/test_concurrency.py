@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.base import DomainError
 from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.service import ConflictError, UnitOfWork, Zhibao
@@ -91,7 +92,8 @@ def test_the_loser_retries_on_the_fresh_state(hazards, rival):
     assert world.app.repository.get(hazard_id).pending_extension is not None
 
 
-def test_two_writers_creating_the_same_hazard_one_gets_a_conflict(hazards, rival):
+def test_two_writers_creating_the_same_hazard_the_second_is_told_the_id_exists(hazards,
+                                                                              rival):
     world = hazards.world
     hazard_id = uuid4()
     report = command(world, "ReportHazard", "town", hazard_id=hazard_id,
@@ -102,7 +104,9 @@ def test_two_writers_creating_the_same_hazard_one_gets_a_conflict(hazards, rival
     first.run(report)
     second.run(report)
     first.store()
-    with pytest.raises(ConflictError, match=f"{hazard_id} was changed concurrently"):
+    with pytest.raises(DomainError) as rejected:
         second.store()
     second.abandon()
+    assert (rejected.value.field, rejected.value.rule) == (
+        "hazard_id", f"{hazard_id} already exists")
     assert stored_types(world.app, hazard_id) == ["HazardReported"]

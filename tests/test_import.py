@@ -13,6 +13,8 @@ from uuid import uuid4
 import orjson
 import pytest
 
+from domain.base import DomainError
+from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.cli import main
 from infra.importer import import_file
@@ -115,6 +117,40 @@ def test_a_batch_that_fails_to_store_is_replayed_line_by_line(hazards, tmp_path)
     assert hazards.get(existing).version == version
     assert written_since(app, before) == 2
     assert all(world.app.repository.get(h).state is HazardState.REPORTED for h in good)
+
+
+def test_a_single_command_reusing_a_stored_id_is_rejected_by_its_field(hazards):
+    """A creation does not read its id first: the store's unique key catches the reuse,
+    and the error still names the field; nothing is written."""
+    app = hazards.world.app
+    existing = hazards.report()
+    version = hazards.get(existing).version
+    before = app.recorder.max_notification_id()
+
+    with pytest.raises(DomainError) as rejected:
+        app.execute(parse_command(report(hazards, hazard_id=str(existing))))
+
+    assert (rejected.value.field, rejected.value.rule) == (
+        "hazard_id", f"{existing} already exists")
+    assert written_since(app, before) == 0
+    assert hazards.get(existing).version == version
+
+
+def test_one_id_created_twice_in_a_batch_keeps_the_first(hazards, tmp_path):
+    app = hazards.world.app
+    twice = uuid4()
+    before = app.recorder.max_notification_id()
+    file = write_jsonl(tmp_path / "twice.jsonl", [
+        report(hazards, hazard_id=str(twice)),
+        report(hazards, hazard_id=str(twice), description="重复的编号"),
+    ])
+    result = run_import(app, file, batch_size=10)
+
+    assert (result.applied, result.events) == (1, 1)
+    assert [(r.line, r.field, r.rule) for r in result.rejections] == [
+        (2, "hazard_id", f"{twice} already exists")]
+    assert stored_types(app, twice) == ["HazardReported"]
+    assert written_since(app, before) == 1
 
 
 def test_a_concurrent_write_fails_the_batch_without_losing_either_side(hazards, tmp_path):
