@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
@@ -22,7 +23,8 @@ from infra.store import eventsourcing_env
 
 COMMANDS = 40_000
 BATCH = 1000
-SINGLE = 300
+SINGLE = 200
+ROUNDS = 5
 
 
 class Plain(Aggregate):
@@ -77,27 +79,43 @@ def mean_state_size(app: Zhibao) -> int:
 
 def single_command(kind: str) -> Result:
     """ReportHazard through the service (directory refresh, validation, jurisdiction, hash
-    chain, one transaction) vs saving one new plain aggregate."""
+    chain, one transaction) vs saving one new plain aggregate. The two alternate in rounds
+    on the same store and each keeps its best round, so a noisy moment hurts neither."""
     with fresh_store(kind) as url:
         app = Zhibao(Settings(database_url=url))
+        bare = Application(env=eventsourcing_env(url))
         for _, command in itertools.islice(demo_commands(), 200):
             app.execute(command)
-        enterprise = next(iter(app.directory.enterprises.values()))
-        town = next(org for org in app.directory.orgs.values() if org.org_type == "town_office"
-                    and app.directory.path(app.directory.current_code(enterprise.unit_id))
-                    [1] == app.directory.current_code(org.unit_id))
-        actor = ActorIn(person_id="bench", org_id=town.org_id, role="inspector")
-        with stopwatch() as ours:
-            for _ in range(SINGLE):
-                app.execute(ReportHazard(
-                    actor=actor, hazard_id=uuid4(), enterprise_id=enterprise.enterprise_id,
-                    channel="supervisory_inspection", discovered_at=app.clock(),
-                    description="消防通道堵塞", category="unsafe_condition"))
+        report = hazard_report(app)
+        app.execute(report())
+        payload = "x" * len(app.recorder.select_notifications(
+            start=app.recorder.max_notification_id(), limit=1)[0].state)
+        ours, theirs = [], []
+        for _ in range(ROUNDS):
+            with stopwatch() as elapsed:
+                for _ in range(SINGLE):
+                    app.execute(report())
+            ours.append(elapsed[0])
+            with stopwatch() as elapsed:
+                for _ in range(SINGLE):
+                    bare.save(Plain(payload))
+            theirs.append(elapsed[0])
         app.close()
-        bare = Application(env=eventsourcing_env(url))
-        with stopwatch() as theirs:
-            for _ in range(SINGLE):
-                bare.save(Plain("x" * 300))
         bare.close()
-    return Result(f"single command [{kind}]", SINGLE / ours[0], "commands/s", SINGLE / theirs[0],
-                  "bare single save", target=0.8)
+    return Result(f"single command [{kind}]", SINGLE / min(ours), "commands/s",
+                  SINGLE / min(theirs), "bare single save", target=0.8,
+                  note=f"best of {ROUNDS} alternating rounds of {SINGLE}; events of "
+                       f"{len(payload)} bytes")
+
+
+def hazard_report(app: Zhibao) -> Callable[[], ReportHazard]:
+    """A town inspector reporting a new hazard at one of its enterprises, as a factory."""
+    enterprise = next(iter(app.directory.enterprises.values()))
+    town_code = app.directory.path(app.directory.current_code(enterprise.unit_id))[1]
+    town = next(org for org in app.directory.orgs.values() if org.org_type == "town_office"
+                and app.directory.current_code(org.unit_id) == town_code)
+    actor = ActorIn(person_id="bench", org_id=town.org_id, role="inspector")
+    return lambda: ReportHazard(
+        actor=actor, hazard_id=uuid4(), enterprise_id=enterprise.enterprise_id,
+        channel="supervisory_inspection", discovered_at=app.clock(),
+        description="消防通道堵塞", category="unsafe_condition")
