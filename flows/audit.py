@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
-from prefect.schedules import Cron
 
-from domain.base import SHANGHAI
 from infra.audit.seal import describe, take_checkpoint, verify
 from infra.service import Zhibao
 from infra.settings import get_settings
@@ -40,10 +37,3 @@ def store_audit(anchor: str | None = None) -> dict[str, Any]:
     get_run_logger().info("store audit: %s", summary)
     return summary
 
-
-def deployment() -> RunnerDeployment:
-    """For `flow.serve` / `prefect.serve` beside the reporting deployments."""
-    return store_audit.to_deployment(
-        name="store-audit", concurrency_limit=1,
-        entrypoint_type=EntrypointType.MODULE_PATH,
-        schedules=[Cron(get_settings().audit_cron, timezone=SHANGHAI.key)])

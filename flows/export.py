@@ -1,5 +1,5 @@
 """The scheduled Parquet export: a Prefect flow around `infra.export.parquet.export_parquet`
-and its deployment, hourly by default (`ZHIBAO_EXPORT_CRON`, Asia/Shanghai).
+scheduled hourly by default (`ZHIBAO_EXPORT_CRON`, Asia/Shanghai; see `flows.schedules`).
 
 Each run exports what was recorded since the last one into `ZHIBAO_OUTPUT_DIR/parquet`; one
 run at a time (the deployment's concurrency limit, and a lock in the export directory).
@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
-from prefect.schedules import Cron
 
-from domain.base import SHANGHAI
 from infra.export.parquet import export_parquet
 from infra.service import Zhibao
 from infra.settings import get_settings
@@ -36,10 +33,3 @@ def parquet_export(directory: str | None = None) -> dict[str, Any]:
     get_run_logger().info("parquet export: %s", summary)
     return summary
 
-
-def deployment() -> RunnerDeployment:
-    """For `flow.serve` / `prefect.serve` beside the reporting deployments."""
-    return parquet_export.to_deployment(
-        name="parquet-export", concurrency_limit=1,
-        entrypoint_type=EntrypointType.MODULE_PATH,
-        schedules=[Cron(get_settings().export_cron, timezone=SHANGHAI.key)])

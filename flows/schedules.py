@@ -1,6 +1,7 @@
 """Prefect flows composing `flows.reporting`: the monthly report cascade (village → town →
 county → city, one task per level, each level after the one below) and the daily overdue
-sweep.
+sweep; and the schedule of every zhibao deployment, these two with the Parquet export
+(`flows.export`) and the store audit (`flows.audit`).
 
 Run once, now: `zhibao flows run cascade --period 2021-03` (Prefect's ephemeral mode, no
 server needed). On a schedule: `zhibao flows serve`. Prefect's ephemeral mode runs no
@@ -11,8 +12,9 @@ real Prefect server —
     export PREFECT_API_URL=http://127.0.0.1:4200/api
     zhibao flows serve
 
-Schedules come from `ZHIBAO_CASCADE_CRON` and `ZHIBAO_OVERDUE_CRON`, read in Asia/Shanghai;
-a scheduled cascade reports the month before the day it runs.
+Schedules come from `ZHIBAO_CASCADE_CRON`, `ZHIBAO_OVERDUE_CRON`, `ZHIBAO_EXPORT_CRON` and
+`ZHIBAO_AUDIT_CRON`, read in Asia/Shanghai; a scheduled cascade reports the month before the
+day it runs.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
 from domain.base import SHANGHAI, Level
+from flows.audit import store_audit
+from flows.export import parquet_export
 from flows.reporting import CASCADE_LEVELS, Reporter, Submitted, open_views, sweep_overdue
 from infra.service import Zhibao
 from infra.settings import Settings, get_settings
@@ -95,21 +99,27 @@ def overdue_flow(database_url: str | None = None) -> int:
         app.close()
 
 
+def scheduled(flow_: Flow[..., Any], name: str, cron: str) -> RunnerDeployment:
+    """A deployment of `flow_` on `cron` (Asia/Shanghai), one run at a time: a cascade,
+    export or audit still running when the next is due must not race it."""
+    return flow_.to_deployment(
+        name=name, concurrency_limit=1, entrypoint_type=EntrypointType.MODULE_PATH,
+        schedules=[Cron(cron, timezone=SHANGHAI.key)])
+
+
 def deployments() -> list[RunnerDeployment]:
-    """The monthly cascade and the daily sweep, on the configured schedules."""
+    """Every scheduled zhibao flow, on its configured schedule."""
     settings = get_settings()
     return [
-        cascade_flow.to_deployment(
-            name="monthly", schedule=Cron(settings.cascade_cron, timezone="Asia/Shanghai"),
-            entrypoint_type=EntrypointType.MODULE_PATH),
-        overdue_flow.to_deployment(
-            name="daily", schedule=Cron(settings.overdue_cron, timezone="Asia/Shanghai"),
-            entrypoint_type=EntrypointType.MODULE_PATH),
+        scheduled(cascade_flow, "monthly", settings.cascade_cron),
+        scheduled(overdue_flow, "daily", settings.overdue_cron),
+        scheduled(parquet_export, "parquet-export", settings.export_cron),
+        scheduled(store_audit, "store-audit", settings.audit_cron),
     ]
 
 
 def serve() -> None:
-    """Serve both deployments until interrupted; refuses without a Prefect server."""
+    """Serve every deployment until interrupted; refuses without a Prefect server."""
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
 

@@ -10,8 +10,6 @@ import duckdb
 import pytest
 
 from flows.audit import TamperDetected, store_audit
-from flows.audit import deployment as audit_deployment
-from flows.export import deployment as export_deployment
 from flows.export import parquet_export
 from infra.audit.seal import verify
 from infra.service import Zhibao
@@ -68,18 +66,3 @@ def test_audit_flow_fails_and_seals_nothing_over_a_broken_store(prefect_harness:
     with pytest.raises(TamperDetected, match="missing at position"):
         store_audit()
     assert verify(app).checkpoints == 0
-
-
-def test_deployments_run_on_the_configured_schedules(configured: None,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZHIBAO_EXPORT_CRON", "5 * * * *")
-    get_settings.cache_clear()
-    export = export_deployment()
-    audit = audit_deployment()
-    assert [s.schedule.cron for s in export.schedules] == ["5 * * * *"]
-    assert [s.schedule.cron for s in audit.schedules] == ["30 3 * * *"]
-    assert {s.schedule.timezone for s in export.schedules + audit.schedules} == \
-        {"Asia/Shanghai"}
-    assert export.concurrency_limit == audit.concurrency_limit == 1
-    assert (export.entrypoint, audit.entrypoint) == ("flows.export.parquet_export",
-                                                     "flows.audit.store_audit")

@@ -117,16 +117,20 @@ def test_the_cascade_and_the_sweep_as_prefect_flow_runs(
 def test_the_deployments_run_on_the_configured_schedules(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZHIBAO_CASCADE_CRON", "0 6 4 * *")
+    monkeypatch.setenv("ZHIBAO_EXPORT_CRON", "5 * * * *")
     get_settings.cache_clear()
     try:
-        monthly, daily = deployments()
+        served = deployments()
     finally:
         get_settings.cache_clear()
-    assert (monthly.name, daily.name) == ("monthly", "daily")
-    assert monthly.schedules[0].schedule.cron == "0 6 4 * *"
-    assert daily.schedules[0].schedule.cron == "30 0 * * *"
-    assert monthly.schedules[0].schedule.timezone == "Asia/Shanghai"
-    assert monthly.entrypoint == "flows.schedules.cascade_flow"
+    assert [(d.name, d.entrypoint, [s.schedule.cron for s in d.schedules]) for d in served] == [
+        ("monthly", "flows.schedules.cascade_flow", ["0 6 4 * *"]),
+        ("daily", "flows.schedules.overdue_flow", ["30 0 * * *"]),
+        ("parquet-export", "flows.export.parquet_export", ["5 * * * *"]),
+        ("store-audit", "flows.audit.store_audit", ["30 3 * * *"]),
+    ]
+    assert {s.schedule.timezone for d in served for s in d.schedules} == {"Asia/Shanghai"}
+    assert {d.concurrency_limit for d in served} == {1}
 
 
 def test_a_scheduled_cascade_reports_the_previous_month() -> None:
