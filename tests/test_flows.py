@@ -1,6 +1,7 @@
 """The reporting flows: the daily overdue sweep records each deadline exactly once (plain
 functions, on the test clock), and the cascade and the sweep as real Prefect flow runs on
-both stores; `zhibao flows serve` refuses to start without a Prefect server."""
+both stores; the deployments register their schedules with a Prefect server, and `zhibao flows
+serve` refuses to start without one."""
 
 from __future__ import annotations
 
@@ -164,3 +165,25 @@ def test_the_demo_reports_the_last_month(app: Zhibao, clock: FakeClock, tmp_path
     assert all(path.exists() for path in paths)
     assert [figure.split()[1] for figure, _ in rows] == list(HEADLINES)
     assert rows[0][0] == "安康市 A1 应报企业数" and rows[0][1] == "本月 4"
+
+
+def test_the_deployments_register_their_schedules_with_a_prefect_server(
+        prefect_harness: None) -> None:
+    """What `zhibao flows serve` hands the server: each deployment, its cron schedule
+    active, read back from the server's API."""
+    from prefect.client.orchestration import get_client
+
+    for deployment in deployments():
+        deployment.apply()
+    with get_client(sync_client=True) as client:
+        registered = {name: client.read_deployment_by_name(name) for name in (
+            "zhibao-report-cascade/monthly", "zhibao-overdue-sweep/daily",
+            "parquet-export/parquet-export", "store-audit/store-audit")}
+    assert {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
+            for name, d in registered.items()} == {
+        "zhibao-report-cascade/monthly": [("0 2 3 * *", "Asia/Shanghai", True)],
+        "zhibao-overdue-sweep/daily": [("30 0 * * *", "Asia/Shanghai", True)],
+        "parquet-export/parquet-export": [("15 * * * *", "Asia/Shanghai", True)],
+        "store-audit/store-audit": [("30 3 * * *", "Asia/Shanghai", True)],
+    }
+    assert {d.global_concurrency_limit.limit for d in registered.values()} == {1}
