@@ -19,14 +19,13 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import psycopg
 
-from bench.harness import PG_BENCH_URL, Result, timed
+from bench.harness import PG_BENCH_URL, Result, fresh_store, timed
 from infra.audit.log import log_range
 from infra.service import Zhibao
 from infra.settings import Settings
@@ -105,23 +104,6 @@ def _postgres_copy(sqlite_path: Path) -> str:
     return url
 
 
-@contextmanager
-def fresh_views(kind: str) -> Iterator[str]:
-    """An empty views database of `kind`, removed afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="zhibao-bench-views-") as directory:
-            yield f"sqlite:///{directory}/views.db"
-        return
-    schema = f"bench_views_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_BENCH_URL}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 PROJECT = """
 import json, resource, sys, time
 from infra.service import Zhibao
@@ -150,7 +132,7 @@ print(json.dumps({"events": done.position, "seconds": seconds, "cpu": cpu,
 def project_in_a_process(store_url: str, kind: str) -> dict[str, float]:
     """Fold the whole log into fresh views in a process of its own (its memory is the
     projector's alone)."""
-    with fresh_views(kind) as views_url:
+    with fresh_store(kind, "views.db") as views_url:
         done = subprocess.run([sys.executable, "-c", PROJECT, store_url, views_url], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
                               capture_output=True, text=True)

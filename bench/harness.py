@@ -66,27 +66,35 @@ PG_BENCH_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @contextmanager
-def fresh_store(kind: str) -> Iterator[str]:
-    """A database URL for an empty store of `kind` (sqlite file or PostgreSQL schema),
-    removed afterwards."""
-    import shutil
-    import tempfile
+def scratch_schema(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL schema on `admin_url`, dropped afterwards."""
     import uuid
 
     import psycopg
 
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{admin_url}?schema={schema}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_store(kind: str, filename: str = "zhibao.db") -> Iterator[str]:
+    """A database URL for an empty store of `kind` (a SQLite `filename` in a new directory,
+    or a PostgreSQL schema), removed afterwards."""
+    import shutil
+    import tempfile
+
     if kind == "sqlite":
         directory = tempfile.mkdtemp(prefix="zhibao-bench-")
         try:
-            yield f"sqlite:///{directory}/zhibao.db"
+            yield f"sqlite:///{directory}/{filename}"
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_BENCH_URL}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_schema(PG_BENCH_URL, "bench") as url:
+        yield url

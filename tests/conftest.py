@@ -4,7 +4,6 @@ and against the real PostgreSQL server on 127.0.0.1:5432 (a fresh schema per tes
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,9 +12,10 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
+from bench.harness import scratch_schema
 from domain.base import SHANGHAI
 from infra.service import Zhibao
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from tests.hazard_paths import Hazards
@@ -45,14 +45,8 @@ def clock() -> FakeClock:
 
 
 def _postgres_schema() -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_ADMIN_URL}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_schema(PG_ADMIN_URL, "t") as url:
+        yield url
 
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -107,6 +101,17 @@ def app(database_url: str, clock: FakeClock) -> Iterator[Zhibao]:
     application = open_app(database_url, clock)
     yield application
     application.close()
+
+
+@pytest.fixture
+def app_env(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings in the environment pointing at `app`'s store, as a fresh process (the CLI,
+    a deployed flow run) reads them; yields the output directory."""
+    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
+    get_settings.cache_clear()
+    yield tmp_path / "out"
+    get_settings.cache_clear()
 
 
 # -- a shared partial-year demo store --------------------------------------------------------

@@ -18,7 +18,6 @@ from flows.reporting import Reporter, open_views
 from infra.audit.as_of import Replay, parse_known_at, recorded_versions, submission_as_of
 from infra.cli import main
 from infra.service import Zhibao
-from infra.settings import get_settings
 from infra.stats import notifications
 from infra.store import event_payload, event_type
 from projections.runner import records
@@ -132,15 +131,7 @@ def test_a_malformed_moment_is_refused() -> None:
     assert parse_known_at("2021-04-05T10:00:00+00:00").hour == 10
 
 
-@pytest.fixture
-def cli(app: Zhibao, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_as_of_command(app: Zhibao, ledger: Ledger, cli: None, clock: FakeClock,
+def test_as_of_command(app: Zhibao, ledger: Ledger, app_env: Path, clock: FakeClock,
                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clock.now = shanghai("2021-04-06T10:00")
     reporter = Reporter(app, open_views(app), tmp_path / "out")

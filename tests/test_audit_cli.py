@@ -3,7 +3,6 @@ status, what is printed, and bad input refused with a clear message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -11,19 +10,9 @@ import pytest
 
 from infra.cli import main
 from infra.service import Zhibao
-from infra.settings import get_settings
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger
 from tests.test_audit_tamper import RawStore
-
-
-@pytest.fixture
-def cli(app: Zhibao, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI reads its settings from the environment, like a fresh process would."""
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -31,7 +20,7 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
     return build_ledger(app, clock, general=3)
 
 
-def test_checkpoint_then_verify_with_its_anchor(app: Zhibao, ledger: Ledger, cli: None,
+def test_checkpoint_then_verify_with_its_anchor(app: Zhibao, ledger: Ledger, app_env: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "checkpoint", "--person", "审计员"]) == 0
     out, err = capsys.readouterr()
@@ -46,7 +35,7 @@ def test_checkpoint_then_verify_with_its_anchor(app: Zhibao, ledger: Ledger, cli
     assert result["events"] == app.recorder.max_notification_id()
 
 
-def test_verify_names_the_first_broken_link(app: Zhibao, ledger: Ledger, cli: None,
+def test_verify_names_the_first_broken_link(app: Zhibao, ledger: Ledger, app_env: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     raw = RawStore(app)
     hazard = ledger.hazards[0]
@@ -58,13 +47,13 @@ def test_verify_names_the_first_broken_link(app: Zhibao, ledger: Ledger, cli: No
     assert f"missing at position {position + 1}, aggregate {hazard} version 3" in err
 
 
-def test_verify_refuses_a_malformed_anchor(ledger: Ledger, cli: None,
+def test_verify_refuses_a_malformed_anchor(ledger: Ledger, app_env: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "verify", "--anchor", "abc"]) == 2
     assert "--anchor: 'abc' is not a SHA-256 hash" in capsys.readouterr().err
 
 
-def test_export_parquet_and_a_refused_directory(ledger: Ledger, cli: None, tmp_path: Path,
+def test_export_parquet_and_a_refused_directory(ledger: Ledger, app_env: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "export"
     assert main(["export", "parquet", str(out)]) == 0

@@ -3,7 +3,6 @@ on both stores, and their deployments' schedules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -13,20 +12,9 @@ from flows.audit import TamperDetected, store_audit
 from flows.export import parquet_export
 from infra.audit.seal import verify
 from infra.service import Zhibao
-from infra.settings import get_settings
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger
 from tests.test_audit_tamper import RawStore
-
-
-@pytest.fixture
-def configured(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The flows read their settings from the environment, as a deployed worker does."""
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -34,7 +22,7 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
     return build_ledger(app, clock, general=3)
 
 
-def test_export_flow_writes_the_parquet_datasets(prefect_harness: None, configured: None,
+def test_export_flow_writes_the_parquet_datasets(prefect_harness: None, app_env: Path,
                                                  app: Zhibao, ledger: Ledger,
                                                  tmp_path: Path) -> None:
     summary = parquet_export()
@@ -48,7 +36,7 @@ def test_export_flow_writes_the_parquet_datasets(prefect_harness: None, configur
     assert parquet_export()["events"] == 0
 
 
-def test_audit_flow_verifies_then_seals(prefect_harness: None, configured: None, app: Zhibao,
+def test_audit_flow_verifies_then_seals(prefect_harness: None, app_env: Path, app: Zhibao,
                                         ledger: Ledger) -> None:
     first = store_audit()
     assert first["ok"] and first["checkpoint"]["number"] == 1
@@ -58,7 +46,7 @@ def test_audit_flow_verifies_then_seals(prefect_harness: None, configured: None,
 
 
 def test_audit_flow_fails_and_seals_nothing_over_a_broken_store(prefect_harness: None,
-                                                                configured: None, app: Zhibao,
+                                                                app_env: Path, app: Zhibao,
                                                                 ledger: Ledger) -> None:
     raw = RawStore(app)
     raw.delete(ledger.hazards[0], 2)

@@ -3,7 +3,7 @@ did what, when — business time and system time — on both stores; bad ids are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,7 +12,6 @@ from domain.base import DomainError
 from infra.audit.history import hazard_history, parse_hazard_id
 from infra.cli import main
 from infra.service import Zhibao
-from infra.settings import get_settings
 from tests.conftest import FakeClock
 from tests.ledger_world import Ledger, build_ledger
 
@@ -52,15 +51,7 @@ def test_bad_hazard_ids_are_refused(app: Zhibao, ledger: Ledger) -> None:
         hazard_history(app, ledger.world.enterprises["chem"])
 
 
-@pytest.fixture
-def cli(app: Zhibao, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_history_command(ledger: Ledger, cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_command(ledger: Ledger, app_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hazard = str(ledger.hazards[0])
     assert main(["audit", "history", hazard, "--json"]) == 0
     timeline = orjson.loads(capsys.readouterr().out)

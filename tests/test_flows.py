@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -83,19 +82,9 @@ def test_an_extension_granted_after_the_deadline_passed_is_swept_again(
     assert overdue_events(app) == 2
 
 
-@pytest.fixture
-def configured(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The flows read their settings as a deployed run does: from the environment."""
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
-    get_settings.cache_clear()
-    yield tmp_path / "out"
-    get_settings.cache_clear()
-
-
 @pytest.mark.slow
 def test_the_cascade_and_the_sweep_as_prefect_flow_runs(
-        prefect_harness: None, march: March, configured: Path, app: Zhibao) -> None:
+        prefect_harness: None, march: March, app_env: Path, app: Zhibao) -> None:
     state = cascade_flow(period="2021-03", return_state=True)
     assert state.is_completed()
     done = state.result()
@@ -103,9 +92,9 @@ def test_the_cascade_and_the_sweep_as_prefect_flow_runs(
         + ["city"]
     assert {row["status"] for row in done} == {"submitted"}
     assert all(row["late"] for row in done)  # run years after the deadlines
-    city = orjson.loads((configured / "reports/2021-03" / CITY / "v1.json").read_bytes())
+    city = orjson.loads((app_env / "reports/2021-03" / CITY / "v1.json").read_bytes())
     assert [child["status"] for child in city["children"]] == ["late", "late"]
-    assert (configured / "reports/2021-03" / TOWN / "v1.xlsx").is_file()
+    assert (app_env / "reports/2021-03" / TOWN / "v1.xlsx").is_file()
 
     again = cascade_flow(period="2021-03")
     assert {row["status"] for row in again} == {"unchanged"}

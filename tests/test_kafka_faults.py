@@ -87,46 +87,43 @@ def test_a_broker_unreachable_at_start_is_waited_for(sqlite_app, unstarted_broke
     assert_all_published_once(sqlite_app, settings)
 
 
-def test_a_broker_paused_mid_relay_loses_nothing(sqlite_app, own_broker, caplog):
-    world = build_world(sqlite_app)
-    hazard_traffic(world, 300)
-    settings = kafka_settings(sqlite_app, own_broker, **FAST_FAILURE)
-    relay = Relay(sqlite_app, settings)
-    caplog.set_level(logging.WARNING, logger="zhibao.relay")
+def relay_through(app: Zhibao, broker: Broker, fault: Callable[[], None]) -> Relay:
+    """Relay 300 hazards' events to `broker`, with `fault` befalling it after the first
+    acknowledged batch; returns the relay once it has published everything."""
+    hazard_traffic(build_world(app), 300)
+    relay = Relay(app, kafka_settings(app, broker, **FAST_FAILURE))
     thread = relay_in_thread(relay)
     try:
         wait_for(lambda: relay.progress.position > 0, what="a first acknowledged batch")
-        own_broker.pause()
-        time.sleep(3)  # twice the request timeout: the relay gives up on it and retries
-        own_broker.resume()
+        fault()
         thread.join(timeout=90)
         assert not thread.is_alive()
     finally:
         relay.stop.set()
-        own_broker.resume()
+    return relay
+
+
+def test_a_broker_paused_mid_relay_loses_nothing(sqlite_app, own_broker, caplog):
+    def pause() -> None:
+        own_broker.pause()
+        try:
+            time.sleep(3)  # twice the request timeout: the relay gives up on it and retries
+        finally:
+            own_broker.resume()
+
+    caplog.set_level(logging.WARNING, logger="zhibao.relay")
+    relay = relay_through(sqlite_app, own_broker, pause)
     assert relay.progress.retries >= 1 and "failed" in caplog.text
     assert relay.progress.position == sqlite_app.recorder.max_notification_id()
-    assert_all_published_once(sqlite_app, settings)
+    assert_all_published_once(sqlite_app, relay.settings)
 
 
-def test_a_restarted_broker_keeps_what_it_acknowledged(sqlite_app, own_broker, caplog):
+def test_a_restarted_broker_keeps_what_it_acknowledged(sqlite_app, own_broker):
     if own_broker.kind == "tansu":
         pytest.skip("tansu keeps nothing across a restart (memory storage)")
-    world = build_world(sqlite_app)
-    hazard_traffic(world, 300)
-    settings = kafka_settings(sqlite_app, own_broker, **FAST_FAILURE)
-    relay = Relay(sqlite_app, settings)
-    caplog.set_level(logging.WARNING, logger="zhibao.relay")
-    thread = relay_in_thread(relay)
-    try:
-        wait_for(lambda: relay.progress.position > 0, what="a first acknowledged batch")
-        own_broker.restart()
-        thread.join(timeout=90)
-        assert not thread.is_alive()
-    finally:
-        relay.stop.set()
+    relay = relay_through(sqlite_app, own_broker, own_broker.restart)
     assert relay.progress.position == sqlite_app.recorder.max_notification_id()
-    assert_all_published_once(sqlite_app, settings)
+    assert_all_published_once(sqlite_app, relay.settings)
 
 
 def zhibao(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -23,7 +23,6 @@ from domain.reports import submission_id
 from flows.reporting import Reporter, catch_up, open_views
 from infra.cli import main
 from infra.service import Zhibao
-from infra.settings import get_settings
 from projections.report import Assembler
 from projections.runner import project_records, records
 from projections.store import ViewStore
@@ -375,27 +374,20 @@ def test_the_cascade_reports_every_level_after_the_one_below(
     assert all(d.version == 1 for d in reporter.cascade("2021-03"))  # again: unchanged
 
 
-def test_zhibao_report_cli(march: March, app: Zhibao, clock: FakeClock, tmp_path: Path,
-                           monkeypatch: pytest.MonkeyPatch,
+def test_zhibao_report_cli(march: March, app_env: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "cli"))
-    get_settings.cache_clear()
-    try:
-        assert main(["report", "--unit", TOWN, "--period", "2021-3"]) == 2
-        assert "period: '2021-3' is not a month" in capsys.readouterr().err
-        assert main(["report", "--unit", "6109", "--period", "2021-03"]) == 2
-        err = " ".join(capsys.readouterr().err.split())
-        assert "rejected, nothing written — unit_code: no unit has the code '6109'" in err
-        assert main(["report", "--unit", TOWN, "--period", "2999-01"]) == 2
-        assert "has not ended" in capsys.readouterr().err
-        assert main(["report", "--unit", TOWN, "--period", "2021-03", "--org", "x"]) == 2
-        assert "org: 'x' is not an org id" in capsys.readouterr().err
-        assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 0
-        out, err = capsys.readouterr()
-        assert "version 1 submitted" in " ".join(err.split())
-        assert out.split() == [str(tmp_path / "cli/reports/2021-03" / TOWN / name)
-                               for name in ("v1.json", "v1.xlsx")]
-    finally:
-        get_settings.cache_clear()
+    assert main(["report", "--unit", TOWN, "--period", "2021-3"]) == 2
+    assert "period: '2021-3' is not a month" in capsys.readouterr().err
+    assert main(["report", "--unit", "6109", "--period", "2021-03"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "rejected, nothing written — unit_code: no unit has the code '6109'" in err
+    assert main(["report", "--unit", TOWN, "--period", "2999-01"]) == 2
+    assert "has not ended" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03", "--org", "x"]) == 2
+    assert "org: 'x' is not an org id" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 0
+    out, err = capsys.readouterr()
+    assert "version 1 submitted" in " ".join(err.split())
+    assert out.split() == [str(app_env / "reports/2021-03" / TOWN / name)
+                           for name in ("v1.json", "v1.xlsx")]
 
