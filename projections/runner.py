@@ -16,6 +16,7 @@ left are folded here.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
@@ -41,6 +42,8 @@ from projections.store import STORE_FEED, ViewStore
 
 Progress = Callable[[int, int], None]
 """Called after each page with (position reached, head of the log when the run started)."""
+log = logging.getLogger("zhibao.projections")
+
 PARALLEL_FROM = 50_000
 """Backlogs at least this long are folded by worker processes (starting them costs ~1 s)."""
 Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # last position, rows, counts
@@ -50,6 +53,7 @@ Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # last position, rows
 class CatchUp:
     position: int  # last notification folded
     applied: Applied
+    pages_in_workers: int = 0  # pages folded by worker processes rather than here
 
 
 class Projector:
@@ -71,29 +75,34 @@ class Projector:
         head = self.recorder.max_notification_id() or 0
         position = start = self.store.position(STORE_FEED)
         applied = Applied()
+        in_workers = 0
         if self.database_url is not None and head - position >= self.parallel_from:
             try:
-                position = self._write(self._in_workers(position, head), head, applied,
-                                       progress)
-            except BrokenProcessPool:
+                position, in_workers = self._write(self._in_workers(position, head), head,
+                                                   applied, progress)
+            except BrokenProcessPool as e:
+                log.warning("worker processes failed (%s); folding the rest in this process",
+                            e)
                 position = self.store.position(STORE_FEED)  # the pages written stand
-        position = self._write(self._here(position, head), head, applied, progress)
+        position, _ = self._write(self._here(position, head), head, applied, progress)
         if position - start >= self.parallel_from:
             self.store.analyze()
-        return CatchUp(position, applied)
+        return CatchUp(position, applied, in_workers)
 
     def _write(self, pages: Iterable[Folded], head: int, applied: Applied,
-               progress: Progress | None) -> int:
-        """Write folded pages in log order, each with its position; returns the last."""
-        position = self.store.position(STORE_FEED)
+               progress: Progress | None) -> tuple[int, int]:
+        """Write folded pages in log order, each with its position; returns the last
+        position and the number of pages."""
+        position, written = self.store.position(STORE_FEED), 0
         for last, rows, page_applied in pages:
             self.writer.write(Batch.from_lists(rows),
                               track=lambda tx, last=last: tx.track(STORE_FEED, last))
             applied.merge(page_applied)
+            written += 1
             position = last
             if progress is not None:
                 progress(position, max(head, position))
-        return position
+        return position, written
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Forget the views and fold the whole log again from the first event."""
@@ -152,11 +161,13 @@ _worker_recorder: ApplicationRecorder | None = None
 
 
 def _open_recorder(database_url: str) -> None:
-    """In a worker process: its own reader of the store (the application's table names)."""
+    """In a worker process: its own reader of the store (the application's table names).
+    The projector's application created the tables; workers starting together must not
+    all re-run its DDL (PostgreSQL: "tuple concurrently updated")."""
     global _worker_recorder
     from infra.service import Zhibao
 
-    env = Environment(Zhibao.name, eventsourcing_env(database_url))
+    env = Environment(Zhibao.name, {**eventsourcing_env(database_url), "CREATE_TABLE": "no"})
     _worker_recorder = InfrastructureFactory.construct(env).application_recorder()
 
 

@@ -106,12 +106,15 @@ def test_catch_up_in_small_pages_equals_a_rebuild(world: Zhibao, views: ViewStor
 
 def test_worker_processes_fold_the_same_views(world: Zhibao, database_url: str,
                                               views: ViewStore, fresh_views: ViewStore) -> None:
-    """A long backlog is read and folded by worker processes, written here in log order."""
+    """A long backlog is read and folded by worker processes, written here in log order.
+    Four workers open the store at once (on PostgreSQL they once raced each other's DDL
+    and every page fell back to this process)."""
     parallel = Projector(world.recorder, views, page_size=40, database_url=database_url,
-                         workers=2, parallel_from=0)
+                         workers=4, parallel_from=0)
     positions: list[int] = []
     done = parallel.catch_up(lambda position, head: positions.append(position))
     assert positions == sorted(positions) and done.position == world.recorder.max_notification_id()
+    assert done.pages_in_workers == len(positions) > 4
     Projector(world.recorder, fresh_views).rebuild()
     assert dump(views) == dump(fresh_views)
 
