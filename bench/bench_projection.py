@@ -50,10 +50,21 @@ def big_store(kind: str) -> str:
     """URL of a store of `kind` holding ≥ 1M demo events, built on first use and kept."""
     sqlite_path = CACHE / f"demo-{_sources_key()}.db"
     if not sqlite_path.exists():
+        _forget_stale_stores()
         _build_sqlite(sqlite_path)
     if kind == "sqlite":
         return f"sqlite:///{sqlite_path}"
     return _postgres_copy(sqlite_path)
+
+
+def _forget_stale_stores() -> None:
+    """Stores built from older sources are never read again: a gigabyte each, removed."""
+    for stale in CACHE.glob("demo-*.db"):
+        stale.unlink()
+    with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
+        for (schema,) in conn.execute("SELECT nspname FROM pg_namespace "
+                                      "WHERE nspname LIKE 'bench\\_cache\\_%'").fetchall():
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _build_sqlite(path: Path) -> None:
