@@ -292,12 +292,12 @@ class Codec:
                               f"a {datum['event_type']} body under the {schema.event_type} "
                               f"schema ({left} bytes left over)")
         return EventRecord(
-            position=datum["position"], event_id=UUID(datum["event_id"]),
-            event_type=schema.event_type, originator_id=UUID(datum["aggregate_id"]),
+            position=datum["position"], event_type=schema.event_type,
+            originator_id=UUID(datum["aggregate_id"]),
             originator_version=datum["aggregate_version"],
             occurred_at=from_micros(datum["occurred_at"]),
             recorded_at=from_micros(datum["recorded_at"]), unit_code=datum["unit_code"],
-            actor_org_id=UUID(datum["actor"]["org_id"]),
+            actor_org_id=datum["actor"]["org_id"],
             data={name: datum[name] if convert is None else convert(datum[name])
                   for name, convert in schema.own_fields},
         )

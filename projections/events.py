@@ -18,15 +18,20 @@ from infra.store import event_payload, event_type
 @dataclass(frozen=True, slots=True)
 class EventRecord:
     position: int  # notification id in the store (for Kafka-fed views: the store's id too)
-    event_id: UUID
     event_type: str  # e.g. "HazardReported"
     originator_id: UUID
     originator_version: int
     occurred_at: datetime  # business time (Asia/Shanghai offset)
     recorded_at: datetime  # system time
     unit_code: str
-    actor_org_id: UUID
+    actor_org_id: str  # as text: the folds write it as text
     data: dict[str, Any]  # the event's own fields as JSON values (dates as ISO strings)
+
+    @property
+    def event_id(self) -> UUID:
+        """Derived from the aggregate id and version, and only when asked: the folds never
+        need it, and computing it (a SHA-1) for every record was a fifth of a catch-up."""
+        return event_id(self.originator_id, self.originator_version)
 
 
 ENVELOPE_FIELDS = ("occurred_at", "timestamp", "unit_code", "actor", "command_id")
@@ -38,13 +43,12 @@ def from_notification(notification: Notification) -> EventRecord:
     assert isinstance(originator_id, UUID)
     return EventRecord(
         position=notification.id,
-        event_id=event_id(originator_id, notification.originator_version),
         event_type=event_type(notification.topic),
         originator_id=originator_id,
         originator_version=notification.originator_version,
         occurred_at=datetime.fromisoformat(payload["occurred_at"]),
         recorded_at=datetime.fromisoformat(payload["timestamp"]),
         unit_code=payload["unit_code"],
-        actor_org_id=UUID(payload["actor"]["org_id"]),
+        actor_org_id=payload["actor"]["org_id"],
         data={k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS},
     )

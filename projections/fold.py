@@ -141,7 +141,7 @@ class Fact:
 
     @property
     def actor(self) -> str:
-        return str(self.record.actor_org_id)
+        return self.record.actor_org_id
 
     @property
     def data(self) -> dict[str, Any]:

@@ -145,11 +145,11 @@ def test_a_record_applied_twice_changes_nothing(world: Zhibao, views: ViewStore,
 def test_an_unknown_event_type_is_skipped_and_counted(world: Zhibao, views: ViewStore) -> None:
     known = all_records(world)[:40]
     stranger = EventRecord(
-        position=10_000, event_id=uuid.uuid4(), event_type="HazardTeleported",
+        position=10_000, event_type="HazardTeleported",
         originator_id=uuid.uuid4(), originator_version=1,
         occurred_at=datetime(2021, 3, 1, tzinfo=SHANGHAI),
         recorded_at=datetime(2021, 3, 1, tzinfo=SHANGHAI), unit_code="610902101201",
-        actor_org_id=uuid.uuid4(), data={"where": "moon"})
+        actor_org_id=str(uuid.uuid4()), data={"where": "moon"})
     applied = ViewWriter(views).apply([*known[:20], stranger, stranger, *known[20:]],
                                       track=lambda tx: tx.track("test-feed", 7))
     assert applied.unknown == {"HazardTeleported": 2}
