@@ -114,6 +114,10 @@ class Tx:
             self.cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
             return
         staging = self._staged(table, (*keys, *columns), rows)
+        # A temporary table is never analyzed by autovacuum: guessing its size from pages
+        # emptied by earlier merges, the planner came to hash-join it against the whole
+        # view (hazards at 1M events: 37 s of a 53 s catch-up instead of 7 s).
+        self.cursor.execute(f"ANALYZE {staging}")
         sets = ", ".join(f"{c} = u.{c}" for c in columns)
         where = " AND ".join(f"{table.name}.{k} = u.{k}" for k in keys)
         self.cursor.execute(f"UPDATE {table.name} SET {sets} FROM {staging} u WHERE {where}")
