@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = 5000
     relay_poll_seconds: float = 1.0
     views_url: str | None = None
-    projection_page_size: int = 5000
+    projection_page_size: int = 10_000  # events per views transaction (memory ∝ page)
     projection_poll_seconds: float = 2.0
     projection_workers: int = 0
     report_deadlines: dict[str, int] = {"village": 3, "town": 5, "county": 8, "city": 10,

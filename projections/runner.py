@@ -57,7 +57,7 @@ class CatchUp:
 
 
 class Projector:
-    def __init__(self, recorder: ApplicationRecorder, store: ViewStore, page_size: int = 5000,
+    def __init__(self, recorder: ApplicationRecorder, store: ViewStore, page_size: int = 10_000,
                  database_url: str | None = None, workers: int = 0,
                  parallel_from: int = PARALLEL_FROM) -> None:
         """`database_url` (the store's) lets worker processes read it; `workers` 0 means
