@@ -13,10 +13,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.base import DomainError
+from domain.codes import complete_uscc
 from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.service import ConflictError, UnitOfWork, Zhibao
-from tests.builders import World, actor, stored_types
+from tests.builders import SYSTEM, World, actor, stored_types
 from tests.conftest import open_app
 from tests.hazard_paths import FULL_PLAN, Hazards, hazards_in_new_world
 from tests.test_chain import assert_chained
@@ -110,3 +111,28 @@ def test_two_writers_creating_the_same_hazard_the_second_is_told_the_id_exists(h
     assert (rejected.value.field, rejected.value.rule) == (
         "hazard_id", f"{hazard_id} already exists")
     assert stored_types(world.app, hazard_id) == ["HazardReported"]
+
+
+def test_a_reference_event_recorded_between_our_look_and_our_write_is_still_folded(
+        hazards, rival):
+    """After its own commit a writer's directory skips its own events without reading them
+    back — only when nothing else was recorded in between. Here another process registers
+    an enterprise between our directory's last look and our write: it must still be seen."""
+    world, app = hazards.world, hazards.world.app
+    app.refresh_directory()
+    ours = UnitOfWork(app, cached=False)
+    ours.run(command(world, "ReportHazard", "town", enterprise_id=world.enterprises["chem"],
+                     channel="supervisory_inspection", description="灭火器过期",
+                     discovered_at=hazards.clock.now.isoformat(), category="unsafe_condition"))
+    theirs = uuid4()
+    rival.execute(parse_command({
+        "command": "RegisterEnterprise", "actor": SYSTEM, "enterprise_id": str(theirs),
+        "uscc": complete_uscc("91610902MA0099999"), "name": "新开的加油站",
+        "unit_code": "610902101201", "sectors": ["hazchem"], "registered_on": "2020-01-01"}))
+    ours.store()
+
+    app.refresh_directory()
+    assert theirs in app.directory.enterprises
+    world.do("ReportHazard", "town", enterprise_id=theirs, channel="supervisory_inspection",
+             discovered_at=hazards.clock.now.isoformat(), description="储罐区无警示标识",
+             category="unsafe_condition")
