@@ -8,17 +8,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import orjson
 import pytest
 
+from domain.base import SHANGHAI
 from flows.reporting import open_views, sweep_overdue
 from flows.schedules import cascade_flow, deployments, overdue_flow, previous_month
 from infra.service import Zhibao
 from infra.settings import get_settings
 from infra.stats import events_by_type
+from tests.brokers import free_port
 from tests.builders import build_world
 from tests.conftest import FakeClock
 from tests.test_reports import CITY, TOWN, March, at, build_march
@@ -176,3 +182,69 @@ def test_the_deployments_register_their_schedules_with_a_prefect_server(
         "store-audit/store-audit": [("30 3 * * *", "Asia/Shanghai", True)],
     }
     assert {d.global_concurrency_limit.limit for d in registered.values()} == {1}
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[str]:
+    """A real `prefect server start` (what `zhibao flows serve` needs), with its scheduler
+    looking every second; yields its API URL."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host",
+         "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until(lambda: _healthy(url), timeout=90, what="the Prefect server")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_a_prefect_server_schedules_the_served_deployments(prefect_server: str) -> None:
+    """What `zhibao flows serve` relies on, and Prefect's test harness does not run: the
+    server's scheduler turning each deployment's cron into scheduled runs (a SQLAlchemy
+    release once broke it without a word outside the server's log)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        served = deployments()
+        for deployment in served:
+            deployment.apply()
+        with get_client(sync_client=True) as client:
+            def scheduled() -> dict[str, list[datetime]]:
+                names = {d.id: d.name for d in client.read_deployments()}
+                runs: dict[str, list[datetime]] = {}
+                for run in client.read_flow_runs(limit=200):
+                    if run.state_type is not None and run.state_type.value == "SCHEDULED":
+                        runs.setdefault(names[run.deployment_id], []).append(
+                            run.expected_start_time)
+                return runs
+
+            wait_until(lambda: len(scheduled()) == len(served), timeout=60,
+                       what="scheduled runs of every deployment")
+            runs = scheduled()
+    monthly = min(runs["monthly"]).astimezone(SHANGHAI)
+    assert (monthly.day, monthly.hour, monthly.minute) == (3, 2, 0)
+    assert sorted(runs) == ["daily", "monthly", "parquet-export", "store-audit"]
