@@ -31,7 +31,8 @@ def main() -> int:
     stores = args.store or ["sqlite", "postgres"]
     names = args.names or available()
     if len(names) > 1:
-        return max(run_apart(name, stores) for name in names)
+        codes = [run_apart(name, stores) for name in names]
+        return 0 if all(code == 0 for code in codes) else 1
     failed = False
     for result in importlib.import_module(f"bench.bench_{names[0]}").run(stores):
         print(result.line(), flush=True)
