@@ -4,7 +4,8 @@ and against the real PostgreSQL server on 127.0.0.1:5432 (a fresh schema per tes
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 pytest_plugins = ("tests.brokers",)  # the Kafka-protocol broker fixtures
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "",
+             interval: float = 0.02) -> None:
+    """Poll `condition` until it holds; TimeoutError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what or 'a condition'}")
+        time.sleep(interval)
 
 
 class FakeClock:

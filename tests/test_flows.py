@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
@@ -26,7 +25,7 @@ from infra.settings import get_settings
 from infra.stats import events_by_type
 from tests.brokers import free_port
 from tests.builders import build_world
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, wait_for
 from tests.test_reports import CITY, TOWN, March, at, build_march
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,7 +197,7 @@ def prefect_server(tmp_path: Path) -> Iterator[str]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
     try:
-        wait_until(lambda: _healthy(url), timeout=90, what="the Prefect server")
+        wait_for(lambda: _healthy(url), timeout=90, what="the Prefect server", interval=0.5)
         yield url
     finally:
         server.terminate()
@@ -210,14 +209,6 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.5)
 
 
 @pytest.mark.slow
@@ -242,8 +233,8 @@ def test_a_prefect_server_schedules_the_served_deployments(prefect_server: str) 
                             run.expected_start_time)
                 return runs
 
-            wait_until(lambda: len(scheduled()) == len(served), timeout=60,
-                       what="scheduled runs of every deployment")
+            wait_for(lambda: len(scheduled()) == len(served), timeout=60,
+                     what="scheduled runs of every deployment", interval=0.5)
             runs = scheduled()
     monthly = min(runs["monthly"]).astimezone(SHANGHAI)
     assert (monthly.day, monthly.hour, monthly.minute) == (3, 2, 0)

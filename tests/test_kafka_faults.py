@@ -28,6 +28,7 @@ from infra.settings import Settings
 from projections.store import TABLES, ViewStore, views_url_for
 from tests.brokers import Broker, drain
 from tests.builders import build_world
+from tests.conftest import wait_for
 from tests.kafka_world import hazard_traffic
 from tests.test_kafka_consumer import COUNTY, consume, store_fed_county_views, table_rows
 from tests.test_kafka_relay import assert_all_published_once, kafka_settings
@@ -44,14 +45,6 @@ def sqlite_app(sqlite_url: str, clock) -> Zhibao:
     app = Zhibao(Settings(database_url=sqlite_url), clock=clock)
     yield app
     app.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what or "condition not met")
-        time.sleep(0.02)
 
 
 def relay_in_thread(relay: Relay) -> threading.Thread:

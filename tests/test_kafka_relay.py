@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -22,6 +21,7 @@ from infra.settings import Settings
 from projections.events import EventRecord, from_notification
 from tests.brokers import Broker, drain, partition_counts, topics_with_prefix
 from tests.builders import build_world
+from tests.conftest import wait_for
 from tests.kafka_world import hazard_traffic, varied_history
 
 pytestmark = pytest.mark.kafka
@@ -151,10 +151,8 @@ def test_a_following_relay_publishes_new_events_as_they_are_stored(app, clock, k
     thread.start()
     try:
         hazard_traffic(world, 20)
-        deadline = time.monotonic() + 20
-        while relay.progress.position < app.recorder.max_notification_id() \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: relay.progress.position >= app.recorder.max_notification_id(),
+                 timeout=20, what="the relay to follow the store", interval=0.05)
     finally:
         relay.stop.set()
         thread.join(timeout=20)
