@@ -1,7 +1,7 @@
 """The reporting flows: the daily overdue sweep records each deadline exactly once (plain
 functions, on the test clock), and the cascade and the sweep as real Prefect flow runs on
-both stores; the deployments register their schedules with a Prefect server, and `zhibao flows
-serve` refuses to start without one."""
+both stores; a real Prefect server schedules the deployments, and `zhibao flows serve` refuses
+to start without one."""
 
 from __future__ import annotations
 
@@ -161,28 +161,6 @@ def test_the_demo_reports_the_last_month(app: Zhibao, clock: FakeClock, tmp_path
     assert rows[0][0] == "安康市 A1 应报企业数" and rows[0][1] == "本月 4"
 
 
-def test_the_deployments_register_their_schedules_with_a_prefect_server(
-        prefect_harness: None) -> None:
-    """What `zhibao flows serve` hands the server: each deployment, its cron schedule
-    active, read back from the server's API."""
-    from prefect.client.orchestration import get_client
-
-    for deployment in deployments():
-        deployment.apply()
-    with get_client(sync_client=True) as client:
-        registered = {name: client.read_deployment_by_name(name) for name in (
-            "zhibao-report-cascade/monthly", "zhibao-overdue-sweep/daily",
-            "parquet-export/parquet-export", "store-audit/store-audit")}
-    assert {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
-            for name, d in registered.items()} == {
-        "zhibao-report-cascade/monthly": [("0 2 3 * *", "Asia/Shanghai", True)],
-        "zhibao-overdue-sweep/daily": [("30 0 * * *", "Asia/Shanghai", True)],
-        "parquet-export/parquet-export": [("15 * * * *", "Asia/Shanghai", True)],
-        "store-audit/store-audit": [("30 3 * * *", "Asia/Shanghai", True)],
-    }
-    assert {d.global_concurrency_limit.limit for d in registered.values()} == {1}
-
-
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[str]:
     """A real `prefect server start` (what `zhibao flows serve` needs), with its scheduler
@@ -213,9 +191,11 @@ def _healthy(url: str) -> bool:
 
 @pytest.mark.slow
 def test_a_prefect_server_schedules_the_served_deployments(prefect_server: str) -> None:
-    """What `zhibao flows serve` relies on, and Prefect's test harness does not run: the
-    server's scheduler turning each deployment's cron into scheduled runs (a SQLAlchemy
-    release once broke it without a word outside the server's log)."""
+    """What `zhibao flows serve` hands the server — each deployment, its cron schedule
+    active, one run at a time — read back from the server's API, and what it relies on that
+    Prefect's test harness does not run: the server's scheduler turning each cron into
+    scheduled runs (a SQLAlchemy release once broke it without a word outside the server's
+    log)."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -233,9 +213,18 @@ def test_a_prefect_server_schedules_the_served_deployments(prefect_server: str) 
                             run.expected_start_time)
                 return runs
 
+            registered = {d.name: d for d in client.read_deployments()}
             wait_for(lambda: len(scheduled()) == len(served), timeout=60,
                      what="scheduled runs of every deployment", interval=0.5)
             runs = scheduled()
+    assert {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
+            for name, d in registered.items()} == {
+        "monthly": [("0 2 3 * *", "Asia/Shanghai", True)],
+        "daily": [("30 0 * * *", "Asia/Shanghai", True)],
+        "parquet-export": [("15 * * * *", "Asia/Shanghai", True)],
+        "store-audit": [("30 3 * * *", "Asia/Shanghai", True)],
+    }
+    assert {d.global_concurrency_limit.limit for d in registered.values()} == {1}
     monthly = min(runs["monthly"]).astimezone(SHANGHAI)
     assert (monthly.day, monthly.hour, monthly.minute) == (3, 2, 0)
-    assert sorted(runs) == ["daily", "monthly", "parquet-export", "store-audit"]
+    assert sorted(runs) == sorted(registered)
