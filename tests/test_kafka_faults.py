@@ -112,10 +112,31 @@ def test_a_broker_paused_mid_relay_loses_nothing(sqlite_app, own_broker, caplog)
 
 
 def test_a_restarted_broker_keeps_what_it_acknowledged(sqlite_app, own_broker):
+    """A following relay outlives a broker restart: what the broker acknowledged before it
+    stays, and what is stored while it is down arrives once it is back. The restart comes
+    between sends: noida acknowledges a produce request that arrives while it shuts down and
+    then leaves it out of its snapshot (seen once in six CI runs) — a loss of acknowledged
+    data no client can detect, and not what this test is about."""
     if own_broker.kind == "tansu":
         pytest.skip("tansu keeps nothing across a restart (memory storage)")
-    relay = relay_through(sqlite_app, own_broker, own_broker.restart)
-    assert relay.progress.position == sqlite_app.recorder.max_notification_id()
+    world = build_world(sqlite_app)
+    hazard_traffic(world, 150)
+    relay = Relay(sqlite_app, kafka_settings(sqlite_app, own_broker, **FAST_FAILURE))
+    thread = threading.Thread(target=relay.run, kwargs={"follow": True}, daemon=True)
+    thread.start()
+
+    def caught_up() -> bool:
+        return relay.progress.position == sqlite_app.recorder.max_notification_id()
+
+    try:
+        wait_for(caught_up, what="everything stored acknowledged")
+        own_broker.restart()
+        hazard_traffic(world, 150)
+        wait_for(caught_up, timeout=90, what="the events stored after the restart")
+    finally:
+        relay.stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
     assert_all_published_once(sqlite_app, relay.settings)
 
 
