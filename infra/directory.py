@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import ChainMap
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -21,6 +21,8 @@ from domain.base import SYSTEM_ORG_ID, DomainError, Level, OrgProfile, OrgType, 
 from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseStatus
 from domain.jurisdiction import covers
 from domain.units import AdminUnit, OrgUnit, UnitRef
+
+Entry = TypeVar("Entry")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EV
 REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
 
 
+class DirectoryBehind(Exception):
+    """A command changed a unit or enterprise this directory has not folded yet: another
+    process registered it since the directory's last look."""
+
+    def __init__(self, entry_id: UUID) -> None:
+        super().__init__(f"{entry_id} is not in the directory yet")
+
+
 class Directory:
     def __init__(self) -> None:
         self.units: ChainMap[UUID, UnitEntry] = ChainMap()
@@ -131,7 +141,7 @@ class Directory:
     @apply.register
     def _(self, event: AdminUnit.AdminUnitRecoded) -> None:
         self._forget_derived()
-        unit = self.units[event.originator_id]
+        unit = self._known(self.units, event.originator_id)
         self.units[unit.unit_id] = replace(unit, code=event.new_code)
         self.codes[event.old_code] = CodeEntry(unit.unit_id, event.valid_from, (event.new_code,))
         self.codes[event.new_code] = CodeEntry(unit.unit_id)
@@ -146,7 +156,7 @@ class Directory:
 
     def _retire(self, unit_id: UUID, valid_to: date, successors: tuple[str, ...]) -> None:
         self._forget_derived()
-        unit = self.units[unit_id]
+        unit = self._known(self.units, unit_id)
         self.units[unit_id] = replace(unit, valid_to=valid_to)
         self.codes[unit.code] = CodeEntry(unit_id, valid_to, successors)
 
@@ -191,8 +201,15 @@ class Directory:
 
     def _update_enterprise(self, event: Any, **changes: Any) -> None:
         self._forget_derived()
-        entry = self.enterprises[event.originator_id]
+        entry = self._known(self.enterprises, event.originator_id)
         self.enterprises[entry.enterprise_id] = replace(entry, **changes)
+
+    @staticmethod
+    def _known(entries: ChainMap[UUID, Entry], entry_id: UUID) -> Entry:
+        entry = entries.get(entry_id)
+        if entry is None:
+            raise DirectoryBehind(entry_id)
+        return entry
 
     # -- lookups ---------------------------------------------------------------------------
 

@@ -3,6 +3,9 @@ HTTP) applies commands, so all of them validate identically.
 
 A command runs in a unit of work: the actor's org is resolved in the directory, the target
 aggregate loaded, the domain method called, and the new events stored in one transaction.
+Commands are judged on the directory as this process holds it; the write carries the
+directory's horizon and is refused if another process recorded reference data since, and
+then the command is judged again on the refreshed directory (see infra/recorders.py).
 Bulk import runs many commands per unit of work (the fast path); a rejected command
 leaves no trace, and a batch whose transaction fails is replayed command by command, so no
 batch is ever half-written and no good command is lost.
@@ -22,12 +25,17 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 
 from domain.base import SHANGHAI, Actor, Context, DomainError, ZhibaoAggregate
 from domain.commands import Command
-from infra.directory import REFERENCE_TOPICS, REFERENCE_TYPES, Directory
+from infra.directory import REFERENCE_TOPICS, REFERENCE_TYPES, Directory, DirectoryBehind
 from infra.handlers import HANDLERS
+from infra.recorders import Horizon, StaleRead, with_horizon_recorder
 from infra.settings import Settings, get_settings
 from infra.store import ChainedEventStore, ChainedMapper, OrjsonTranscoder, eventsourcing_env
 
 COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
+ATTEMPTS = 5
+"""How often a command is judged again because reference data changed under it."""
+STALE = (StaleRead, DirectoryBehind)
+"""The directory missed reference data another process recorded: refresh, judge again."""
 A = TypeVar("A", bound=ZhibaoAggregate)
 Numbered = tuple[int, Command | DomainError]
 """A command as it arrives in a batch, with its line number (or why it did not parse)."""
@@ -40,6 +48,15 @@ class ConflictError(Exception):
         ids = ", ".join(str(i) for i in aggregate_ids)
         super().__init__(f"conflict: {ids} was changed concurrently (or already exists); "
                          "nothing was written — reload and retry")
+
+
+class ReferenceChurnError(ConflictError):
+    """Reference data kept changing under a command through every attempt."""
+
+    def __init__(self) -> None:
+        Exception.__init__(self, f"conflict: units, orgs or enterprises were changed by "
+                                 f"another writer during each of {ATTEMPTS} attempts; "
+                                 "nothing was written — retry")
 
 
 @dataclass(frozen=True)
@@ -123,7 +140,8 @@ class Zhibao(Application[UUID]):
     def __init__(self, settings: Settings | None = None,
                  clock: Callable[[], datetime] = now_in_shanghai) -> None:
         self.settings = settings or get_settings()
-        super().__init__(env=eventsourcing_env(self.settings.database_url))
+        super().__init__(env=with_horizon_recorder(
+            eventsourcing_env(self.settings.database_url)))
         self.clock = clock
         self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
         self.directory = Directory()
@@ -141,32 +159,51 @@ class Zhibao(Application[UUID]):
 
     # -- the directory ---------------------------------------------------------------------
 
-    def refresh_directory(self) -> None:
-        """Fold reference events recorded since the last look (by any process). The scan
-        stops at the log's current end and resumes from there next time, so each event is
-        looked at once however rare reference events are."""
+    def refresh_directory(self) -> int:
+        """Fold reference events recorded since the last look (by any process) and say
+        how many there were. The scan stops at the log's current end and resumes from
+        there next time, so each event is looked at once however rare reference events
+        are."""
         end = self.recorder.max_notification_id() or 0
+        folded = 0
         while self.directory.position < end:
             notifications = self.recorder.select_notifications(
                 start=self.directory.position, stop=end, limit=1000, topics=REFERENCE_TOPICS,
                 inclusive_of_start=False)
             for notification in notifications:
                 self.directory.apply(self.mapper.to_domain_event(notification))
+            folded += len(notifications)
             self.directory.position = notifications[-1].id if len(notifications) == 1000 else end
+        return folded
+
+    def horizon(self) -> Horizon:
+        return Horizon(self.directory.position, REFERENCE_TOPICS)
 
     # -- commands ----------------------------------------------------------------------------
 
     def execute(self, command: Command) -> Outcome:
-        """Apply one command in its own transaction, always from freshly loaded state."""
-        self.refresh_directory()
-        uow = UnitOfWork(self, cached=False)
-        try:
-            outcome = uow.run(command)
-            uow.store()
-        except BaseException:
-            uow.abandon()
-            raise
-        return outcome
+        """Apply one command in its own transaction, always from freshly loaded aggregates.
+
+        It is judged again on a refreshed directory when its write is refused as stale,
+        and when it is rejected while the directory was behind: the enterprise it names
+        may have been registered a moment ago by another process."""
+        for attempt in range(1, ATTEMPTS + 1):
+            uow = UnitOfWork(self, cached=False)
+            try:
+                outcome = uow.run(command)
+                uow.store()
+                return outcome
+            except STALE:
+                uow.abandon()
+                self.refresh_directory()
+            except DomainError:
+                uow.abandon()
+                if attempt == ATTEMPTS or not self.refresh_directory():
+                    raise
+            except BaseException:
+                uow.abandon()
+                raise
+        raise ReferenceChurnError
 
     def execute_batch(self, commands: Iterable[Numbered],
                       batch_size: int | None = None) -> Iterator[BatchResult]:
@@ -178,7 +215,11 @@ class Zhibao(Application[UUID]):
         while result := self._run_batch(pending, size):
             yield result
 
-    def _run_batch(self, pending: Iterator[Numbered], size: int) -> BatchResult | None:
+    def _run_batch(self, pending: Iterator[Numbered], size: int,
+                   judged_again: bool = False) -> BatchResult | None:
+        """One transaction of up to `size` commands. The directory is refreshed first (one
+        read per batch is cheap), so a write refused as stale is rare; such a batch is
+        judged once more as a whole, then command by command."""
         self.refresh_directory()
         result = BatchResult()
         uow = UnitOfWork(self, cached=True)
@@ -194,6 +235,11 @@ class Zhibao(Application[UUID]):
                 uow.abandon()
                 return None
             uow.store()
+        except STALE:
+            uow.abandon()
+            if judged_again:
+                return self._replay_one_by_one(batch)
+            return self._run_batch(iter(batch), len(batch), judged_again=True)
         except (ConflictError, DomainError):  # the store refused the batch: find the culprit
             uow.abandon()
             return self._replay_one_by_one(batch)
@@ -207,40 +253,36 @@ class Zhibao(Application[UUID]):
 
     def _replay_one_by_one(self, batch: list[Numbered]) -> BatchResult:
         """The batch's transaction failed: apply each command alone to find the culprit."""
-        self.refresh_directory()
         result = BatchResult()
         for line, item in batch:
-            uow = UnitOfWork(self, cached=False)
             try:
-                outcome = self._run_line(uow, line, item, result)
-                uow.store()
+                outcome = self.execute(_parsed(item))
             except ConflictError as e:
-                uow.abandon()
                 result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
                 continue
             except DomainError as e:
-                uow.abandon()
                 result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
                 continue
-            except BaseException:
-                uow.abandon()
-                raise
             result.count(line, outcome)
-            result.events += uow.stored_events
+            result.events += outcome.events
         return result
 
     @staticmethod
     def _run_line(uow: UnitOfWork, line: int, item: Command | DomainError,
                   result: BatchResult) -> Outcome | None:
         """Run one command; a rejection is noted in `result` and leaves no trace."""
-        if isinstance(item, DomainError):
-            result.rejections.append(Rejection(line, "?", item.field, item.rule))
-            return None
         try:
-            return uow.run(item)
+            return uow.run(_parsed(item))
         except DomainError as e:
             result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
             return None
+
+
+def _parsed(item: Command | DomainError) -> Command:
+    """The command of a batch line, or the reason it did not parse, raised."""
+    if isinstance(item, DomainError):
+        raise item
+    return item
 
 
 def _name(item: Command | DomainError) -> str:
@@ -364,13 +406,14 @@ class UnitOfWork:
         changed = [agg for agg in self.aggregates.values() if agg.pending_events]
         events = [event for agg in changed for event in agg.collect_events()]
         try:
-            recordings = self.app.events.put(events)
+            recordings = self.app.events.put(events, horizon=self.app.horizon())
         except IntegrityError:
             self._reject_existing_claims()
             raise ConflictError(agg.id for agg in changed) from None
         self.stored_events = len(recordings)
         self.directory.commit()
-        self._advance_directory([recording.notification.id for recording in recordings])
+        if recordings:  # the horizon held: nothing unseen lies before our own events
+            self.directory.position = recordings[-1].notification.id
         if self.cached:
             for agg in self.aggregates.values():
                 self.app.cache.put(agg)
@@ -383,13 +426,6 @@ class UnitOfWork:
         for aggregate_id, field_name in self._claimed.items():
             if self.app.recorder.select_events(aggregate_id, limit=1):
                 raise DomainError(field_name, f"{aggregate_id} already exists")
-
-    def _advance_directory(self, positions: list[int]) -> None:
-        """Our own events were folded as they happened; when nothing else was recorded
-        since the directory's position, it moves past them without reading them back."""
-        contiguous = bool(positions) and positions[-1] - positions[0] + 1 == len(positions)
-        if contiguous and positions[0] == self.directory.position + 1:
-            self.directory.position = positions[-1]
 
     def abandon(self) -> None:
         self.directory.rollback()

@@ -5,8 +5,8 @@ a ConflictError that says what to do — never a lost update. The interleaving i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,9 +16,10 @@ from domain.base import DomainError
 from domain.codes import complete_uscc
 from domain.commands import parse_command
 from domain.hazards import HazardState
+from infra.recorders import StaleRead
 from infra.service import ConflictError, UnitOfWork, Zhibao
 from tests.builders import SYSTEM, World, actor, stored_types
-from tests.conftest import open_app
+from tests.conftest import FakeClock, open_app
 from tests.hazard_paths import FULL_PLAN, Hazards, hazards_in_new_world
 from tests.test_chain import assert_chained
 
@@ -113,26 +114,139 @@ def test_two_writers_creating_the_same_hazard_the_second_is_told_the_id_exists(h
     assert stored_types(world.app, hazard_id) == ["HazardReported"]
 
 
-def test_a_reference_event_recorded_between_our_look_and_our_write_is_still_folded(
-        hazards, rival):
-    """After its own commit a writer's directory skips its own events without reading them
-    back — only when nothing else was recorded in between. Here another process registers
-    an enterprise between our directory's last look and our write: it must still be seen."""
-    world, app = hazards.world, hazards.world.app
-    app.refresh_directory()
-    ours = UnitOfWork(app, cached=False)
-    ours.run(command(world, "ReportHazard", "town", enterprise_id=world.enterprises["chem"],
-                     channel="supervisory_inspection", description="灭火器过期",
-                     discovered_at=hazards.clock.now.isoformat(), category="unsafe_condition"))
-    theirs = uuid4()
+def report_at(hazards: Hazards, enterprise_id: UUID, description: str) -> Any:
+    return command(hazards.world, "ReportHazard", "town", enterprise_id=enterprise_id,
+                   channel="supervisory_inspection", description=description,
+                   discovered_at=hazards.clock.now.isoformat(), category="unsafe_condition")
+
+
+def register_enterprise(rival: Zhibao, enterprise_id: UUID) -> None:
     rival.execute(parse_command({
-        "command": "RegisterEnterprise", "actor": SYSTEM, "enterprise_id": str(theirs),
+        "command": "RegisterEnterprise", "actor": SYSTEM, "enterprise_id": str(enterprise_id),
         "uscc": complete_uscc("91610902MA0099999"), "name": "新开的加油站",
         "unit_code": "610902101201", "sectors": ["hazchem"], "registered_on": "2020-01-01"}))
-    ours.store()
 
+
+class RivalActsMidCommand:
+    """A clock that, the next time our command asks it the time (after our directory's
+    last look, before our judgment and write), lets another process act first."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.rival_act: Callable[[], object] | None = None
+
+    def __call__(self) -> datetime:
+        act, self.rival_act = self.rival_act, None
+        if act is not None:
+            act()
+        return self.clock()
+
+
+@pytest.fixture
+def ours(hazards: Hazards) -> Iterator[tuple[Zhibao, RivalActsMidCommand]]:
+    clock = RivalActsMidCommand(hazards.clock)
+    app = Zhibao(hazards.world.app.settings, clock=clock)
+    yield app, clock
+    app.close()
+
+
+def test_a_write_judged_before_another_writer_recorded_reference_data_is_refused(hazards,
+                                                                               rival):
+    """Our directory's horizon travels with the write: another process registered an
+    enterprise after our last look, so the write is refused and nothing is written."""
+    app = hazards.world.app
+    ours = UnitOfWork(app, cached=False)
+    ours.run(report_at(hazards, hazards.world.enterprises["chem"], "灭火器过期"))
+    register_enterprise(rival, uuid4())
+    before = app.recorder.max_notification_id()
+
+    with pytest.raises(StaleRead):
+        ours.store()
+    ours.abandon()
+
+    assert app.recorder.max_notification_id() == before
+
+
+def test_a_command_is_judged_again_when_reference_data_changed_under_it(hazards, rival, ours):
+    """Another process closes the enterprise while our command is being judged: our first
+    write is refused as stale, and judged again the command is rejected — the hazard is
+    never recorded at a closed enterprise."""
+    app, clock = ours
+    chem = hazards.world.enterprises["chem"]
+    clock.rival_act = lambda: rival.execute(command(
+        hazards.world, "CloseEnterprise", "county_ema", enterprise_id=chem,
+        on=hazards.clock.now.date().isoformat(), reason="关闭取缔"))
+    before = app.recorder.max_notification_id()
+
+    with pytest.raises(DomainError) as rejected:
+        app.execute(report_at(hazards, chem, "储罐区无警示标识"))
+
+    assert rejected.value.field == "enterprise_id"
+    assert "was closed on" in rejected.value.rule
+    assert app.recorder.max_notification_id() == before + 1  # the closure only
+
+
+def test_a_command_naming_an_enterprise_registered_elsewhere_is_accepted(hazards, rival,
+                                                                         ours):
+    """Rejected on the directory as this process held it, the command is judged again
+    on the refreshed directory, which knows the new enterprise."""
+    app, _ = ours
+    theirs = uuid4()
+    register_enterprise(rival, theirs)
+
+    outcome = app.execute(report_at(hazards, theirs, "储罐区无警示标识"))
+
+    assert outcome.events == 1
+    assert stored_types(app, outcome.aggregate_id) == ["HazardReported"]
+
+
+def test_other_writers_events_that_are_not_reference_data_let_the_write_through(hazards,
+                                                                               rival, ours):
+    """Another process records a hazard between our look and our write: nothing our
+    judgment depends on, so the write stands and the directory moves past both."""
+    app, clock = ours
+    chem = hazards.world.enterprises["chem"]
+    clock.rival_act = lambda: rival.execute(report_at(hazards, chem, "配电箱未上锁"))
+
+    outcome = app.execute(report_at(hazards, chem, "灭火器过期"))
+
+    assert outcome.events == 1
+    last = app.recorder.max_notification_id()
+    assert app.recorder.select_notifications(start=last - 1, limit=2)[0].originator_id != \
+        outcome.aggregate_id
+    assert app.directory.position == last
+
+
+def test_a_batch_judged_before_reference_data_changed_is_judged_again(hazards, rival, ours):
+    """Mid-batch another process closes one line's enterprise: the batch's write is
+    refused as stale, and judged again that line is rejected while the others land."""
+    app, clock = ours
+    doomed = hazards.world.enterprises[hazards.new_enterprise()]
+    chem = hazards.world.enterprises["chem"]
     app.refresh_directory()
-    assert theirs in app.directory.enterprises
-    world.do("ReportHazard", "town", enterprise_id=theirs, channel="supervisory_inspection",
-             discovered_at=hazards.clock.now.isoformat(), description="储罐区无警示标识",
-             category="unsafe_condition")
+    clock.rival_act = lambda: rival.execute(command(
+        hazards.world, "CloseEnterprise", "county_ema", enterprise_id=doomed,
+        on=hazards.clock.now.date().isoformat(), reason="关闭取缔"))
+    lines = [(1, report_at(hazards, chem, "灭火器过期")),
+             (2, report_at(hazards, doomed, "储罐区无警示标识")),
+             (3, report_at(hazards, chem, "配电箱未上锁"))]
+
+    [result] = app.execute_batch(lines)
+
+    assert (result.applied, result.events) == (2, 2)
+    assert [(r.line, r.field) for r in result.rejections] == [(2, "enterprise_id")]
+    assert "was closed on" in result.rejections[0].rule
+
+
+def test_a_process_may_change_an_enterprise_registered_after_its_last_look(hazards, rival):
+    """The rival's directory has never seen the new enterprise; closing it must still work,
+    and leave the rival's directory knowing it, closed."""
+    enterprise_id = hazards.world.enterprises[hazards.new_enterprise()]
+
+    outcome = rival.execute(command(hazards.world, "CloseEnterprise", "county_ema",
+                                    enterprise_id=enterprise_id,
+                                    on=hazards.clock.now.date().isoformat(), reason="关闭取缔"))
+
+    assert outcome.events == 1
+    assert rival.directory.enterprise("enterprise_id", enterprise_id).closed_on == \
+        hazards.clock.now.date()

@@ -1,0 +1,109 @@
+"""The eventsourcing library's recorders, with one addition: a write can carry a `Horizon`,
+how far its writer has read some topics, and is refused (`StaleRead`, nothing written) if
+another process recorded an event of those topics after that point.
+
+This lets a long-lived writer judge commands on the reference data it already holds
+instead of reading the log's end before every command: the check runs inside the insert
+transaction, after the store's write lock is taken, so nothing can slip in between the
+check and the commit. When no one else wrote since the horizon (our first new id follows
+it directly) there is nothing to check and the write costs no extra statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import DatabaseError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier, Literal
+
+STALE_READ_SQLSTATE = "ZB001"
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The writer has seen every event of `topics` up to notification id `position`."""
+
+    position: int
+    topics: tuple[str, ...]
+
+    def crossed_by(self, first_new_id: int) -> bool:
+        """Whether others recorded anything between the horizon and our first new event."""
+        return first_new_id > self.position + 1
+
+
+class StaleRead(Exception):
+    """An event of the watched topics was recorded after the writer's horizon."""
+
+    def __init__(self, horizon: Horizon) -> None:
+        self.horizon = horizon
+        super().__init__(f"events the writer has not seen were recorded after notification "
+                         f"{horizon.position}; nothing was written")
+
+
+class HorizonSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite holds its write lock from the first insert to the commit, and numbers rows
+    in commit order, so the rows between the horizon and our first id are exactly what
+    others committed since."""
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       *, horizon: Horizon | None = None, **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if horizon is not None and ids and horizon.crossed_by(ids[0]):
+            marks = ", ".join("?" * len(horizon.topics))
+            c.execute(f"SELECT 1 FROM {self.events_table_name} WHERE rowid > ? AND rowid < ? "
+                      f"AND topic IN ({marks}) LIMIT 1",
+                      (horizon.position, ids[0], *horizon.topics))
+            if c.fetchone() is not None:
+                raise StaleRead(horizon)  # the transaction rolls back
+        return ids
+
+
+class HorizonPostgresRecorder(PostgresApplicationRecorder):
+    """PostgreSQL numbers events under an exclusive table lock, so the ids between the
+    horizon and our first id are what others committed since. The library's insert
+    commits unless the database reports an error, so a crossed horizon is raised by the
+    database itself (a DO block with its own SQLSTATE) and turned into `StaleRead` here."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except DatabaseError as e:
+            if getattr(e.__cause__, "sqlstate", None) == STALE_READ_SQLSTATE:
+                raise StaleRead(kwargs["horizon"]) from None
+            raise
+
+    def _fetch_ids_after_insert_events(
+            self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+            *, horizon: Horizon | None = None, **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if horizon is not None and ids and horizon.crossed_by(ids[0]):
+            curs.execute(self._refuse_if_crossed(horizon, ids[0]))
+            with curs.connection.pipeline():  # sync, so a refusal is raised here
+                pass
+        return ids
+
+    def _refuse_if_crossed(self, horizon: Horizon, first_new_id: int) -> SQL:
+        return SQL(
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM {schema}.{table} WHERE notification_id > "
+            "{after} AND notification_id < {before} AND topic = ANY({topics})) THEN RAISE "
+            "EXCEPTION 'stale read: events recorded after %', {after} USING ERRCODE = "
+            "{sqlstate}; END IF; END $$"
+        ).format(schema=Identifier(self.datastore.schema),
+                 table=Identifier(self.events_table_name), after=Literal(horizon.position),
+                 before=Literal(first_new_id), topics=Literal(list(horizon.topics)),
+                 sqlstate=Literal(STALE_READ_SQLSTATE))
+
+
+def with_horizon_recorder(env: dict[str, str]) -> dict[str, str]:
+    """The eventsourcing settings `env`, with the recorder that honours a write's horizon."""
+    recorder = {"eventsourcing.sqlite": HorizonSQLiteRecorder,
+                "eventsourcing.postgres": HorizonPostgresRecorder}[env["PERSISTENCE_MODULE"]]
+    return {**env, "APPLICATION_RECORDER_TOPIC": get_topic(recorder)}
