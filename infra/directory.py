@@ -2,13 +2,13 @@
 folded from their events, that the application service consults to judge jurisdiction,
 resolve codes and check that enterprises exist and operate.
 
-Changes made by a batch of commands are staged in an overlay and merged only when the
-batch is stored, so a failed batch leaves the directory as it was.
+Changes made by a batch of commands are applied at once (lookups stay plain dict reads,
+the hot path of intake) and logged, so a batch that is not stored is undone and leaves the
+directory as it was.
 """
 
 from __future__ import annotations
 
-from collections import ChainMap
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from domain.jurisdiction import covers
 from domain.units import AdminUnit, OrgUnit, UnitRef
 
 Entry = TypeVar("Entry")
+_ABSENT = object()  # an undo record's "there was no entry"
 
 
 @dataclass(frozen=True)
@@ -91,34 +92,40 @@ class DirectoryBehind(Exception):
 
 class Directory:
     def __init__(self) -> None:
-        self.units: ChainMap[UUID, UnitEntry] = ChainMap()
-        self.codes: ChainMap[str, CodeEntry] = ChainMap()
-        self.orgs: ChainMap[UUID, OrgEntry] = ChainMap()
-        self.enterprises: ChainMap[UUID, EnterpriseEntry] = ChainMap()
-        self.usccs: ChainMap[str, UUID] = ChainMap()
+        self.units: dict[UUID, UnitEntry] = {}
+        self.codes: dict[str, CodeEntry] = {}
+        self.orgs: dict[UUID, OrgEntry] = {}
+        self.enterprises: dict[UUID, EnterpriseEntry] = {}
+        self.usccs: dict[str, UUID] = {}
         self.position = 0  # last notification id folded from the store
         # derived lookups, cleared whenever units or enterprises change
         self._paths: dict[str, tuple[str, ...]] = {}
         self._profiles: dict[UUID, OrgProfile] = {}
+        self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None  # None: not staging
 
     # -- staging ---------------------------------------------------------------------------
 
-    def _maps(self) -> tuple[ChainMap[Any, Any], ...]:
-        return self.units, self.codes, self.orgs, self.enterprises, self.usccs
-
     def begin(self) -> None:
-        for m in self._maps():
-            m.maps.insert(0, {})
+        """Start logging changes, so they can be undone."""
+        self._undo = []
 
     def commit(self) -> None:
-        for m in self._maps():
-            staged = m.maps.pop(0)
-            m.maps[0].update(staged)
+        self._undo = None
 
     def rollback(self) -> None:
-        for m in self._maps():
-            m.maps.pop(0)
+        """Undo every change since `begin`, newest first."""
+        for entries, key, old in reversed(self._undo or ()):
+            if old is _ABSENT:
+                del entries[key]
+            else:
+                entries[key] = old
+        self._undo = None
         self._forget_derived()
+
+    def _set(self, entries: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._undo is not None:
+            self._undo.append((entries, key, entries.get(key, _ABSENT)))
+        entries[key] = value
 
     def _forget_derived(self) -> None:
         self._paths.clear()
@@ -133,18 +140,19 @@ class Directory:
     @apply.register
     def _(self, event: AdminUnit.AdminUnitRegistered) -> None:
         self._forget_derived()
-        self.units[event.originator_id] = UnitEntry(
+        self._set(self.units, event.originator_id, UnitEntry(
             event.originator_id, event.code, event.level, event.name, event.parent_id,
-            event.valid_from)
-        self.codes[event.code] = CodeEntry(event.originator_id)
+            event.valid_from))
+        self._set(self.codes, event.code, CodeEntry(event.originator_id))
 
     @apply.register
     def _(self, event: AdminUnit.AdminUnitRecoded) -> None:
         self._forget_derived()
         unit = self._known(self.units, event.originator_id)
-        self.units[unit.unit_id] = replace(unit, code=event.new_code)
-        self.codes[event.old_code] = CodeEntry(unit.unit_id, event.valid_from, (event.new_code,))
-        self.codes[event.new_code] = CodeEntry(unit.unit_id)
+        self._set(self.units, unit.unit_id, replace(unit, code=event.new_code))
+        self._set(self.codes, event.old_code,
+                  CodeEntry(unit.unit_id, event.valid_from, (event.new_code,)))
+        self._set(self.codes, event.new_code, CodeEntry(unit.unit_id))
 
     @apply.register
     def _(self, event: AdminUnit.AdminUnitMerged) -> None:
@@ -157,22 +165,22 @@ class Directory:
     def _retire(self, unit_id: UUID, valid_to: date, successors: tuple[str, ...]) -> None:
         self._forget_derived()
         unit = self._known(self.units, unit_id)
-        self.units[unit_id] = replace(unit, valid_to=valid_to)
-        self.codes[unit.code] = CodeEntry(unit_id, valid_to, successors)
+        self._set(self.units, unit_id, replace(unit, valid_to=valid_to))
+        self._set(self.codes, unit.code, CodeEntry(unit_id, valid_to, successors))
 
     @apply.register
     def _(self, event: OrgUnit.OrgUnitRegistered) -> None:
-        self.orgs[event.originator_id] = OrgEntry(
+        self._set(self.orgs, event.originator_id, OrgEntry(
             event.originator_id, self.codes[event.unit_code].unit_id, event.name,
             event.org_type, frozenset(event.sectors), event.enforcement_power,
-            event.can_verify_major)
+            event.can_verify_major))
 
     @apply.register
     def _(self, event: Enterprise.EnterpriseRegistered) -> None:
-        self.enterprises[event.originator_id] = EnterpriseEntry(
+        self._set(self.enterprises, event.originator_id, EnterpriseEntry(
             event.originator_id, self.codes[event.unit_code].unit_id, event.name, event.uscc,
-            event.sectors, event.flags)
-        self.usccs[event.uscc] = event.originator_id
+            event.sectors, event.flags))
+        self._set(self.usccs, event.uscc, event.originator_id)
 
     @apply.register
     def _(self, event: Enterprise.EnterpriseRelocated) -> None:
@@ -202,10 +210,10 @@ class Directory:
     def _update_enterprise(self, event: Any, **changes: Any) -> None:
         self._forget_derived()
         entry = self._known(self.enterprises, event.originator_id)
-        self.enterprises[entry.enterprise_id] = replace(entry, **changes)
+        self._set(self.enterprises, entry.enterprise_id, replace(entry, **changes))
 
     @staticmethod
-    def _known(entries: ChainMap[UUID, Entry], entry_id: UUID) -> Entry:
+    def _known(entries: dict[UUID, Entry], entry_id: UUID) -> Entry:
         entry = entries.get(entry_id)
         if entry is None:
             raise DirectoryBehind(entry_id)

@@ -13,6 +13,7 @@ from domain.base import SHANGHAI
 from domain.codes import complete_uscc
 from domain.commands import parse_command
 from domain.hazards import HazardState
+from infra.service import UnitOfWork
 from infra.store import event_payload
 from tests.builders import SYSTEM, World, actor, build_world
 from tests.hazard_paths import FULL_PLAN, Hazards
@@ -44,6 +45,34 @@ def test_a_rejected_command_leaves_no_trace_in_the_directory(fresh_world):
     assert "610902101203" not in fresh_world.app.directory.codes
     fresh_world.do("RegisterAdminUnit", SYSTEM, **village)
 
+
+
+def test_a_unit_of_work_not_stored_leaves_the_directory_as_it_was(fresh_world, clock):
+    """A batch's reference changes are applied as it runs; when its write does not happen
+    they are undone — registrations, recodings and closures alike — and lookups answer as
+    before."""
+    app, world = fresh_world.app, fresh_world
+    tables = ("units", "codes", "orgs", "enterprises", "usccs")
+    before = {name: dict(getattr(app.directory, name)) for name in tables}
+    uow = UnitOfWork(app, cached=True)
+    for name, fields in [
+        ("RegisterEnterprise", {"uscc": complete_uscc("91610902123456789"), "name": "新店",
+                                "unit_code": "610902102201", "sectors": ["commerce"],
+                                "registered_on": "2021-02-01"}),
+        ("RecodeAdminUnit", {"code": "610902102201", "new_code": "610902102202",
+                             "valid_from": "2021-01-01"}),
+        ("CloseEnterprise", {"enterprise_id": str(world.enterprises["chem"]),
+                             "on": "2021-02-01"}),
+    ]:
+        uow.run(parse_command({"command": name, "actor": SYSTEM, **fields}))
+    assert "610902102202" in app.directory.codes
+
+    uow.abandon()
+
+    assert {name: dict(getattr(app.directory, name)) for name in tables} == before
+    assert app.directory.unit("unit_code", "610902102201").code == "610902102201"
+    world.do("RecodeAdminUnit", SYSTEM, code="610902102201", new_code="610902102202",
+             valid_from="2021-01-01")
 
 # -- V1 deadlines, V2 the future, V3 monotone dates --------------------------------------------
 
