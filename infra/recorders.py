@@ -103,7 +103,10 @@ class HorizonPostgresRecorder(PostgresApplicationRecorder):
 
 
 def with_horizon_recorder(env: dict[str, str]) -> dict[str, str]:
-    """The eventsourcing settings `env`, with the recorder that honours a write's horizon."""
+    """The eventsourcing settings `env`, with the recorder that honours a write's horizon.
+    The library's optional insert through a PostgreSQL function would skip the check, so
+    it stays off whatever the process environment says."""
     recorder = {"eventsourcing.sqlite": HorizonSQLiteRecorder,
                 "eventsourcing.postgres": HorizonPostgresRecorder}[env["PERSISTENCE_MODULE"]]
-    return {**env, "APPLICATION_RECORDER_TOPIC": get_topic(recorder)}
+    return {**env, "APPLICATION_RECORDER_TOPIC": get_topic(recorder),
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "no"}
