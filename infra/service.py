@@ -13,8 +13,10 @@ batch is ever half-written and no good command is lost.
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -106,6 +108,25 @@ class BatchResult:
 
 def now_in_shanghai() -> datetime:
     return datetime.now(SHANGHAI)
+
+
+@contextmanager
+def heap_left_out_of_collections() -> Iterator[None]:
+    """Leave the objects alive now out of the cyclic garbage collector's passes until the
+    block (one batch) ends. A batch allocates hundreds of thousands of short-lived
+    objects, and each full collection they triggered re-scanned every long-lived one —
+    modules, the directory, 20,000 cached aggregates: a fifth of bulk-import time. What
+    the batch allocates is still collected as usual, and between batches the whole heap
+    is collectable again. A process that froze its own heap (e.g. before forking) keeps
+    it frozen."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class AggregateCache:
@@ -212,7 +233,11 @@ class Zhibao(Application[UUID]):
         caller's clock (e.g. a simulation's) may advance between them."""
         size = batch_size or self.settings.import_batch_size
         pending = iter(commands)
-        while result := self._run_batch(pending, size):
+        while True:
+            with heap_left_out_of_collections():
+                result = self._run_batch(pending, size)
+            if result is None:
+                return
             yield result
 
     def _run_batch(self, pending: Iterator[Numbered], size: int,

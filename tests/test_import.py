@@ -5,6 +5,7 @@ file whose commands carry command ids applies nothing twice."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,31 @@ def test_reimporting_a_file_with_command_ids_applies_nothing_twice(hazards, tmp_
     assert written_since(app, before) == 0
     assert stored_types(app, hazard_id) == ["HazardReported", "HazardConfirmed"]
 
+
+
+def test_a_batch_leaves_the_heap_out_of_collections_only_while_it_runs(hazards, tmp_path,
+                                                                     monkeypatch):
+    """While a batch runs the long-lived heap is frozen out of the garbage collector's
+    passes; between batches and afterwards nothing is, and a process's own freeze is left
+    in place."""
+    app = hazards.world.app
+    frozen_while_judging: list[int] = []
+    clock = app.clock
+    monkeypatch.setattr(app, "clock", lambda: (
+        frozen_while_judging.append(gc.get_freeze_count()), clock())[1])
+    file = write_jsonl(tmp_path / "two.jsonl", [report(hazards), report(hazards)])
+
+    frozen_between = [gc.get_freeze_count() for _ in import_file(app, file, batch_size=1)]
+
+    assert len(frozen_while_judging) == 2 and min(frozen_while_judging) > 0
+    assert frozen_between == [0, 0]
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert run_import(app, file, batch_size=1).applied == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 # -- the command line ----------------------------------------------------------------------
 
