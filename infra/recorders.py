@@ -7,15 +7,24 @@ instead of reading the log's end before every command: the check runs inside the
 transaction, after the store's write lock is taken, so nothing can slip in between the
 check and the commit. When no one else wrote since the horizon (our first new id follows
 it directly) there is nothing to check and the write costs no extra statement.
+
+Under a stream of reference changes a writer could be refused again and again, so each
+recorder can also hold the store's write lock for a block (`holding_write_lock`): the
+writer refreshes, judges and writes inside it, while other writers wait, and is sure to
+get through. Inserts made on the same thread inside the block join its transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import DatabaseError, StoredEvent
+import psycopg
+from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic
@@ -52,6 +61,38 @@ class HorizonSQLiteRecorder(SQLiteApplicationRecorder):
     in commit order, so the rows between the horizon and our first id are exactly what
     others committed since."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = threading.local()
+
+    @contextmanager
+    def holding_write_lock(self) -> Iterator[None]:
+        """Take the write lock now (BEGIN IMMEDIATE) and keep it until the block ends;
+        readers still see every committed event (WAL)."""
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            self._held.cursor = cursor
+            try:
+                yield
+            except BaseException:
+                connection.rollback()
+                raise
+            else:
+                connection.commit()
+            finally:
+                self._held.cursor = None
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        held = getattr(self._held, "cursor", None)
+        if held is None:
+            return super().insert_events(stored_events, **kwargs)
+        try:
+            return self._insert_events(held, stored_events, **kwargs)
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(e) from e
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        *, horizon: Horizon | None = None, **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
@@ -71,14 +112,54 @@ class HorizonPostgresRecorder(PostgresApplicationRecorder):
     commits unless the database reports an error, so a crossed horizon is raised by the
     database itself (a DO block with its own SQLSTATE) and turned into `StaleRead` here."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = threading.local()
+
+    def create_table(self) -> None:
+        """Two processes starting at once on a new schema ran the DDL side by side, and
+        one failed ("tuple concurrently updated"); an advisory lock makes them take turns."""
+        key = f"zhibao-ddl:{self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+    @contextmanager
+    def holding_write_lock(self) -> Iterator[None]:
+        """Take the table lock every insert takes, and keep it until the block ends; it
+        does not block readers."""
+        with self.datastore.get_connection() as connection, connection.transaction(), \
+                connection.cursor() as cursor:
+            self._lock_table(cursor)
+            self._held.cursor = cursor
+            try:
+                yield
+            finally:
+                self._held.cursor = None
+
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
+        held = getattr(self._held, "cursor", None)
+        if held is not None:
+            return self._insert_holding_lock(held, stored_events, **kwargs)
         try:
             return super().insert_events(stored_events, **kwargs)
         except DatabaseError as e:
             if getattr(e.__cause__, "sqlstate", None) == STALE_READ_SQLSTATE:
                 raise StaleRead(kwargs["horizon"]) from None
             raise
+
+    def _insert_holding_lock(self, cursor: Cursor[DictRow],
+                             stored_events: Sequence[StoredEvent],
+                             **kwargs: Any) -> Sequence[int] | None:
+        try:
+            self._insert_stored_events(cursor, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+        except psycopg.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
 
     def _fetch_ids_after_insert_events(
             self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],

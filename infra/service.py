@@ -31,11 +31,17 @@ from infra.directory import REFERENCE_TOPICS, REFERENCE_TYPES, Directory, Direct
 from infra.handlers import HANDLERS
 from infra.recorders import Horizon, StaleRead, with_horizon_recorder
 from infra.settings import Settings, get_settings
-from infra.store import ChainedEventStore, ChainedMapper, OrjsonTranscoder, eventsourcing_env
+from infra.store import (
+    ChainedEventStore,
+    ChainedMapper,
+    OrjsonTranscoder,
+    eventsourcing_env,
+    prepare_sqlite_store,
+)
 
 COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
-ATTEMPTS = 5
-"""How often a command is judged again because reference data changed under it."""
+ATTEMPTS = 3
+"""How often a command is judged before it takes the store's write lock to be judged."""
 STALE = (StaleRead, DirectoryBehind)
 """The directory missed reference data another process recorded: refresh, judge again."""
 A = TypeVar("A", bound=ZhibaoAggregate)
@@ -52,13 +58,6 @@ class ConflictError(Exception):
                          "nothing was written — reload and retry")
 
 
-class ReferenceChurnError(ConflictError):
-    """Reference data kept changing under a command through every attempt."""
-
-    def __init__(self) -> None:
-        Exception.__init__(self, f"conflict: units, orgs or enterprises were changed by "
-                                 f"another writer during each of {ATTEMPTS} attempts; "
-                                 "nothing was written — retry")
 
 
 @dataclass(frozen=True)
@@ -161,8 +160,10 @@ class Zhibao(Application[UUID]):
     def __init__(self, settings: Settings | None = None,
                  clock: Callable[[], datetime] = now_in_shanghai) -> None:
         self.settings = settings or get_settings()
-        super().__init__(env=with_horizon_recorder(
-            eventsourcing_env(self.settings.database_url)))
+        env = eventsourcing_env(self.settings.database_url)
+        if "SQLITE_DBNAME" in env:
+            prepare_sqlite_store(env["SQLITE_DBNAME"])
+        super().__init__(env=with_horizon_recorder(env))
         self.clock = clock
         self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
         self.directory = Directory()
@@ -207,24 +208,29 @@ class Zhibao(Application[UUID]):
 
         It is judged again on a refreshed directory when its write is refused as stale,
         and when it is rejected while the directory was behind: the enterprise it names
-        may have been registered a moment ago by another process."""
-        for attempt in range(1, ATTEMPTS + 1):
-            uow = UnitOfWork(self, cached=False)
+        may have been registered a moment ago by another process. The last attempt holds
+        the store's write lock from the refresh to the commit, so it cannot be stale."""
+        for _ in range(ATTEMPTS - 1):
             try:
-                outcome = uow.run(command)
-                uow.store()
-                return outcome
+                return self._attempt(command)
             except STALE:
-                uow.abandon()
                 self.refresh_directory()
             except DomainError:
-                uow.abandon()
-                if attempt == ATTEMPTS or not self.refresh_directory():
+                if not self.refresh_directory():
                     raise
-            except BaseException:
-                uow.abandon()
-                raise
-        raise ReferenceChurnError
+        with self.recorder.holding_write_lock():
+            self.refresh_directory()
+            return self._attempt(command)
+
+    def _attempt(self, command: Command) -> Outcome:
+        uow = UnitOfWork(self, cached=False)
+        try:
+            outcome = uow.run(command)
+            uow.store()
+        except BaseException:
+            uow.abandon()
+            raise
+        return outcome
 
     def execute_batch(self, commands: Iterable[Numbered],
                       batch_size: int | None = None) -> Iterator[BatchResult]:

@@ -13,8 +13,11 @@ verifier slices it without parsing JSON.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -179,3 +182,18 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         }
     raise ValueError(f"ZHIBAO_DATABASE_URL: unsupported scheme {url.scheme!r} "
                      "(use sqlite:///PATH or postgresql://USER@HOST:PORT/DB)")
+
+
+def prepare_sqlite_store(path: str) -> None:
+    """Put the SQLite file into WAL mode before the library opens it. Processes opening a
+    new file at the same moment race to switch it, and SQLite refuses the losers at once
+    ("database is locked") instead of waiting, so the switch is retried briefly."""
+    for delay in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, None):
+        try:
+            with closing(sqlite3.connect(path, timeout=30)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or delay is None:
+                raise
+            time.sleep(delay)
