@@ -41,7 +41,7 @@ from infra.store import (
 
 COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
 ATTEMPTS = 3
-"""How often a command is judged before it takes the store's write lock to be judged."""
+"""Attempts at one command; the last holds the store's write lock, so it cannot be stale."""
 STALE = (StaleRead, DirectoryBehind)
 """The directory missed reference data another process recorded: refresh, judge again."""
 A = TypeVar("A", bound=ZhibaoAggregate)
@@ -56,8 +56,6 @@ class ConflictError(Exception):
         ids = ", ".join(str(i) for i in aggregate_ids)
         super().__init__(f"conflict: {ids} was changed concurrently (or already exists); "
                          "nothing was written — reload and retry")
-
-
 
 
 @dataclass(frozen=True)
