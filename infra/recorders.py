@@ -56,14 +56,30 @@ class StaleRead(Exception):
                          f"{horizon.position}; nothing was written")
 
 
-class HorizonSQLiteRecorder(SQLiteApplicationRecorder):
-    """SQLite holds its write lock from the first insert to the commit, and numbers rows
-    in commit order, so the rows between the horizon and our first id are exactly what
-    others committed since."""
+class _HeldWriteTransaction:
+    """The write transaction a thread holds open in `holding_write_lock`: that thread's
+    inserts join it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held = threading.local()
+
+    @contextmanager
+    def _holding(self, cursor: Any) -> Iterator[None]:
+        self._held.cursor = cursor
+        try:
+            yield
+        finally:
+            self._held.cursor = None
+
+    def _held_cursor(self) -> Any:
+        return getattr(self._held, "cursor", None)
+
+
+class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
+    """SQLite holds its write lock from the first insert to the commit, and numbers rows
+    in commit order, so the rows between the horizon and our first id are exactly what
+    others committed since."""
 
     @contextmanager
     def holding_write_lock(self) -> Iterator[None]:
@@ -72,20 +88,17 @@ class HorizonSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
-            self._held.cursor = cursor
             try:
-                yield
+                with self._holding(cursor):
+                    yield
             except BaseException:
                 connection.rollback()
                 raise
-            else:
-                connection.commit()
-            finally:
-                self._held.cursor = None
+            connection.commit()
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
-        held = getattr(self._held, "cursor", None)
+        held = self._held_cursor()
         if held is None:
             return super().insert_events(stored_events, **kwargs)
         try:
@@ -106,15 +119,11 @@ class HorizonSQLiteRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-class HorizonPostgresRecorder(PostgresApplicationRecorder):
+class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder):
     """PostgreSQL numbers events under an exclusive table lock, so the ids between the
     horizon and our first id are what others committed since. The library's insert
     commits unless the database reports an error, so a crossed horizon is raised by the
     database itself (a DO block with its own SQLSTATE) and turned into `StaleRead` here."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._held = threading.local()
 
     def create_table(self) -> None:
         """Two processes starting at once on a new schema ran the DDL side by side, and
@@ -134,15 +143,12 @@ class HorizonPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
             self._lock_table(cursor)
-            self._held.cursor = cursor
-            try:
+            with self._holding(cursor):
                 yield
-            finally:
-                self._held.cursor = None
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
-        held = getattr(self._held, "cursor", None)
+        held = self._held_cursor()
         if held is not None:
             return self._insert_holding_lock(held, stored_events, **kwargs)
         try:
