@@ -16,9 +16,9 @@ from bench.bench_export import demo_store
 from bench.harness import Result, timed
 from domain.base import SHANGHAI
 from domain.reports import period_bounds
-from flows.reporting import open_period
 from infra.audit.as_of import Replay, submission_as_of
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
+from infra.reporting.reporter import open_period
 from infra.settings import Settings
 from projections.store import ViewStore
 

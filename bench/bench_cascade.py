@@ -24,8 +24,8 @@ import psycopg
 from bench.bench_projection import big_store
 from bench.harness import PG_BENCH_URL, Result, timed
 from domain.base import SHANGHAI
-from flows.reporting import Reporter, catch_up, open_views
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
+from infra.reporting.reporter import Reporter, catch_up, open_views
 from infra.settings import Settings
 from projections.fold import micros
 from projections.stats import Window, figures, tally

@@ -18,10 +18,10 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from bench.bench_export import best_of, demo_store
 from bench.harness import Result
-from infra.audit.log import log_range
-from infra.avro import HEADER_SIZE, Codec
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
+from infra.kafka.avro import HEADER_SIZE, Codec
 from infra.settings import Settings
+from infra.store.log import log_range
 from schemas.generate import EVENTS_DIR
 
 TARGET = 0.7
@@ -30,7 +30,7 @@ TARGET = 0.7
 def run(stores: list[str]) -> list[Result]:
     app = Zhibao(Settings(database_url=demo_store(stores[0])))
     try:
-        notifications = [n for page in log_range(app, 0) for n in page]
+        notifications = [n for page in log_range(app.recorder, 0) for n in page]
     finally:
         app.close()
     codec = Codec()

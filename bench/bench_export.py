@@ -23,12 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.harness import Result, fresh_store, peak_rss_mb, timed
-from infra.audit.log import log_range
 from infra.demo import build_demo
 from infra.export.parquet import export_parquet
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import Settings
-from infra.store import event_type, unseal
+from infra.store.log import log_range
+from infra.store.records import event_type, unpack_record
 
 SCALE = 1
 ROUNDS = 3
@@ -62,9 +62,9 @@ def best_of(*works: Callable[[], Any]) -> list[tuple[Any, float]]:
 def bare_export(app: Zhibao, directory: Path) -> int:
     """The same rows, the simplest way: JSON fields and envelope as dicts, one file a type."""
     rows: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
-    for page in log_range(app, 0):
+    for page in log_range(app.recorder, 0):
         for notification in page:
-            prev, digest, payload = unseal(notification.state)
+            prev, digest, payload = unpack_record(notification.state)
             row = orjson.loads(payload)
             row.update(position=notification.id, aggregate_id=str(notification.originator_id),
                        version=notification.originator_version, prev_hash=prev, hash=digest)
@@ -87,7 +87,7 @@ def run(stores: list[str]) -> list[Result]:
 def _measure(kind: str) -> Result:
     app = Zhibao(Settings(database_url=demo_store(kind)))
     try:
-        sum(len(page) for page in log_range(app, 0))  # warm the caches for both sides
+        sum(len(page) for page in log_range(app.recorder, 0))  # warm the caches for both sides
         (bare_rows, bare_seconds), (exported, seconds) = best_of(
             lambda: bare_export(app, _fresh_directory()),
             lambda: export_parquet(app, _fresh_directory()))

@@ -17,10 +17,10 @@ from eventsourcing.domain import Aggregate, event
 from bench.harness import Result, fresh_store, stopwatch
 from domain.commands import ActorIn, ReportHazard
 from infra.demo import demo_commands
-from infra.importer import import_file
-from infra.service import Zhibao
+from infra.intake.importer import import_file
+from infra.intake.service import Zhibao
 from infra.settings import Settings
-from infra.store import eventsourcing_env
+from infra.store.databases import eventsourcing_env
 
 COMMANDS = 40_000
 BATCH = 1000

@@ -25,15 +25,15 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from bench.bench_export import best_of, demo_store
 from bench.bench_projection import big_store
 from bench.harness import Result, fresh_store
-from infra.audit.log import log_range
-from infra.avro import Codec
+from infra.intake.service import Zhibao
+from infra.kafka.avro import Codec
 from infra.kafka.client import connection, producer_config
 from infra.kafka.consumer import CountyConsumer
 from infra.kafka.relay import EVENT_TYPE_HEADER, FINGERPRINT_HEADER, Relay
 from infra.kafka.topics import SYSTEM_TOPIC_SUFFIX, Router, create_topic
-from infra.service import Zhibao
 from infra.settings import Settings
-from tests.brokers import KINDS, Broker
+from infra.store.log import log_range
+from tests.support.brokers import KINDS, Broker
 
 Message = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
@@ -97,7 +97,7 @@ def encoded_messages(app: Zhibao, prefix: str) -> list[Message]:
     """Every stored event as the relay would send it, under another topic prefix."""
     codec, router = Codec(), Router(prefix)
     messages = []
-    for page in log_range(app, 0):
+    for page in log_range(app.recorder, 0):
         router.fold(page, app.mapper)
         for notification in page:
             encoded = codec.encode(notification)

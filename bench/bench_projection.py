@@ -26,9 +26,9 @@ from typing import TypeVar
 import psycopg
 
 from bench.harness import PG_BENCH_URL, Result, fresh_store, timed
-from infra.audit.log import log_range
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import Settings
+from infra.store.log import log_range
 
 SCALE = 8
 MIN_EVENTS = 1_000_000
@@ -117,7 +117,7 @@ def _postgres_copy(sqlite_path: Path) -> str:
 
 PROJECT = """
 import json, resource, sys, time
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import Settings
 from projections.runner import Projector
 from projections.store import ViewStore
@@ -151,7 +151,7 @@ def project_in_a_process(store_url: str, kind: str) -> dict[str, float]:
 
 
 def raw_read(app: Zhibao) -> int:
-    return sum(len(page) for page in log_range(app, 0))
+    return sum(len(page) for page in log_range(app.recorder, 0))
 
 
 def best_raw_read_around(app: Zhibao, work: Callable[[], T]) -> tuple[int, float, T]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from bench.bench_export import best_of, demo_store
 from bench.harness import Result, peak_rss_mb, timed
-from infra.audit.log import log_range
 from infra.audit.seal import take_checkpoint, verify
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import Settings
+from infra.store.log import log_range
 
 
 def raw_read(app: Zhibao) -> int:
-    return sum(len(page) for page in log_range(app, 0))
+    return sum(len(page) for page in log_range(app.recorder, 0))
 
 
 def run(stores: list[str]) -> list[Result]:

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from infra.audit.seal import describe, take_checkpoint, verify
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import get_settings
 
 

@@ -1,5 +1,5 @@
 """The scheduled Parquet export: a Prefect flow around `infra.export.parquet.export_parquet`
-scheduled hourly by default (`ZHIBAO_EXPORT_CRON`, Asia/Shanghai; see `flows.schedules`).
+scheduled hourly by default (`ZHIBAO_EXPORT_CRON`, Asia/Shanghai; see `flows.deployments`).
 
 Each run exports what was recorded since the last one into `ZHIBAO_OUTPUT_DIR/parquet`; one
 run at a time (the deployment's concurrency limit, and a lock in the export directory).
@@ -13,7 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from infra.export.parquet import export_parquet
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import get_settings
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from domain.base import event_id
-from infra.store import event_payload, event_type
+from infra.store.records import event_payload, event_type
 
 
 @dataclass(frozen=True, slots=True)

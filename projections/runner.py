@@ -28,14 +28,10 @@ from itertools import islice
 from multiprocessing import get_context
 from typing import Any
 
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    Environment,
-    InfrastructureFactory,
-    Notification,
-)
+from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from infra.store import event_type, eventsourcing_env
+from infra.store.databases import open_reader
+from infra.store.records import event_type
 from projections.events import EventRecord, from_notification
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
@@ -161,14 +157,9 @@ _worker_recorder: ApplicationRecorder | None = None
 
 
 def _open_recorder(database_url: str) -> None:
-    """In a worker process: its own reader of the store (the application's table names).
-    The projector's application created the tables; workers starting together must not
-    all re-run its DDL (PostgreSQL: "tuple concurrently updated")."""
+    """In a worker process: its own reader of the store."""
     global _worker_recorder
-    from infra.service import Zhibao
-
-    env = Environment(Zhibao.name, {**eventsourcing_env(database_url), "CREATE_TABLE": "no"})
-    _worker_recorder = InfrastructureFactory.construct(env).application_recorder()
+    _worker_recorder = open_reader(database_url)
 
 
 def _fold_in_worker(after: int, through: int) -> Folded | None:

@@ -32,7 +32,7 @@ from eventsourcing.sqlite import (
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from infra.store import eventsourcing_env
+from infra.store.databases import eventsourcing_env
 from projections.tables import TABLES, Table
 
 STORE_FEED = "zhibao"

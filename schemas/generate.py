@@ -1,9 +1,9 @@
 """Derive the published Avro schemas from the domain: one record per event type, the
-envelope first, then the event's own fields (infra/eventtypes.py), documented from
+envelope first, then the event's own fields (domain/event_types.py), documented from
 schemas/docs.toml.
 
-    python -m schemas.generate            # rewrite events/, envelope.avsc, fingerprints.json
-    python -m schemas.generate --release  # also freeze them as schemas/released/vN (after a check)
+    python -m schemas            # rewrite events/, envelope.avsc, fingerprints.json
+    python -m schemas --release  # also freeze them as schemas/released/vN (after a check)
 
 The files are committed so county teams can decode messages with any Avro library and no
 zhibao code; the suite fails when they drift from the domain (tests/test_schemas.py).
@@ -17,11 +17,9 @@ dataclass → record.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
-import sys
 import tomllib
 import types
 import typing
@@ -34,7 +32,7 @@ from uuid import UUID
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from domain.base import Actor
-from infra.eventtypes import event_classes, own_fields
+from domain.event_types import event_classes, own_fields
 
 SCHEMA_DIR = Path(__file__).parent
 EVENTS_DIR = SCHEMA_DIR / "events"
@@ -263,31 +261,3 @@ def release() -> Path:
     for path in sorted(EVENTS_DIR.glob("*.avsc")):
         (target / path.name).write_text(path.read_text())
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    from schemas.compat import incompatibilities
-
-    parser = argparse.ArgumentParser(prog="python -m schemas.generate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--release", action="store_true",
-                        help="freeze the generated schemas as the next released version")
-    args = parser.parse_args(argv)
-    try:
-        write(expected_files())
-    except (SchemaDocError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    problems = incompatibilities()
-    for problem in problems:
-        print(f"incompatible: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    if args.release:
-        print(f"released {release()}")
-        write(expected_files())  # the index now lists the new version's files too
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,15 +15,15 @@ import pytest
 
 from bench.harness import scratch_schema
 from domain.base import SHANGHAI
-from infra.service import Zhibao
+from infra.intake.service import Zhibao
 from infra.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from tests.hazard_paths import Hazards
+    from tests.support.hazard_paths import Hazards
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
-pytest_plugins = ("tests.brokers",)  # the Kafka-protocol broker fixtures
+pytest_plugins = ("tests.support.brokers",)  # the Kafka-protocol broker fixtures
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "",
@@ -87,7 +87,7 @@ def module_database_url(request: pytest.FixtureRequest,
 def hazards(module_database_url: str) -> Iterator[Hazards]:
     """A world built once per test module and store, its clock at 2021-03-01 09:00, for
     tests that each add hazards of their own (tests/hazard_paths.py)."""
-    from tests.hazard_paths import hazards_in_new_world  # it builds on this module
+    from tests.support.hazard_paths import hazards_in_new_world  # it builds on this module
 
     with hazards_in_new_world(module_database_url) as shared:
         yield shared

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from domain.base import SHANGHAI, DomainError, Level
 from domain.enterprises import parse_period
 from domain.reports import period_bounds, submission_id
-from infra.audit.log import log_range
-from infra.service import Zhibao
-from infra.store import event_payload
+from infra.intake.service import Zhibao
+from infra.store.log import log_range
+from infra.store.records import event_payload
 from projections.report import Assembled, Assembler
 from projections.runner import project_records, records
 from projections.store import ViewStore
@@ -57,7 +57,7 @@ class Replay:
         self.known_at = known_at
         self._assemblers.clear()
         folded, first_late = 0, None
-        for page in log_range(self.app, self._prefix):
+        for page in log_range(self.app.recorder, self._prefix):
             fresh = records(n for n in page if n.id not in self._folded_beyond)
             due = [record for record in fresh if record.recorded_at <= known_at]
             if first_late is None:

@@ -13,8 +13,8 @@ from eventsourcing.utils import get_topic
 
 from domain.base import SHANGHAI, SYSTEM_ORG_ID, DomainError
 from domain.hazards import Hazard
-from infra.service import Zhibao
-from infra.store import event_payload, event_type
+from infra.intake.service import Zhibao
+from infra.store.records import event_payload, event_type
 
 ENVELOPE_KEYS = ("occurred_at", "timestamp", "actor", "unit_code", "command_id",
                  "originator_topic")

@@ -40,10 +40,11 @@ from eventsourcing.utils import get_topic
 
 from domain.audit import AUDIT_TRAIL_ID, AuditTrail, SealedBlock
 from domain.base import SYSTEM_ORG_ID, Actor, Context
-from infra.audit.log import last_position, locate, log_range
-from infra.directory import SYSTEM_PROFILE
-from infra.service import ConflictError, Zhibao
-from infra.store import GENESIS, chain_hash, unseal
+from infra.intake.directory import SYSTEM_PROFILE
+from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import ConflictError
+from infra.store.log import last_position, locate, log_range
+from infra.store.records import GENESIS, chain_hash, unpack_record
 
 BLOCK_EVENTS = 4096
 """Events per sealed block: how precisely a checkpoint mismatch is located."""
@@ -136,7 +137,8 @@ def take_checkpoint(app: Zhibao, person: str = "auditor",
     ctx = Context(actor=Actor(person, SYSTEM_ORG_ID, "auditor"), org=SYSTEM_PROFILE,
                   recorded_at=app.clock(), covers=lambda *_: True)
     trail = _load_trail(app) or AuditTrail.start(ctx)
-    blocks = list(_seal_blocks(app, trail.through_position, last_position(app), progress))
+    blocks = list(_seal_blocks(app, trail.through_position, last_position(app.recorder),
+                               progress))
     if not blocks:
         return None
     trail.seal(ctx, tuple(blocks))
@@ -146,7 +148,7 @@ def take_checkpoint(app: Zhibao, person: str = "auditor",
         raise ConflictError([AUDIT_TRAIL_ID]) from None
     sealed = recordings[-1].notification
     return Checkpoint(trail.checkpoints, trail.through_position, sum(b.events for b in blocks),
-                      len(blocks), unseal(sealed.state)[1])
+                      len(blocks), unpack_record(sealed.state)[1])
 
 
 def _load_trail(app: Zhibao) -> AuditTrail | None:
@@ -164,7 +166,7 @@ def _seal_blocks(app: Zhibao, after: int, through: int,
     (sealing just the previous checkpoint would add a checkpoint per call forever)."""
     entries: list[bytes] = []
     only_trail = True
-    for page in log_range(app, after, through):
+    for page in log_range(app.recorder, after, through):
         for notification in page:
             only_trail &= notification.originator_id == AUDIT_TRAIL_ID
             entries.append(_entry(notification.id, _checked_hash(notification).encode()))
@@ -178,7 +180,7 @@ def _seal_blocks(app: Zhibao, after: int, through: int,
 
 
 def _checked_hash(notification: Notification) -> str:
-    prev, digest, payload = unseal(notification.state)
+    prev, digest, payload = unpack_record(notification.state)
     if chain_hash(prev, notification.originator_id, notification.originator_version,
                   notification.topic, payload) != digest:
         raise TamperedError(Break(BreakKind.ALTERED, notification.id, notification.originator_id,
@@ -198,7 +200,7 @@ def verify(app: Zhibao, anchor: str | None = None,
     except _UnreadableTrail as e:
         return Verification(0, 0, 0, 0, e.found)
     walk = _Walk(app, blocks)
-    found = walk.run(last_position(app), progress)
+    found = walk.run(last_position(app.recorder), progress)
     if found is None and anchor is not None:
         found = _missing_anchor(app, anchor)
     checkpoints, sealed_through = (blocks[-1][0], blocks[-1][1].last_position) if blocks \
@@ -222,10 +224,10 @@ def _sealed_blocks(app: Zhibao) -> list[tuple[int, SealedBlock]]:
     blocks: list[tuple[int, SealedBlock]] = []
     previous = GENESIS
     for topic, version, state in _trail_records(app):
-        prev, digest, payload = unseal(state)
+        prev, digest, payload = unpack_record(state)
         if prev != previous or chain_hash(prev, AUDIT_TRAIL_ID, version, topic,
                                           payload) != digest:
-            located = locate(app, AUDIT_TRAIL_ID, version)
+            located = locate(app.recorder, AUDIT_TRAIL_ID, version)
             raise _UnreadableTrail(Break(
                 BreakKind.TRAIL, located and located[0], AUDIT_TRAIL_ID, version,
                 "the checkpoint record was altered or does not follow the previous one"))
@@ -239,7 +241,7 @@ def _sealed_blocks(app: Zhibao) -> list[tuple[int, SealedBlock]]:
 
 def _missing_anchor(app: Zhibao, anchor: str) -> Break | None:
     for _, _, state in _trail_records(app):
-        if unseal(state)[1] == anchor:
+        if unpack_record(state)[1] == anchor:
             return None
     return Break(BreakKind.ANCHOR, None, None, None,
                  f"no checkpoint has the chain hash {anchor}: the sealed history was rewritten "
@@ -262,7 +264,7 @@ class _Walk:
         self.position = 0
 
     def run(self, through: int, progress: Progress | None) -> Break | None:
-        for page in log_range(self.app, 0, through):
+        for page in log_range(self.app.recorder, 0, through):
             for notification in page:
                 if notification.id > self.block_last and (
                         found := self._seal_up_to(notification.id - 1)):
@@ -278,7 +280,7 @@ class _Walk:
     # chains
 
     def _check(self, n: Notification) -> Break | None:
-        prev, digest, payload = unseal(n.state)
+        prev, digest, payload = unpack_record(n.state)
         aggregate = str(n.originator_id)  # once: the hash input, and a cheap dictionary key
         version = n.originator_version
         if self.block_last != NOT_SEALED:
@@ -308,7 +310,7 @@ class _Walk:
         if head is not None and head[0] == version - 1:
             previous_hash = head[1]
         else:
-            located = locate(self.app, oid, version - 1)
+            located = locate(self.app.recorder, oid, version - 1)
             if located is None:
                 return self._break(BreakKind.MISSING, n, f"version {version - 1} is not in "
                                                          "the store")

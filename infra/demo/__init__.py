@@ -17,7 +17,7 @@ from datetime import datetime
 from domain.commands import Command
 from infra.demo.world import WorldBuilder
 from infra.demo.year import YEAR, YEAR_END, Year
-from infra.service import BatchResult, Numbered, Zhibao
+from infra.intake.service import BatchResult, Numbered, Zhibao
 
 YEAR_START = datetime(YEAR - 1, 12, 1, tzinfo=YEAR_END.tzinfo)
 REPORTED_PERIOD = f"{YEAR}-12"

@@ -23,7 +23,7 @@ from domain import commands as c
 from domain.base import SHANGHAI, SYSTEM_ORG_ID
 from domain.commands import ActorIn, Command
 from infra.demo.world import City, County, Enterprise, Town, World, WorldBuilder
-from infra.taskcsv import ANKANG_2021, task_list_commands
+from infra.intake.taskcsv import ANKANG_2021, task_list_commands
 
 YEAR = 2021
 YEAR_END = datetime(YEAR, 12, 31, 23, 59, tzinfo=SHANGHAI)
@@ -736,7 +736,7 @@ class Year:
             return
         office = ActorIn(person_id="市安委办", org_id=ankang.orgs["office"], role="director")
         from importlib.resources import files
-        table = files("infra") / "data" / "tasks_2021_ankang.csv"
+        table = files("infra.demo") / "data" / "tasks_2021_ankang.csv"
         published = at_time(ANKANG_2021.issued_on, 10)
         defined = list(task_list_commands(table, ANKANG_2021, office))  # type: ignore[arg-type]
         for n, command in enumerate(defined):

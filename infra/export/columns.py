@@ -1,5 +1,5 @@
 """Arrow schemas of the events datasets, derived from the event catalogue
-(`infra/eventtypes.py`), so the Parquet layout cannot drift from the domain.
+(`domain/event_types.py`), so the Parquet layout cannot drift from the domain.
 
 Every dataset has the envelope columns, then the event type's own fields:
 
@@ -29,7 +29,7 @@ from uuid import UUID
 
 import pyarrow as pa
 
-from infra.eventtypes import event_classes, own_fields
+from domain.event_types import event_classes, own_fields
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 2)

@@ -35,8 +35,6 @@ from eventsourcing.persistence import Notification
 
 from domain.audit import AUDIT_TRAIL_ID
 from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
-from infra.audit.log import last_position, log_range
-from infra.directory import REFERENCE_TOPICS, Directory
 from infra.export.columns import Column, dataset_columns, dataset_name
 from infra.export.manifest import (
     ExportError,
@@ -47,8 +45,10 @@ from infra.export.manifest import (
     write_manifest,
 )
 from infra.export.views import recorded_submissions, snapshot_tables
-from infra.service import Zhibao
-from infra.store import event_type, unseal
+from infra.intake.directory import REFERENCE_TOPICS, Directory
+from infra.intake.service import Zhibao
+from infra.store.log import last_position, log_range
+from infra.store.records import event_type, unpack_record
 
 CHUNK_EVENTS = 500_000
 """Events held in memory before their files are written (bounds memory on big runs)."""
@@ -104,7 +104,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
 
 def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Progress | None,
                 now: Callable[[], datetime]) -> ExportResult:
-    through = last_position(app)
+    through = last_position(app.recorder)
     if manifest.watermark > through:
         raise ExportError(f"{directory} was exported up to position {manifest.watermark}, but "
                           f"this store ends at {through} — was it restored from a backup?")
@@ -130,12 +130,12 @@ def _store_fingerprint(app: Zhibao) -> str:
     first = app.recorder.select_notifications(start=None, limit=1)
     if not first:
         raise ExportError("the store is empty: nothing to export")
-    return unseal(first[0].state)[1]
+    return unpack_record(first[0].state)[1]
 
 
 def _newest_anchor(app: Zhibao) -> str | None:
     newest = app.recorder.select_events(AUDIT_TRAIL_ID, desc=True, limit=1)
-    return unseal(newest[0].state)[1] if newest else None
+    return unpack_record(newest[0].state)[1] if newest else None
 
 
 def _remove_leftovers(directory: Path, manifest: Manifest) -> None:
@@ -270,7 +270,7 @@ class _Exporter:
     def run(self, through: int, progress: Progress | None) -> int:
         events = 0
         reference = set(REFERENCE_TOPICS)
-        for page in log_range(self.app, self.after, through):
+        for page in log_range(self.app.recorder, self.after, through):
             for notification in page:
                 if notification.topic in reference:
                     self.directory.apply(self.app.mapper.to_domain_event(notification))
@@ -285,7 +285,7 @@ class _Exporter:
         return events
 
     def _add(self, notification: Notification) -> None:
-        prev, digest, payload_bytes = unseal(notification.state)
+        prev, digest, payload_bytes = unpack_record(notification.state)
         payload = orjson.loads(payload_bytes)
         code, occurred, recorded = payload["unit_code"], payload["occurred_at"], \
             payload["timestamp"]

@@ -23,11 +23,11 @@ from eventsourcing.utils import get_topic
 
 from domain.base import Level
 from domain.reports import ReportSubmission
-from flows.reporting import catch_up, open_views
 from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP
 from infra.export.manifest import ExportError
-from infra.service import Zhibao
-from infra.store import event_payload
+from infra.intake.service import Zhibao
+from infra.reporting.reporter import catch_up, open_views
+from infra.store.records import event_payload
 from projections.report import Assembled, Assembler
 
 SUBMISSION_TOPICS = (get_topic(ReportSubmission.ReportSubmitted),

@@ -34,7 +34,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from infra.avro import Codec, DecodeError
+from infra.kafka.avro import Codec, DecodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.relay import EVENT_TYPE_HEADER
 from infra.kafka.topics import SYSTEM_TOPIC_SUFFIX, create_topic, dlq_topic, events_topic

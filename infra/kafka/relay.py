@@ -36,11 +36,11 @@ from kafka.errors import (
 )
 from kafka.producer.future import FutureRecordMetadata
 
-from infra.avro import Codec, Encoded, EncodeError
+from infra.intake.service import Zhibao
+from infra.kafka.avro import Codec, Encoded, EncodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.positions import RelayPositions
 from infra.kafka.topics import UNIT_TOPICS, Router, create_topic
-from infra.service import Zhibao
 from infra.settings import Settings
 
 log = logging.getLogger("zhibao.relay")

@@ -27,7 +27,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from domain.base import Level
 from domain.units import AdminUnit
-from infra.directory import Directory
+from infra.intake.directory import Directory
 from infra.settings import Settings
 
 log = logging.getLogger("zhibao.kafka")

@@ -1,0 +1,98 @@
+"""Kafka subcommands: `zhibao relay` publishes the store to per-county topics; `zhibao
+consume --county CODE` builds a county's views from its topic alone."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any
+
+from infra.cli.common import UserError, console
+
+STATUS_EVERY_SECONDS = 2.0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    p = subparsers.add_parser(
+        "relay", help="publish every stored event to its county's Kafka topic",
+        description="Publish stored events in order to <prefix>.events.<county code> "
+                    "(settings: ZHIBAO_KAFKA_*). Follows the store until interrupted.")
+    p.add_argument("--once", action="store_true",
+                   help="publish what is stored now, then exit")
+    p.set_defaults(run=run_relay)
+
+    p = subparsers.add_parser(
+        "consume", help="build a county's views from its Kafka topic",
+        description="Read <prefix>.events.<county code> with explicit partition assignment "
+                    "into the views database (ZHIBAO_VIEWS_URL, else beside "
+                    "--database-url / ZHIBAO_DATABASE_URL). "
+                    "Follows the topic until interrupted.")
+    p.add_argument("--county", required=True, metavar="CODE",
+                   help="the county's code as registered, e.g. 610902")
+    p.add_argument("--once", action="store_true",
+                   help="consume what the topic holds now, then exit")
+    p.set_defaults(run=run_consume)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+class _Status:
+    """Prints progress at most every few seconds, and once at the end."""
+
+    def __init__(self, render: Any) -> None:
+        self.render = render
+        self.last = 0.0
+
+    def __call__(self, progress: Any, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self.last >= STATUS_EVERY_SECONDS:
+            self.last = now
+            console.print(self.render(progress))
+
+
+def run_relay(args: argparse.Namespace) -> int:
+    from infra.intake.service import Zhibao
+    from infra.kafka.relay import Relay, RelayError, RelayProgress
+
+    def render(p: RelayProgress) -> str:
+        return (f"relay: {p.published} events published, position {p.position} of "
+                f"{p.head} (lag {p.lag}), {p.rate:,.0f} events/s, {p.retries} reconnections")
+
+    _logging()
+    status = _Status(render)
+    relay = Relay(Zhibao(), on_progress=status)
+    try:
+        progress = relay.run(follow=not args.once)
+    except RelayError as e:
+        raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        relay.stop.set()
+        progress = relay.progress
+    status(progress, final=True)
+    return 0
+
+
+def run_consume(args: argparse.Namespace) -> int:
+    from infra.kafka.consumer import ConsumeProgress, CountyConsumer
+
+    def render(p: ConsumeProgress) -> str:
+        dead = sum(p.dead_letters.values())
+        return (f"consume {' + '.join(p.topics)}: {p.applied} events applied, "
+                f"{p.duplicates} duplicates dropped, {dead} dead letters, lag {p.lag}")
+
+    _logging()
+    status = _Status(render)
+    consumer = CountyConsumer.from_settings(args.county, on_progress=status)
+    try:
+        progress = consumer.run(follow=not args.once)
+    except KeyboardInterrupt:
+        consumer.stop.set()
+        progress = consumer.progress
+    finally:
+        consumer.close()
+    status(progress, final=True)
+    return 0

@@ -1,0 +1,36 @@
+"""Bulk import: a JSONL file of commands applied in batches through the application service.
+
+Each line is one command. A line that does not parse, or that the domain rejects, is reported
+with its line number, field and rule and written nowhere; the other lines of its batch are
+stored together in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from domain.base import DomainError
+from domain.commands import Command, parse_command
+from infra.intake.service import BatchResult, Zhibao
+
+
+def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
+    """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, parse_command(orjson.loads(raw))
+            except orjson.JSONDecodeError as e:
+                yield number, DomainError("line", f"not valid JSON: {e}")
+            except DomainError as e:
+                yield number, e
+
+
+def import_file(app: Zhibao, path: Path, batch_size: int | None = None) -> Iterator[BatchResult]:
+    """Apply the file batch by batch, yielding each batch's result (for progress)."""
+    return app.execute_batch(read_commands(path), batch_size)

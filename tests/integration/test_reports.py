@@ -1,0 +1,393 @@
+"""Submissions (一报表两清单) on both stores, figure by figure against a month worked out by
+hand: stock figures at the period end with the deadline then in force, rates recomputed at
+every level, the lists and their tags, versions with differences, reproduction from only
+the events known at the cut-off, the workbook read back, and bad input refused with
+nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+from openpyxl import load_workbook
+
+from domain.base import SHANGHAI, DomainError
+from domain.commands import ActorIn
+from domain.reports import submission_id
+from infra.cli.main import main
+from infra.intake.service import Zhibao
+from infra.reporting.reporter import Reporter, catch_up, open_views
+from projections.report import Assembler
+from projections.runner import project_records, records
+from projections.store import ViewStore
+from tests.conftest import FakeClock
+from tests.support.builders import World, actor, build_world
+
+CUT_OFF_1 = datetime(2021, 4, 3, 10, tzinfo=SHANGHAI)
+CUT_OFF_2 = datetime(2021, 5, 3, 10, tzinfo=SHANGHAI)
+TOWN, COUNTY, OTHER_COUNTY, CITY = "610902101000", "610902", "610921", "610900"
+
+
+def at(clock: FakeClock, when: str) -> None:
+    clock.now = datetime.fromisoformat(when).replace(tzinfo=SHANGHAI)
+
+
+@dataclass
+class March:
+    world: World
+    hazards: dict[str, UUID]
+
+
+def build_march(app: Zhibao, clock: FakeClock) -> March:
+    """March 2021 in the small world (tests/builders), as the module docstring of each
+    test relies on it:
+
+    H1 chem, general, closed 03-16 · H2 shop, general, due 03-25, extended on 04-02 to 04-30
+    · H3 chem, major, due 04-15, listed by the county · H4 shop, found 03-28, recorded only
+    on 04-05 · H5 voided · H6 mine (other county), rectified on the spot. Self-inspections by
+    chem (signed) and mine; a town inspection visits chem and shop, a county enforcement
+    inspection chem; a case against shop with a 2万元 fine."""
+    at(clock, "2021-03-01T09:00")
+    world = build_world(app)
+    h = {name: uuid4() for name in ("H1", "H2", "H3", "H4", "H5", "H6")}
+    ent = world.enterprises
+
+    def report(name: str, by: str, enterprise: str, found: str, grade: str = "general") -> None:
+        world.do("ReportHazard", by, hazard_id=h[name], enterprise_id=ent[enterprise],
+                 channel="supervisory_inspection", discovered_at=found, description=name,
+                 category="unsafe_condition", proposed_grade=grade)
+
+    at(clock, "2021-03-05T11:00")
+    report("H1", "town", "chem", "2021-03-05T10:00")
+    world.do("ConfirmHazard", "town", hazard_id=h["H1"], grade="general", treatment="deadline",
+             deadline="2021-03-20", occurred_at="2021-03-05T10:30")
+    world.do("SubmitRectificationPlan", "chem", hazard_id=h["H1"], plan={"measures": "清理"},
+             occurred_at="2021-03-05T10:40")
+    at(clock, "2021-03-16T12:00")
+    world.do("DeclareRectified", "chem", hazard_id=h["H1"], completed_at="2021-03-15T10:00")
+    world.do("VerifyHazard", "town", hazard_id=h["H1"], passed=True,
+             verified_at="2021-03-16T10:00")
+    world.do("CloseHazard", "town", hazard_id=h["H1"], closed_at="2021-03-16T11:00")
+
+    at(clock, "2021-03-10T10:00")
+    report("H2", "town", "shop", "2021-03-10T09:00")
+    world.do("ConfirmHazard", "town", hazard_id=h["H2"], grade="general", treatment="deadline",
+             deadline="2021-03-25", occurred_at="2021-03-10T09:30")
+    at(clock, "2021-03-24T11:00")
+    world.do("RequestDeadlineExtension", "shop", hazard_id=h["H2"], new_deadline="2021-04-30",
+             reason="设备未到", requested_at="2021-03-24T10:00", occurred_at="2021-03-24T10:00")
+    at(clock, "2021-04-02T11:00")
+    world.do("DecideDeadlineExtension", "town", hazard_id=h["H2"], approve=True,
+             occurred_at="2021-04-02T10:00")
+
+    at(clock, "2021-03-13T12:00")
+    report("H3", "county_chem", "chem", "2021-03-12T09:00", "major")
+    world.do("ConfirmHazard", "county_chem", hazard_id=h["H3"], grade="major",
+             treatment="deadline", deadline="2021-04-15", criteria_ref="判定标准 第6项",
+             occurred_at="2021-03-12T15:00")
+    world.do("ListHazard", "county_gov", hazard_id=h["H3"], level="county",
+             deadline="2021-04-15", occurred_at="2021-03-13T09:00")
+
+    at(clock, "2021-03-19T12:00")
+    report("H5", "town", "chem", "2021-03-18T09:00")
+    world.do("VoidHazard", "town", hazard_id=h["H5"], reason="重复录入",
+             occurred_at="2021-03-19T10:00")
+    at(clock, "2021-03-20T12:00")
+    report("H6", "other_county_ema", "mine", "2021-03-20T10:00")
+    world.do("RectifyHazardOnSpot", "mine", hazard_id=h["H6"], rectified_at="2021-03-20T11:00")
+
+    at(clock, "2021-03-29T10:00")
+    world.do("SubmitSelfInspection", "chem", enterprise_id=ent["chem"], period="2021-03",
+             submitted_at="2021-03-28T15:00", signed_by_principal=True)
+    world.do("SubmitSelfInspection", "mine", enterprise_id=ent["mine"], period="2021-03",
+             submitted_at="2021-03-29T09:00", signed_by_principal=False)
+    team = [{"person_id": "a", "name": "甲", "role": "supervisor", "rank": "staff"}]
+    town_check, county_check = uuid4(), uuid4()
+    world.do("PlanInspection", "town", inspection_id=town_check, inspection_type="supervisory",
+             team=team, targets=[ent["chem"], ent["shop"]], date_from="2021-03-01",
+             date_to="2021-03-31")
+    world.do("PlanInspection", "county_ema", inspection_id=county_check,
+             inspection_type="enforcement", team=team, targets=[ent["chem"]],
+             date_from="2021-03-01", date_to="2021-03-31")
+    world.do("RecordInspectionVisit", "town", inspection_id=town_check,
+             enterprise_id=ent["chem"], visited_at="2021-03-08T10:00")
+    world.do("RecordInspectionVisit", "town", inspection_id=town_check,
+             enterprise_id=ent["shop"], visited_at="2021-03-09T10:00")
+    world.do("RecordInspectionVisit", "county_ema", inspection_id=county_check,
+             enterprise_id=ent["chem"], visited_at="2021-03-11T10:00")
+    case = uuid4()
+    world.do("OpenEnforcementCase", "county_ema", case_id=case, enterprise_id=ent["shop"],
+             case_no="罚1", opened_on="2021-03-22")
+    world.do("ImposeFine", "county_ema", case_id=case, amount="2万元", decided_on="2021-03-23")
+    return March(world, h)
+
+
+def record_late_hazard(march: March, clock: FakeClock) -> None:
+    """H4: found on 03-28, recorded on 04-05 — after the first cut-off."""
+    at(clock, "2021-04-05T10:00")
+    march.world.do("ReportHazard", "town", hazard_id=march.hazards["H4"],
+                   enterprise_id=march.world.enterprises["shop"],
+                   channel="supervisory_inspection", discovered_at="2021-03-28T14:00",
+                   description="H4", category="unsafe_condition")
+
+
+@pytest.fixture
+def march(app: Zhibao, clock: FakeClock) -> March:
+    return build_march(app, clock)
+
+
+@pytest.fixture
+def reporter(app: Zhibao, tmp_path: Path) -> Iterator[Reporter]:
+    views = open_views(app)
+    yield Reporter(app, views, tmp_path / "out")
+    views.close()
+
+
+def figures(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["code"]: {k: row[k] for k in ("month", "cumulative", "at_end") if k in row}
+            for row in document["statistics"]}
+
+
+def read(path: Path) -> dict[str, Any]:
+    return orjson.loads(path.read_bytes())
+
+
+def test_march_figures_worked_out_by_hand(march: March, reporter: Reporter,
+                                          clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    town = figures(read(reporter.report(TOWN, "2021-03").files[0]))
+    assert {code: town[code]["month"] for code in ("B1", "B2", "B2c", "B1c", "B3", "C1", "C4",
+                                                   "C4.county", "A1", "A2", "A4n", "A5",
+                                                   "A6", "A7", "D1", "D2", "D3")} == {
+        "B1": 3, "B2": 2, "B2c": 1, "B1c": 1, "B3": 2, "C1": 1, "C4": 1, "C4.county": 1,
+        "A1": 2, "A2": 1, "A4n": 1, "A5": 2, "A6": 3, "A7": 1, "D1": 1, "D2": 1,
+        "D3": 2_000_000}
+    assert (town["B2r"], town["B4"]["month"], town["A3"], town["A4"]) == (
+        {"month": "50.00", "cumulative": "50.00"}, "33.33", {"month": "50.00"},
+        {"month": "100.00"})
+    # H2's deadline at the end of March is 03-25: the extension decided on 04-02 does not
+    # reach back into March. H3 (due 04-15) is open, listed and stock (存量), not yet overdue.
+    assert {code: town[code]["at_end"] for code in ("B6", "B7", "C3", "C4e", "C6")} == {
+        "B6": 2, "B7": 1, "C3": 0, "C4e": 1, "C6": 1}
+    assert town["C8"] == {"month": None}
+
+
+def test_rates_are_recomputed_at_every_level_never_averaged(
+        march: March, reporter: Reporter, clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    rates = {code: figures(read(reporter.report(code, "2021-03").files[0]))["B4"]["month"]
+             for code in (COUNTY, OTHER_COUNTY, CITY)}
+    assert rates == {COUNTY: "33.33", OTHER_COUNTY: "100.00", CITY: "50.00"}  # 2 of 4, not 66.67
+    city = figures(read(reporter.report(CITY, "2021-03").files[0]))
+    assert (city["B1"]["month"], city["A1"]["month"], city["A2"]["month"]) == (4, 3, 2)
+    assert (city["A3"]["month"], city["A4"]["month"]) == ("66.67", "50.00")
+
+
+def test_a_later_period_uses_the_deadline_then_in_force(march: March, reporter: Reporter,
+                                                         clock: FakeClock) -> None:
+    record_late_hazard(march, clock)
+    at(clock, "2021-05-03T10:00")
+    april = figures(read(reporter.report(TOWN, "2021-04").files[0]))
+    # H2 now runs to 04-30 (not overdue on the 30th); H3 passed 04-15; H4 is open, unconfirmed
+    assert (april["B7"]["at_end"], april["C3"]["at_end"], april["B6"]["at_end"]) == (1, 1, 3)
+    assert (april["B1"]["month"], april["B1"]["cumulative"]) == (0, 4)
+
+
+def test_the_hazard_list_rows_and_tags(march: March, reporter: Reporter,
+                                       clock: FakeClock) -> None:
+    record_late_hazard(march, clock)
+    at(clock, "2021-05-03T10:00")
+    rows = {row["description"]: row for row in
+            read(reporter.report(TOWN, "2021-04").files[0])["hazard_list"]}
+    assert set(rows) == {"H2", "H3", "H4"}  # H1 closed in March, H5 void, H6 elsewhere
+    assert {name: row["tag"] for name, row in rows.items()} == {
+        "H2": "carried_over", "H3": "carried_over", "H4": "carried_over"}
+    assert rows["H3"]["overdue"] and rows["H3"]["listed"] and rows["H3"]["grade"] == "major"
+    assert rows["H2"]["deadline"] == "2021-04-30" and not rows["H2"]["overdue"]
+    assert rows["H4"]["state"] == "reported" and rows["H4"]["location"].endswith(
+        "610902101202")
+    march_rows = {row["description"]: row for row in read(reporter.report(
+        TOWN, "2021-03").files[0])["hazard_list"]}
+    assert {name: row["tag"] for name, row in march_rows.items()} == {
+        "H1": "closed_this_period", "H2": "new", "H3": "new", "H4": "new"}
+    assert march_rows["H1"]["closed_on"] == "2021-03-16"
+    city = read(reporter.report(CITY, "2021-04").files[0])
+    assert city["hazard_list_scope"] == "major_and_listed"
+    assert [row["description"] for row in city["hazard_list"]] == ["H3"]
+
+
+def test_a_late_event_gives_version_2_with_its_differences(
+        march: March, reporter: Reporter, clock: FakeClock, app: Zhibao) -> None:
+    at(clock, "2021-04-03T10:00")
+    first = reporter.report(TOWN, "2021-03")
+    assert (first.version, first.unchanged, first.late) == (1, False, False)
+    v1_bytes = first.files[0].read_bytes()
+
+    at(clock, "2021-04-03T20:00")
+    again = reporter.report(TOWN, "2021-03")  # nothing new: no new version
+    assert (again.version, again.unchanged, again.sha256) == (1, True, first.sha256)
+
+    record_late_hazard(march, clock)
+    at(clock, "2021-04-06T10:00")
+    second = reporter.report(TOWN, "2021-03")
+    assert (second.version, second.unchanged, second.late) == (2, False, True)  # town: 04-05
+    assert first.files[0].read_bytes() == v1_bytes  # never overwritten
+    diff = read(second.files[2])
+    assert diff["supersedes"] == first.sha256
+    changed = {(f["code"], f["column"]): (f["old"], f["new"]) for f in diff["figures"]}
+    assert changed[("B1", "month")] == ("3", "4")
+    assert {r["list"]: (r["added"], r["removed"]) for r in diff["rows"]}["hazard_list"] == (1, 0)
+    town_id = app.directory.unit("unit_code", TOWN).unit_id
+    stored = app.repository.get(submission_id(town_id, "2021-03"))
+    assert (stored.version, stored.sha256) == (2, second.sha256)
+
+
+def test_same_inputs_give_byte_identical_json_and_a_past_version_is_reproduced(
+        march: March, reporter: Reporter, clock: FakeClock, app: Zhibao) -> None:
+    at(clock, "2021-04-03T10:00")
+    first = reporter.report(TOWN, "2021-03")
+    record_late_hazard(march, clock)
+    at(clock, "2021-04-06T10:00")
+    reporter.report(TOWN, "2021-03")
+
+    # What issue 5's `audit as-of` does: fold only the events recorded by the cut-off into a
+    # throwaway database, assemble there, and get version 1's bytes back.
+    known = [r for r in records(app.recorder.select_notifications(start=1, limit=100_000))
+             if r.recorded_at <= CUT_OFF_1]
+    assert len(known) < app.recorder.max_notification_id()
+    throwaway = ViewStore.in_memory()
+    project_records(throwaway, known)
+    with throwaway.snapshot() as tx:
+        assembler = Assembler(tx, "2021-03", CUT_OFF_1, reporter.major_only)
+        again = assembler.assemble(assembler.unit(TOWN), draft=False)
+    assert again.canonical == first.files[0].read_bytes()
+    assert again.sha256 == first.sha256
+    throwaway.close()
+
+    # and the live views, rebuilt from zero, assemble the same bytes at that cut-off
+    reporter.views.reset()
+    catch_up(app, reporter.views)
+    with reporter.views.snapshot() as tx:
+        rebuilt = Assembler(tx, "2021-03", CUT_OFF_1, reporter.major_only)
+        assert rebuilt.assemble(rebuilt.unit(TOWN), False).canonical == again.canonical
+
+
+def test_the_workbook_has_three_sheets_numbers_and_dates(
+        march: March, reporter: Reporter, clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    done = reporter.report(TOWN, "2021-03")
+    book = load_workbook(done.files[1])
+    assert book.sheetnames == ["报表", "问题隐患清单", "制度措施清单"]
+    report, hazards = book["报表"], book["问题隐患清单"]
+    assert [c.value for c in report[1]] == ["指标代码", "指标名称", "计量单位", "本月", "累计",
+                                           "期末"]
+    assert report.freeze_panes == hazards.freeze_panes == book["制度措施清单"].freeze_panes == "A2"
+    rows = {r[0].value: r for r in report.iter_rows(min_row=2) if r[0].value}
+    assert rows["B1"][3].value == 3 and isinstance(rows["B1"][3].value, int)
+    assert float(rows["B4"][3].value) == pytest.approx(0.3333)
+    assert rows["B4"][3].number_format == "0.00%"
+    assert float(rows["D3"][3].value) == 2 and rows["D3"][2].value == "万元"
+    header = [c.value for c in hazards[1]]
+    assert header[:3] == ["序号", "隐患编号", "所在区划"] and "是否逾期" in header
+    found = hazards.cell(row=2, column=header.index("发现日期") + 1)
+    assert isinstance(found.value, datetime) and found.number_format == "yyyy-mm-dd"
+    assert hazards.max_row == 4  # H1, H2, H3
+    assert hazards.column_dimensions["G"].width >= 12
+    assert "sha256" in book.properties.description
+
+
+@pytest.mark.parametrize("code, period, org, field", [
+    ("610999", "2021-03", None, "unit_code"),  # no such unit
+    (TOWN, "2021-04", None, "period"),  # April has not ended on 04-03
+    (TOWN, "2021-03", "other_town", "actor.org_id"),  # another town's office
+    (TOWN, "2021-03", "county_ema", "actor.org_id"),  # not even its county may submit for it
+])
+def test_bad_input_is_refused_and_nothing_written(
+        march: March, reporter: Reporter, clock: FakeClock, app: Zhibao, code: str,
+        period: str, org: str | None, field: str) -> None:
+    at(clock, "2021-04-03T10:00")
+    before = app.recorder.max_notification_id()
+    who = actor(march.world.orgs[org]) if org else None
+    with pytest.raises(DomainError) as refused:
+        if who is None:
+            reporter.report(code, period)
+        else:
+            reporter.report(code, period, ActorIn(**who))
+    assert refused.value.field == field
+    assert app.recorder.max_notification_id() == before
+    assert not reporter.output_dir.exists()
+
+
+def test_a_draft_for_a_running_period_is_marked(march: March, reporter: Reporter,
+                                                clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    done = reporter.report(TOWN, "2021-04", draft=True)
+    assert done.draft and done.files[0].name == "v1-draft.json"
+    assert read(done.files[0])["draft"] is True
+    assert load_workbook(done.files[1]).properties.title.endswith("（草稿）")
+
+
+def test_a_town_office_submits_its_own_report(march: March, reporter: Reporter,
+                                              clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    done = reporter.report(TOWN, "2021-03", ActorIn(**actor(march.world.orgs["town"])))
+    assert done.version == 1
+
+
+def test_missing_children_are_flagged_and_still_counted(
+        march: March, reporter: Reporter, clock: FakeClock, app: Zhibao) -> None:
+    at(clock, "2021-04-02T10:00")  # the towns' deadline (04-05) is still ahead
+    county = read(reporter.report(COUNTY, "2021-03").files[0])
+    assert [c["status"] for c in county["children"]] == ["pending", "pending"]
+    at(clock, "2021-04-05T10:00")  # the villages' deadline (04-03) has passed
+    town = reporter.report(TOWN, "2021-03")
+    document = read(town.files[0])
+    assert [c["status"] for c in document["children"]] == ["missing", "missing"]
+    assert town.missing_children == ("610902101201", "610902101202")
+    assert figures(document)["B1"]["month"] == 3  # their hazards are not counted as zero
+    catch_up(app, reporter.views)
+    with reporter.views.snapshot() as tx:
+        assert len(tx.rows("SELECT * FROM view_missing WHERE period = '2021-03'")) == 2
+
+
+def test_the_cascade_reports_every_level_after_the_one_below(
+        march: March, reporter: Reporter, clock: FakeClock) -> None:
+    at(clock, "2021-04-06T10:00")  # villages (04-03) and towns (04-05) are late
+    done = reporter.cascade("2021-03")
+    assert [d.level.value for d in done] == ["village"] * 4 + ["town"] * 3 + ["county"] * 2 \
+        + ["city"]
+    by_code = {d.unit_code: d for d in done}
+    assert by_code["610902101201"].late and by_code[TOWN].late
+    assert not by_code[COUNTY].late and not by_code[CITY].late
+    city = read(by_code[CITY].files[0])
+    assert [(c["unit_code"], c["status"], c["version"]) for c in city["children"]] == [
+        (COUNTY, "on_time", 1), (OTHER_COUNTY, "on_time", 1)]
+    town = read(by_code[TOWN].files[0])
+    assert {c["status"] for c in town["children"]} == {"late"}
+    assert figures(city)["B1"]["month"] == 4
+    assert all(d.version == 1 for d in reporter.cascade("2021-03"))  # again: unchanged
+
+
+def test_zhibao_report_cli(march: March, app_env: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--unit", TOWN, "--period", "2021-3"]) == 2
+    assert "period: '2021-3' is not a month" in capsys.readouterr().err
+    assert main(["report", "--unit", "6109", "--period", "2021-03"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "rejected, nothing written — unit_code: no unit has the code '6109'" in err
+    assert main(["report", "--unit", TOWN, "--period", "2999-01"]) == 2
+    assert "has not ended" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03", "--org", "x"]) == 2
+    assert "org: 'x' is not an org id" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 0
+    out, err = capsys.readouterr()
+    assert "version 1 submitted" in " ".join(err.split())
+    assert out.split() == [str(app_env / "reports/2021-03" / TOWN / name)
+                           for name in ("v1.json", "v1.xlsx")]
+
