@@ -29,12 +29,15 @@ that exists before any org is registered, with jurisdiction everywhere."""
 
 
 class DomainError(ValueError):
-    """A command was rejected: `field` names the offending input, `rule` says why."""
+    """A command was rejected: `field` names the offending input, `rule` says why, and
+    `code` names the rule in `domain.rules.RULES` (e.g. "V7"), when it has one."""
 
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field}: {rule}")
+    def __init__(self, field: str, rule: str, code: str | None = None) -> None:
+        cited = f" ({code})" if code and f"({code})" not in rule else ""
+        super().__init__(f"{field}: {rule}{cited}")
         self.field = field
         self.rule = rule
+        self.code = code
 
 
 class Level(StrEnum):
@@ -139,9 +142,9 @@ class Context:
             raise DomainError(field, f"{at.isoformat()} is in the future")
 
 
-def require(condition: bool, field: str, rule: str) -> None:
+def require(condition: bool, field: str, rule: str, code: str | None = None) -> None:
     if not condition:
-        raise DomainError(field, rule)
+        raise DomainError(field, rule, code)
 
 
 def require_order(field: str, later: datetime | date, earlier: datetime | date, what: str) -> None:

@@ -1,0 +1,52 @@
+"""Every rule a rejection can cite, by its code: the validation rules V1–V29 of DOMAIN.md
+§12 and the named rules zhibao adds (authority, bounds, strict input). A `DomainError`
+carries one of these codes, so code and tests match on the code rather than the wording,
+and the documentation of every code an error cites is generated from this table.
+"""
+
+from __future__ import annotations
+
+RULES: dict[str, str] = {
+    "V1": "a rectification deadline is not before the discovery date (equal only for "
+          "immediate rectification)",
+    "V2": "business time is not in the future; a hazard is not reported before it was "
+          "discovered",
+    "V3": "lifecycle dates are monotone: completion after discovery, verification after "
+          "completion, closure after verification",
+    "V4": "a major hazard is closed only after a passing verification by a body authorised "
+          "to verify major hazards at county level or above",
+    "V5": "a listed hazard is closed only after its listing authority delisted it",
+    "V6": "a major hazard's plan holds all of 五到位 (measures, responsible org and person, "
+          "funds with source, time limit, contingency plan) before rectification",
+    "V7": "an actor acts only inside its org's jurisdiction (subtree, sectors, own site); the "
+          "unit of a fact about an enterprise is the enterprise's unit",
+    "V8": "a unit code is well formed, known and valid on the day it is used",
+    "V9": "an enterprise exists and is operating when a fact about it happens",
+    "V10": "a duplicate hazard is linked to the original (duplicate_of) and voided",
+    "V11": "a replayed command (same command_id, same content) returns its original outcome; "
+           "a command_id is never reused for another command",
+    "V12": "a hazard grade is general or major",
+    "V13": "a major grading cites the clause of the determination standard",
+    "V14": "an extension is requested before the deadline expires",
+    "V15": "a listed major hazard is delisted before it is downgraded",
+    "V16": "a period is reported only after it has ended, and only by the unit's own bodies",
+    "V17": "a submission recorded after its deadline is accepted and flagged 迟报 (late)",
+    "V18": "statistics are internally consistent (rectified ≤ found, 0 ≤ rate ≤ 100 %, "
+           "counts non-negative)",
+    "V19": "a parent's additive totals equal the sum of its children's (warning)",
+    "V20": "money states its unit (分, 元, 万元) and is stored in integer fen",
+    "V21": "a \"121\" team has a county-level leader, two supervisors and an expert (flag)",
+    "V22": "an inspection counted toward the Ankang quota covers at least 5 enterprises (flag)",
+    "V23": "the self-inspection rate's denominator is the enterprise base at period start",
+    "V24": "periods are bucketed in Asia/Shanghai",
+    "V25": "a public report becomes a hazard only after it was verified true",
+    "V26": "events of one aggregate are applied in version order (conflicts are refused)",
+    "V27": "a date without a year in an imported text takes the year of its document",
+    "V28": "percentages lie between 0 and 100",
+    "V29": "a task whose deadline precedes its list's issue date is flagged born overdue",
+}
+
+
+def describe(code: str) -> str:
+    """The rule's text; an unknown code is a programming error, not a user's."""
+    return RULES[code]
