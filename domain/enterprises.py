@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -20,10 +19,9 @@ from domain.base import (
     start_of_day,
 )
 from domain.codes import validate_uscc
+from domain.periods import Period, PeriodKind
 from domain.sectors import require_sector
 from domain.units import UnitRef, require_valid_at
-
-PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
 class EnterpriseStatus(StrEnum):
@@ -43,12 +41,11 @@ class EnterpriseFlags:
     major_hazard_installation: bool = False  # 重大危险源
 
 
-def parse_period(field: str, period: str) -> tuple[int, int]:
-    """A reporting period is a calendar month written YYYY-MM."""
-    match = PERIOD.fullmatch(period)
-    require(match is not None, field, f"{period!r} is not a period of the form YYYY-MM")
-    assert match is not None
-    return int(match[1]), int(match[2])
+def parse_month(field: str, period: str) -> tuple[int, int]:
+    """A self-inspection is monthly: its period is a calendar month written YYYY-MM."""
+    parsed = Period.parse(period, field)
+    require(parsed.kind is PeriodKind.MONTH, field, f"{period!r} is not a month (YYYY-MM)")
+    return parsed.year, parsed.number
 
 
 class Enterprise(ZhibaoAggregate):
@@ -202,7 +199,7 @@ class Enterprise(ZhibaoAggregate):
         signed_by_principal: bool, published_on: date | None,
     ) -> None:
         """One submission per enterprise and month, signed (or not) by the principal."""
-        year, month = parse_period("period", period)
+        year, month = parse_month("period", period)
         require(self.status is not EnterpriseStatus.CLOSED, "enterprise_id",
                 "a closed enterprise no longer self-inspects")
         require(period not in self.self_inspected_periods, "period",

@@ -478,9 +478,7 @@ class Hazard(ZhibaoAggregate):
         """Record that the deadline passed — once per deadline, so a daily sweep may run
         any number of times. Returns False when there was nothing new to record."""
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
-        if self.state not in OVERDUE_STATES or self.deadline is None:
-            return False
-        if business_date(detected_at) <= self.deadline:
+        if not self.is_overdue(business_date(detected_at)):
             return False
         if self.overdue_recorded_for == self.deadline:
             return False
@@ -492,7 +490,8 @@ class Hazard(ZhibaoAggregate):
         self.overdue_recorded_for = event.deadline
 
     def is_overdue(self, on: date) -> bool:
-        """Derived, never stored: open, past its deadline (DOMAIN §6.5)."""
+        """Derived, never stored: open, past its deadline on day `on` (DOMAIN §6.5). The
+        views evaluate the same rule in SQL (`projections.catalogue.HAZARD_CONDITIONS`)."""
         return self.state in OVERDUE_STATES and self.deadline is not None and on > self.deadline
 
     # -- listing (挂牌督办) ------------------------------------------------------------------

@@ -27,7 +27,7 @@ from domain.base import (
     ZhibaoAggregate,
     require,
 )
-from domain.enterprises import parse_period
+from domain.periods import Period
 
 REPORT_NAMESPACE = UUID("9a4d3c21-5b7e-4f0a-8c6d-2e1f0a9b8c7d")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -35,10 +35,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def period_bounds(period: str, field: str = "period") -> tuple[datetime, datetime]:
     """The period's first instant and the first instant after it, in Asia/Shanghai."""
-    year, month = parse_period(field, period)
-    start = datetime(year, month, 1, tzinfo=SHANGHAI)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=SHANGHAI)
-    return start, end
+    parsed = Period.parse(period, field)
+    return parsed.start, parsed.end
 
 
 def end_of_day(day: date) -> datetime:

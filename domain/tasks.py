@@ -48,9 +48,23 @@ def _make_date(text: str, year: int, month: int, day: int) -> date:
         raise DomainError("deadline", f"{text!r} is not a calendar date in {year}") from None
 
 
+BARE_ORGANS = frozenset({"党委", "政府", "人民政府", "人大", "政协", "纪委", "监委", "安委会",
+                         "安委办"})
+"""Bodies named without a place of their own: "各县区(开发区)党委、政府" is one responsible
+unit (the county-level Party committees and governments together), not a bare "政府"."""
+
+
 def split_responsible_units(text: str) -> tuple[str, ...]:
-    """Responsible units are listed with 、 or commas in the notices."""
-    return tuple(part.strip() for part in re.split(r"[、,，;；]", text) if part.strip())
+    """Responsible units are listed with 、 or commas in the notices; a bare organ after 、
+    shares the place named before it and stays with it as one unit."""
+    units: list[str] = []
+    for group in re.split(r"[,，;；]", text):
+        for part in (p.strip() for p in group.split("、")):
+            if part in BARE_ORGANS and units and units[-1].endswith(tuple(BARE_ORGANS)):
+                units[-1] = f"{units[-1]}、{part}"
+            elif part:
+                units.append(part)
+    return tuple(units)
 
 
 class TaskList(ZhibaoAggregate):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.base import SHANGHAI, DomainError, Level
-from domain.enterprises import parse_period
+from domain.periods import Period
 from domain.reports import period_bounds, submission_id
 from infra.intake.service import Zhibao
 from infra.store.log import log_range
@@ -91,7 +91,7 @@ def submission_as_of(app: Zhibao, known_at: datetime, unit_code: str,
                      period: str) -> Assembled:
     """Validate, replay up to `known_at`, assemble. Bad input raises DomainError naming
     the field, before anything is folded."""
-    parse_period("period", period)
+    Period.parse(period)
     app.refresh_directory()
     if unit_code not in app.directory.codes:
         raise DomainError("unit", f"no unit has the code {unit_code!r}")

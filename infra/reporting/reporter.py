@@ -14,7 +14,6 @@ from the events, not summed from the children).
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +24,7 @@ import orjson
 
 from domain import commands as c
 from domain.base import SHANGHAI, SYSTEM_ORG_ID, DomainError, Level
-from domain.enterprises import parse_period
+from domain.periods import Period
 from domain.reports import (
     period_bounds,
     require_reportable,
@@ -63,10 +62,8 @@ def catch_up(app: Zhibao, views: ViewStore) -> CatchUp:
 def deadlines(period: str, days: dict[str, int]) -> tuple[c.LevelDeadlineIn, ...]:
     """Per level, day N of the month after the period (the last day if the month is
     shorter)."""
-    year, month = parse_period("period", period)
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    last = calendar.monthrange(year, month)[1]
-    return tuple(c.LevelDeadlineIn(level=Level(level), deadline=date(year, month, min(day, last)))
+    parsed = Period.parse(period)
+    return tuple(c.LevelDeadlineIn(level=Level(level), deadline=parsed.deadline(day))
                  for level, day in sorted(days.items()))
 
 

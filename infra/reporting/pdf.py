@@ -1,0 +1,230 @@
+"""The PDF of a submission: the same form as the workbook (`infra.reporting.forms`), on
+landscape A4 — what gets printed, stamped and filed.
+
+ReportLab draws it (see pyproject.toml): its tables repeat their header rows on every page
+and break Chinese text anywhere, it embeds a subset of a TrueType font, and in its invariant
+mode the same document always gives the same bytes, so the PDF's SHA-256 is recorded with
+the submission. Chinese needs a CJK TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's
+fonts-wqy-microhei). ReportLab cannot embed the PostScript outlines of OpenType CJK fonts
+such as Noto Sans CJK, so a TrueType one it is.
+
+Every table is fitted to the page width (its columns and type shrink together, never below
+a legible size); the report form is also fitted to two pages.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from infra.reporting.forms import Cell, Form, Format, Section, Table, width_of
+from infra.reporting.xlsx import signature_line
+
+FONT = "zhibao-cjk"
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # fonts-wqy-microhei
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # fonts-wqy-zenhei
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback
+)
+MARGIN = 22.0  # points
+BODY_SIZE = 9.0
+SMALLEST = 5.5  # points: below this a printed form cannot be read
+CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
+PAD = 4.0  # points of horizontal padding in a cell
+GREY = "#EDEDED"
+
+
+class FontMissing(RuntimeError):
+    """No CJK TrueType font to embed."""
+
+
+def font_path(configured: Path | None) -> Path:
+    if configured is not None:
+        if not configured.is_file():
+            raise FontMissing(f"ZHIBAO_PDF_FONT: {configured} does not exist")
+        return configured
+    for candidate in FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise FontMissing("no Chinese TrueType font found for the PDF: install Debian's "
+                      "fonts-wqy-microhei (apt-get install fonts-wqy-microhei) or set "
+                      "ZHIBAO_PDF_FONT to a TrueType (.ttf/.ttc) font")
+
+
+@cache
+def _register(path: Path) -> str:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
+    return FONT
+
+
+def render_pdf(form: Form, font: Path, description: str) -> bytes:
+    """The PDF bytes of the form (identical for identical input)."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.platypus import PageBreak, SimpleDocTemplate
+
+    name = _register(font)
+    buffer = io.BytesIO()
+    page = landscape(A4)
+    document = SimpleDocTemplate(
+        buffer, pagesize=page, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 8,
+        bottomMargin=MARGIN + 6, title=form.title, author="zhibao", subject=description,
+        creator="zhibao", invariant=1)
+    frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
+    story: list[Any] = []
+    for index, table in enumerate(form.tables):
+        if index:
+            story.append(PageBreak())
+        story.extend(_section(table, form, name, frame))
+
+    def decorate(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(name, 7)
+        canvas.drawString(MARGIN, page[1] - MARGIN + 2,
+                          f"{form.heading.unit}（{form.heading.unit_code}） {form.heading.period}")
+        canvas.drawRightString(page[0] - MARGIN, page[1] - MARGIN + 2, form.title)
+        canvas.drawCentredString(page[0] / 2, MARGIN - 4, f"第 {doc.page} 页")
+        canvas.restoreState()
+
+    document.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    return buffer.getvalue()
+
+
+def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, Spacer
+    from reportlab.platypus import Table as Grid
+
+    width, height = frame
+    natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
+    size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
+    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=19, alignment=1)
+    small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10.5)
+    heading = form.heading
+    left = [f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）",
+            f"报告期：{heading.period}　　计量单位：{table.measure}"]
+    right = [f"表　　号：{heading.form_no}　　制定机关：{heading.authority}",
+             f"批准文号：{heading.approval_no}　　有效期至：{heading.valid_until}"]
+    block = Grid([[_text(a, small), _text(b, small, right=True)]
+                  for a, b in zip(left, right, strict=True)],
+                 colWidths=[width / 2, width / 2],
+                 style=[("LEFTPADDING", (0, 0), (-1, -1), 0),
+                        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                        ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+                        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)])
+    flowables: list[Any] = [Paragraph(escape(table.title), title), Spacer(1, 3), block]
+    if heading.draft:
+        flowables.append(Paragraph("<font color='#C00000'>草稿：本期尚未结束，数据为草稿，"
+                                   "不作正式报送</font>", small))
+    flowables.append(Spacer(1, 3))
+    header_rows = 2 if table.groups else 1
+    header_lines = max(c.header.count("\n") + 1 for c in table.columns)
+    leading = size + 2.5
+    if table.pages:  # fit the rows to the pages: shrink the type until they fit
+        lines = len(table.rows) + header_rows * header_lines * table.pages + 4
+        room = table.pages * height - 19 - 3 * 10.5 - 3 - 20
+        leading = min(leading, room / lines)
+        size = max(SMALLEST, leading - 2.5)
+    flowables.append(_grid(table, font, size, leading, width, header_rows))
+    if table.note:
+        flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
+    if table.signature:
+        flowables += [Spacer(1, 8), Paragraph(escape(signature_line()), small)]
+    return flowables
+
+
+def _points(cells: int, size: float) -> float:
+    return cells * size * CHAR + PAD
+
+
+def _grid(table: Table, font: str, size: float, leading: float, width: float,
+          header_rows: int) -> Any:
+    from reportlab.lib import colors
+    from reportlab.platypus import Table as Grid
+
+    widths = [_points(column.width, size) for column in table.columns]
+    stretch = width / sum(widths)  # fill the page width exactly
+    widths = [w * stretch for w in widths]
+    style = [("FONT", (0, 0), (-1, -1), font, size, leading),
+             ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+             ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor(GREY)),
+             ("ALIGN", (0, 0), (-1, header_rows - 1), "CENTER"),
+             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+             ("TOPPADDING", (0, 0), (-1, -1), 0.6), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
+             ("LEFTPADDING", (0, 0), (-1, -1), PAD / 2),
+             ("RIGHTPADDING", (0, 0), (-1, -1), PAD / 2)]
+    rows: list[list[Any]] = []
+    if table.groups:
+        top: list[Any] = []
+        column = 0
+        for text, span in table.groups:
+            top += [text] + [""] * (span - 1)
+            end = column + span - 1
+            style.append(("SPAN", (column, 0), (end, 0 if span > 1 else 1)))
+            column += span
+        rows.append(top)
+    rows.append([column.header for column in table.columns])
+    for index, line in enumerate(table.rows, start=header_rows):
+        if isinstance(line, Section):
+            rows.append([line.title] + [""] * (len(table.columns) - 1))
+            style += [("SPAN", (0, index), (-1, index)),
+                      ("BACKGROUND", (0, index), (-1, index), colors.HexColor("#F7F7F7"))]
+            continue
+        cells = []
+        for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
+            kind = table.format_of(index - header_rows, column_index)
+            text = shown(value, kind)
+            if kind in (Format.COUNT, Format.PERCENT, Format.WAN_YUAN) and text != "—":
+                style.append(("ALIGN", (column_index, index), (column_index, index), "RIGHT"))
+            fits = width_of(text) * size * CHAR <= widths[column_index] - PAD
+            cells.append(text if fits or not column.wrap else _wrapped(text, font, size,
+                                                                        leading))
+        rows.append(cells)
+    if not table.rows:
+        rows.append(["（本期无）"] + [""] * (len(table.columns) - 1))
+        style.append(("SPAN", (0, header_rows), (-1, header_rows)))
+    return Grid(rows, colWidths=widths, repeatRows=header_rows, style=style)
+
+
+def shown(value: Cell, kind: str) -> str:
+    """A value as the form prints it (the workbook's number formats, as text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if kind == Format.PERCENT:
+        return f"{Decimal(value) * 100:.2f}%"
+    if kind == Format.WAN_YUAN:
+        return f"{Decimal(value):,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _text(text: str, style: Any, right: bool = False) -> Any:
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph
+
+    if right:
+        style = ParagraphStyle("right", parent=style, alignment=2)
+    return Paragraph(escape(text), style)
+
+
+@cache
+def _style(font: str, size: float, leading: float) -> Any:
+    from reportlab.lib.styles import ParagraphStyle
+
+    return ParagraphStyle(f"cell-{size}", fontName=font, fontSize=size, leading=leading,
+                          wordWrap="CJK")
+
+
+def _wrapped(text: str, font: str, size: float, leading: float) -> Any:
+    from reportlab.platypus import Paragraph
+
+    return Paragraph(escape(text).replace("\n", "<br/>"), _style(font, size, leading))
