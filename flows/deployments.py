@@ -1,4 +1,5 @@
-"""The schedule of every zhibao deployment: the monthly cascade and the daily overdue sweep
+"""The schedule of every zhibao deployment: the monthly, quarterly and annual cascades
+(DOMAIN §7.3) and the daily overdue sweep
 (`flows.reporting`), the Parquet export (`flows.export`) and the store audit
 (`flows.audit`), each on its configured cron in Asia/Shanghai, one run at a time.
 """
@@ -18,12 +19,13 @@ from flows.reporting import cascade_flow, overdue_flow
 from infra.settings import get_settings
 
 
-def scheduled(flow_: Flow[..., Any], name: str, cron: str) -> RunnerDeployment:
+def scheduled(flow_: Flow[..., Any], name: str, cron: str,
+              parameters: dict[str, Any] | None = None) -> RunnerDeployment:
     """A deployment of `flow_` on `cron` (Asia/Shanghai), one run at a time: a cascade,
     export or audit still running when the next is due must not race it."""
     return flow_.to_deployment(
         name=name, concurrency_limit=1, entrypoint_type=EntrypointType.MODULE_PATH,
-        schedules=[Cron(cron, timezone=SHANGHAI.key)])
+        schedules=[Cron(cron, timezone=SHANGHAI.key)], parameters=parameters or {})
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -31,6 +33,9 @@ def deployments() -> list[RunnerDeployment]:
     settings = get_settings()
     return [
         scheduled(cascade_flow, "monthly", settings.cascade_cron),
+        scheduled(cascade_flow, "quarterly", settings.quarterly_cascade_cron,
+                  {"kind": "quarter"}),
+        scheduled(cascade_flow, "annual", settings.annual_cascade_cron, {"kind": "year"}),
         scheduled(overdue_flow, "daily", settings.overdue_cron),
         scheduled(parquet_export, "parquet-export", settings.export_cron),
         scheduled(store_audit, "store-audit", settings.audit_cron),

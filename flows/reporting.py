@@ -13,8 +13,9 @@ real Prefect server —
     zhibao flows serve
 
 Schedules come from `ZHIBAO_CASCADE_CRON`, `ZHIBAO_OVERDUE_CRON`, `ZHIBAO_EXPORT_CRON` and
-`ZHIBAO_AUDIT_CRON`, read in Asia/Shanghai; a scheduled cascade reports the month before the
-day it runs.
+`ZHIBAO_AUDIT_CRON`, read in Asia/Shanghai, and `ZHIBAO_QUARTERLY_CASCADE_CRON` and
+`ZHIBAO_ANNUAL_CASCADE_CRON` for the quarterly and annual cascades; a scheduled cascade
+reports the month (quarter, year) before the day it runs.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from domain.base import SHANGHAI, Level
+from domain.base import Level
+from domain.periods import Period, PeriodKind
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import CASCADE_LEVELS, Reporter, Submitted, open_views, sweep_overdue
 from infra.settings import Settings, get_settings
 from projections.store import ViewStore
 
 
-def previous_month(now: datetime) -> str:
-    local = now.astimezone(SHANGHAI)
-    year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
-    return f"{year:04d}-{month:02d}"
+def previous_period(now: datetime, kind: str = "month") -> str:
+    """The month, quarter or year before the one `now` falls in (Asia/Shanghai)."""
+    return str(Period.containing(now, PeriodKind(kind)).previous())
 
 
 def _open(database_url: str | None) -> Zhibao:
@@ -44,10 +45,13 @@ def _open(database_url: str | None) -> Zhibao:
 
 
 def summary(done: Submitted) -> dict[str, Any]:
+    """A unit's submission as recorded: its version, whether this run recorded it (submitted
+    or amended) or found it unchanged, 迟报 (late) and the children missing (漏报)."""
     status = "unchanged" if done.unchanged else ("submitted" if done.version == 1
                                                  else "amended")
-    return {"unit_code": done.unit_code, "level": done.level.value, "version": done.version,
-            "status": status, "late": done.late, "sha256": done.sha256,
+    return {"unit_code": done.unit_code, "unit_name": done.unit_name,
+            "level": done.level.value, "version": done.version, "status": status,
+            "late": done.late, "sha256": done.sha256,
             "missing_children": list(done.missing_children)}
 
 
@@ -59,13 +63,14 @@ def assemble_level(reporter: Reporter, period: str, level: str) -> list[dict[str
 
 
 @flow(name="zhibao-report-cascade")
-def cascade_flow(period: str | None = None,
-                 database_url: str | None = None) -> list[dict[str, Any]]:
-    """Every unit's submission for `period` (default: the previous month), bottom-up."""
+def cascade_flow(period: str | None = None, database_url: str | None = None,
+                 kind: str = "month") -> list[dict[str, Any]]:
+    """Every unit's submission for `period` (default: the previous month, quarter or year,
+    by `kind`), bottom-up."""
     app = _open(database_url)
     views = open_views(app)
     try:
-        period = period or previous_month(app.clock())
+        period = period or previous_period(app.clock(), kind)
         reporter = Reporter(app, views)
         done: list[dict[str, Any]] = []
         for level in CASCADE_LEVELS:

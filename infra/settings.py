@@ -41,14 +41,24 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
   `ZHIBAO_PROJECTION_WORKERS` (default 0: one per CPU): processes folding a long backlog.
 - `ZHIBAO_REPORT_DEADLINES` (default `{"village": 3, "town": 5, "county": 8, "city": 10,
   "province": 15}`): per level, the day of the following month by which (inclusive) a
-  period's submission is due (DOMAIN §11.1).
+  monthly submission is due (DOMAIN §11.1); `ZHIBAO_QUARTER_DEADLINES` (default village 5,
+  town 8, county 12, city 15, province 20) and `ZHIBAO_YEAR_DEADLINES` (default village 10,
+  town 15, county 22, city 31, province 31, all of January) the same for quarterly
+  (`2021-Q2`) and annual (`2021`) periods (DOMAIN §7.3).
 - `ZHIBAO_PROGRAMME_START` (default 2020-04-01, 三年行动): where 累计 figures count from;
   `ZHIBAO_STOCK_CUTOFF` (default 2023-12-31, 治本攻坚): majors found by then are 存量.
 - `ZHIBAO_MAJOR_ONLY_LIST_LEVELS` (default `["city", "province"]`): levels whose 问题隐患清单
   holds only major and listed hazards (DOMAIN §8.3).
-- `ZHIBAO_CASCADE_CRON` (default `0 2 3 * *`: 02:00 on the 3rd, for the month before) and
-  `ZHIBAO_OVERDUE_CRON` (default `30 0 * * *`: daily 00:30): schedules of `zhibao flows
-  serve`, read in Asia/Shanghai.
+- `ZHIBAO_CASCADE_CRON` (default `0 2 3 * *`: 02:00 on the 3rd, for the month before),
+  `ZHIBAO_QUARTERLY_CASCADE_CRON` (default `0 3 5 1,4,7,10 *`: 03:00 on the 5th of the month
+  after a quarter, for that quarter), `ZHIBAO_ANNUAL_CASCADE_CRON` (default `0 4 10 1 *`:
+  04:00 on 10 January, for the year before) and `ZHIBAO_OVERDUE_CRON` (default
+  `30 0 * * *`: daily 00:30): schedules of `zhibao flows serve`, read in Asia/Shanghai.
+- `ZHIBAO_FORM_NO`, `ZHIBAO_FORM_AUTHORITY`, `ZHIBAO_FORM_APPROVAL_NO`,
+  `ZHIBAO_FORM_VALID_UNTIL` (default blank): 表号, 制定机关, 批准文号 and 有效期至 printed in the
+  header block of every submission's workbook and PDF.
+- `ZHIBAO_PDF_FONT` (default: Debian's fonts-wqy-microhei, or another installed CJK
+  TrueType font): the TrueType font the PDFs embed for Chinese.
 """
 
 from __future__ import annotations
@@ -92,10 +102,21 @@ class Settings(BaseSettings):
     projection_workers: int = 0
     report_deadlines: dict[str, int] = {"village": 3, "town": 5, "county": 8, "city": 10,
                                         "province": 15}
+    quarter_deadlines: dict[str, int] = {"village": 5, "town": 8, "county": 12, "city": 15,
+                                         "province": 20}
+    year_deadlines: dict[str, int] = {"village": 10, "town": 15, "county": 22, "city": 31,
+                                      "province": 31}
     programme_start: date = date(2020, 4, 1)
     stock_cutoff: date = date(2023, 12, 31)
     major_only_list_levels: list[str] = ["city", "province"]
     cascade_cron: str = "0 2 3 * *"
+    quarterly_cascade_cron: str = "0 3 5 1,4,7,10 *"
+    annual_cascade_cron: str = "0 4 10 1 *"
+    form_no: str = ""
+    form_authority: str = ""
+    form_approval_no: str = ""
+    form_valid_until: str = ""
+    pdf_font: Path | None = None
     overdue_cron: str = "30 0 * * *"
 
 

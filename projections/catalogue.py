@@ -9,7 +9,13 @@ satisfy `when`, a SQL condition over the family's columns (see `projections.stat
 - column `cumulative` (累计): rows whose `on` instant falls between the programme start
   and the period end;
 - column `at_end` (期末): rows satisfying `when` at the period end (stocks: open,
-  overdue, 存量), with no window.
+  overdue, 存量), with no window;
+- column `year` (本年累计, the national table only): rows whose `on` instant falls between
+  1 January of the report year and the period end.
+
+A period may be a month, a quarter or a year: `month` is then the period's own window
+(本月, 本季, 本年). Inspections count when their visits happened: `on` of the inspections
+family is the first visit (`InspectionConducted`), not the plan.
 
 Every family row is evaluated as it stood at the period end, as known at the cut-off: the
 grade and deadline in force then, steps taken before it. Counts and sums are added up the
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from domain.base import Level
+from domain.hazards import Channel
 
 ALL_LEVELS = frozenset(Level)
 TOWN_UP = frozenset({Level.TOWN, Level.COUNTY, Level.CITY, Level.PROVINCE})
@@ -70,17 +77,87 @@ def hazard(code: str, name: str, name_en: str, when: str, on: str | None = "repo
 FOUND = "NOT is_void"
 LISTING_LEVELS = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级",
                   "town": "乡镇级"}
-CHANNEL_GROUPS = {"self": "企业自查发现", "department": "部门检查发现",
-                  "public": "群众举报查实", "other": "其他渠道发现"}
-BASE_CLASSES = {"high_risk": "高危企业", "above_size": "规模以上企业",
-                "crowded": "人员密集场所", "other": "其他"}
+CHANNEL_GROUPS: dict[str, tuple[str, tuple[Channel, ...]]] = {
+    "self": ("企业自查发现", (Channel.SELF_INSPECTION,)),
+    "department": ("部门检查发现", (Channel.SUPERVISORY_INSPECTION,
+                                    Channel.ENFORCEMENT_INSPECTION, Channel.COVERT_VISIT)),
+    "public": ("群众举报查实", (Channel.PUBLIC_REPORT_VERIFIED, Channel.PHOTO_REPORT)),
+}
+"""B5's split of the hazards found by channel (2023 bulletin); any other channel is 其他."""
+BASE_CLASSES: dict[str, tuple[str, str | None]] = {
+    "high_risk": ("高危企业", "high_risk"),
+    "above_size": ("规模以上企业", "above_designated_size"),
+    "crowded": ("人员密集场所", "crowded_place"),
+    "other": ("其他", None),
+}
+"""A1's cuts of the reporting base (Ningbo's), in priority order: an enterprise belongs to
+the first class whose flag it has."""
+KEY_UNIT_FLAGS = ("high_risk", "major_hazard_installation")
+"""重点单位 (A8): high-risk enterprises and major hazard installations."""
+
+
+def base_class(flags: dict[str, bool]) -> tuple[str, bool]:
+    """An enterprise's class in the reporting base and whether it is a key unit, from its
+    flags (the fold stores both, so A1 and A8 count what this says)."""
+    kind = next(key for key, (_, flag) in BASE_CLASSES.items() if flag is None or flags[flag])
+    return kind, any(flags[flag] for flag in KEY_UNIT_FLAGS)
+
+
+def _channels(channels: tuple[Channel, ...]) -> str:
+    return ", ".join(f"'{channel.value}'" for channel in channels)
+
+
+def channel_condition(group: str) -> str:
+    if group in CHANNEL_GROUPS:
+        return f"channel IN ({_channels(CHANNEL_GROUPS[group][1])})"
+    listed = tuple(channel for _, channels in CHANNEL_GROUPS.values() for channel in channels)
+    return f"channel NOT IN ({_channels(listed)})"
+
+
+_ENDED_CLOSED = "ended AND ended_as IN ('closed', 'on_spot')"
+_PLAN = "COALESCE(latest_plan, '') <> ''"
+_APPROVED = f"{_PLAN} AND COALESCE(latest_plan_approved, '') = '1'"
+HAZARD_CONDITIONS: dict[str, str] = {
+    "is_void": "COALESCE(ended AND ended_as = 'voided', FALSE)",
+    "is_closed": f"COALESCE({_ENDED_CLOSED}, FALSE)",
+    "is_open": "NOT ended",
+    # DOMAIN §6.5, as Hazard.is_overdue says it for one aggregate: confirmed, rectifying or
+    # rectified-but-unverified, and the day evaluated (:last_day) is past the deadline
+    "is_overdue": "COALESCE(confirmed AND NOT verified AND NOT ended "
+                  "AND deadline_at < :last_day, FALSE)",
+    "is_major": "COALESCE(grade_at = 'major', FALSE)",
+    "is_general": "COALESCE(grade_at = 'general', FALSE)",
+    "is_listed": "listed",
+    "is_listed_open": "listed AND NOT delisted AND NOT ended",
+    "is_stock": "reported_at < :stock_end",
+    "deadline_in_period": "COALESCE(deadline_at >= :first_day AND deadline_at <= :last_day, "
+                          "FALSE)",
+    "is_closed_in_time": f"COALESCE({_ENDED_CLOSED} AND ended_on <= deadline_at, FALSE)",
+    # 整改方案: a general hazard's plan takes effect when submitted, a major's once approved
+    # (DOMAIN §6.2: CONFIRMED → RECTIFYING needs RectificationPlanSubmitted + Approved)
+    "plan_approved": f"COALESCE({_APPROVED}, FALSE)",
+    "plan_in_force": f"COALESCE(({_PLAN} AND grade_at <> 'major') OR ({_APPROVED}), FALSE)",
+    "plan_five_in_place": "COALESCE(latest_plan_complete = '1', FALSE)",
+}
+"""The conditions the hazard metrics and lists use, each over a hazard as it stood at the
+period end (see `projections.stats.hazards_sql`) — every one defined here and only here."""
+
+HAZARD_STATE = f"""CASE
+      WHEN ended THEN CASE ended_as WHEN 'on_spot' THEN 'closed' ELSE ended_as END
+      WHEN verified THEN 'verified'
+      WHEN COALESCE(latest_completed, '') <> '' THEN 'rectified'
+      WHEN {HAZARD_CONDITIONS["plan_in_force"]} THEN 'rectifying'
+      WHEN confirmed THEN 'confirmed'
+      ELSE 'reported' END"""
+"""A hazard's state at the period end (DOMAIN §6.1): 整改中 only once its plan is in force."""
 
 CATALOGUE: tuple[Metric | Rate, ...] = (
     # A. coverage and self-inspection
     Metric("A1", "应报企业数", "enterprises in the reporting base at period start", "家",
            "base", columns=("month",)),
     *(Metric(f"A1.{key}", f"应报企业数·{name}", f"base: {key}", "家", "base",
-             f"base_class = '{key}'", columns=("month",)) for key, name in BASE_CLASSES.items()),
+             f"base_class = '{key}'", columns=("month",))
+      for key, (name, _) in BASE_CLASSES.items()),
     Metric("A2", "自查企业数", "base enterprises that self-inspected for the period", "家",
            "base", "self_inspected", columns=("month",)),
     Rate("A3", "企业自查率", "self-inspection rate", "A2", "A1", columns=("month",)),
@@ -106,7 +183,9 @@ CATALOGUE: tuple[Metric | Rate, ...] = (
     # B. hazards, all grades
     hazard("B1", "发现隐患数", "hazards found", FOUND),
     *(hazard(f"B5.{key}", f"发现隐患数·{name}", f"found via {key} channels",
-             f"{FOUND} AND channel_group = '{key}'") for key, name in CHANNEL_GROUPS.items()),
+             f"{FOUND} AND {channel_condition(key)}")
+      for key, name in {**{k: n for k, (n, _) in CHANNEL_GROUPS.items()},
+                        "other": "其他渠道发现"}.items()),
     hazard("B2", "一般隐患数", "general hazards found", f"{FOUND} AND is_general"),
     hazard("B2c", "一般隐患已整改数", "general hazards found and closed by period end",
            f"{FOUND} AND is_general AND is_closed"),
@@ -182,21 +261,69 @@ CATALOGUE: tuple[Metric | Rate, ...] = (
     # F. process quotas
     Metric("F1", "督查检查次数", "supervisory inspections organised", "次", "inspections",
            "inspection_type <> 'enforcement'", "at", levels=TOWN_UP),
-    Metric("F2", "检查企业数达标的检查次数", "inspections covering at least 5 enterprises", "次",
-           "inspections", "targets >= 5", "at", levels=TOWN_UP),
+    Metric("F2", "检查企业数达标的检查次数", "inspections that visited at least 5 enterprises",
+           "次", "inspections", "enterprises_visited >= 5", "at", levels=TOWN_UP),
     Metric("F3", "“121”合规检查次数", "inspections with a 121 team", "次", "inspections",
            "team_121", "at", levels=TOWN_UP),
     Metric("F6", "领导带队检查次数", "inspections led by a leader", "次", "inspections", "led",
            "at", levels=TOWN_UP),
 )
 
-SECTOR_COLUMNS = {  # sector breakdown (条): column → (hazard condition, window column or None)
-    "found_month": (FOUND, "month"),
-    "found_cumulative": (FOUND, "cumulative"),
-    "major_month": (f"{FOUND} AND is_major", "month"),
-    "major_cumulative": (f"{FOUND} AND is_major", "cumulative"),
-    "open_at_end": ("is_open", None),
+SECTOR_COLUMNS: dict[str, tuple[str, str]] = {
+    # the sector breakdown (条): JSON key → (metric code, column), each by the hazard's sector
+    "found_month": ("B1", "month"),
+    "found_cumulative": ("B1", "cumulative"),
+    "major_month": ("C1", "month"),
+    "major_cumulative": ("C1", "cumulative"),
+    "open_at_end": ("B6", "at_end"),
 }
+
+YEAR = "year"
+"""The national table's window: from 1 January of the report year to the period end."""
+
+
+def national(code: str, name: str, name_en: str, when: str) -> Metric:
+    return Metric(code, name, name_en, "项", "hazards", when, "reported_at", (YEAR,))
+
+
+NATIONAL_TABLE: tuple[tuple[str, Metric | Rate], ...] = (
+    # DOMAIN §7.3, column by column (JSON key → metric), per industry and in total
+    ("enterprises", Metric("N1", "单位（家）", "enterprises of the industry that carried out "
+                           "hazard investigation (self-inspection or a government visit)", "家",
+                           "investigated", on="at", columns=(YEAR,), kind="distinct",
+                           value="enterprise_id")),
+    ("general_found", national("N2", "一般隐患排查", "general hazards found", f"{FOUND} AND "
+                                                                          "is_general")),
+    ("general_closed", national("N3", "一般隐患已整改", "of them closed by period end",
+                                f"{FOUND} AND is_general AND is_closed")),
+    ("general_rate", Rate("N4", "一般隐患整改率", "general rectification rate", "N3", "N2",
+                          (YEAR,))),
+    ("major_found", national("N5", "重大隐患排查", "major hazards found", f"{FOUND} AND is_major")),
+    ("major_closed", national("N6", "重大隐患已整改销号", "of them closed by period end",
+                              f"{FOUND} AND is_major AND is_closed")),
+    ("major_rate", Rate("N7", "重大隐患整改率", "major rectification rate", "N6", "N5", (YEAR,))),
+    ("major_planned", national("N8", "列入治理计划的重大隐患", "of them with an approved plan",
+                               f"{FOUND} AND is_major AND plan_approved")),
+    ("major_five_in_place", national("N9", "其中“五到位”", "of them, the plan states all five",
+                                     f"{FOUND} AND is_major AND plan_approved "
+                                     "AND plan_five_in_place")),
+    ("major_listed", national("N10", "挂牌督办", "of them listed by period end",
+                              f"{FOUND} AND is_major AND is_listed")),
+    ("major_listed_province", national("N11", "其中省级挂牌", "of them listed by the province",
+                                       f"{FOUND} AND is_major AND is_listed "
+                                       "AND listing_level = 'province'")),
+    ("funds_fen", Metric("N12", "治理资金", "funds of the plans in force (in fen; shown in 万元)",
+                         "分", "hazards", f"{FOUND} AND plan_in_force", "reported_at", (YEAR,),
+                         kind="sum", value="plan_funds_fen")),
+)
+"""工矿商贸企业安全生产事故隐患排查治理情况月报表 (DOMAIN §7.3), evaluated per industry."""
+
+BY_SECTOR: tuple[tuple[Metric, str], ...] = (
+    *((metric, column) for code, column in SECTOR_COLUMNS.values()
+      for metric in CATALOGUE if metric.code == code and isinstance(metric, Metric)),
+    *((metric, YEAR) for _, metric in NATIONAL_TABLE if isinstance(metric, Metric)),
+)
+"""Every figure evaluated per sector: one slot each in a unit's sector tallies."""
 
 
 @cache

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from domain.base import SHANGHAI
+from domain.hazards import RectificationPlan
 from projections import tables as t
+from projections.catalogue import base_class
 from projections.events import EventRecord
 from projections.store import Track, ViewStore
 
@@ -170,10 +172,10 @@ FOLDS: dict[str, Fold] = {}
 
 IGNORED = frozenset({
     # facts no metric or list of DOMAIN §7–§8 uses
-    "EnterpriseSectorsChanged", "InspectionClosed", "PublicReportReceived",
+    "InspectionClosed", "PublicReportReceived",
     "PublicReportVerified", "PublicReportRejected", "RiskPointIdentified", "RiskLevelAssessed",
     "RiskControlMeasureSet", "RiskPointRetired", "TaskListPublished", "TaskCompleted",
-    "EnforcementCaseClosed", "SuspensionLifted", "RectificationPlanApproved",
+    "EnforcementCaseClosed", "SuspensionLifted",
     "DeadlineExtensionRequested", "DeadlineExtensionRejected", "HazardRelapseFound",
     # the audit trail's own bookkeeping
     "AuditTrailStarted", "CheckpointSealed",
@@ -220,20 +222,6 @@ def _org_registered(r: Fact, b: Batch) -> None:
     b.add(ORG, r.id, d["name"], d["org_type"], d["level"], r.unit_code, r.rec)
 
 
-def _enterprise_class(flags: dict[str, bool]) -> tuple[str, int]:
-    """The expected-reporting base class (Ningbo's cuts, in priority order) and whether the
-    enterprise is a key-supervision unit (重点单位: high-risk or a major hazard installation)."""
-    if flags["high_risk"]:
-        base = "high_risk"
-    elif flags["above_designated_size"]:
-        base = "above_size"
-    elif flags["crowded_place"]:
-        base = "crowded"
-    else:
-        base = "other"
-    return base, int(flags["high_risk"] or flags["major_hazard_installation"])
-
-
 def _enterprise_change(r: Fact, b: Batch, attr: str, value: Any) -> None:
     b.add(ENTERPRISE_CHANGE, r.id, attr, r.version, r.at, r.rec, value)
 
@@ -245,13 +233,19 @@ def _enterprise_registered(r: Fact, b: Batch) -> None:
     _enterprise_change(r, b, "unit_code", r.unit_code)
     _enterprise_change(r, b, "status", "operating")
     _enterprise_flags(r, b)
+    _enterprise_sectors(r, b)
 
 
 @folds("EnterpriseFlagsChanged")
 def _enterprise_flags(r: Fact, b: Batch) -> None:
-    base, key_unit = _enterprise_class(r.data["flags"])
-    _enterprise_change(r, b, "base_class", base)
-    _enterprise_change(r, b, "key_unit", str(key_unit))
+    kind, key_unit = base_class(r.data["flags"])
+    _enterprise_change(r, b, "base_class", kind)
+    _enterprise_change(r, b, "key_unit", str(int(key_unit)))
+
+
+@folds("EnterpriseSectorsChanged")
+def _enterprise_sectors(r: Fact, b: Batch) -> None:
+    _enterprise_change(r, b, "sectors", ",".join(sorted(r.data["sectors"])))
 
 
 @folds("EnterpriseRelocated")
@@ -347,6 +341,8 @@ def _hazard_regraded(r: Fact, b: Batch) -> None:
     _change(r, b, "grade", r.data["to_grade"])
     if r.data["criteria_ref"]:
         _change(r, b, "criteria_ref", r.data["criteria_ref"])
+    if r.data["to_grade"] == "major":  # a major's plan needs (new) approval
+        _change(r, b, "plan_approved", "")
 
 
 @folds("HazardRectifiedOnSpot")
@@ -355,9 +351,25 @@ def _hazard_on_spot(r: Fact, b: Batch) -> None:
     b.add(HAZARD_ENDED, r.id, r.at, r.rec, r.day, "on_spot", r.actor)
 
 
+PLAN_FIELDS = tuple(f.name for f in fields(RectificationPlan))
+
+
 @folds("RectificationPlanSubmitted")
 def _plan_submitted(r: Fact, b: Batch) -> None:
-    _change(r, b, "plan", orjson.dumps(r.data["plan"], option=orjson.OPT_SORT_KEYS).decode())
+    """The plan, whether it states all of 五到位 (the domain's own test), its funds, and
+    that it awaits approval (a major's; a general one's takes effect anyway)."""
+    plan = r.data["plan"]
+    _change(r, b, "plan", orjson.dumps(plan, option=orjson.OPT_SORT_KEYS).decode())
+    complete = not RectificationPlan(**{name: plan.get(name) for name in PLAN_FIELDS}
+                                     ).missing_for_major()
+    _change(r, b, "plan_complete", "1" if complete else "")
+    _change(r, b, "plan_funds", "" if plan["funds_fen"] is None else str(plan["funds_fen"]))
+    _change(r, b, "plan_approved", "")
+
+
+@folds("RectificationPlanApproved")
+def _plan_approved(r: Fact, b: Batch) -> None:
+    _change(r, b, "plan_approved", "1")
 
 
 @folds("RectificationPlanRejected")
@@ -447,7 +459,7 @@ def _measure_completed(r: Fact, b: Batch) -> None:
 def _task_defined(r: Fact, b: Batch) -> None:
     d = r.data
     b.add(TASK, r.id, r.unit_code, d["doc_no"], d["task_no"], d["section"], d["item"],
-          d["requirement"], "、".join(d["responsible_units"]), d["deadline"],
+          d["requirement"], orjson.dumps(d["responsible_units"]).decode(), d["deadline"],
           d["deadline_text"], int(d["born_overdue"]), r.rec)
 
 

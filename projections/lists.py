@@ -23,8 +23,8 @@ from projections.store import Tx
 from projections.tree import UnitTree
 
 Row = dict[str, Any]
-LIST_ATTRS = ("grade", "deadline", "criteria_ref", "plan", "completed", "progress",
-              "treating_org")
+LIST_ATTRS = ("criteria_ref", "progress", "treating_org")
+"""Changing hazard attributes the list shows beyond those the conditions read."""
 
 
 def day_of(instant: int | None) -> str | None:
@@ -36,18 +36,9 @@ def _names(tx: Tx, table: str, key: str, name: str) -> dict[str, str]:
     return {found: named for found, named in tx.rows(f"SELECT {key}, {name} FROM {table}")}
 
 
-def _state(row: Row) -> str:
-    """The hazard's state at the period end (DOMAIN §6.1); `rectifying` once a plan is on
-    file."""
-    if row["ended"]:
-        return {"on_spot": "closed"}.get(row["ended_as"], row["ended_as"])
-    if row["verified"]:
-        return "verified"
-    if row["latest_completed"]:
-        return "rectified"
-    if row["latest_plan"]:
-        return "rectifying"
-    return "confirmed" if row["confirmed"] else "reported"
+def _named(text: str | None, names: dict[str, str]) -> str | None:
+    """A plan names its responsible body in words, or by an org's or enterprise's id."""
+    return names.get(text, text) if text else None
 
 
 def _tag(row: Row, start: int) -> str:
@@ -61,7 +52,8 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
     params = window.params()
     enterprises = {e: (name, uscc) for e, name, uscc in tx.rows(
         "SELECT enterprise_id, name, uscc FROM view_enterprises")}
-    orgs = _names(tx, "view_orgs", "org_id", "name")
+    names = {**{e: name for e, (name, _) in enterprises.items()},
+             **_names(tx, "view_orgs", "org_id", "name")}
     by_unit: defaultdict[str, list[Row]] = defaultdict(list)
     for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS)}) f "
                             "WHERE NOT is_void AND (is_open OR ended_at >= :T0)", params):
@@ -88,10 +80,10 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
             "criteria_ref": row["latest_criteria_ref"] or (
                 row["confirmed_criteria_ref"] if row["confirmed"] else None),
             "channel": row["channel"],
-            "discovered_by": orgs.get(row["discovering_org_id"], row["discovering_org_id"]),
+            "discovered_by": names.get(row["discovering_org_id"]),
             "discovered_on": day_of(row["reported_at"]),
             "measures": plan.get("measures"),
-            "responsible_org": plan.get("responsible_org") or orgs.get(treating, treating),
+            "responsible_org": _named(plan.get("responsible_org"), names) or names.get(treating),
             "responsible_person": plan.get("responsible_person"),
             "funds_fen": plan.get("funds_fen"),
             "deadline": row["deadline_at"],
@@ -99,10 +91,10 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
             "listed": bool(row["listed"]),
             "listing_level": row["listing_level"] if row["listed"] else None,
             "supervising_org": row["supervising_org"] if row["listed"] else None,
-            "state": _state(row),
+            "state": row["state_at"],
             "progress": row["latest_progress"],
             "completed_on": row["latest_completed"] or (row["ended_on"] if closed else None),
-            "verifier": orgs.get(row["verifier_org_id"]) if row["verified"] else None,
+            "verifier": names.get(row["verifier_org_id"]) if row["verified"] else None,
             "verified_on": day_of(row["verified_at"]) if row["verified"] else None,
             "closed_on": row["ended_on"] if closed else None,
             "overdue": bool(row["is_overdue"]),
@@ -142,7 +134,7 @@ def measure_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]
             "kind": kind,
             "sector": sector,
             "sector_name": SECTORS.get(sector, sector) if sector else None,
-            "lead_org": orgs.get(org_id, org_id),
+            "lead_org": orgs.get(org_id),
             "partners": partners or None,
             "content": content,
             "related_hazards": len(related.split(",")) if related else 0,
@@ -158,7 +150,8 @@ def measure_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]
 
 def task_rows(tx: Tx, window: Window, unit_code: str) -> list[Row]:
     """Progress (完成进展) of the tasks published at this unit, one row per task and
-    responsible unit, with the overdue flag at the period end."""
+    responsible unit (the units as the list names them: 各县区(开发区)党委、政府 is one),
+    with the overdue flag at the period end."""
     params = window.params()
     events: defaultdict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     for task_id, responsible, kind, text, at in tx.rows(
@@ -171,7 +164,7 @@ def task_rows(tx: Tx, window: Window, unit_code: str) -> list[Row]:
             "SELECT task_id, task_no, section, item, requirement, responsible, deadline, "
             "deadline_text, born_overdue FROM view_tasks WHERE unit_code = :unit AND rec <= :C "
             "ORDER BY task_no, task_id", {**params, "unit": unit_code}):
-        for responsible_unit in responsible.split("、"):
+        for responsible_unit in orjson.loads(responsible):
             done = events[task_id, responsible_unit]
             completed = done.get("completed")
             rows.append({

@@ -23,10 +23,9 @@ import orjson
 from domain.base import DomainError, Level
 from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
-from projections.catalogue import SECTOR_COLUMNS
 from projections.fold import from_micros, micros
 from projections.lists import Row, hazard_rows, measure_rows, task_rows
-from projections.stats import Window, figures, tally
+from projections.stats import Value, Window, figures, national_figures, sector_figures, tally
 from projections.store import Tx
 from projections.tree import Unit, UnitTree
 
@@ -129,6 +128,7 @@ class Assembler:
             "stock_cutoff": self.record.stock_cutoff.isoformat(),
             "statistics": self._statistics(unit),
             "sectors": self._sectors(unit),
+            "national_table": self._national(unit),
             "children": [
                 {"unit_code": c.unit_code, "name": u.name, "status": c.status,
                  "version": c.version, "sha256": c.sha256}
@@ -151,10 +151,16 @@ class Assembler:
                 for f in figures(self.tallies[unit.unit_id], unit.level)]
 
     def _sectors(self, unit: Unit) -> list[dict[str, Any]]:
-        sectors = self.tallies[unit.unit_id].sectors
-        return [{"sector": code, "name": SECTORS.get(code, code),
-                 **dict(zip(SECTOR_COLUMNS, sectors[code], strict=True))}
-                for code in sorted(sectors)]
+        return [{"sector": code, "name": SECTORS.get(code, code), **values}
+                for code, values in sector_figures(self.tallies[unit.unit_id])]
+
+    def _national(self, unit: Unit) -> dict[str, Any]:
+        """DOMAIN §7.3: by industry and in total, from 1 January of the report year."""
+        rows, total = national_figures(self.tallies[unit.unit_id])
+        return {"from": self.window.parsed.year_start.date().isoformat(),
+                "to": self.window.last_day.isoformat(),
+                "rows": [_industry(code, values) for code, values in rows],
+                "total": total}
 
     def _child(self, child: Unit) -> ChildSubmission:
         known = self.known_final.get(child.unit_id)
@@ -188,6 +194,10 @@ class Assembler:
         return [unit for code in codes if (unit := self.tree.by_code(code)) is not None]
 
 
+def _industry(code: str, values: dict[str, Value]) -> dict[str, Any]:
+    return {"sector": code, "name": SECTORS.get(code, code), **values}
+
+
 def _numbered(rows: Iterable[Row]) -> list[Row]:
     ordered = sorted(rows, key=lambda row: row["_order"])
     return [{"no": number, **{k: v for k, v in row.items() if not k.startswith("_")}}
@@ -196,10 +206,11 @@ def _numbered(rows: Iterable[Row]) -> list[Row]:
 
 def differences(old: dict[str, Any], new: dict[str, Any]
                 ) -> tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]:
-    """What a new version changes: every figure by code and column, and the rows of each
-    list added, removed or changed (matched by their keys, row numbers ignored)."""
-    def figures_of(document: dict[str, Any]) -> dict[tuple[str, str], str]:
-        return {(row["code"], column): orjson.dumps(value).decode()
+    """What a new version changes: every figure by code and column (values as plain text:
+    `3`, `82.71`), and the rows of each list added, removed or changed (matched by their
+    keys, row numbers ignored)."""
+    def figures_of(document: dict[str, Any]) -> dict[tuple[str, str], str | None]:
+        return {(row["code"], column): None if value is None else str(value)
                 for row in document["statistics"] for column, value in row.items()
                 if column in ("month", "cumulative", "at_end")}
 
@@ -216,6 +227,11 @@ def differences(old: dict[str, Any], new: dict[str, Any]
             removed=len(old_rows.keys() - new_rows.keys()),
             changed=sum(old_rows[k] != new_rows[k] for k in old_rows.keys() & new_rows.keys())))
     return changes, tuple(rows)
+
+
+def as_number(text: str | None) -> orjson.Fragment | None:
+    """A figure's text as a JSON number (counts, fen and rates are all decimal numbers)."""
+    return None if text is None else orjson.Fragment(text.encode())
 
 
 def _keyed(rows: list[Row], key: str | tuple[str, ...]) -> dict[Any, Row]:

@@ -14,15 +14,28 @@ frozen at any cut-off be produced again, byte for byte, from the live views.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
-from domain.base import Level
-from domain.reports import end_of_day, period_bounds
-from projections.catalogue import CATALOGUE, SECTOR_COLUMNS, Metric, Rate, metrics_for
+from domain.base import SHANGHAI, Level
+from domain.periods import Period, PeriodKind
+from domain.reports import end_of_day
+from projections.catalogue import (
+    BY_SECTOR,
+    CATALOGUE,
+    HAZARD_CONDITIONS,
+    HAZARD_STATE,
+    NATIONAL_TABLE,
+    SECTOR_COLUMNS,
+    YEAR,
+    Metric,
+    Rate,
+    metrics_for,
+)
 from projections.fold import micros
 from projections.store import Tx
 from projections.tree import UnitTree
@@ -32,36 +45,56 @@ Value = int | str | None
 
 @dataclass(frozen=True)
 class Window:
-    """When a report is evaluated: the period, its programme and the cut-off."""
+    """When a report is evaluated: the period, its programme and the cut-off. `until`
+    moves the evaluation from the period end to an earlier instant of it (the overdue sweep
+    asks the running month "as of now")."""
 
     period: str
     programme_start: date
     stock_cutoff: date
     cut_off: datetime
+    until: datetime | None = None
+
+    @classmethod
+    def now(cls, moment: datetime, programme_start: date, stock_cutoff: date) -> Window:
+        """The running month, evaluated at `moment` with everything known by then."""
+        month = Period.containing(moment, PeriodKind.MONTH)
+        return cls(str(month), programme_start, stock_cutoff, moment, until=moment)
+
+    @property
+    def parsed(self) -> Period:
+        return Period.parse(self.period)
 
     @property
     def start(self) -> datetime:
-        return period_bounds(self.period)[0]
+        return self.parsed.start
 
     @property
     def end(self) -> datetime:
-        return period_bounds(self.period)[1]
+        return self.until or self.parsed.end
 
     @property
     def first_day(self) -> date:
-        return self.start.date()
+        return self.parsed.first_day
 
     @property
     def last_day(self) -> date:
-        return self.end.date() - timedelta(days=1)
+        """The day stocks are evaluated on (overdue: past the deadline on this day)."""
+        if self.until is not None:
+            return self.until.astimezone(SHANGHAI).date()
+        return self.parsed.last_day
 
     def params(self) -> dict[str, Any]:
+        period = self.parsed
+        last_month = Period.containing(period.end - timedelta(days=1), PeriodKind.MONTH)
         return {
-            "period": self.period, "T0": micros(self.start), "T": micros(self.end),
+            "T0": micros(self.start), "T": micros(self.end) + (self.until is not None),
             "S": micros(end_of_day(self.programme_start - timedelta(days=1))),
-            "C": micros(self.cut_off),
+            "Y0": micros(period.year_start), "C": micros(self.cut_off),
             "stock_end": micros(end_of_day(self.stock_cutoff)),
             "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+            "first_month": str(Period.month(period.year, period.first_month)),
+            "last_month": str(last_month),
         }
 
 
@@ -79,11 +112,19 @@ def _latest(table: str, key: str, attrs: tuple[str, ...], before: str) -> str:
       GROUP BY c.{key}"""
 
 
-def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
-    """Every hazard reported before :T and known at :C, as it stood at :T. Columns beyond the
-    stored ones: grade_at, deadline_at, ended_as (if ended by :T) and the is_* conditions the
-    catalogue uses; `latest_<attr>` for each of `attrs` changed since confirmation."""
-    extra = "".join(f", later.latest_{a}" for a in attrs if a not in ("grade", "deadline"))
+HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "plan_funds",
+                "completed")
+"""Hazard attributes that change after confirmation and that the conditions read."""
+
+
+def hazards_sql(extra_attrs: tuple[str, ...] = ()) -> str:
+    """Every hazard reported before :T and known at :C, as it stood at :T: the stored
+    columns, grade_at, deadline_at, ended_as (if ended by :T), `latest_<attr>` of each
+    changing attribute (HAZARD_ATTRS and `extra_attrs`), the catalogue's conditions
+    (`projections.catalogue.HAZARD_CONDITIONS`), `state_at` and `plan_funds_fen`."""
+    attrs = HAZARD_ATTRS + tuple(a for a in extra_attrs if a not in HAZARD_ATTRS)
+    latest = "".join(f", later.latest_{a}" for a in attrs if a not in ("grade", "deadline"))
+    conditions = ",\n      ".join(f"{sql} AS {name}" for name, sql in HAZARD_CONDITIONS.items())
     return f"""
     WITH later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T")}),
     known AS (
@@ -101,28 +142,12 @@ def hazards_sql(attrs: tuple[str, ...] = ("grade", "deadline")) -> str:
                  k.proposed_grade) AS grade_at,
         COALESCE(later.latest_deadline, CASE WHEN k.confirmed THEN k.confirmed_deadline END,
                  CASE WHEN k.ended AND k.end_kind = 'on_spot' THEN k.ended_on END)
-          AS deadline_at{extra}
+          AS deadline_at{latest}
       FROM known k LEFT JOIN later ON later.hazard_id = k.hazard_id)
     SELECT h.*,
-      COALESCE(ended AND ended_as = 'voided', FALSE) AS is_void,
-      COALESCE(ended AND ended_as IN ('closed', 'on_spot'), FALSE) AS is_closed,
-      NOT ended AS is_open,
-      COALESCE(confirmed AND NOT verified AND NOT ended AND deadline_at < :last_day, FALSE)
-        AS is_overdue,
-      COALESCE(grade_at = 'major', FALSE) AS is_major,
-      COALESCE(grade_at = 'general', FALSE) AS is_general,
-      listed AS is_listed,
-      listed AND NOT delisted AND NOT ended AS is_listed_open,
-      reported_at < :stock_end AS is_stock,
-      COALESCE(deadline_at >= :first_day AND deadline_at <= :last_day, FALSE)
-        AS deadline_in_period,
-      COALESCE(ended AND ended_as IN ('closed', 'on_spot') AND ended_on <= deadline_at, FALSE)
-        AS is_closed_in_time,
-      CASE WHEN channel = 'self_inspection' THEN 'self'
-           WHEN channel IN ('supervisory_inspection', 'enforcement_inspection',
-                            'covert_visit') THEN 'department'
-           WHEN channel IN ('public_report_verified', 'photo_report') THEN 'public'
-           ELSE 'other' END AS channel_group
+      {conditions},
+      {HAZARD_STATE} AS state_at,
+      CAST(NULLIF(latest_plan_funds, '') AS BIGINT) AS plan_funds_fen
     FROM h"""
 
 
@@ -134,7 +159,8 @@ BASE_SQL = f"""
              latest_key_unit = '1' AS key_unit
       FROM latest WHERE latest_status <> 'closed'),
     si AS (SELECT enterprise_id, MAX(signed) AS signed FROM view_self_inspections
-           WHERE period = :period AND rec <= :C GROUP BY enterprise_id),
+           WHERE period >= :first_month AND period <= :last_month AND rec <= :C
+           GROUP BY enterprise_id),
     visited AS (SELECT DISTINCT enterprise_id FROM view_visits
                 WHERE at >= :T0 AND at < :T AND rec <= :C),
     by_town AS (SELECT DISTINCT v.enterprise_id FROM view_visits v
@@ -159,8 +185,13 @@ FAMILIES: dict[str, str] = {
       LEFT JOIN view_inspections i ON i.inspection_id = v.inspection_id AND i.rec <= :C
       WHERE v.at < :T AND v.rec <= :C""",
     "inspections": """
-      SELECT unit_code, at, inspection_type, targets, team_121 = 1 AS team_121, led = 1 AS led
-      FROM view_inspections WHERE at < :T AND rec <= :C""",
+      WITH carried_out AS (
+        SELECT inspection_id, MIN(at) AS at, COUNT(DISTINCT enterprise_id) AS enterprises
+        FROM view_visits WHERE at < :T AND rec <= :C GROUP BY inspection_id)
+      SELECT i.unit_code, v.at, i.inspection_type, v.enterprises AS enterprises_visited,
+             i.team_121 = 1 AS team_121, i.led = 1 AS led
+      FROM view_inspections i JOIN carried_out v ON v.inspection_id = i.inspection_id
+      WHERE i.rec <= :C""",
     "enforcement": """
       SELECT e.unit_code, e.at, e.action, COALESCE(e.enterprise_id, c.enterprise_id)
                AS enterprise_id, e.amount_fen, e.persons, e.detail, e.org_id
@@ -180,6 +211,16 @@ FAMILIES: dict[str, str] = {
       SELECT o.unit_code, o.org_id FROM view_orgs o
       JOIN inspecting ON inspecting.org_id = o.org_id
       WHERE o.rec <= :C AND o.org_id NOT IN (SELECT org_id FROM opening)""",
+    "investigated": f"""
+      WITH sectors AS ({_latest("view_enterprise_changes", "enterprise_id", ("sectors",),
+                                "< :T")})
+      SELECT f.unit_code, f.enterprise_id, f.at, s.latest_sectors AS sectors FROM (
+        SELECT unit_code, enterprise_id, at FROM view_self_inspections
+        WHERE at >= :Y0 AND at < :T AND rec <= :C
+        UNION ALL
+        SELECT unit_code, enterprise_id, at FROM view_visits
+        WHERE at >= :Y0 AND at < :T AND rec <= :C) f
+      LEFT JOIN sectors s ON s.enterprise_id = f.enterprise_id""",
     "measures": """
       SELECT unit_code, planned_at,
              CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_at END
@@ -188,11 +229,13 @@ FAMILIES: dict[str, str] = {
 }
 
 
+WINDOW_STARTS = {"month": ":T0", "cumulative": ":S", YEAR: ":Y0"}
+
+
 def _window(column: str, on: str | None) -> str:
     if column == "at_end" or on is None:
         return "1 = 1"
-    start = ":T0" if column == "month" else ":S"
-    return f"{on} >= {start} AND {on} < :T"
+    return f"{on} >= {WINDOW_STARTS[column]} AND {on} < :T"
 
 
 def _expression(metric: Metric, column: str) -> str:
@@ -207,19 +250,25 @@ ADDITIVE: tuple[tuple[Metric, str], ...] = tuple(
     for column in m.columns)
 """Every counted or summed figure, grouped by family: one slot each in a unit's totals."""
 SLOT = {(metric.code, column): slot for slot, (metric, column) in enumerate(ADDITIVE)}
-SECTORS = tuple(SECTOR_COLUMNS)
+SECTOR_ADDITIVE = tuple((m, column) for m, column in BY_SECTOR if m.kind != "distinct")
+"""Every counted or summed figure per sector (all of the hazards family: a hazard has one
+sector); distinct ones per sector are sets, re-counted over the union for the total."""
+SECTOR_SLOT = {(m.code, column): slot for slot, (m, column) in enumerate(SECTOR_ADDITIVE)}
+assert all(m.family == "hazards" for m, _ in SECTOR_ADDITIVE)
 
 
 @dataclass
 class Tally:
     """A unit's rolled-up raw figures: the additive ones (slots of ADDITIVE), distinct sets,
-    and the sector breakdown."""
+    and per sector the slots of SECTOR_ADDITIVE and the distinct sets."""
 
     totals: list[int] = field(default_factory=lambda: [0] * len(ADDITIVE))
     sets: defaultdict[tuple[str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set))
     sectors: defaultdict[str, list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0] * len(SECTORS)))
+        default_factory=lambda: defaultdict(lambda: [0] * len(SECTOR_ADDITIVE)))
+    sector_sets: defaultdict[tuple[str, str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set))
 
     def add(self, start: int, values: list[int]) -> None:
         end = start + len(values)
@@ -233,6 +282,8 @@ class Tally:
         for sector, counts in other.sectors.items():
             mine = self.sectors[sector]
             mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
+        for key, found in other.sector_sets.items():
+            self.sector_sets[key] |= found
 
     def value(self, code: str, column: str) -> int:
         slot = SLOT.get((code, column))
@@ -246,16 +297,7 @@ def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
     own: defaultdict[str, Tally] = defaultdict(Tally)
     for family, sql in FAMILIES.items():
         _count(tx, family, sql, params, tree, own)
-        for metric in CATALOGUE:
-            if isinstance(metric, Metric) and metric.family == family \
-                    and metric.kind == "distinct":
-                for column in metric.columns:
-                    for code, key in tx.rows(
-                            f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
-                            f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
-                        unit_id = tree.resolve(code)
-                        if unit_id is not None:
-                            own[unit_id].sets[metric.code, column].add(str(key))
+        _distinct(tx, family, sql, params, tree, own)
     totals: defaultdict[str, Tally] = defaultdict(Tally)
     for unit in sorted(tree.units.values(), key=lambda u: u.level.rank):
         total = totals[unit.unit_id]
@@ -265,17 +307,40 @@ def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
     return {unit_id: totals[unit_id] for unit_id in tree.units}
 
 
+def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
+              own: defaultdict[str, Tally]) -> None:
+    """The distinct counts of one family: the keys counted, as sets per unit (and per
+    sector, for the national table's enterprises)."""
+    for metric in CATALOGUE:
+        if isinstance(metric, Metric) and metric.family == family and metric.kind == "distinct":
+            for column in metric.columns:
+                for code, key in tx.rows(
+                        f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
+                        f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
+                    unit_id = tree.resolve(code)
+                    if unit_id is not None:
+                        own[unit_id].sets[metric.code, column].add(str(key))
+    for metric, column in BY_SECTOR:
+        if metric.family == family and metric.kind == "distinct":
+            for code, key, sectors in tx.rows(
+                    f"SELECT DISTINCT unit_code, {metric.value}, sectors FROM ({sql}) f "
+                    f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
+                unit_id = tree.resolve(code)
+                if unit_id is not None:
+                    for sector in (sectors or "").split(","):
+                        if sector:
+                            own[unit_id].sector_sets[sector, metric.code, column].add(str(key))
+
+
 def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
            own: defaultdict[str, Tally]) -> None:
-    """The additive metrics of one family (and, for hazards, the sector breakdown of
-    条 in the same pass), grouped by the facts' unit codes."""
+    """The additive metrics of one family (and, for hazards, those per sector in the same
+    pass), grouped by the facts' unit codes."""
     slots = [slot for slot, (metric, _) in enumerate(ADDITIVE) if metric.family == family]
     by_sector = family == "hazards"
     expressions = [_expression(*ADDITIVE[slot]) for slot in slots]
     if by_sector:
-        expressions += [f"COUNT(*) FILTER (WHERE ({condition}) AND "
-                        f"{_window(column or 'at_end', 'reported_at')})"
-                        for condition, column in SECTOR_COLUMNS.values()]
+        expressions += [_expression(metric, column) for metric, column in SECTOR_ADDITIVE]
     if not expressions:
         return
     keys = "unit_code, sector" if by_sector else "unit_code"
@@ -322,6 +387,46 @@ def figures(tally_: Tally, level: Level) -> list[Figure]:
                             else rate(value(numerator), value(denominator))
                             for column, numerator, denominator in values})
             for metric, values in _plan(level)]
+
+
+def sector_figures(tally_: Tally) -> list[tuple[str, dict[str, Value]]]:
+    """The sector breakdown (条) of one unit: per sector with hazards, SECTOR_COLUMNS."""
+    return [(sector, {key: counts[SECTOR_SLOT[code, column]]
+                      for key, (code, column) in SECTOR_COLUMNS.items()})
+            for sector, counts in sorted(tally_.sectors.items())]
+
+
+def national_figures(tally_: Tally) -> tuple[list[tuple[str, dict[str, Value]]],
+                                             dict[str, Value]]:
+    """The national table of one unit (DOMAIN §7.3): per industry with anything to show,
+    and the total — additive columns summed over the industries (a hazard has one), the
+    enterprises re-counted over the union (an enterprise may have several)."""
+    sectors = sorted(set(tally_.sectors) | {s for s, _, _ in tally_.sector_sets})
+    rows = [(sector, _national(lambda code, s=sector: _sector_value(tally_, s, code)))
+            for sector in sectors]
+    rows = [(sector, values) for sector, values in rows if any(values.values())]
+
+    def total(code: str) -> int:
+        slot = SECTOR_SLOT.get((code, YEAR))
+        if slot is not None:
+            return sum(counts[slot] for counts in tally_.sectors.values())
+        return len(set().union(*(found for (_, c, _), found in tally_.sector_sets.items()
+                                 if c == code)))
+
+    return rows, _national(total)
+
+
+def _sector_value(tally_: Tally, sector: str, code: str) -> int:
+    slot = SECTOR_SLOT.get((code, YEAR))
+    if slot is not None:
+        counts = tally_.sectors.get(sector)
+        return counts[slot] if counts else 0
+    return len(tally_.sector_sets.get((sector, code, YEAR), ()))
+
+
+def _national(value: Callable[[str], int]) -> dict[str, Value]:
+    return {key: rate(value(m.numerator), value(m.denominator)) if isinstance(m, Rate)
+            else value(m.code) for key, m in NATIONAL_TABLE}
 
 
 Operand = int | tuple[str, str]

@@ -33,7 +33,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infra.store.databases import eventsourcing_env
-from projections.tables import TABLES, Table
+from projections.tables import FOLD_VERSION, TABLES, Table
 
 STORE_FEED = "zhibao"
 """Tracking name of the views fed from the store's notification log (the application name)."""
@@ -255,9 +255,10 @@ class ViewStore:
         return Tx(cursor, "postgres", self._recorder._insert_tracking)
 
     def _schema_changed(self) -> bool:
-        """Views are derived data: when the table definitions changed since the views were
-        built, drop them and forget every position, so the next catch-up rebuilds them."""
-        fingerprint = hashlib.sha256(repr(TABLES).encode()).hexdigest()
+        """Views are derived data: when the table definitions (or the folds' version)
+        changed since the views were built, drop them and forget every position, so the
+        next catch-up rebuilds them."""
+        fingerprint = hashlib.sha256(repr((FOLD_VERSION, TABLES)).encode()).hexdigest()
         with self.transaction() as tx:
             tx.execute("CREATE TABLE IF NOT EXISTS view_schema (fingerprint TEXT)")
             found = tx.rows("SELECT fingerprint FROM view_schema")

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+FOLD_VERSION = 2
+"""Raised whenever what the folds write changes without the tables changing: views built by
+another version are dropped and rebuilt (see `ViewStore`)."""
+
 TEXT = "text"
 BIGINT = "bigint"
 
@@ -64,7 +68,8 @@ ENTERPRISE_CHANGES = Table(
     _cols("enterprise_id attr version:int at:int rec:int value"),
     ("enterprise_id", "attr", "version"))
 """An enterprise's location (`unit_code`), `status`, expected-reporting class (`base_class`:
-high_risk | above_size | crowded | other) and `key_unit` (1/0) over business time."""
+high_risk | above_size | crowded | other), `key_unit` (1/0) and `sectors` (comma-separated
+codes) over business time."""
 
 SELF_INSPECTIONS = Table(
     "view_self_inspections",
@@ -114,7 +119,9 @@ HAZARD_CHANGES = Table(
 """Hazard attributes that can change more than once: grade and criteria_ref (regrading),
 deadline (extensions), treating_org (transfers), plan (JSON, or '' when rejected),
 completed (date, or '' when a failed verification reopened it), progress (percent),
-overdue_for (the deadline a HazardBecameOverdue was recorded for)."""
+overdue_for (the deadline a HazardBecameOverdue was recorded for); with each plan
+plan_complete ('1' when it states all of 五到位), plan_funds (fen) and plan_approved ('1' once
+approved, '' while awaiting approval)."""
 
 MEASURES = Table(
     "view_measures",
@@ -128,6 +135,7 @@ TASKS = Table(
     _cols("task_id unit_code doc_no task_no:int section item requirement responsible "
           "deadline deadline_text born_overdue:int rec:int"),
     ("task_id",))
+"""`responsible`: the responsible units as a JSON list (a unit's name may hold 、)."""
 TASK_EVENTS = Table(
     "view_task_events",
     _cols("task_id version:int responsible_unit kind text at:int rec:int"),

@@ -42,7 +42,8 @@ def register_audit(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--known-at", required=True, metavar="TIMESTAMP",
                    help="ISO date-time; without an offset, Asia/Shanghai")
     p.add_argument("--unit", required=True, metavar="CODE")
-    p.add_argument("--period", required=True, metavar="YYYY-MM")
+    p.add_argument("--period", required=True, metavar="PERIOD",
+                   help="a month 2021-03, a quarter 2021-Q2 or a year 2021")
     p.add_argument("--out", type=Path, help="write the canonical JSON here (default: stdout)")
     p.set_defaults(run=run_as_of)
 

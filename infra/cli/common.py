@@ -24,3 +24,15 @@ def open_app() -> Any:
 def progress_bar(transient: bool = False) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=transient)
+
+
+def parse_period(text: str) -> str:
+    """A reporting period as the user typed it — 2021-03, 2021-Q2 or 2021 — or a one-line
+    error naming the field."""
+    from domain.base import DomainError
+    from domain.periods import Period
+
+    try:
+        return str(Period.parse(text))
+    except DomainError as e:
+        raise UserError(f"period: {e.rule}") from None

@@ -7,15 +7,13 @@ refers to them by their entrypoints and loads them only when asked to run one.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from rich.table import Table
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console
+from infra.cli.common import UserError, console, parse_period
 
-PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 FLOWS = {
     "cascade": "flows.reporting:cascade_flow",
     "overdue": "flows.reporting:overdue_flow",
@@ -31,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(run=run_serve)
     p = commands.add_parser("run", help="run a flow once, now (Prefect's ephemeral mode)")
     p.add_argument("flow", choices=sorted(FLOWS))
-    p.add_argument("--period", metavar="YYYY-MM", help="cascade: the month (default: the "
-                                                       "previous one)")
+    p.add_argument("--period", metavar="PERIOD", help="cascade: a month 2021-03, a quarter "
+                                                      "2021-Q2 or a year 2021 (default: the "
+                                                      "previous month)")
     p.set_defaults(run=run_flow)
 
 
@@ -55,16 +54,31 @@ def run_flow(args: argparse.Namespace) -> int:
     if args.flow == "overdue":
         console.print(f"{flow()} hazards recorded overdue")
         return 0
-    if args.period and not PERIOD.fullmatch(args.period):
-        raise UserError(f"period: {args.period!r} is not a month written YYYY-MM")
+    period = parse_period(args.period) if args.period else None
     try:
-        rows = flow(period=args.period)
+        rows = flow(period=period)
     except DomainError as e:
         raise UserError(f"rejected — {e.field}: {e.rule}") from None
+    console.print(submissions_table(rows))
+    return 0
+
+
+STATUS = {"submitted": "submitted 已报送", "amended": "amended 已更正",
+          "unchanged": "unchanged 无变化"}
+
+
+def submissions_table(rows: list[dict[str, Any]]) -> Table:
+    """Each unit's submission as recorded: version, what this run did, 迟报, 漏报 children."""
     table = Table(title="submissions")
-    for column in ("unit", "level", "version", "status"):
+    for column in ("unit", "name", "level", "version", "status", "迟报 late", "漏报 missing"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["unit_code"], row["level"], str(row["version"]), row["status"])
-    console.print(table)
-    return 0
+        missing = row["missing_children"]
+        table.add_row(row["unit_code"], row["unit_name"], row["level"], str(row["version"]),
+                      STATUS[row["status"]], "[yellow]迟报[/]" if row["late"] else "",
+                      f"[yellow]{len(missing)}[/]: {' '.join(missing)}" if missing else "")
+    late = sum(row["late"] for row in rows)
+    missing_total = sum(len(row["missing_children"]) for row in rows)
+    table.caption = (f"{len(rows)} units; {late} 迟报 (late); {missing_total} children 漏报 "
+                     "(missing)")
+    return table

@@ -7,16 +7,13 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import re
 import threading
 import time
 from typing import Any
 from uuid import UUID
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, open_app, progress_bar
-
-PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+from infra.cli.common import UserError, console, open_app, parse_period, progress_bar
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -28,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(run=run_project)
 
     p = subparsers.add_parser("report", help="assemble, record and write a unit's submission "
-                                             "(一报表两清单) for a month")
+                                             "(一报表两清单) for a month, quarter or year")
     p.add_argument("--unit", required=True, metavar="CODE", help="the reporting unit's code")
-    p.add_argument("--period", required=True, metavar="YYYY-MM")
+    p.add_argument("--period", required=True, metavar="PERIOD",
+                   help="a month 2021-03, a quarter 2021-Q2 or a year 2021")
     p.add_argument("--draft", action="store_true",
                    help="allowed before the period has ended; marked as a draft")
     p.add_argument("--org", metavar="ORG_ID", help="the org submitting (default: the "
@@ -78,8 +76,7 @@ def run_report(args: argparse.Namespace) -> int:
     from domain.commands import ActorIn
     from infra.reporting.reporter import SCHEDULER, Reporter, open_views
 
-    if not PERIOD.fullmatch(args.period):
-        raise UserError(f"period: {args.period!r} is not a month written YYYY-MM")
+    period = parse_period(args.period)
     actor = SCHEDULER
     if args.org:
         try:
@@ -88,12 +85,12 @@ def run_report(args: argparse.Namespace) -> int:
             raise UserError(f"org: {args.org!r} is not an org id (a UUID)") from None
     app = open_app()
     try:
-        done = Reporter(app, open_views(app)).report(args.unit, args.period, actor, args.draft)
+        done = Reporter(app, open_views(app)).report(args.unit, period, actor, args.draft)
     except DomainError as e:
         raise UserError(f"rejected, nothing written — {e.field}: {e.rule}") from None
     state = "unchanged" if done.unchanged else ("draft" if done.draft else "submitted")
     late = " [yellow](迟报 late)[/]" if done.late else ""
-    console.print(f"{done.unit_name} {done.unit_code} {args.period}: version {done.version} "
+    console.print(f"{done.unit_name} {done.unit_code} {period}: version {done.version} "
                   f"{state}{late}, sha256 {done.sha256}")
     for code in done.missing_children:
         console.print(f"[yellow]漏报 missing[/]: {code} has not submitted")

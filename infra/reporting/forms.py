@@ -205,7 +205,7 @@ def statistics_table(document: dict[str, Any], period: Period) -> Table:
     flow = FLOW_HEADINGS[period.kind]
     return Table(
         "报表", "安全生产隐患排查治理情况统计表",
-        (Column("指标代码", max(8, *map(width_of, codes)) + 2),
+        (Column("指标代码", max([8, *map(width_of, codes)]) + 2),
          Column("指标名称", max(map(width_of, names), default=20) + 2),
          Column("计量单位", 8), Column(flow, 12, Format.FIGURE),
          Column("累计", 12, Format.FIGURE), Column("期末", 12, Format.FIGURE)),
@@ -220,7 +220,7 @@ def national_table(document: dict[str, Any], period: Period) -> Table:
     """工矿商贸企业安全生产事故隐患排查治理情况 (DOMAIN §7.3): by industry, from 1 January."""
     national = document["national_table"]
     columns = (
-        Column("行业领域", max(16, *(width_of(r["name"]) + 2 for r in national["rows"]))),
+        Column("行业领域", max([16, *(width_of(r["name"]) + 2 for r in national["rows"])])),
         Column("单位（家）", 10, Format.COUNT),
         Column("排查（项）", 10, Format.COUNT), Column("已整改（项）", 12, Format.COUNT),
         Column("整改率", 9, Format.PERCENT),
@@ -258,7 +258,7 @@ def sectors_table(document: dict[str, Any], period: Period) -> Table:
     rows: list[Row] = [[s["name"], s["found_month"], s["found_cumulative"], s["major_month"],
                         s["major_cumulative"], s["open_at_end"]] for s in document["sectors"]]
     return Table("行业领域", "分行业领域隐患排查治理情况表",
-                 (Column("行业领域", max(16, *(width_of(r[0]) + 2 for r in rows))),  # type: ignore[index]
+                 (Column("行业领域", max([16, *(width_of(r[0]) + 2 for r in rows)])),  # type: ignore[index]
                   Column(f"{flow}发现隐患", 12, Format.COUNT),
                   Column("累计发现隐患", 12, Format.COUNT),
                   Column(f"{flow}重大隐患", 12, Format.COUNT),
@@ -273,7 +273,7 @@ def children_table(document: dict[str, Any]) -> Table:
                        for number, c in enumerate(document["children"], start=1)]
     return Table("下级单位", "下级单位报送情况表",
                  (Column("序号", 6, Format.COUNT),
-                  Column("单位名称", max(16, *(width_of(r[1]) + 2 for r in rows))),  # type: ignore[index]
+                  Column("单位名称", max([16, *(width_of(r[1]) + 2 for r in rows)])),  # type: ignore[index]
                   Column("单位代码", 14), Column("报送状态", 12), Column("版本", 6, Format.COUNT),
                   Column("报送内容摘要（SHA-256 前16位）", 20)),
                  rows, measure="—")
@@ -301,7 +301,8 @@ HAZARD_COLUMNS: tuple[tuple[Column, Field], ...] = (
     (Column("隐患编号", 10), lambda r: short_id(r["hazard_id"])),
     (Column("所在区划", 18, wrap=True), lambda r: r["location"]),
     (Column("行业领域", 12, wrap=True), lambda r: r["sector_name"]),
-    (Column("单位名称\n统一社会信用代码", 20, wrap=True), lambda r: _lines(r["enterprise"], r["uscc"])),
+    (Column("单位名称\n统一社会信用代码", 20, wrap=True),
+     lambda r: _lines(r["enterprise"], r["uscc"])),
     (Column("问题隐患描述", 22, wrap=True), lambda r: r["description"]),
     (Column("隐患类别", 10, wrap=True), lambda r: label("category", r["category"])),
     (Column("隐患等级", 6, wrap=True),

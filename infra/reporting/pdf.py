@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from infra.reporting.forms import Cell, Form, Format, Section, Table, width_of
-from infra.reporting.xlsx import signature_line
+from infra.reporting.forms import Cell, Form, Format, Section, Table
+from infra.reporting.xlsx import DRAFT, signature_line
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -35,6 +35,7 @@ BODY_SIZE = 9.0
 SMALLEST = 5.5  # points: below this a printed form cannot be read
 CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
+ROW_PADDING = 1.8  # points of vertical padding in a row
 GREY = "#EDEDED"
 
 
@@ -75,7 +76,7 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     document = SimpleDocTemplate(
         buffer, pagesize=page, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 8,
         bottomMargin=MARGIN + 6, title=form.title, author="zhibao", subject=description,
-        creator="zhibao", invariant=1)
+        creator="zhibao", invariant=1, pageCompression=1)
     frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
     story: list[Any] = []
     for index, table in enumerate(form.tables):
@@ -120,16 +121,15 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
                         ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)])
     flowables: list[Any] = [Paragraph(escape(table.title), title), Spacer(1, 3), block]
     if heading.draft:
-        flowables.append(Paragraph("<font color='#C00000'>草稿：本期尚未结束，数据为草稿，"
-                                   "不作正式报送</font>", small))
+        flowables.append(Paragraph(f"<font color='#C00000'>{DRAFT}</font>", small))
     flowables.append(Spacer(1, 3))
     header_rows = 2 if table.groups else 1
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
     if table.pages:  # fit the rows to the pages: shrink the type until they fit
-        lines = len(table.rows) + header_rows * header_lines * table.pages + 4
-        room = table.pages * height - 19 - 3 * 10.5 - 3 - 20
-        leading = min(leading, room / lines)
+        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5 + 12  # title … note, signature
+        rows = len(table.rows) + table.pages * header_rows * header_lines
+        leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
     flowables.append(_grid(table, font, size, leading, width, header_rows))
     if table.note:
@@ -156,7 +156,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
              ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor(GREY)),
              ("ALIGN", (0, 0), (-1, header_rows - 1), "CENTER"),
              ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-             ("TOPPADDING", (0, 0), (-1, -1), 0.6), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
+             ("TOPPADDING", (0, 0), (-1, -1), ROW_PADDING / 3),
+             ("BOTTOMPADDING", (0, 0), (-1, -1), 2 * ROW_PADDING / 3),
              ("LEFTPADDING", (0, 0), (-1, -1), PAD / 2),
              ("RIGHTPADDING", (0, 0), (-1, -1), PAD / 2)]
     rows: list[list[Any]] = []
@@ -169,7 +170,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
             style.append(("SPAN", (column, 0), (end, 0 if span > 1 else 1)))
             column += span
         rows.append(top)
-    rows.append([column.header for column in table.columns])
+    rows.append([wrap(column.header, font, size, w - PAD)
+                 for column, w in zip(table.columns, widths, strict=True)])
     for index, line in enumerate(table.rows, start=header_rows):
         if isinstance(line, Section):
             rows.append([line.title] + [""] * (len(table.columns) - 1))
@@ -180,11 +182,11 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
         for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
             kind = table.format_of(index - header_rows, column_index)
             text = shown(value, kind)
-            if kind in (Format.COUNT, Format.PERCENT, Format.WAN_YUAN) and text != "—":
-                style.append(("ALIGN", (column_index, index), (column_index, index), "RIGHT"))
-            fits = width_of(text) * size * CHAR <= widths[column_index] - PAD
-            cells.append(text if fits or not column.wrap else _wrapped(text, font, size,
-                                                                        leading))
+            if kind in (Format.COUNT, Format.PERCENT, Format.WAN_YUAN):
+                align = "CENTER" if text == "—" else "RIGHT"
+                style.append(("ALIGN", (column_index, index), (column_index, index), align))
+            cells.append(wrap(text, font, size, widths[column_index] - PAD)
+                         if column.wrap else text)
         rows.append(cells)
     if not table.rows:
         rows.append(["（本期无）"] + [""] * (len(table.columns) - 1))
@@ -217,14 +219,25 @@ def _text(text: str, style: Any, right: bool = False) -> Any:
 
 
 @cache
-def _style(font: str, size: float, leading: float) -> Any:
-    from reportlab.lib.styles import ParagraphStyle
+def _char_width(char: str, font: str, size: float) -> float:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    return ParagraphStyle(f"cell-{size}", fontName=font, fontSize=size, leading=leading,
-                          wordWrap="CJK")
+    return stringWidth(char, font, size)
 
 
-def _wrapped(text: str, font: str, size: float, leading: float) -> Any:
-    from reportlab.platypus import Paragraph
-
-    return Paragraph(escape(text).replace("\n", "<br/>"), _style(font, size, leading))
+@cache
+def wrap(text: str, font: str, size: float, width: float) -> str:
+    """The text broken into lines that fit `width` points (anywhere, as Chinese breaks),
+    keeping its own line breaks; ReportLab's table draws each line."""
+    lines = []
+    for paragraph in text.split("\n"):
+        line, used = [], 0.0
+        for char in paragraph:
+            advance = _char_width(char, font, size)
+            if line and used + advance > width:
+                lines.append("".join(line))
+                line, used = [], 0.0
+            line.append(char)
+            used += advance
+        lines.append("".join(line))
+    return "\n".join(lines)

@@ -1,12 +1,17 @@
-"""Submissions as `zhibao report`, the monthly cascade and the daily sweep make them — plain
+"""Submissions as `zhibao report`, the cascade and the daily sweep make them — plain
 functions, so tests and the CLI call them without Prefect; `flows.reporting` composes them
 into Prefect flows.
 
 A submission is assembled from the views at its cut-off (the moment it is assembled, after
-the views caught up), recorded as a ReportSubmitted event — or, when its content differs
-from the latest version, as a ReportAmended event with the differences — and then written
-as canonical JSON and an .xlsx workbook. The cascade assembles the levels bottom-up, each
-level at its own cut-off, so a town's submission can include its villages' submissions; a
+the views caught up), rendered as the printed form (workbook and PDF), recorded as a
+ReportSubmitted event — or, when its content differs from the latest version, as a
+ReportAmended event with the differences — and then written: canonical JSON (what the
+event's SHA-256 covers), .xlsx, .pdf, the SHA-256 of each (`vN.sha256`, as `sha256sum -c`
+reads it) and, for an amendment, its differences. A version is never rewritten: when the
+content equals the latest version and its files are in place, nothing is written at all.
+
+The cascade assembles the levels bottom-up, each level at its own cut-off, so a town's
+submission can include its villages' submissions; a
 child with nothing submitted when its deadline has passed is flagged 漏报 in the parent's
 report and recorded as missing, never counted as zero (the parent's figures are recomputed
 from the events, not summed from the children).
@@ -14,31 +19,36 @@ from the events, not summed from the children).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import orjson
 
 from domain import commands as c
-from domain.base import SHANGHAI, SYSTEM_ORG_ID, DomainError, Level
-from domain.periods import Period
+from domain.base import SYSTEM_ORG_ID, DomainError, Level
+from domain.periods import Period, PeriodKind
 from domain.reports import (
+    FigureChange,
+    RowChanges,
     period_bounds,
     require_reportable,
     require_submitter,
     submission_id,
 )
 from infra.intake.service import Zhibao
-from projections.fold import micros
-from projections.report import Assembled, Assembler, Known, differences
+from infra.reporting.forms import FormSettings, build_form
+from infra.reporting.pdf import font_path, render_pdf
+from infra.reporting.xlsx import render_workbook
+from infra.settings import Settings
+from projections.report import Assembled, Assembler, Known, as_number, differences
 from projections.runner import CatchUp, Projector
-from projections.stats import hazards_sql
+from projections.stats import Window, hazards_sql
 from projections.store import ViewStore, views_url_for
 from projections.tree import Unit
-from projections.xlsx import LABELS, write_workbook
 
 SCHEDULER = c.ActorIn(person_id="scheduler", org_id=SYSTEM_ORG_ID, role="scheduler")
 CASCADE_LEVELS = (Level.VILLAGE, Level.TOWN, Level.COUNTY, Level.CITY)
@@ -59,10 +69,13 @@ def catch_up(app: Zhibao, views: ViewStore) -> CatchUp:
     return projector(app, views).catch_up()
 
 
-def deadlines(period: str, days: dict[str, int]) -> tuple[c.LevelDeadlineIn, ...]:
+def deadlines(period: str, settings: Settings) -> tuple[c.LevelDeadlineIn, ...]:
     """Per level, day N of the month after the period (the last day if the month is
-    shorter)."""
+    shorter), N as configured for the period's kind (month, quarter, year)."""
     parsed = Period.parse(period)
+    days = {PeriodKind.MONTH: settings.report_deadlines,
+            PeriodKind.QUARTER: settings.quarter_deadlines,
+            PeriodKind.YEAR: settings.year_deadlines}[parsed.kind]
     return tuple(c.LevelDeadlineIn(level=Level(level), deadline=parsed.deadline(day))
                  for level, day in sorted(days.items()))
 
@@ -75,7 +88,7 @@ def open_period(app: Zhibao, views: ViewStore, period: str) -> None:
     settings = app.settings
     command = c.OpenReportingPeriod(
         actor=SCHEDULER, command_id=f"open-period/{period}", period=period,
-        deadlines=deadlines(period, settings.report_deadlines),
+        deadlines=deadlines(period, settings),
         programme_start=settings.programme_start, stock_cutoff=settings.stock_cutoff)
     try:
         app.execute(command)
@@ -148,19 +161,48 @@ class Reporter:
                 draft: bool) -> Submitted:
         assembled = assembler.assemble(unit, draft)
         latest = assembler.latest(unit)
-        unchanged = latest is not None and latest.sha256 == assembled.sha256
-        if latest is not None and unchanged:
-            version, diff = latest.version, None  # files written again, the same bytes
+        stem = _stem(assembler.period, latest, assembled, draft)
+        folder = self.output_dir / "reports" / assembler.period / unit.code
+        if latest is not None and latest.sha256 == assembled.sha256:
+            files = _written(folder, stem, assembled.sha256)  # the same version again
+            if files is None:
+                files = write_submission_files(folder, stem, self._render(assembled, stem))
+            unchanged, version = True, latest.version
         else:
-            version, diff = self._record(assembler, assembled, latest, actor, draft)
-        files = self._files(assembled, version, draft, diff)
+            previous = None if latest is None else self._regenerate(assembled, latest)
+            changes = None if previous is None else differences(previous, assembled.document)
+            rendered = self._render(assembled, stem, changes, latest)
+            version = self._record(assembler, assembled, latest, actor, draft, changes)
+            files = write_submission_files(folder, stem, rendered)
+            unchanged = False
         missing = self._mark_missing(assembler.period, assembled)
         stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
         return Submitted(unit.code, unit.name, unit.level, version, assembled.sha256, draft,
                          stored.late, unchanged, files, missing)
 
+    def _render(self, assembled: Assembled, stem: str, changes: Changes | None = None,
+                latest: Known | None = None) -> dict[str, bytes]:
+        """Every file of a version, in memory: nothing is recorded if rendering fails."""
+        settings = self.app.settings
+        form = build_form(assembled.document, FormSettings(
+            settings.form_no, settings.form_authority, settings.form_approval_no,
+            settings.form_valid_until))
+        about = f"{stem}; sha256 {assembled.sha256} of {stem}.json"
+        files = {".json": assembled.canonical,
+                 ".xlsx": render_workbook(form, about),
+                 ".pdf": render_pdf(form, font_path(settings.pdf_font), about)}
+        if changes is not None and latest is not None:
+            figures, rows = changes
+            files[".diff.json"] = orjson.dumps({
+                "supersedes_version": latest.version, "supersedes": latest.sha256,
+                "figures": [{**vars(x), "old": as_number(x.old), "new": as_number(x.new)}
+                            for x in figures],
+                "rows": [vars(x) for x in rows]}, option=orjson.OPT_INDENT_2
+                | orjson.OPT_SORT_KEYS)
+        return files
+
     def _record(self, assembler: Assembler, assembled: Assembled, latest: Known | None,
-                actor: c.ActorIn, draft: bool) -> tuple[int, dict[str, object] | None]:
+                actor: c.ActorIn, draft: bool, changes: Changes | None) -> int:
         """Record version 1, or the next version with its differences from the latest."""
         content = c.SubmissionContentIn(
             cut_off=assembler.cut_off, view_position=self.views.position(),
@@ -168,17 +210,14 @@ class Reporter:
             children=tuple(c.ChildSubmissionIn(**vars(child)) for child in assembled.children))
         fields = {"actor": actor, "unit_code": assembled.unit.code, "period": assembler.period,
                   "content": content}
-        if latest is None:
+        if latest is None or changes is None:
             self.app.execute(c.SubmitReport(**fields))
-            return 1, None
-        previous = self._regenerate(assembled, latest)
-        changes, rows = differences(previous, assembled.document)
+            return 1
+        figures, rows = changes
         self.app.execute(c.AmendReport(
-            **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in changes),
+            **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in figures),
             rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
-        return latest.version + 1, {
-            "supersedes_version": latest.version, "supersedes": latest.sha256,
-            "figures": [vars(x) for x in changes], "rows": [vars(x) for x in rows]}
+        return latest.version + 1
 
     def _regenerate(self, assembled: Assembled, latest: Known) -> dict[str, object]:
         """The latest version's document, assembled again from the views at its own
@@ -206,46 +245,60 @@ class Reporter:
                     period=period))
         return missing
 
-    def _files(self, assembled: Assembled, version: int, draft: bool,
-               diff: dict[str, object] | None = None) -> tuple[Path, ...]:
-        document = assembled.document
-        folder = self.output_dir / "reports" / str(document["period"]) / assembled.unit.code
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"v{version}" + ("-draft" if draft else "")
-        json_path, xlsx_path = folder / f"{stem}.json", folder / f"{stem}.xlsx"
-        json_path.write_bytes(assembled.canonical)
-        level = LABELS["level"][assembled.unit.level.value]
-        write_workbook(
-            xlsx_path, document,
-            title=f"{assembled.unit.name}（{level}）{document['period']} 一报表两清单"
-                  + ("（草稿）" if draft else ""),
-            description=f"version {version}; sha256 {assembled.sha256}")
-        paths = [json_path, xlsx_path]
-        if diff is not None:
-            diff_path = folder / f"{stem}.diff.json"
-            diff_path.write_bytes(orjson.dumps(diff, option=orjson.OPT_INDENT_2
-                                               | orjson.OPT_SORT_KEYS))
-            paths.append(diff_path)
-        return tuple(paths)
+
+
+Changes = tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]
+
+
+def _stem(period: str, latest: Known | None, assembled: Assembled, draft: bool) -> str:
+    """vN (vN-draft): the version these files are of."""
+    version = 1 if latest is None else (
+        latest.version if latest.sha256 == assembled.sha256 else latest.version + 1)
+    return f"v{version}" + ("-draft" if draft else "")
+
+
+def _written(folder: Path, stem: str, sha256: str) -> tuple[Path, ...] | None:
+    """The files of a version already in place (its checksums name its JSON's SHA-256)."""
+    sums = folder / f"{stem}.sha256"
+    try:
+        lines = sums.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if not lines or lines[0] != f"{sha256}  {stem}.json":
+        return None
+    return (*(folder / line.split("  ", 1)[1] for line in lines), sums)
+
+
+def write_submission_files(folder: Path, stem: str, files: dict[str, bytes]) -> tuple[Path, ...]:
+    """Write one version's files — the only place a submission's files are written —
+    ending with `<stem>.sha256`, which lists the others' SHA-256 (`sha256sum -c`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, content in files.items():
+        path = folder / f"{stem}{suffix}"
+        path.write_bytes(content)
+        paths.append(path)
+    sums = folder / f"{stem}.sha256"
+    sums.write_text("".join(f"{hashlib.sha256(content).hexdigest()}  {stem}{suffix}\n"
+                            for suffix, content in files.items()))
+    return (*paths, sums)
 
 
 def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) -> int:
-    """Record HazardBecameOverdue for every hazard the views show open past its deadline
-    and not yet recorded for that deadline. The domain records it once per deadline, and
+    """Record HazardBecameOverdue for every hazard the views show overdue today (the
+    catalogue's `is_overdue`, evaluated for the running month as of now) and not yet
+    recorded for that deadline. The domain records it once per deadline, and
     the command id makes a repeated sweep a no-op, so the sweep may run any number of
     times."""
     now = now or app.clock()
     catch_up(app, views)
-    today = now.astimezone(SHANGHAI).date().isoformat()
-    at = micros(now)
-    params = {"T": at + 1, "C": at, "T0": at, "S": at, "stock_end": at, "first_day": today,
-              "last_day": today, "period": ""}
-    hazards = hazards_sql(("grade", "deadline", "overdue_for"))
+    settings = app.settings
+    window = Window.now(now, settings.programme_start, settings.stock_cutoff)
     with views.snapshot() as tx:
         due = tx.rows(
-            f"SELECT hazard_id, deadline_at FROM ({hazards}) f WHERE is_overdue AND "
-            "(latest_overdue_for IS NULL OR latest_overdue_for <> deadline_at) "
-            "ORDER BY hazard_id", params)
+            f"SELECT hazard_id, deadline_at FROM ({hazards_sql(('overdue_for',))}) f "
+            "WHERE is_overdue AND (latest_overdue_for IS NULL "
+            "OR latest_overdue_for <> deadline_at) ORDER BY hazard_id", window.params())
     commands = [(n, c.RecordHazardOverdue(
         actor=SCHEDULER, command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
         hazard_id=UUID(hazard_id))) for n, (hazard_id, deadline) in enumerate(due, start=1)]

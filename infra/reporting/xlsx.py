@@ -20,6 +20,7 @@ from infra.reporting.forms import SIGNATURES, Cell, Form, Format, Heading, Secti
 FONT = "宋体"
 NUMBER_FORMATS = {Format.COUNT: "#,##0", Format.PERCENT: "0.00%", Format.WAN_YUAN: "#,##0.00",
                   Format.DATE: "yyyy-mm-dd", Format.TEXT: "@"}
+DRAFT = "草稿：本期尚未结束，数据为草稿，不作正式报送"
 ROW_HEIGHT = 15  # points: one line of 10.5-point text with its border
 
 
@@ -66,7 +67,7 @@ def _sheet(sheet: Any, table: Table, heading: Heading, f: _Formats) -> None:
     sheet.merge_range(0, 0, 0, last, table.title, f.title)
     row = _heading(sheet, table, heading, f, last)
     if heading.draft:
-        sheet.merge_range(row, 0, row, last, "草稿：本期尚未结束，数据为草稿，不作正式报送", f.draft)
+        sheet.merge_range(row, 0, row, last, DRAFT, f.draft)
         row += 1
     first_header = row
     if table.groups:
@@ -124,7 +125,7 @@ def signature_line() -> str:
 
 
 def _heading(sheet: Any, table: Table, heading: Heading, f: _Formats, last: int) -> int:
-    """填报单位, 报告期 and 计量单位 on the left; 表号, 制定机关, 批准文号, 有效期至 on the right."""
+    """填报单位, 报告期, 计量单位 on the left; 表号, 制定机关, 批准文号, 有效期至 on the right."""
     left = [f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）",
             f"报告期：{heading.period}        计量单位：{table.measure}"]
     right = [f"表    号：{heading.form_no}        制定机关：{heading.authority}",

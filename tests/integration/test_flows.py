@@ -19,7 +19,7 @@ import pytest
 
 from domain.base import SHANGHAI
 from flows.deployments import deployments
-from flows.reporting import cascade_flow, overdue_flow, previous_month
+from flows.reporting import cascade_flow, overdue_flow, previous_period
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import open_views, sweep_overdue
 from infra.settings import get_settings
@@ -121,21 +121,27 @@ def test_the_deployments_run_on_the_configured_schedules(
         get_settings.cache_clear()
     assert [(d.name, d.entrypoint, [s.schedule.cron for s in d.schedules]) for d in served] == [
         ("monthly", "flows.reporting.cascade_flow", ["0 6 4 * *"]),
+        ("quarterly", "flows.reporting.cascade_flow", ["0 3 5 1,4,7,10 *"]),
+        ("annual", "flows.reporting.cascade_flow", ["0 4 10 1 *"]),
         ("daily", "flows.reporting.overdue_flow", ["30 0 * * *"]),
         ("parquet-export", "flows.export.parquet_export", ["5 * * * *"]),
         ("store-audit", "flows.audit.store_audit", ["30 3 * * *"]),
     ]
     assert {s.schedule.timezone for d in served for s in d.schedules} == {"Asia/Shanghai"}
     assert {d.concurrency_limit for d in served} == {1}
+    assert [d.parameters for d in served[:3]] == [{}, {"kind": "quarter"}, {"kind": "year"}]
 
 
-def test_a_scheduled_cascade_reports_the_previous_month() -> None:
+def test_a_scheduled_cascade_reports_the_previous_month_quarter_or_year() -> None:
     from datetime import datetime
 
     from domain.base import SHANGHAI
 
-    assert previous_month(datetime(2021, 4, 3, 2, tzinfo=SHANGHAI)) == "2021-03"
-    assert previous_month(datetime(2022, 1, 3, 2, tzinfo=SHANGHAI)) == "2021-12"
+    assert previous_period(datetime(2021, 4, 3, 2, tzinfo=SHANGHAI)) == "2021-03"
+    assert previous_period(datetime(2022, 1, 3, 2, tzinfo=SHANGHAI)) == "2021-12"
+    assert previous_period(datetime(2021, 7, 5, 3, tzinfo=SHANGHAI), "quarter") == "2021-Q2"
+    assert previous_period(datetime(2022, 1, 5, 3, tzinfo=SHANGHAI), "quarter") == "2021-Q4"
+    assert previous_period(datetime(2022, 1, 10, 4, tzinfo=SHANGHAI), "year") == "2021"
 
 
 def test_serving_without_a_prefect_server_is_refused() -> None:
@@ -221,6 +227,8 @@ def test_a_prefect_server_schedules_the_served_deployments(prefect_server: str) 
     assert {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
             for name, d in registered.items()} == {
         "monthly": [("0 2 3 * *", "Asia/Shanghai", True)],
+        "quarterly": [("0 3 5 1,4,7,10 *", "Asia/Shanghai", True)],
+        "annual": [("0 4 10 1 *", "Asia/Shanghai", True)],
         "daily": [("30 0 * * *", "Asia/Shanghai", True)],
         "parquet-export": [("15 * * * *", "Asia/Shanghai", True)],
         "store-audit": [("30 3 * * *", "Asia/Shanghai", True)],

@@ -158,6 +158,14 @@ def read(path: Path) -> dict[str, Any]:
     return orjson.loads(path.read_bytes())
 
 
+def file(done: Any, suffix: str) -> Path:
+    """One of a submission's files by its suffix (.json, .xlsx, .pdf, .diff.json, .sha256)."""
+    found = [path for path in done.files if path.name.endswith(suffix)
+             and not (suffix == ".json" and path.name.endswith(".diff.json"))]
+    assert len(found) == 1, (suffix, done.files)
+    return found[0]
+
+
 def test_march_figures_worked_out_by_hand(march: March, reporter: Reporter,
                                           clock: FakeClock) -> None:
     at(clock, "2021-04-03T10:00")
@@ -238,10 +246,13 @@ def test_a_late_event_gives_version_2_with_its_differences(
     second = reporter.report(TOWN, "2021-03")
     assert (second.version, second.unchanged, second.late) == (2, False, True)  # town: 04-05
     assert first.files[0].read_bytes() == v1_bytes  # never overwritten
-    diff = read(second.files[2])
+    diff = read(file(second, ".diff.json"))
     assert diff["supersedes"] == first.sha256
     changed = {(f["code"], f["column"]): (f["old"], f["new"]) for f in diff["figures"]}
-    assert changed[("B1", "month")] == ("3", "4")
+    assert changed[("B1", "month")] == (3, 4)  # numbers as numbers, rates too:
+    assert changed[("B4", "month")] == (33.33, 25) and b'"25.00"' not in file(
+        second, ".diff.json").read_bytes() and b'"new": 25.00' in file(
+        second, ".diff.json").read_bytes()
     assert {r["list"]: (r["added"], r["removed"]) for r in diff["rows"]}["hazard_list"] == (1, 0)
     town_id = app.directory.unit("unit_code", TOWN).unit_id
     stored = app.repository.get(submission_id(town_id, "2021-03"))
@@ -278,30 +289,6 @@ def test_same_inputs_give_byte_identical_json_and_a_past_version_is_reproduced(
         assert rebuilt.assemble(rebuilt.unit(TOWN), False).canonical == again.canonical
 
 
-def test_the_workbook_has_three_sheets_numbers_and_dates(
-        march: March, reporter: Reporter, clock: FakeClock) -> None:
-    at(clock, "2021-04-03T10:00")
-    done = reporter.report(TOWN, "2021-03")
-    book = load_workbook(done.files[1])
-    assert book.sheetnames == ["报表", "问题隐患清单", "制度措施清单"]
-    report, hazards = book["报表"], book["问题隐患清单"]
-    assert [c.value for c in report[1]] == ["指标代码", "指标名称", "计量单位", "本月", "累计",
-                                           "期末"]
-    assert report.freeze_panes == hazards.freeze_panes == book["制度措施清单"].freeze_panes == "A2"
-    rows = {r[0].value: r for r in report.iter_rows(min_row=2) if r[0].value}
-    assert rows["B1"][3].value == 3 and isinstance(rows["B1"][3].value, int)
-    assert float(rows["B4"][3].value) == pytest.approx(0.3333)
-    assert rows["B4"][3].number_format == "0.00%"
-    assert float(rows["D3"][3].value) == 2 and rows["D3"][2].value == "万元"
-    header = [c.value for c in hazards[1]]
-    assert header[:3] == ["序号", "隐患编号", "所在区划"] and "是否逾期" in header
-    found = hazards.cell(row=2, column=header.index("发现日期") + 1)
-    assert isinstance(found.value, datetime) and found.number_format == "yyyy-mm-dd"
-    assert hazards.max_row == 4  # H1, H2, H3
-    assert hazards.column_dimensions["G"].width >= 12
-    assert "sha256" in book.properties.description
-
-
 @pytest.mark.parametrize("code, period, org, field", [
     ("610999", "2021-03", None, "unit_code"),  # no such unit
     (TOWN, "2021-04", None, "period"),  # April has not ended on 04-03
@@ -330,7 +317,7 @@ def test_a_draft_for_a_running_period_is_marked(march: March, reporter: Reporter
     done = reporter.report(TOWN, "2021-04", draft=True)
     assert done.draft and done.files[0].name == "v1-draft.json"
     assert read(done.files[0])["draft"] is True
-    assert load_workbook(done.files[1]).properties.title.endswith("（草稿）")
+    assert load_workbook(file(done, ".xlsx")).properties.title.endswith("（草稿）")
 
 
 def test_a_town_office_submits_its_own_report(march: March, reporter: Reporter,
@@ -377,7 +364,7 @@ def test_the_cascade_reports_every_level_after_the_one_below(
 def test_zhibao_report_cli(march: March, app_env: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--unit", TOWN, "--period", "2021-3"]) == 2
-    assert "period: '2021-3' is not a month" in capsys.readouterr().err
+    assert "period: '2021-3' is not a period" in capsys.readouterr().err
     assert main(["report", "--unit", "6109", "--period", "2021-03"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "rejected, nothing written — unit_code: no unit has the code '6109'" in err
@@ -389,5 +376,5 @@ def test_zhibao_report_cli(march: March, app_env: Path,
     out, err = capsys.readouterr()
     assert "version 1 submitted" in " ".join(err.split())
     assert out.split() == [str(app_env / "reports/2021-03" / TOWN / name)
-                           for name in ("v1.json", "v1.xlsx")]
+                           for name in ("v1.json", "v1.xlsx", "v1.pdf", "v1.sha256")]
 

@@ -293,7 +293,7 @@ def count_base(con: duckdb.DuckDBPyConnection, when: When, out: Figures) -> None
 
 
 def count_inspections(con: duckdb.DuckDBPyConnection, when: When, out: Figures) -> None:
-    """A5–A7, D1, F1–F6 from the inspections planned and the visits made."""
+    """A5–A7, D1, F1–F6 from the visits made and the inspections they carried out."""
     for code, enterprise, at, kind in query(con, """
             SELECT v.unit_code, v.j->>'enterprise_id', v.occurred, p.j->>'inspection_type'
             FROM e v LEFT JOIN e p ON p.aggregate = v.aggregate AND p.type = 'InspectionPlanned'
@@ -305,16 +305,20 @@ def count_inspections(con: duckdb.DuckDBPyConnection, when: When, out: Figures) 
             out.mark(code, "A5", column, enterprise)
             if kind == "enforcement":
                 out.mark(code, "D1", column, enterprise)
-    for code, at, kind, targets, team_121, led in query(con, """
-            SELECT unit_code, occurred, j->>'inspection_type', json_array_length(j->'targets'),
-                   (j->>'team_121')::BOOLEAN,
-                   list_contains(json_extract_string(j, '$.team[*].role'), 'leader') FROM e
-            WHERE type = 'InspectionPlanned' AND occurred < $T AND recorded <= $C""",
-                                                         **when.params()):
-        for column in windows(at, when):
+    for code, at, kind, enterprises, team_121, led in query(con, """
+            WITH visits AS (
+              SELECT aggregate, min(occurred) AS first, count(DISTINCT j->>'enterprise_id') AS n
+              FROM e WHERE type = 'InspectionConducted' AND occurred < $T AND recorded <= $C
+              GROUP BY aggregate)
+            SELECT p.unit_code, v.first, p.j->>'inspection_type', v.n,
+                   (p.j->>'team_121')::BOOLEAN,
+                   list_contains(json_extract_string(p.j, '$.team[*].role'), 'leader')
+            FROM e p JOIN visits v ON v.aggregate = p.aggregate
+            WHERE p.type = 'InspectionPlanned' AND p.recorded <= $C""", **when.params()):
+        for column in windows(at, when):  # an inspection counts when it was carried out
             out.add(code, "A7", column)
             out.add(code, "F1", column, int(kind != "enforcement"))
-            out.add(code, "F2", column, int(targets >= 5))
+            out.add(code, "F2", column, int(enterprises >= 5))  # enterprises actually visited
             out.add(code, "F3", column, int(team_121))
             out.add(code, "F6", column, int(led))
 
