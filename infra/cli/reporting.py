@@ -1,7 +1,7 @@
 """Subcommands for views and submissions: `zhibao project`, `zhibao report`.
 
-openpyxl are imported inside the commands that need them, so `zhibao --help`
-stays fast.
+The reporting machinery (XlsxWriter, ReportLab) is imported inside the commands that need
+it, so `zhibao --help` stays fast.
 """
 
 from __future__ import annotations

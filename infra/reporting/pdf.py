@@ -76,7 +76,7 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     document = SimpleDocTemplate(
         buffer, pagesize=page, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 8,
         bottomMargin=MARGIN + 6, title=form.title, author="zhibao", subject=description,
-        creator="zhibao", invariant=1, pageCompression=1)
+        creator="zhibao", invariant=1, pageCompression=1, initialFontName=name)
     frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
     story: list[Any] = []
     for index, table in enumerate(form.tables):
@@ -115,7 +115,8 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
     block = Grid([[_text(a, small), _text(b, small, right=True)]
                   for a, b in zip(left, right, strict=True)],
                  colWidths=[width / 2, width / 2],
-                 style=[("LEFTPADDING", (0, 0), (-1, -1), 0),
+                 style=[("FONT", (0, 0), (-1, -1), font, 8),
+                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
                         ("RIGHTPADDING", (0, 0), (-1, -1), 0),
                         ("TOPPADDING", (0, 0), (-1, -1), 0.5),
                         ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)])
@@ -127,8 +128,8 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
     if table.pages:  # fit the rows to the pages: shrink the type until they fit
-        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5 + 12  # title … note, signature
-        rows = len(table.rows) + table.pages * header_rows * header_lines
+        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5 + 24  # title … note, signature
+        rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
     flowables.append(_grid(table, font, size, leading, width, header_rows))

@@ -1,0 +1,186 @@
+"""The submission as the printed form officials sign: the workbook read back by openpyxl
+(an independent reader) for its layout, the PDF read back by pypdf for its text, the same
+bytes for the same document, and names — never ids — wherever a person reads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from infra.intake.service import Zhibao
+from infra.reporting.forms import FormSettings, build_form, width_of
+from infra.reporting.pdf import font_path, render_pdf
+from infra.reporting.reporter import Reporter, open_views
+from infra.reporting.xlsx import render_workbook
+from tests.conftest import FakeClock
+from tests.integration.test_reports import TOWN, March, at, build_march, file
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SHEETS = ["报表", "全国月报表", "行业领域", "下级单位", "问题隐患清单", "制度措施清单"]
+
+
+@pytest.fixture
+def march(app: Zhibao, clock: FakeClock) -> March:
+    return build_march(app, clock)
+
+
+@pytest.fixture
+def reporter(app: Zhibao, tmp_path: Path) -> Iterator[Reporter]:
+    views = open_views(app)
+    yield Reporter(app, views, tmp_path / "out")
+    views.close()
+
+
+@pytest.fixture
+def town(march: March, reporter: Reporter, clock: FakeClock) -> Any:
+    at(clock, "2021-04-03T10:00")
+    return reporter.report(TOWN, "2021-03")
+
+
+def document_of(done: Any) -> dict[str, Any]:
+    return orjson.loads(file(done, ".json").read_bytes())
+
+
+def test_the_workbook_is_a_print_ready_statistical_form(town: Any) -> None:
+    book = load_workbook(file(town, ".xlsx"))
+    assert book.sheetnames == SHEETS
+    for sheet in book.worksheets:
+        assert sheet.page_setup.orientation == "landscape"
+        assert int(sheet.page_setup.paperSize) == int(sheet.PAPERSIZE_A4)
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert (sheet.page_setup.fitToWidth or 1) == 1  # absent means 1 (ECMA-376)
+        assert sheet.print_area is not None and sheet.print_title_rows is not None
+        assert sheet.freeze_panes is not None
+        title = min(sheet.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col))
+        assert (title.min_row, title.max_row, title.min_col) == (1, 1, 1)
+        assert title.max_col == sheet.max_column
+        header = " | ".join(str(c.value) for r in sheet.iter_rows(min_row=2, max_row=3)
+                            for c in r if c.value)
+        for expected in ("填报单位（盖章）：关庙镇（610902101000）", "表    号：", "制定机关：",
+                         "批准文号：", "有效期至：", "报告期：2021年3月", "计量单位："):
+            assert expected in header, (sheet.title, expected)
+    report = book["报表"]
+    assert report["A1"].value == "安全生产隐患排查治理情况统计表"
+    assert report.page_setup.fitToHeight == 2  # the report form prints on ≤ 2 pages
+    assert book["问题隐患清单"].page_setup.fitToHeight == 0  # lists: one page wide, any length
+    header_row = next(r for r in report.iter_rows() if r[0].value == "指标代码")
+    assert [c.value for c in header_row] == ["指标代码", "指标名称", "计量单位", "本月", "累计",
+                                           "期末"]
+    assert header_row[0].font.b and header_row[0].border.top.style == "thin"
+    assert report.print_title_rows == f"${header_row[0].row}:${header_row[0].row}"
+    rows = {r[0].value: r for r in report.iter_rows(min_row=header_row[0].row + 1)
+            if r[0].value}
+    assert rows["B1"][3].value == 3 and rows["B1"][3].number_format == "#,##0"
+    assert rows["B4"][3].value == pytest.approx(0.3333)
+    assert rows["B4"][3].number_format == "0.00%"
+    assert rows["D3"][3].value == 2 and rows["D3"][3].number_format == "#,##0.00"
+    assert rows["D3"][2].value == "万元"
+    assert rows["A1.above_size"][0].value == "A1.above_size"  # whole codes
+    signature = [c.value for r in report.iter_rows() for c in r if c.value]
+    assert any("单位负责人" in str(v) and "报出日期" in str(v) for v in signature)
+
+
+def test_every_column_is_as_wide_as_its_content(town: Any) -> None:
+    """Columns fit their values (Chinese counted double); long text columns wrap instead."""
+    form = build_form(document_of(town), FormSettings())
+    book = load_workbook(file(town, ".xlsx"))
+    for table in form.tables:
+        sheet = book[table.sheet]
+        widths = {index: dimension.width for dimension in sheet.column_dimensions.values()
+                  for index in range(dimension.min, dimension.max + 1)}  # ranges of columns
+        for index, column in enumerate(table.columns):
+            width = widths[index + 1]
+            assert width >= column.width
+            if not column.wrap:
+                for row in table.rows:
+                    if not isinstance(row, list | tuple):
+                        continue
+                    assert width_of(row[index]) <= width, (table.sheet, column.header, row)
+
+
+def test_the_pdf_shows_the_form_with_the_json_figures(town: Any) -> None:
+    document = document_of(town)
+    pdf = PdfReader(file(town, ".pdf"))
+    text = "\n".join(page.extract_text(extraction_mode="layout") for page in pdf.pages)
+    flat = re.sub(r"\s+", "", text)
+    for expected in ("安全生产隐患排查治理情况统计表", "关庙镇", "610902101000", "2021年3月",
+                     "工矿商贸企业安全生产事故隐患排查治理情况月报表", "问题隐患清单",
+                     "制度措施清单", "单位负责人"):
+        assert expected in flat, expected
+    figures = {row["code"]: row for row in document["statistics"]}
+    lines = {line.split()[0]: line.split() for line in text.splitlines() if line.split()}
+    assert lines["B1"][3:] == [str(figures["B1"]["month"]), str(figures["B1"]["cumulative"]),
+                               "—"]
+    assert lines["B4"][3:5] == [f"{figures['B4']['month']}%", f"{figures['B4']['cumulative']}%"]
+    assert lines["B6"][3:] == ["—", "—", str(figures["B6"]["at_end"])]
+    assert lines["D3"][2:5] == ["万元", "2.00", "2.00"]  # 2万元, two decimals
+    fonts = [font for page in pdf.pages for font in page["/Resources"]["/Font"].values()]
+    descriptors = [f.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+                   if "/DescendantFonts" in f.get_object()
+                   else f.get_object().get("/FontDescriptor") for f in fonts]
+    assert all(d is not None and "/FontFile2" in d.get_object() for d in descriptors)
+
+
+def test_the_report_form_fits_two_pages(town: Any) -> None:
+    pdf = PdfReader(file(town, ".pdf"))
+    pages = [re.sub(r"\s+", "", page.extract_text()) for page in pdf.pages]
+    report = [i for i, page in enumerate(pages) if "安全生产隐患排查治理情况统计表" in page]
+    national = next(i for i, page in enumerate(pages) if "月报表" in page and i > 0)
+    assert report[0] == 0 and national <= 2 and len(report) <= 2
+    assert "单位负责人" in pages[national - 1]  # the signature closes the report form
+    assert all(pdf.pages[i].mediabox.width > pdf.pages[i].mediabox.height
+               for i in range(len(pages)))  # landscape
+
+
+def test_the_same_document_renders_the_same_bytes(town: Any, app: Zhibao) -> None:
+    form = build_form(document_of(town), FormSettings())
+    font = font_path(app.settings.pdf_font)
+    assert render_pdf(form, font, "x") == render_pdf(form, font, "x")
+    assert render_workbook(form, "x") == render_workbook(form, "x")
+    sums = dict(reversed(line.split("  ")) for line in
+                file(town, ".sha256").read_text().splitlines())
+    for path in town.files[:-1]:
+        assert sums[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sums["v1.json"] == town.sha256
+
+
+def test_names_stand_where_a_person_reads(town: Any) -> None:
+    """发现单位 of a self-found hazard is the enterprise's name; no cell shows an id."""
+    book = load_workbook(file(town, ".xlsx"))
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(values_only=True):
+            for value in row:
+                assert not (isinstance(value, str) and UUID.search(value)), (sheet.title, row)
+    text = "".join(page.extract_text() for page in PdfReader(file(town, ".pdf")).pages)
+    assert not UUID.search(re.sub(r"\s+", "", text))
+
+
+def test_form_settings_fill_the_header_block(town: Any) -> None:
+    form = build_form(document_of(town), FormSettings(
+        "安监统01表", "某省应急管理厅", "某统制〔2021〕1号", "2023年12月"))
+    book = load_workbook(io.BytesIO(render_workbook(form, "x")))
+    cells = " ".join(str(c.value) for r in book["报表"].iter_rows(max_row=3) for c in r
+                     if c.value)
+    for expected in ("安监统01表", "某省应急管理厅", "某统制〔2021〕1号", "2023年12月"):
+        assert expected in cells
+    assert datetime(2021, 3, 31) == book.properties.created
+
+
+def test_a_draft_says_so_on_every_table(march: March, reporter: Reporter,
+                                        clock: FakeClock) -> None:
+    at(clock, "2021-04-03T10:00")
+    done = reporter.report(TOWN, "2021-04", draft=True)
+    book = load_workbook(file(done, ".xlsx"))
+    for sheet in book.worksheets:
+        assert any("草稿" in str(c.value) for r in sheet.iter_rows(max_row=5) for c in r)
+    assert "草稿" in PdfReader(file(done, ".pdf")).pages[0].extract_text()
