@@ -197,19 +197,24 @@ def _treatment(s: Scenario, steps: list[tuple[datetime, Callable[[], None]]], hi
         treatment="deadline", deadline=deadline, criteria_ref="判定标准 第4条" if major else None,
         occurred_at=confirmed)))
     plan = {"measures": "整改", "responsible_org": "企业", "responsible_person": "负责人",
-            "funds": "3000元", "funds_source": "自筹", "deadline": deadline.isoformat(),
-            "contingency_plan": "停产"}
+            "funds": f"{rng.randint(1, 90) * 100}元", "funds_source": "自筹",
+            "deadline": deadline.isoformat(), "contingency_plan": "停产"}
+    if not major and rng.random() < 0.5:  # a general plan need not state all of 五到位
+        plan = {"measures": "整改", "responsible_person": "负责人"}
     steps.append((confirmed + timedelta(hours=2), lambda: s.do(
         "SubmitRectificationPlan", owner, hazard_id=hid, plan=plan,
         occurred_at=confirmed + timedelta(hours=2))))
     listed = major and enterprise == "chem" and rng.random() < 0.6
-    if major:
-        steps.append((confirmed + timedelta(hours=4), lambda: s.do(
+    if major:  # approved hours or days later: across a month end it awaits approval
+        approved = confirmed + timedelta(hours=rng.uniform(4, 120))
+        steps.append((approved, lambda: s.do(
             "ReviewRectificationPlan", confirmer, hazard_id=hid, approve=True,
-            occurred_at=confirmed + timedelta(hours=4))))
+            occurred_at=approved)))
     if listed:
+        lister, level = ("city_office", "city") if rng.random() < 0.3 else ("county_gov",
+                                                                            "county")
         steps.append((confirmed + timedelta(hours=5), lambda: s.do(
-            "ListHazard", "county_gov", hazard_id=hid, level="county", deadline=deadline,
+            "ListHazard", lister, hazard_id=hid, level=level, deadline=deadline,
             occurred_at=confirmed + timedelta(hours=5))))
     done = found + timedelta(days=rng.randint(5, 60))
     if rng.random() < 0.3:  # more time, asked before the deadline, decided later
