@@ -82,6 +82,7 @@ TASK_EVENT = Op(t.TASK_EVENTS)
 PERIOD = Op(t.PERIODS)
 SUBMISSION = Op(t.SUBMISSIONS)
 MISSING = Op(t.MISSING)
+ACTIVITY = Op(t.ACTIVITY)
 CODE_ENDED = Op(t.UNIT_CODES, ("ended_on", "ended_rec", "successor"))
 HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "confirmed_grade",
                                   "confirmed_deadline", "confirmed_treating_org",
@@ -98,7 +99,7 @@ MEASURE_COMPLETED = Op(t.MEASURES, ("completed_on", "completed_at", "completed_r
 OPS: tuple[Op, ...] = (
     UNIT, UNIT_CODE, ORG, ENTERPRISE, ENTERPRISE_CHANGE, SELF_INSPECTION, INSPECTION, VISIT,
     ENFORCEMENT, HAZARD, HAZARD_CHANGE, MEASURE, TASK, TASK_EVENT, PERIOD, SUBMISSION, MISSING,
-    CODE_ENDED, HAZARD_CONFIRMED, HAZARD_VERIFIED, HAZARD_ENDED, HAZARD_LISTED,
+    ACTIVITY, CODE_ENDED, HAZARD_CONFIRMED, HAZARD_VERIFIED, HAZARD_ENDED, HAZARD_LISTED,
     HAZARD_DELISTED, MEASURE_ISSUED, MEASURE_COMPLETED,
 )
 
@@ -486,7 +487,7 @@ def _submitted(r: Fact, b: Batch) -> None:
     d = r.data
     b.add(SUBMISSION, r.id, d["version"], r.unit_code, d["period"], d["sha256"],
           micros(datetime.fromisoformat(d["cut_off"])), d["view_position"], int(d["draft"]),
-          int(d["late"]), r.rec)
+          int(d["late"]), r.rec, orjson.dumps(d["children"]).decode())
 
 
 @folds("ReportMarkedMissing")
@@ -509,16 +510,40 @@ class Applied:
         self.unknown.update(other.unknown)
 
 
+REPORTING = frozenset({"ReportingPeriodOpened", "ReportSubmitted", "ReportAmended",
+                       "ReportMarkedMissing"})
+"""Events about submissions rather than facts: no submission's content depends on them but
+through its children's statuses, which the cascade compares itself."""
+
+
 def fold_batch(records: Iterable[EventRecord]) -> tuple[Batch, Applied]:
     batch, applied = Batch(), Applied()
+    activity: dict[tuple[str, str], tuple[int, int]] = {}
     for record in records:
         fold = FOLDS.get(record.event_type)
         if fold is not None:
-            fold(Fact.of(record), batch)
+            fact = Fact.of(record)
+            fold(fact, batch)
             applied.folded += 1
+            if record.event_type not in REPORTING and record.unit_code:
+                key = (record.unit_code, _month_concerned(fact))
+                rec, position = activity.get(key, (0, 0))
+                activity[key] = (max(rec, fact.rec), max(position, record.position))
         elif record.event_type not in IGNORED:
             applied.unknown[record.event_type] += 1
+    for (unit_code, month), (rec, position) in activity.items():
+        batch.add(ACTIVITY, unit_code, month, rec, position)
     return batch, applied
+
+
+def _month_concerned(r: Fact) -> str:
+    """The month a fact can change the submissions of (and every later one's 累计)."""
+    if r.event_type == "TaskDefined":
+        return ""  # a task list shows in every period once known
+    month = r.day[:7]
+    if r.event_type == "SelfInspectionSubmitted":
+        return min(month, r.data["period"])  # counted for its period, filed after it
+    return month
 
 
 class ViewWriter:

@@ -15,17 +15,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from domain.base import DomainError, Level
+from domain.periods import Period, PeriodKind
 from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
 from projections.fold import from_micros, micros
 from projections.lists import Row, hazard_rows, measure_rows, task_rows
-from projections.stats import Value, Window, figures, national_figures, sector_figures, tally
+from projections.stats import (
+    Tally,
+    Value,
+    Window,
+    figures,
+    national_figures,
+    sector_figures,
+    tally,
+)
 from projections.store import Tx
 from projections.tree import Unit, UnitTree
 
@@ -75,14 +84,48 @@ class Known:
     late: bool
     draft: bool
     cut_off: datetime
+    position: int  # of the views when it was assembled
+    children: tuple[ChildSubmission, ...]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What every unit's document for a period is made of, counted once for all units at
+    one cut-off: the expensive part of assembling."""
+
+    cut_off: datetime
+    tallies: dict[str, Tally]
+    hazards: dict[str, list[Row]]
+    measures: dict[str, list[Row]]
+    tasks: dict[str, list[Row]]
+
+    @classmethod
+    def count(cls, tx: Tx, window: Window, tree: UnitTree) -> Facts:
+        codes = {code for (code,) in tx.rows(
+            "SELECT DISTINCT unit_code FROM view_tasks WHERE rec <= ?",
+            (micros(window.cut_off),))}
+        task_units = [unit for code in codes if (unit := tree.by_code(code)) is not None]
+        return cls(window.cut_off, tally(tx, window, tree), hazard_rows(tx, window, tree),
+                   measure_rows(tx, window, tree),
+                   {unit.unit_id: task_rows(tx, window, unit.code) for unit in task_units})
+
+    def still_valid(self, tx: Tx, cut_off: datetime) -> bool:
+        """True when no fact was recorded between this count's cut-off and `cut_off`, so
+        the count stands for the later cut-off too (the cascade's levels, minutes apart)."""
+        return cut_off >= self.cut_off and not tx.rows(
+            "SELECT 1 FROM view_activity WHERE rec > ? AND rec <= ? LIMIT 1",
+            (micros(self.cut_off), micros(cut_off)))
 
 
 class Assembler:
     """Assembles any unit's submission for one period from one snapshot of the views at one
-    cut-off; the statistics of all units are counted once, in one pass per family."""
+    cut-off. The facts of all units are counted once, in one pass per family — or not at
+    all (`counted=False`) until `count` is called, so that units whose submission cannot
+    have changed (`unchanged`) are found first and cost nothing."""
 
     def __init__(self, tx: Tx, period: str, cut_off: datetime,
-                 major_only_levels: Iterable[Level] = ()) -> None:
+                 major_only_levels: Iterable[Level] = (), facts: Facts | None = None,
+                 counted: bool = True) -> None:
         record = period_record(tx, period, cut_off)
         if record is None:
             raise DomainError("period", f"reporting period {period} has not been opened")
@@ -92,12 +135,19 @@ class Assembler:
         self.window = Window(period, record.programme_start, record.stock_cutoff, cut_off)
         self.major_only_levels = frozenset(major_only_levels)
         self.tree = UnitTree.load(tx, self.window.last_day.isoformat(), micros(cut_off))
-        self.tallies = tally(tx, self.window, self.tree)
-        self.hazards = hazard_rows(tx, self.window, self.tree)
-        self.measures = measure_rows(tx, self.window, self.tree)
-        self.tasks = {unit.unit_id: task_rows(tx, self.window, unit.code)
-                      for unit in self._task_units(tx)}
         self.known, self.known_final = self._known_submissions(tx)
+        self._changed = self._recorded_since(tx)
+        self.facts = facts
+        if counted:
+            self.count(tx)
+
+    def count(self, tx: Tx, reuse: Facts | None = None) -> Facts:
+        """The facts of every unit at this cut-off: `reuse`d when still valid."""
+        if self.facts is None:
+            valid = reuse is not None and reuse.still_valid(tx, self.cut_off)
+            self.facts = reuse if valid else Facts.count(tx, self.window, self.tree)
+        assert self.facts is not None
+        return self.facts
 
     def unit(self, code: str) -> Unit:
         unit = self.tree.by_code(code)
@@ -111,7 +161,43 @@ class Assembler:
         included."""
         return self.known.get(unit.unit_id)
 
+    def unchanged(self, unit: Unit, draft: bool) -> bool:
+        """True when the unit's latest version is still its submission: of the same kind
+        (draft or final), no fact of its subtree and of the period's months recorded or
+        folded after it was assembled, and its children's statuses as it recorded them."""
+        latest = self.latest(unit)
+        return (latest is not None and latest.draft == draft
+                and unit.unit_id not in self._changed
+                and latest.children == tuple(self._child(child)
+                                             for child in self.tree.children(unit.unit_id)))
+
+    def _recorded_since(self, tx: Tx) -> set[str]:
+        """The units with a fact of the period's months (or earlier) in their subtree
+        recorded after their latest version's cut-off, or folded after it was assembled."""
+        last_month = str(Period.containing(self.window.end - timedelta(microseconds=1),
+                                           PeriodKind.MONTH))
+        newest: dict[str, tuple[int, int]] = {}
+        for code, rec, position in tx.rows(
+                "SELECT unit_code, MAX(rec), MAX(position) FROM view_activity "
+                "WHERE month <= ? GROUP BY unit_code", (last_month,)):
+            unit_id = self.tree.resolve(code)
+            if unit_id is not None:
+                old = newest.get(unit_id, (0, 0))
+                newest[unit_id] = (max(old[0], rec), max(old[1], position))
+        for unit in sorted(self.tree.units.values(), key=lambda u: u.level.rank):
+            parent = unit.parent_id
+            if parent in self.tree.units and unit.unit_id in newest:
+                old, mine = newest.get(parent, (0, 0)), newest[unit.unit_id]  # type: ignore[arg-type]
+                newest[parent] = (max(old[0], mine[0]), max(old[1], mine[1]))  # type: ignore[index]
+        changed = set()
+        for unit_id, (rec, position) in newest.items():
+            latest = self.known.get(unit_id)
+            if latest is None or rec > micros(latest.cut_off) or position > latest.position:
+                changed.add(unit_id)
+        return changed
+
     def assemble(self, unit: Unit, draft: bool) -> Assembled:
+        assert self.facts is not None, "count() the facts first"
         child_units = self.tree.children(unit.unit_id)
         children = tuple(self._child(child) for child in child_units)
         major_only = unit.level in self.major_only_levels
@@ -135,11 +221,13 @@ class Assembler:
                 for u, c in zip(child_units, children, strict=True)],
             "hazard_list_scope": "major_and_listed" if major_only else "all",
             "hazard_list": _numbered(
-                row for u in self.tree.subtree(unit.unit_id) for row in self.hazards.get(u, ())
+                row for u in self.tree.subtree(unit.unit_id)
+                for row in self.facts.hazards.get(u, ())
                 if not major_only or row["_major_or_listed"]),
             "measure_list": _numbered(
-                row for u in self.tree.subtree(unit.unit_id) for row in self.measures.get(u, ())),
-            "tasks": self.tasks.get(unit.unit_id, []),
+                row for u in self.tree.subtree(unit.unit_id)
+                for row in self.facts.measures.get(u, ())),
+            "tasks": self.facts.tasks.get(unit.unit_id, []),
         }
         canonical = canonical_json(document)
         return Assembled(unit, document, canonical, hashlib.sha256(canonical).hexdigest(),
@@ -148,19 +236,23 @@ class Assembler:
     def _statistics(self, unit: Unit) -> list[dict[str, Any]]:
         return [{"code": f.metric.code, "name": f.metric.name, "name_en": f.metric.name_en,
                  "measure": f.metric.measure, **f.values}
-                for f in figures(self.tallies[unit.unit_id], unit.level)]
+                for f in figures(self._tally(unit), unit.level)]
 
     def _sectors(self, unit: Unit) -> list[dict[str, Any]]:
         return [{"sector": code, "name": SECTORS.get(code, code), **values}
-                for code, values in sector_figures(self.tallies[unit.unit_id])]
+                for code, values in sector_figures(self._tally(unit))]
 
     def _national(self, unit: Unit) -> dict[str, Any]:
         """DOMAIN §7.3: by industry and in total, from 1 January of the report year."""
-        rows, total = national_figures(self.tallies[unit.unit_id])
+        rows, total = national_figures(self._tally(unit))
         return {"from": self.window.parsed.year_start.date().isoformat(),
                 "to": self.window.last_day.isoformat(),
                 "rows": [_industry(code, values) for code, values in rows],
                 "total": total}
+
+    def _tally(self, unit: Unit) -> Tally:
+        assert self.facts is not None
+        return self.facts.tallies[unit.unit_id]
 
     def _child(self, child: Unit) -> ChildSubmission:
         known = self.known_final.get(child.unit_id)
@@ -175,23 +267,20 @@ class Assembler:
         """The newest version of each unit's submission, and the newest final one."""
         latest: dict[str, Known] = {}
         final: dict[str, Known] = {}
-        for unit_code, version, sha256, late, draft, cut_off in tx.rows(
-                "SELECT unit_code, version, sha256, late, draft, cut_off FROM view_submissions "
-                "WHERE period = ? AND rec <= ? ORDER BY version",
+        for unit_code, version, sha256, late, draft, cut_off, position, children in tx.rows(
+                "SELECT unit_code, version, sha256, late, draft, cut_off, position, children "
+                "FROM view_submissions WHERE period = ? AND rec <= ? ORDER BY version",
                 (self.period, micros(self.cut_off))):
             unit_id = self.tree.resolve(unit_code)
             if unit_id is None:
                 continue
-            known = Known(version, sha256, bool(late), bool(draft), from_micros(cut_off))
+            known = Known(version, sha256, bool(late), bool(draft), from_micros(cut_off),
+                          position, tuple(ChildSubmission(**child)
+                                          for child in orjson.loads(children)))
             latest[unit_id] = known
             if not draft:
                 final[unit_id] = known
         return latest, final
-
-    def _task_units(self, tx: Tx) -> list[Unit]:
-        codes = {code for (code,) in tx.rows(
-            "SELECT DISTINCT unit_code FROM view_tasks WHERE rec <= ?", (micros(self.cut_off),))}
-        return [unit for code in codes if (unit := self.tree.by_code(code)) is not None]
 
 
 def _industry(code: str, values: dict[str, Value]) -> dict[str, Any]:

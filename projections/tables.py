@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 """Raised whenever what the folds write changes without the tables changing: views built by
 another version are dropped and rebuilt (see `ViewStore`)."""
 
@@ -151,13 +151,22 @@ start that 累计 counts from and the stock cut-off of 存量 (DOMAIN §7.2 C6).
 SUBMISSIONS = Table(
     "view_submissions",
     _cols("submission_id version:int unit_code period sha256 cut_off:int position:int "
-          "draft:int late:int rec:int"),
+          "draft:int late:int rec:int children"),
     ("submission_id", "version"), indexes=(("period", "unit_code"),))
+"""Every version of every submission; `children` as the version recorded them (JSON)."""
 MISSING = Table(
     "view_missing", _cols("period unit_code deadline rec:int"), ("period", "unit_code"))
+
+ACTIVITY = Table("view_activity", _cols("unit_code month rec:int position:int"),
+                 ("unit_code", "month", "position"))
+"""When facts of a unit were recorded, by the month they concern (their business time; a
+self-inspection's own period; '' for facts shown in every period, such as tasks): per batch,
+the latest record time and log position of each unit and month. A submission none of whose
+subtree's facts of its months were recorded after its cut-off, nor folded after it was
+assembled, is unchanged — how the cascade skips it without assembling it."""
 
 TABLES: tuple[Table, ...] = (
     UNITS, UNIT_CODES, ORGS, ENTERPRISES, ENTERPRISE_CHANGES, SELF_INSPECTIONS, INSPECTIONS,
     VISITS, ENFORCEMENT, HAZARDS, HAZARD_CHANGES, MEASURES, TASKS, TASK_EVENTS, PERIODS,
-    SUBMISSIONS, MISSING,
+    SUBMISSIONS, MISSING, ACTIVITY,
 )

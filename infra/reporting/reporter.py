@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -44,7 +45,7 @@ from infra.reporting.forms import FormSettings, build_form
 from infra.reporting.pdf import font_path, render_pdf
 from infra.reporting.xlsx import render_workbook
 from infra.settings import Settings
-from projections.report import Assembled, Assembler, Known, as_number, differences
+from projections.report import Assembled, Assembler, Facts, Known, as_number, differences
 from projections.runner import CatchUp, Projector
 from projections.stats import Window, hazards_sql
 from projections.store import ViewStore, views_url_for
@@ -133,43 +134,70 @@ class Reporter:
         self.app.directory.unit("unit_code", unit_code, end.date() - timedelta(days=1))
         require_submitter(self.app.directory.org(actor.org_id), unit_code)
         open_period(self.app, self.views, period)
-        assembler = self._assembler(period)
-        return self._submit(assembler, assembler.unit(unit_code), actor, draft)
+        assembler, (unit,) = self._assembler(period, draft, lambda a: [a.unit(unit_code)])
+        return self._submit(assembler, unit, actor, draft)
 
     def cascade(self, period: str, levels: Iterable[Level] = CASCADE_LEVELS,
                 progress: Callable[[Submitted], None] | None = None) -> list[Submitted]:
         """Every unit of every level, bottom-up, each level assembled after the one below
-        it was recorded."""
+        it was recorded. A unit whose submission cannot have changed since its latest
+        version (`Assembler.unchanged`) and whose files are in place is skipped without
+        being assembled; the facts are counted once, and again only when some were
+        recorded meanwhile."""
         require_reportable(period, self.app.clock(), draft=False)
         open_period(self.app, self.views, period)
-        done = []
+        done: list[Submitted] = []
+        facts: Facts | None = None
         for level in levels:
-            assembler = self._assembler(period)
-            for unit in assembler.tree.at_level(level):
+            assembler, units = self._assembler(period, False,
+                                               lambda a, lv=level: a.tree.at_level(lv), facts)
+            facts = assembler.facts or facts
+            for unit in units:
                 done.append(self._submit(assembler, unit, SCHEDULER, draft=False))
                 if progress is not None:
                     progress(done[-1])
         return done
 
-    def _assembler(self, period: str) -> Assembler:
+    def _assembler(self, period: str, draft: bool, units: Callable[[Assembler], list[Unit]],
+                   reuse: Facts | None = None) -> tuple[Assembler, list[Unit]]:
+        """The views caught up and read at a cut-off of now; the facts counted (or `reuse`d
+        while still valid) only if one of `units` needs assembling."""
         cut_off = self.app.clock()
         catch_up(self.app, self.views)
         with self.views.snapshot() as tx:
-            return Assembler(tx, period, cut_off, self.major_only)
+            assembler = Assembler(tx, period, cut_off, self.major_only, counted=False)
+            chosen = units(assembler)
+            if any(self._in_place(assembler, unit, draft) is None for unit in chosen):
+                assembler.count(tx, reuse)
+        return assembler, chosen
+
+    def _in_place(self, assembler: Assembler, unit: Unit, draft: bool
+                  ) -> tuple[Path, ...] | None:
+        """The files of the unit's latest version, if it is still its submission."""
+        latest = assembler.latest(unit)
+        if latest is None or not assembler.unchanged(unit, draft):
+            return None
+        stem = f"v{latest.version}" + ("-draft" if draft else "")
+        return _written(self._folder(assembler.period, unit), stem, latest.sha256)
+
+    def _folder(self, period: str, unit: Unit) -> Path:
+        return self.output_dir / "reports" / period / unit.code
 
     def _submit(self, assembler: Assembler, unit: Unit, actor: c.ActorIn,
                 draft: bool) -> Submitted:
-        assembled = assembler.assemble(unit, draft)
         latest = assembler.latest(unit)
-        stem = _stem(assembler.period, latest, assembled, draft)
-        folder = self.output_dir / "reports" / assembler.period / unit.code
+        files = self._in_place(assembler, unit, draft)
+        if latest is not None and files is not None:  # nothing to assemble or write
+            return Submitted(unit.code, unit.name, unit.level, latest.version, latest.sha256,
+                             draft, latest.late, True, files, ())
+        assembled = assembler.assemble(unit, draft)
+        stem = _stem(latest, assembled, draft)
+        folder = self._folder(assembler.period, unit)
         if latest is not None and latest.sha256 == assembled.sha256:
-            files = _written(folder, stem, assembled.sha256)  # the same version again
-            if files is None:
-                files = write_submission_files(folder, stem, self._render(assembled, stem))
-            unchanged, version = True, latest.version
+            files = write_submission_files(folder, stem, self._render(assembled, stem))
+            unchanged, version = True, latest.version  # the same version: files restored
         else:
-            previous = None if latest is None else self._regenerate(assembled, latest)
+            previous = None if latest is None else self._previous(assembled, latest, folder)
             changes = None if previous is None else differences(previous, assembled.document)
             rendered = self._render(assembled, stem, changes, latest)
             version = self._record(assembler, assembled, latest, actor, draft, changes)
@@ -219,9 +247,17 @@ class Reporter:
             rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
         return latest.version + 1
 
-    def _regenerate(self, assembled: Assembled, latest: Known) -> dict[str, object]:
-        """The latest version's document, assembled again from the views at its own
-        cut-off; it must hash to what was recorded."""
+    def _previous(self, assembled: Assembled, latest: Known, folder: Path) -> dict[str, Any]:
+        """The latest version's document: its JSON file when that still hashes to what
+        was recorded, else assembled again from the views at its own cut-off (which must
+        hash to it too)."""
+        stem = f"v{latest.version}" + ("-draft" if latest.draft else "")
+        try:
+            kept = (folder / f"{stem}.json").read_bytes()
+        except FileNotFoundError:
+            kept = b""
+        if hashlib.sha256(kept).hexdigest() == latest.sha256:
+            return orjson.loads(kept)  # type: ignore[no-any-return]
         with self.views.snapshot() as tx:
             again = Assembler(tx, assembled.document["period"], latest.cut_off,
                               self.major_only).assemble(assembled.unit, latest.draft)
@@ -250,7 +286,7 @@ class Reporter:
 Changes = tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]
 
 
-def _stem(period: str, latest: Known | None, assembled: Assembled, draft: bool) -> str:
+def _stem(latest: Known | None, assembled: Assembled, draft: bool) -> str:
     """vN (vN-draft): the version these files are of."""
     version = 1 if latest is None else (
         latest.version if latest.sha256 == assembled.sha256 else latest.version + 1)
