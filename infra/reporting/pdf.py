@@ -37,6 +37,7 @@ CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
 ROW_PADDING = 1.8  # points of vertical padding in a row
 GREY = "#EDEDED"
+NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
 
 
 class FontMissing(RuntimeError):
@@ -161,6 +162,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
              ("BOTTOMPADDING", (0, 0), (-1, -1), 2 * ROW_PADDING / 3),
              ("LEFTPADDING", (0, 0), (-1, -1), PAD / 2),
              ("RIGHTPADDING", (0, 0), (-1, -1), PAD / 2)]
+    style += [("ALIGN", (index, header_rows), (index, -1), "RIGHT")
+              for index, column in enumerate(table.columns) if column.format in NUMBERS]
     rows: list[list[Any]] = []
     if table.groups:
         top: list[Any] = []
@@ -181,11 +184,9 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
             continue
         cells = []
         for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
-            kind = table.format_of(index - header_rows, column_index)
-            text = shown(value, kind)
-            if kind in (Format.COUNT, Format.PERCENT, Format.WAN_YUAN):
-                align = "CENTER" if text == "—" else "RIGHT"
-                style.append(("ALIGN", (column_index, index), (column_index, index), align))
+            text = shown(value, table.format_of(index - header_rows, column_index))
+            if text == "—":  # not applicable: centred, as forms show it
+                style.append(("ALIGN", (column_index, index), (column_index, index), "CENTER"))
             cells.append(wrap(text, font, size, widths[column_index] - PAD)
                          if column.wrap else text)
         rows.append(cells)
