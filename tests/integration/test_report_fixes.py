@@ -5,7 +5,9 @@ periods."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,6 +16,7 @@ import orjson
 import pytest
 from pypdf import PdfReader
 
+from domain.base import SHANGHAI
 from domain.codes import complete_uscc
 from domain.commands import ActorIn
 from domain.tasks import split_responsible_units
@@ -21,10 +24,13 @@ from infra.cli.common import console
 from infra.cli.main import main
 from infra.intake.service import Zhibao
 from infra.intake.taskcsv import ANKANG_2021, task_list_commands
-from infra.reporting.reporter import Reporter, open_views
+from infra.reporting.reporter import Reporter, catch_up, open_views
+from infra.store.records import event_payload
+from projections.stats import Window, hazards_sql
 from tests.conftest import FakeClock
 from tests.integration.test_reports import TOWN, at, build_march, figures, file, read
 from tests.support.builders import SYSTEM, World, actor, build_world
+from tests.support.reports_world import build_half_year
 
 VILLAGE, COUNTY, CITY = "610902101201", "610902", "610900"
 TASKS = Path(__file__).resolve().parents[2] / "infra/demo/data/tasks_2021_ankang.csv"
@@ -215,3 +221,36 @@ def test_a_period_is_refused_unless_month_quarter_or_year(
         assert "period:" in capsys.readouterr().err
     assert app.recorder.max_notification_id() == before
     assert not app_env.exists()
+
+
+def test_the_views_judge_state_and_overdue_as_the_domain_does(
+        app: Zhibao, clock: FakeClock) -> None:
+    """The hazard conditions are defined once for the views (projections.catalogue) and
+    the domain keeps the same rules for one aggregate (Hazard.is_overdue, its state):
+    every hazard of the half-year, at the 10th of every month, as the overdue sweep
+    evaluates it then, agrees with the aggregate as it stood then."""
+    build_half_year(app, clock)
+    views = open_views(app)
+    judged: Counter[tuple[str, bool]] = Counter()
+    states = {"ELIMINATED_BY_CLOSURE": "eliminated"}
+    try:
+        catch_up(app, views)
+        for month in range(2, 8):
+            moment = datetime(2021, month, 10, 12, tzinfo=SHANGHAI)
+            window = Window.now(moment, app.settings.programme_start,
+                                app.settings.stock_cutoff)
+            with views.snapshot() as tx:
+                rows = tx.rows(f"SELECT hazard_id, state_at, is_overdue FROM "
+                               f"({hazards_sql()}) f", window.params())
+            for hazard_id, state, overdue in rows:
+                recorded = [datetime.fromisoformat(event_payload(stored.state)["timestamp"])
+                            for stored in app.recorder.select_events(UUID(hazard_id))]
+                hazard = app.repository.get(UUID(hazard_id), version=sum(
+                    at <= moment for at in recorded))
+                assert state == states.get(hazard.state.value, hazard.state.value.lower()), (
+                    hazard_id, moment)
+                assert bool(overdue) == hazard.is_overdue(moment.date()), (hazard_id, moment)
+                judged[state, bool(overdue)] += 1
+    finally:
+        views.close()
+    assert len(judged) >= 7 and judged["confirmed", True] + judged["rectifying", True] > 0
