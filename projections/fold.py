@@ -52,13 +52,17 @@ def business_day(at: datetime) -> str:
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: looked up per row
 class Op:
-    """One bulk statement: insert whole rows, or update `columns` of rows found by key."""
+    """One bulk statement: insert whole rows, update `columns` of rows found by key, or
+    keep a running maximum of rows by key (`maximum`)."""
 
     table: t.Table
     columns: tuple[str, ...] = ()  # empty: insert
+    maximum: bool = False
 
     def write(self, tx: Any, rows: list[tuple[Any, ...]]) -> None:
-        if self.columns:
+        if self.maximum:
+            tx.raise_to(self.table, rows)
+        elif self.columns:
             tx.update(self.table, self.columns, rows)
         else:
             tx.insert(self.table, rows)
@@ -82,7 +86,7 @@ TASK_EVENT = Op(t.TASK_EVENTS)
 PERIOD = Op(t.PERIODS)
 SUBMISSION = Op(t.SUBMISSIONS)
 MISSING = Op(t.MISSING)
-ACTIVITY = Op(t.ACTIVITY)
+ACTIVITY = Op(t.ACTIVITY, maximum=True)
 CODE_ENDED = Op(t.UNIT_CODES, ("ended_on", "ended_rec", "successor"))
 HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "confirmed_grade",
                                   "confirmed_deadline", "confirmed_treating_org",

@@ -102,6 +102,27 @@ class Tx:
                             f"ON CONFLICT ({key}) DO NOTHING")
         self.cursor.execute(f"DELETE FROM {staging}")
 
+    def raise_to(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows, or raise an existing row's other columns to the larger of the two
+        values (rows with distinct keys): a running maximum, whatever the batches were."""
+        if not rows:
+            return
+        names = ", ".join(table.column_names)
+        key = ", ".join(table.key)
+        larger = "max" if self.dialect == "sqlite" else "GREATEST"
+        sets = ", ".join(f"{c} = {larger}({table.name}.{c}, excluded.{c})"
+                         for c in table.column_names if c not in table.key)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" * len(table.columns))
+            self.cursor.executemany(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {sets}", rows)
+            return
+        staging = self._staged(table, table.column_names, rows)
+        self.cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "
+                            f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
+        self.cursor.execute(f"DELETE FROM {staging}")
+
     def update(self, table: Table, columns: Sequence[str],
                rows: Sequence[tuple[Any, ...]]) -> None:
         """Set `columns` of existing rows; each row is (key..., values...)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FOLD_VERSION = 3
+FOLD_VERSION = 4
 """Raised whenever what the folds write changes without the tables changing: views built by
 another version are dropped and rebuilt (see `ViewStore`)."""
 
@@ -158,10 +158,11 @@ MISSING = Table(
     "view_missing", _cols("period unit_code deadline rec:int"), ("period", "unit_code"))
 
 ACTIVITY = Table("view_activity", _cols("unit_code month rec:int position:int"),
-                 ("unit_code", "month", "position"))
-"""When facts of a unit were recorded, by the month they concern (their business time; a
-self-inspection's own period; '' for facts shown in every period, such as tasks): per batch,
-the latest record time and log position of each unit and month. A submission none of whose
+                 ("unit_code", "month"))
+"""When facts of a unit were last recorded, by the month they concern (their business time;
+a self-inspection's own period; '' for facts shown in every period, such as tasks): the
+latest record time and log position of each unit and month, however the events were
+batched. A submission none of whose
 subtree's facts of its months were recorded after its cut-off, nor folded after it was
 assembled, is unchanged — how the cascade skips it without assembling it."""
 

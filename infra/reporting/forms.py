@@ -303,7 +303,7 @@ HAZARD_COLUMNS: tuple[tuple[Column, Field], ...] = (
     (Column("行业领域", 12, wrap=True), lambda r: r["sector_name"]),
     (Column("单位名称\n统一社会信用代码", 20, wrap=True),
      lambda r: _lines(r["enterprise"], r["uscc"])),
-    (Column("问题隐患描述", 22, wrap=True), lambda r: r["description"]),
+    (Column("问题隐患描述", 18, wrap=True), lambda r: r["description"]),
     (Column("隐患类别", 10, wrap=True), lambda r: label("category", r["category"])),
     (Column("隐患等级", 6, wrap=True),
      lambda r: _lines(label("grade", r["grade"]), r["local_grade"])),
@@ -322,12 +322,12 @@ HAZARD_COLUMNS: tuple[tuple[Column, Field], ...] = (
     (Column("整改进展\n状态", 12, wrap=True),
      lambda r: label("state", r["state"]) + (
          f" {r['progress']}%" if r["progress"] and r["state"] == "rectifying" else "")),
-    (Column("完成/验收单位\n验收/销号日期", 14, wrap=True),
+    (Column("完成/验收单位\n验收/销号日期", 17, wrap=True),
      lambda r: _lines(r["completed_on"] and f"完成 {r['completed_on']}", r["verifier"],
                       r["verified_on"] and f"验收 {r['verified_on']}",
                       r["closed_on"] and f"销号 {r['closed_on']}")),
     (Column("是否逾期", 5), lambda r: _yes_no(r["overdue"])),
-    (Column("备注", 8, wrap=True), lambda r: label("tag", r["tag"])),
+    (Column("备注", 10, wrap=True), lambda r: label("tag", r["tag"])),
 )
 
 MEASURE_COLUMNS: tuple[tuple[Column, Field], ...] = (

@@ -15,13 +15,23 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from infra.reporting.forms import SIGNATURES, Cell, Form, Format, Heading, Section, Table
+from infra.reporting.forms import (
+    SIGNATURES,
+    Cell,
+    Form,
+    Format,
+    Heading,
+    Section,
+    Table,
+    width_of,
+)
 
 FONT = "宋体"
 NUMBER_FORMATS = {Format.COUNT: "#,##0", Format.PERCENT: "0.00%", Format.WAN_YUAN: "#,##0.00",
                   Format.DATE: "yyyy-mm-dd", Format.TEXT: "@"}
 DRAFT = "草稿：本期尚未结束，数据为草稿，不作正式报送"
 ROW_HEIGHT = 15  # points: one line of 10.5-point text with its border
+LINE_HEIGHT = 13.5  # points: each further line of wrapped text
 
 
 class _Formats:
@@ -97,14 +107,15 @@ def _sheet(sheet: Any, table: Table, heading: Heading, f: _Formats) -> None:
         if isinstance(line, Section):
             sheet.merge_range(row, 0, row, last, line.title, f.section)
         else:
-            wrapped = False
+            lines = 1
             for column_index, (column, value) in enumerate(zip(table.columns, line,
                                                                strict=True)):
                 kind = table.format_of(index, column_index)
                 _write(sheet, row, column_index, value, f.cells[kind, column.wrap])
-                wrapped |= column.wrap and isinstance(value, str) and _wraps(value, column.width)
-            if not wrapped:
-                sheet.set_row(row, ROW_HEIGHT)
+                if column.wrap and isinstance(value, str):
+                    lines = max(lines, lines_of(value, column.width))
+            sheet.set_row(row, ROW_HEIGHT + LINE_HEIGHT * (lines - 1))  # spreadsheets do
+            # not fit rows to wrapped text by themselves
         row += 1
     if not table.rows:
         sheet.merge_range(row, 0, row, last, "（本期无）", f.cells[Format.TEXT, False])
@@ -158,10 +169,10 @@ def _write(sheet: Any, row: int, column: int, value: Cell, fmt: Any) -> None:
         sheet.write_string(row, column, str(value), fmt)
 
 
-def _wraps(value: str, width: int) -> bool:
-    from infra.reporting.forms import width_of
-
-    return "\n" in value or width_of(value) > width
+def lines_of(value: str, width: int) -> int:
+    """Lines a text takes in a column `width` character cells wide (wrapping anywhere)."""
+    room = max(1, width - 1)
+    return sum(max(1, -(-width_of(line) // room)) for line in value.split("\n"))
 
 
 def _page_setup(sheet: Any, table: Table, heading: Heading, last_column: int, last_row: int,

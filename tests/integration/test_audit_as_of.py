@@ -116,8 +116,8 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
     ("2030-01-01T00:00", "610902", "2021-03", "known_at: 2030-01-01T00:00:00+08:00 is in the "
                                               "future"),
     ("2021-03-05T12:00", "999999", "2021-03", "unit: no unit has the code '999999'"),
-    ("2021-03-05T12:00", "610902", "2021-13", "period: '2021-13' is not a period of the form "
-                                              "YYYY-MM"),
+    ("2021-03-05T12:00", "610902", "2021-13", "period: '2021-13' is not a period: a month "
+                                              "2021-03, a quarter 2021-Q2 or a year 2021"),
 ])
 def test_bad_input_is_refused(app: Zhibao, ledger: Ledger, known_at: str, unit: str,
                               period: str, message: str) -> None:
