@@ -59,6 +59,8 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
   header block of every submission's workbook and PDF.
 - `ZHIBAO_PDF_FONT` (default: Debian's fonts-wqy-microhei, or another installed CJK
   TrueType font): the TrueType font the PDFs embed for Chinese.
+- `ZHIBAO_REPORT_WORKERS` (default 0: one per CPU): processes rendering the cascade's
+  workbooks and PDFs when a level has many (1: all in the cascade's own process).
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class Settings(BaseSettings):
     form_approval_no: str = ""
     form_valid_until: str = ""
     pdf_font: Path | None = None
+    report_workers: int = 0
     overdue_cron: str = "30 0 * * *"
 
 

@@ -20,7 +20,8 @@ from the events, not summed from the children).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,9 +42,9 @@ from domain.reports import (
     submission_id,
 )
 from infra.intake.service import Zhibao
-from infra.reporting.forms import FormSettings, build_form
-from infra.reporting.pdf import font_path, render_pdf
-from infra.reporting.xlsx import render_workbook
+from infra.reporting.forms import FormSettings
+from infra.reporting.pdf import font_path
+from infra.reporting.render import Job, Renderer
 from infra.settings import Settings
 from projections.report import Assembled, Assembler, Facts, Known, as_number, differences
 from projections.runner import CatchUp, Projector
@@ -134,8 +135,9 @@ class Reporter:
         self.app.directory.unit("unit_code", unit_code, end.date() - timedelta(days=1))
         require_submitter(self.app.directory.org(actor.org_id), unit_code)
         open_period(self.app, self.views, period)
-        assembler, (unit,) = self._assembler(period, draft, lambda a: [a.unit(unit_code)])
-        return self._submit(assembler, unit, actor, draft)
+        assembler, units = self._assembler(period, draft, lambda a: [a.unit(unit_code)])
+        (done,) = self._submit(assembler, units, actor, draft, self._renderer(1))
+        return done
 
     def cascade(self, period: str, levels: Iterable[Level] = CASCADE_LEVELS,
                 progress: Callable[[Submitted], None] | None = None) -> list[Submitted]:
@@ -148,15 +150,27 @@ class Reporter:
         open_period(self.app, self.views, period)
         done: list[Submitted] = []
         facts: Facts | None = None
-        for level in levels:
-            assembler, units = self._assembler(period, False,
-                                               lambda a, lv=level: a.tree.at_level(lv), facts)
-            facts = assembler.facts or facts
-            for unit in units:
-                done.append(self._submit(assembler, unit, SCHEDULER, draft=False))
-                if progress is not None:
-                    progress(done[-1])
+        renderer = self._renderer(os.cpu_count() or 1)
+        try:
+            for level in levels:
+                assembler, units = self._assembler(
+                    period, False, lambda a, lv=level: a.tree.at_level(lv), facts)
+                facts = assembler.facts or facts
+                for start in range(0, len(units), CHUNK):
+                    for submitted in self._submit(assembler, units[start:start + CHUNK],
+                                                  SCHEDULER, False, renderer):
+                        done.append(submitted)
+                        if progress is not None:
+                            progress(submitted)
+        finally:
+            renderer.close()
         return done
+
+    def _renderer(self, workers: int) -> Renderer:
+        settings = self.app.settings
+        return Renderer(FormSettings(settings.form_no, settings.form_authority,
+                                     settings.form_approval_no, settings.form_valid_until),
+                        font_path(settings.pdf_font), settings.report_workers or workers)
 
     def _assembler(self, period: str, draft: bool, units: Callable[[Assembler], list[Unit]],
                    reuse: Facts | None = None) -> tuple[Assembler, list[Unit]]:
@@ -183,8 +197,19 @@ class Reporter:
     def _folder(self, period: str, unit: Unit) -> Path:
         return self.output_dir / "reports" / period / unit.code
 
-    def _submit(self, assembler: Assembler, unit: Unit, actor: c.ActorIn,
-                draft: bool) -> Submitted:
+    def _submit(self, assembler: Assembler, units: Sequence[Unit], actor: c.ActorIn,
+                draft: bool, renderer: Renderer) -> list[Submitted]:
+        """Each unit's submission: skipped when its latest version is still it, else
+        assembled, rendered (the units together), recorded and written, in that order —
+        nothing is recorded for a unit whose files could not be rendered."""
+        prepared = [self._prepare(assembler, unit, draft) for unit in units]
+        jobs = [item for item in prepared if isinstance(item, Prepared)]
+        rendered = iter(renderer.render([item.job for item in jobs]))
+        return [item if isinstance(item, Submitted)
+                else self._complete(assembler, item, next(rendered), actor, draft)
+                for item in prepared]
+
+    def _prepare(self, assembler: Assembler, unit: Unit, draft: bool) -> Prepared | Submitted:
         latest = assembler.latest(unit)
         files = self._in_place(assembler, unit, draft)
         if latest is not None and files is not None:  # nothing to assemble or write
@@ -193,41 +218,29 @@ class Reporter:
         assembled = assembler.assemble(unit, draft)
         stem = _stem(latest, assembled, draft)
         folder = self._folder(assembler.period, unit)
+        changes = None
+        if latest is not None and latest.sha256 != assembled.sha256:
+            changes = differences(self._previous(assembled, latest, folder),
+                                  assembled.document)
+        return Prepared(assembled, latest, stem, folder, changes)
+
+    def _complete(self, assembler: Assembler, item: Prepared, rendered: dict[str, bytes],
+                  actor: c.ActorIn, draft: bool) -> Submitted:
+        assembled, latest = item.assembled, item.latest
+        files = {".json": assembled.canonical, **rendered}
         if latest is not None and latest.sha256 == assembled.sha256:
-            files = write_submission_files(folder, stem, self._render(assembled, stem))
-            unchanged, version = True, latest.version  # the same version: files restored
+            version, unchanged = latest.version, True  # the same version: files restored
         else:
-            previous = None if latest is None else self._previous(assembled, latest, folder)
-            changes = None if previous is None else differences(previous, assembled.document)
-            rendered = self._render(assembled, stem, changes, latest)
-            version = self._record(assembler, assembled, latest, actor, draft, changes)
-            files = write_submission_files(folder, stem, rendered)
-            unchanged = False
+            version, unchanged = self._record(assembler, assembled, latest, actor, draft,
+                                              item.changes), False
+            if item.changes is not None and latest is not None:
+                files[".diff.json"] = _diff(item.changes, latest)
+        written = write_submission_files(item.folder, item.stem, files)
         missing = self._mark_missing(assembler.period, assembled)
+        unit = assembled.unit
         stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
         return Submitted(unit.code, unit.name, unit.level, version, assembled.sha256, draft,
-                         stored.late, unchanged, files, missing)
-
-    def _render(self, assembled: Assembled, stem: str, changes: Changes | None = None,
-                latest: Known | None = None) -> dict[str, bytes]:
-        """Every file of a version, in memory: nothing is recorded if rendering fails."""
-        settings = self.app.settings
-        form = build_form(assembled.document, FormSettings(
-            settings.form_no, settings.form_authority, settings.form_approval_no,
-            settings.form_valid_until))
-        about = f"{stem}; sha256 {assembled.sha256} of {stem}.json"
-        files = {".json": assembled.canonical,
-                 ".xlsx": render_workbook(form, about),
-                 ".pdf": render_pdf(form, font_path(settings.pdf_font), about)}
-        if changes is not None and latest is not None:
-            figures, rows = changes
-            files[".diff.json"] = orjson.dumps({
-                "supersedes_version": latest.version, "supersedes": latest.sha256,
-                "figures": [{**vars(x), "old": as_number(x.old), "new": as_number(x.new)}
-                            for x in figures],
-                "rows": [vars(x) for x in rows]}, option=orjson.OPT_INDENT_2
-                | orjson.OPT_SORT_KEYS)
-        return files
+                         stored.late, unchanged, written, missing)
 
     def _record(self, assembler: Assembler, assembled: Assembled, latest: Known | None,
                 actor: c.ActorIn, draft: bool, changes: Changes | None) -> int:
@@ -284,6 +297,33 @@ class Reporter:
 
 
 Changes = tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]
+CHUNK = 64  # units assembled, then rendered together, then recorded and written
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A unit's submission assembled, its files yet to be rendered."""
+
+    assembled: Assembled
+    latest: Known | None
+    stem: str  # vN, the version its files are of
+    folder: Path
+    changes: Changes | None  # from the latest version, if it differs
+
+    @property
+    def job(self) -> Job:
+        return Job(self.assembled.document,
+                   f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json")
+
+
+def _diff(changes: Changes, latest: Known) -> bytes:
+    """A correction's differences from the version it supersedes, numbers as numbers."""
+    figures, rows = changes
+    return orjson.dumps({
+        "supersedes_version": latest.version, "supersedes": latest.sha256,
+        "figures": [{**vars(x), "old": as_number(x.old), "new": as_number(x.new)}
+                    for x in figures],
+        "rows": [vars(x) for x in rows]}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def _stem(latest: Known | None, assembled: Assembled, draft: bool) -> str:

@@ -184,3 +184,21 @@ def test_a_draft_says_so_on_every_table(march: March, reporter: Reporter,
     for sheet in book.worksheets:
         assert any("草稿" in str(c.value) for r in sheet.iter_rows(max_row=5) for c in r)
     assert "草稿" in PdfReader(file(done, ".pdf")).pages[0].extract_text()
+
+
+def test_worker_processes_render_the_same_bytes(town: Any, app: Zhibao,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cascade renders many forms in worker processes: byte for byte what this
+    process renders."""
+    import infra.reporting.render as rendering
+
+    jobs = [rendering.Job(document_of(town), f"v1; copy {n}") for n in range(3)]
+    font = font_path(app.settings.pdf_font)
+    inline = rendering.Renderer(FormSettings(), font, 1).render(jobs)
+    monkeypatch.setattr(rendering, "IN_WORKERS", 1)
+    pool = rendering.Renderer(FormSettings(), font, 2)
+    try:
+        assert pool.render(jobs) == inline
+    finally:
+        pool.close()
+    assert inline[0][".pdf"] != inline[1][".pdf"]  # (their properties say which copy)

@@ -1,0 +1,59 @@
+"""The printed forms of many submissions at once: rendering a workbook and a PDF is the
+costliest step of the cascade (pure Python), so a level with many units spreads it over
+worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`); a few are rendered in this
+process, where starting workers would cost more than it saves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from infra.reporting.forms import FormSettings, build_form
+from infra.reporting.pdf import render_pdf
+from infra.reporting.xlsx import render_workbook
+
+IN_WORKERS = 16
+"""Forms to render before worker processes are worth starting."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission's document and what its files say about it."""
+
+    document: dict[str, Any]
+    about: str  # the version and the JSON's SHA-256, in each file's properties
+
+
+def render(job: Job, settings: FormSettings, font: Path) -> dict[str, bytes]:
+    """The workbook and the PDF of one submission."""
+    form = build_form(job.document, settings)
+    return {".xlsx": render_workbook(form, job.about), ".pdf": render_pdf(form, font, job.about)}
+
+
+class Renderer:
+    """Renders the forms of many submissions, in worker processes when they are many."""
+
+    def __init__(self, settings: FormSettings, font: Path, workers: int) -> None:
+        self.settings = settings
+        self.font = font
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def render(self, jobs: Sequence[Job]) -> list[dict[str, bytes]]:
+        """Each job's files, in order."""
+        if self.workers <= 1 or len(jobs) < IN_WORKERS:
+            return [render(job, self.settings, self.font) for job in jobs]
+        if self._pool is None:  # spawned: a forked child would share the database handles
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        count = len(jobs)
+        return list(self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
+                                   chunksize=max(1, count // (4 * self.workers))))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
