@@ -55,7 +55,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
     names = {**{e: name for e, (name, _) in enterprises.items()},
              **_names(tx, "view_orgs", "org_id", "name")}
     by_unit: defaultdict[str, list[Row]] = defaultdict(list)
-    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS)}) f "
+    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, state=True)}) f "
                             "WHERE NOT is_void AND (is_open OR ended_at >= :T0)", params):
         unit_id = tree.resolve(row["unit_code"])
         if unit_id is None:

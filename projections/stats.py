@@ -112,17 +112,18 @@ def _latest(table: str, key: str, attrs: tuple[str, ...], before: str) -> str:
       GROUP BY c.{key}"""
 
 
-HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "plan_funds",
-                "completed")
+HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "plan_funds")
 """Hazard attributes that change after confirmation and that the conditions read."""
 
 
-def hazards_sql(extra_attrs: tuple[str, ...] = ()) -> str:
+def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False) -> str:
     """Every hazard reported before :T and known at :C, as it stood at :T: the stored
     columns, grade_at, deadline_at, ended_as (if ended by :T), `latest_<attr>` of each
     changing attribute (HAZARD_ATTRS and `extra_attrs`), the catalogue's conditions
-    (`projections.catalogue.HAZARD_CONDITIONS`), `state_at` and `plan_funds_fen`."""
-    attrs = HAZARD_ATTRS + tuple(a for a in extra_attrs if a not in HAZARD_ATTRS)
+    (`projections.catalogue.HAZARD_CONDITIONS`), `plan_funds_fen` and, with `state`,
+    `state_at` (which reads the `completed` attribute too)."""
+    wanted = (*extra_attrs, "completed") if state else extra_attrs
+    attrs = HAZARD_ATTRS + tuple(a for a in wanted if a not in HAZARD_ATTRS)
     latest = "".join(f", later.latest_{a}" for a in attrs if a not in ("grade", "deadline"))
     conditions = ",\n      ".join(f"{sql} AS {name}" for name, sql in HAZARD_CONDITIONS.items())
     return f"""
@@ -145,8 +146,7 @@ def hazards_sql(extra_attrs: tuple[str, ...] = ()) -> str:
           AS deadline_at{latest}
       FROM known k LEFT JOIN later ON later.hazard_id = k.hazard_id)
     SELECT h.*,
-      {conditions},
-      {HAZARD_STATE} AS state_at,
+      {conditions},{f"{chr(10)}      {HAZARD_STATE} AS state_at," if state else ""}
       CAST(NULLIF(latest_plan_funds, '') AS BIGINT) AS plan_funds_fen
     FROM h"""
 
@@ -178,7 +178,10 @@ BASE_SQL = f"""
     LEFT JOIN by_town ON by_town.enterprise_id = b.enterprise_id"""
 
 FAMILIES: dict[str, str] = {
-    "hazards": hazards_sql(),
+    "hazards": f"""
+      SELECT unit_code, sector, channel, reported_at, listed_at, listing_level,
+             plan_funds_fen, {", ".join(HAZARD_CONDITIONS)}
+      FROM ({hazards_sql()}) h""",  # only what the metrics read: a narrow row to group
     "base": BASE_SQL,
     "visits": """
       SELECT v.unit_code, v.enterprise_id, v.at, i.inspection_type FROM view_visits v
