@@ -1,6 +1,7 @@
 """Snapshot datasets of the submissions (一报表两清单, one report form and two lists): every
 submission version recorded in an export run — the statistics, the problem-hazard list and
-the measure list exactly as submitted — as rows partitioned by `period=YYYY-MM`.
+the measure list exactly as submitted — as rows partitioned by `period=` (a month YYYY-MM,
+a quarter YYYY-Qn or a year YYYY).
 
 A submission event carries only the document's SHA-256, so the document is assembled again
 from the views at the submission's own cut-off (the views are bitemporal) and must hash to
