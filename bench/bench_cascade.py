@@ -42,8 +42,8 @@ from projections.tree import UnitTree
 from tests.integration.test_reports_independent import When, independent, load_events
 
 PERIOD = "2021-12"
-CUT_OFF = datetime(2022, 1, 3, 9, tzinfo=SHANGHAI)  # the demo's data end in December
-AGAIN = datetime(2022, 1, 6, 9, tzinfo=SHANGHAI)  # the second cascade, after more events
+CUT_OFF = datetime(2022, 1, 10, 9, tzinfo=SHANGHAI)  # after the demo's last record (3 Jan)
+AGAIN = datetime(2022, 1, 12, 9, tzinfo=SHANGHAI)  # the second cascade, after more events
 LATE_SHARE = 0.01  # of the new events, late records of December; the rest are January's
 UNITS_PER_SECOND = 100
 
@@ -99,7 +99,7 @@ def run(stores: list[str]) -> list[Result]:
 def more_events(app: Zhibao, views: ViewStore, share: float, late: float) -> int:
     """`share` more events: hazards self-reported by enterprises spread over every city,
     discovered in January 2022 — or, `late` of them, on 31 December 2021 and recorded only
-    now — recorded on 5 January. Returns how many events were recorded."""
+    now — recorded on 11 January. Returns how many events were recorded."""
     rng = random.Random(14 + int(late * 1000))
     with views.snapshot() as tx:
         enterprises = [e for (e,) in tx.rows("SELECT enterprise_id FROM view_enterprises "
@@ -108,13 +108,13 @@ def more_events(app: Zhibao, views: ViewStore, share: float, late: float) -> int
     commands = []
     for number in range(1, wanted + 1):
         found = (datetime(2021, 12, 31, 15, tzinfo=SHANGHAI) if rng.random() < late else
-                 datetime(2022, 1, rng.randint(1, 4), 10, tzinfo=SHANGHAI))
+                 datetime(2022, 1, rng.randint(1, 9), 10, tzinfo=SHANGHAI))
         enterprise = UUID(rng.choice(enterprises))
         commands.append((number, c.ReportHazard(
             actor=c.ActorIn(person_id="负责人", org_id=enterprise, role="enterprise_principal"),
             enterprise_id=enterprise, channel="self_inspection", discovered_at=found,
             description="消防通道堵塞", category="unsafe_condition")))
-    app.clock = lambda: datetime(2022, 1, 5, 9, tzinfo=SHANGHAI)
+    app.clock = lambda: datetime(2022, 1, 11, 9, tzinfo=SHANGHAI)
     recorded = 0
     for result in app.execute_batch(commands, 2000):
         recorded += result.events  # (an enterprise closed meanwhile refuses its hazard)

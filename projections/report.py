@@ -38,7 +38,7 @@ from projections.stats import (
 from projections.store import Tx
 from projections.tree import Unit, UnitTree
 
-FORMAT = "zhibao.submission/1"
+FORMAT = "zhibao.submission/2"  # 2: the national table; inspections by their visits
 LIST_KEYS = {"hazard_list": "hazard_id", "measure_list": "measure_id",
              "tasks": ("task_no", "responsible_unit")}
 

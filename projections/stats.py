@@ -218,12 +218,14 @@ FAMILIES: dict[str, str] = {
       WITH sectors AS ({_latest("view_enterprise_changes", "enterprise_id", ("sectors",),
                                 "< :T")})
       SELECT f.unit_code, f.enterprise_id, f.at, s.latest_sectors AS sectors FROM (
-        SELECT unit_code, enterprise_id, at FROM view_self_inspections
-        WHERE at >= :Y0 AND at < :T AND rec <= :C
-        UNION ALL
-        SELECT unit_code, enterprise_id, at FROM view_visits
-        WHERE at >= :Y0 AND at < :T AND rec <= :C) f
-      LEFT JOIN sectors s ON s.enterprise_id = f.enterprise_id""",
+        SELECT unit_code, enterprise_id, MIN(at) AS at FROM (
+          SELECT unit_code, enterprise_id, at FROM view_self_inspections
+          WHERE at >= :Y0 AND at < :T AND rec <= :C
+          UNION ALL
+          SELECT unit_code, enterprise_id, at FROM view_visits
+          WHERE at >= :Y0 AND at < :T AND rec <= :C) e
+        GROUP BY unit_code, enterprise_id) f
+      LEFT JOIN sectors s ON s.enterprise_id = f.enterprise_id""",  # first time in the year
     "measures": """
       SELECT unit_code, planned_at,
              CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_at END
