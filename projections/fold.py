@@ -176,7 +176,7 @@ IGNORED = frozenset({
     "EnforcementCaseClosed", "SuspensionLifted", "RectificationPlanApproved",
     "DeadlineExtensionRequested", "DeadlineExtensionRejected", "HazardRelapseFound",
     # the audit trail's own bookkeeping
-    "AuditTrailStarted", "CheckpointSealed",
+    "AuditTrailStarted", "CheckpointSealed", "CheckpointSigned",
 })
 
 

@@ -146,6 +146,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise UserError(f"a store with {existing} events already exists at {url}; "
                         "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
                         "to another location")
+    _demo_signing_key(app.settings, fresh=args.fresh)
     started = time.perf_counter()
     with progress_bar() as progress:
         task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
@@ -192,14 +193,43 @@ def _report_the_last_month(app: Any) -> None:
 
 
 def _checkpoint(app: Any) -> None:
-    """Seal what was just recorded, so tampering with it is detectable from now on."""
-    from infra.audit.seal import take_checkpoint
+    """Sign a checkpoint of what was just recorded, so tampering with it is detectable from
+    now on; without a signing key, say how to make one."""
+    from infra.audit.checkpoints import take_checkpoint
+    from infra.audit.keys import KeyFileError
 
-    checkpoint = take_checkpoint(app, person="zhibao")
+    try:
+        checkpoint = take_checkpoint(app, person="zhibao")
+    except KeyFileError as e:
+        console.print(f"[yellow]not signed:[/] {e}")
+        return
     if checkpoint is not None:
-        console.print(f"checkpoint {checkpoint.number} seals positions up to "
-                      f"{checkpoint.through_position}; anchor {checkpoint.anchor} "
-                      "(keep it outside the database: `zhibao audit verify --anchor …`)")
+        console.print(f"checkpoint {checkpoint.number} signs the first {checkpoint.size:,} "
+                      f"events (root {checkpoint.root_b64}); kept outside the database in "
+                      f"{app.settings.output_dir / 'audit'} too")
+
+
+DEMO_LOG = "demo.zhibao.example/ankang"
+"""The demo's log name (checkpoint origin); a real deployment names its own."""
+
+
+def _demo_signing_key(settings: Any, fresh: bool) -> None:
+    """The demo signs its checkpoints: it makes the configured key file when there is none.
+    A fresh demo store is a new log, so the checkpoints kept outside for the old one go."""
+    from infra.audit.anchors import anchors_path
+    from infra.audit.keys import generate, write_key_files
+
+    path = settings.audit_signing_key
+    if path is None:
+        console.print("[yellow]ZHIBAO_AUDIT_SIGNING_KEY is unset: the demo's checkpoints and "
+                      "submissions will not be signed[/]")
+        return
+    if not path.exists():
+        public = write_key_files(generate(DEMO_LOG), path)
+        console.print(f"made the demo's signing key {path} (public half {public}); a real "
+                      "deployment makes its own with `zhibao audit keygen --name NAME`")
+    if fresh:
+        anchors_path(settings).unlink(missing_ok=True)
 
 
 def _remove_embedded_store(url: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -32,6 +32,7 @@ from domain.reports import (
     require_submitter,
     submission_id,
 )
+from infra.audit.bundles import seal_submissions
 from infra.intake.service import Zhibao
 from projections.fold import micros
 from projections.report import Assembled, Assembler, Known, differences
@@ -124,7 +125,8 @@ class Reporter:
         require_submitter(self.app.directory.org(actor.org_id), unit_code)
         open_period(self.app, self.views, period)
         assembler = self._assembler(period)
-        return self._submit(assembler, assembler.unit(unit_code), actor, draft)
+        return self._with_bundles(
+            period, [self._submit(assembler, assembler.unit(unit_code), actor, draft)])[0]
 
     def cascade(self, period: str, levels: Iterable[Level] = CASCADE_LEVELS,
                 progress: Callable[[Submitted], None] | None = None) -> list[Submitted]:
@@ -139,7 +141,15 @@ class Reporter:
                 done.append(self._submit(assembler, unit, SCHEDULER, draft=False))
                 if progress is not None:
                     progress(done[-1])
-        return done
+        return self._with_bundles(period, done)
+
+    def _with_bundles(self, period: str, done: list[Submitted]) -> list[Submitted]:
+        """Sign a checkpoint over what was recorded and put each submission's proof bundle
+        (`vN.bundle.json`, infra/audit/bundles.py) beside its files."""
+        bundles = seal_submissions(self.app, [(s.unit_code, period, s.version, s.files[0])
+                                              for s in done])
+        return [replace(s, files=(*s.files, bundles[s.files[0]])) if s.files[0] in bundles
+                else s for s in done]
 
     def _assembler(self, period: str) -> Assembler:
         cut_off = self.app.clock()

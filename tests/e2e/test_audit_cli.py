@@ -20,18 +20,31 @@ def ledger(app: Zhibao, clock: FakeClock) -> Ledger:
     return build_ledger(app, clock, general=3)
 
 
-def test_checkpoint_then_verify_with_its_anchor(app: Zhibao, ledger: Ledger, app_env: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_then_verify_with_a_copy_kept(app: Zhibao, ledger: Ledger, app_env: Path,
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "checkpoint"]) == 2  # no key yet: says how to make one
+    assert "zhibao audit keygen" in capsys.readouterr().err
+    assert main(["audit", "keygen", "--name", "test.example/log", "--out",
+                 str(tmp_path / "audit.key")]) == 0
+    vkey = capsys.readouterr().out.strip()
+    assert vkey.startswith("test.example/log+") and (tmp_path / "audit.key.pub").is_file()
+    assert main(["audit", "keygen", "--name", "x", "--out", str(tmp_path / "audit.key")]) == 2
+    assert "is never overwritten" in capsys.readouterr().err
+
     assert main(["audit", "checkpoint", "--person", "审计员"]) == 0
     out, err = capsys.readouterr()
-    anchor = out.strip()
-    assert len(anchor) == 64 and "checkpoint 1: sealed" in err
+    assert out.startswith("test.example/log\n") and "— test.example/log " in out
+    assert "checkpoint 1:" in " ".join(err.split())
     assert main(["audit", "checkpoint"]) == 0
-    assert "nothing new to seal" in capsys.readouterr().err
+    assert "nothing new to sign" in capsys.readouterr().err
 
-    assert main(["audit", "verify", "--anchor", anchor, "--json"]) == 0
+    kept = tmp_path / "kept.note"
+    kept.write_text(out)
+    assert main(["audit", "verify", "--anchor", str(kept), "--key", vkey, "--json"]) == 0
     result = orjson.loads(capsys.readouterr().out)
     assert result["ok"] is True and result["checkpoints"] == 1
+    assert result["signatures_checked"] and str(kept) in result["anchors"]
     assert result["events"] == app.recorder.max_notification_id()
 
 
@@ -47,10 +60,14 @@ def test_verify_names_the_first_broken_link(app: Zhibao, ledger: Ledger, app_env
     assert f"missing at position {position + 1}, aggregate {hazard} version 3" in err
 
 
-def test_verify_refuses_a_malformed_anchor(ledger: Ledger, app_env: Path,
+def test_verify_refuses_a_malformed_anchor(ledger: Ledger, app_env: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "verify", "--anchor", "abc"]) == 2
-    assert "--anchor: 'abc' is not a SHA-256 hash" in capsys.readouterr().err
+    assert "--anchor: 'abc' is neither a file holding a checkpoint nor a legacy anchor" in \
+        " ".join(capsys.readouterr().err.split())
+    (tmp_path / "junk").write_text("hello\n")
+    assert main(["audit", "verify", "--anchor", str(tmp_path / "junk")]) == 2
+    assert "not a signed note" in " ".join(capsys.readouterr().err.split())
 
 
 def test_export_parquet_and_a_refused_directory(ledger: Ledger, app_env: Path, tmp_path: Path,

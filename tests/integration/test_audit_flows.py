@@ -10,7 +10,7 @@ import pytest
 
 from flows.audit import TamperDetected, store_audit
 from flows.export import parquet_export
-from infra.audit.seal import verify
+from infra.audit.integrity import verify
 from infra.intake.service import Zhibao
 from tests.conftest import FakeClock
 from tests.integration.test_audit_tamper import RawStore

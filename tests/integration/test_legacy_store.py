@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from domain.event_types import event_classes
-from infra.audit.seal import verify
+from infra.audit.integrity import verify
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up, open_views
 from infra.settings import Settings
