@@ -83,6 +83,8 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes
     """RFC 9162 §2.1.3.2: the root the audit path leads to from the leaf hash."""
     if not 0 <= index < size:
         raise ProofError(f"leaf {index} is not in a tree of {size} leaves")
+    if len(leaf) != HASH_SIZE or any(len(p) != HASH_SIZE for p in path):
+        raise ProofError("the leaf hash and the proof's hashes must be SHA-256 hashes")
     expected = inclusion_path_length(index, size)
     if len(path) != expected:
         raise ProofError(f"the inclusion proof has {len(path)} hashes; leaf {index} of a tree of "
