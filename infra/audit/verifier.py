@@ -440,10 +440,11 @@ def check_bundle(data: bytes, log_keys: Sequence[VerifierKey],
                          checkpoint)
 
 
-def check_consistency(data: bytes, log_keys: Sequence[VerifierKey],
-                      witness_keys: Sequence[VerifierKey] = ()) -> tuple[Checkpoint, Checkpoint]:
-    """Verify a consistency proof file: both checkpoints signed, of one log, the newer
-    extending the older."""
+def read_consistency(data: bytes, log_keys: Sequence[VerifierKey],
+                     witness_keys: Sequence[VerifierKey] = ()
+                     ) -> tuple[Checkpoint, Checkpoint, list[bytes]]:
+    """A consistency proof file's two checkpoints (signatures checked, one log) and hashes,
+    the proof itself not yet checked."""
     proof = _load_json(data, "zhibao consistency proof")
     if proof.get("format") != CONSISTENCY_FORMAT:
         raise ProofError(f"not a {CONSISTENCY_FORMAT} proof (format {proof.get('format')!r})")
@@ -460,6 +461,14 @@ def check_consistency(data: bytes, log_keys: Sequence[VerifierKey],
         if len(digest) != HASH_SIZE:
             raise ProofError(f"the proof's hash {str(item)[:50]!r} is not a base64 SHA-256 hash")
         path.append(digest)
+    return old, new, path
+
+
+def check_consistency(data: bytes, log_keys: Sequence[VerifierKey],
+                      witness_keys: Sequence[VerifierKey] = ()) -> tuple[Checkpoint, Checkpoint]:
+    """Verify a consistency proof file: both checkpoints signed, of one log, the newer
+    extending the older."""
+    old, new, path = read_consistency(data, log_keys, witness_keys)
     verify_consistency(old.size, new.size, old.root, new.root, path)
     return old, new
 

@@ -17,7 +17,6 @@ The first checkpoint a witness sees is trusted as it comes (its signature checke
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -30,10 +29,10 @@ from infra.audit.verifier import (
     Checkpoint,
     ProofError,
     VerifierKey,
-    check_consistency,
     open_checkpoint,
     parse_checkpoint,
     parse_note,
+    read_consistency,
     verify_consistency,
 )
 
@@ -116,13 +115,12 @@ class FileWitness:
         """Accept the newer checkpoint of a consistency proof file whose older checkpoint is
         the last one accepted (or, for a first, any older one); returns what is now held,
         cosigned when this witness cosigns."""
-        old, new = check_consistency(data, self.keys)
+        old, new, proof = read_consistency(data, self.keys)
         held = self.state["logs"].get(new.origin, {})
         if held.get("alarm"):
             raise ForkDetected(f"{new.origin}: fork alarm raised before ({held['alarm']}); "
                                "nothing is accepted from this log until it is resolved")
         latest = self.latest(new.origin)
-        proof = [base64.b64decode(h) for h in json.loads(data)["proof"]]
         if latest is not None and (old.size, old.root) != (latest.size, latest.root):
             if old.size == latest.size:
                 self._alarm(new.origin, "two different roots for one tree size")
@@ -130,6 +128,8 @@ class FileWitness:
                                    f"{old.size:,} leaves that differs from the one accepted")
             raise ProofError(f"the proof starts at {old.size:,} leaves; this witness last "
                              f"accepted {latest.size:,}: ask for a proof from there")
+        if latest is None:  # a first checkpoint: the proof must still hold
+            verify_consistency(old.size, new.size, old.root, new.root, proof)
         try:
             accepted = accept(latest, Accepted(new.origin, new.size, new.root, new.note),
                               old.size, proof)

@@ -18,6 +18,14 @@ not above the last one applied for its aggregate is a re-send and is dropped.
 
 A record that does not decode goes to `<prefix>.dlq` with its reason and its original
 topic, partition and offset in headers, and is counted; the consumer carries on.
+
+The consumer is also a witness of the log (`infra/audit/witness.py`): every checkpoint on
+the system topic must be signed by a key of `ZHIBAO_AUDIT_TRUSTED_KEYS` and, by the
+consistency proof it carries, extend the last checkpoint this consumer accepted (kept in its
+views database with the batch). Otherwise it raises a fork alarm: logged, recorded where
+operators see it (`zhibao consume --county CODE` prints it; `witnessed()`), and the consumer
+stops — it applies nothing more from a log it can no longer trust until an operator, having
+investigated, clears the alarm (`clear_alarm()`, `zhibao consume --clear-alarm`).
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
+from infra.audit.checkpoints import trusted_keys
+from infra.audit.verifier import ProofError
+from infra.audit.witness import Accepted, ForkDetected, accept, read_checkpoint
 from infra.kafka.avro import Codec, DecodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.relay import EVENT_TYPE_HEADER
@@ -49,6 +60,12 @@ log = logging.getLogger("zhibao.consume")
 APPLIED_VERSIONS = Table("kafka_applied_versions",
                          (("aggregate_id", TEXT), ("version", BIGINT)), ("aggregate_id",))
 """The last version applied per aggregate: what makes a re-sent event recognisable."""
+
+WITNESSED = Table("audit_witness", (("origin", TEXT), ("tree_size", BIGINT),
+                                   ("root_hash", TEXT), ("note", TEXT), ("alarm", TEXT)),
+                  ("origin",))
+"""Per log, the newest checkpoint accepted, and the fork alarm ('' while there is none)."""
+CHECKPOINT_EVENT = "CheckpointSigned"
 
 LOOKUP_CHUNK = 1000  # aggregate ids per query, well inside SQLite's parameter limit
 DLQ_HEADERS = ("dlq-reason", "dlq-detail", "dlq-topic", "dlq-partition", "dlq-offset")
@@ -74,7 +91,8 @@ class CountyConsumer:
         self.settings = settings or get_settings()
         prefix = self.settings.kafka_topic_prefix
         self.topics = (events_topic(prefix, county), events_topic(prefix, SYSTEM_TOPIC_SUFFIX))
-        self.views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS))  # reset() clears all
+        self.views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS, WITNESSED))  # reset(): all
+        self.log_keys = trusted_keys(self.settings)
         self.writer = ViewWriter(self.views)
         self.codec = Codec()
         self.on_progress = on_progress or (lambda progress: None)
@@ -94,7 +112,12 @@ class CountyConsumer:
         self.views.close()
 
     def run(self, follow: bool = False) -> ConsumeProgress:
-        """Apply what the topic holds (`follow`: and keep applying until `stop` is set)."""
+        """Apply what the topic holds (`follow`: and keep applying until `stop` is set).
+        ForkDetected, applying nothing, while a fork alarm is recorded."""
+        for origin, state in self.witnessed().items():
+            if state["alarm"]:
+                raise ForkDetected(f"{origin}: fork alarm — {state['alarm']}; nothing is "
+                                   "applied until an operator clears it")
         backoff = Backoff(self.settings.kafka_retry_max_seconds)
         while not self.stop.is_set():
             try:
@@ -180,7 +203,9 @@ class CountyConsumer:
             applied[key] = record.originator_version
             records.append(record)
         dead_letters.flush()  # a dead letter is on the DLQ before its offset is passed
-        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known))
+        witnessed = self._witness(records)
+        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known,
+                                                                witnessed))
         self.progress.applied += len(records)
 
     def _applied_versions(self, keys: set[str]) -> dict[str, int]:
@@ -209,8 +234,61 @@ class CountyConsumer:
             dead_letters.send(message, reason, str(e))
             return None
 
+    # -- witnessing the log's checkpoints
+
+    def witnessed(self) -> dict[str, dict[str, Any]]:
+        """Per log: the newest checkpoint accepted (size, root, note) and the alarm."""
+        with self.views.snapshot() as tx:
+            return {row["origin"]: row for row in tx.dict_rows(
+                f"SELECT origin, tree_size, root_hash, note, alarm FROM {WITNESSED.name}")}
+
+    def clear_alarm(self) -> None:
+        """After an investigation: forget the alarm and the checkpoint it was raised against;
+        the next checkpoint is accepted as a first one."""
+        with self.views.transaction() as tx:
+            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE alarm <> ''")
+
+    def _witness(self, records: list[EventRecord]) -> dict[str, Accepted]:
+        """Each checkpoint in the batch against the newest accepted before it; the newest
+        per log afterwards, stored with the batch. On a fork: the alarm is recorded, nothing
+        of the batch is applied, ForkDetected."""
+        newest: dict[str, Accepted] = {}
+        for record in records:
+            if record.event_type != CHECKPOINT_EVENT:
+                continue
+            data = record.data
+            try:
+                new = read_checkpoint(data["note"], self.log_keys)
+                latest = newest.get(new.origin) or self._accepted(new.origin)
+                newest[new.origin] = accept(latest, new, data["previous_size"],
+                                            [bytes.fromhex(h) for h in data["consistency"]])
+            except (ForkDetected, ProofError) as e:
+                self._alarm(data.get("origin", "?"), f"at position {record.position}: {e}")
+                raise ForkDetected(f"checkpoint at position {record.position}: {e}") from None
+        return newest
+
+    def _accepted(self, origin: str) -> Accepted | None:
+        state = self.witnessed().get(origin)
+        if state is None or not state["note"]:
+            return None
+        return Accepted(origin, state["tree_size"], bytes.fromhex(state["root_hash"]),
+                        state["note"])
+
+    def _alarm(self, origin: str, why: str) -> None:
+        log.error("FORK ALARM for the log %s: %s — the consumer stops", origin, why)
+        with self.views.transaction() as tx:
+            if tx.rows(f"SELECT 1 FROM {WITNESSED.name} WHERE origin = ?", (origin,)):
+                tx.execute(f"UPDATE {WITNESSED.name} SET alarm = ? WHERE origin = ?",
+                           (why, origin))
+            else:
+                tx.insert(WITNESSED, [(origin, 0, "", "", why)])
+
     def _track(self, tx: Tx, offsets: dict[TopicPartition, int], applied: dict[str, int],
-               known: dict[str, int]) -> None:
+               known: dict[str, int], witnessed: dict[str, Accepted]) -> None:
+        for origin, checkpoint in witnessed.items():
+            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ?", (origin,))
+            tx.insert(WITNESSED, [(origin, checkpoint.size, checkpoint.root.hex(),
+                                   checkpoint.note, "")])
         for partition, offset in offsets.items():
             tx.track(tracking_name(partition), offset)
         tx.update(APPLIED_VERSIONS, ("version",),
