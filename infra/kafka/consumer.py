@@ -61,10 +61,11 @@ APPLIED_VERSIONS = Table("kafka_applied_versions",
                          (("aggregate_id", TEXT), ("version", BIGINT)), ("aggregate_id",))
 """The last version applied per aggregate: what makes a re-sent event recognisable."""
 
-WITNESSED = Table("audit_witness", (("origin", TEXT), ("tree_size", BIGINT),
+WITNESSED = Table("audit_witness", (("origin", TEXT), ("version", BIGINT), ("tree_size", BIGINT),
                                    ("root_hash", TEXT), ("note", TEXT), ("alarm", TEXT)),
-                  ("origin",))
-"""Per log, the newest checkpoint accepted, and the fork alarm ('' while there is none)."""
+                  ("origin", "version"))
+"""Per log, every checkpoint accepted, by its version in the audit trail (so a re-sent one
+must be the same, and a replaced one is found); a fork alarm is the row of version 0."""
 CHECKPOINT_EVENT = "CheckpointSigned"
 
 LOOKUP_CHUNK = 1000  # aggregate ids per query, well inside SQLite's parameter limit
@@ -203,7 +204,7 @@ class CountyConsumer:
             applied[key] = record.originator_version
             records.append(record)
         dead_letters.flush()  # a dead letter is on the DLQ before its offset is passed
-        witnessed = self._witness(records)
+        witnessed = self._witness(decoded)
         self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known,
                                                                 witnessed))
         self.progress.applied += len(records)
@@ -237,38 +238,69 @@ class CountyConsumer:
     # -- witnessing the log's checkpoints
 
     def witnessed(self) -> dict[str, dict[str, Any]]:
-        """Per log: the newest checkpoint accepted (size, root, note) and the alarm."""
+        """Per log: the newest checkpoint accepted (tree_size, root_hash, note) and the
+        alarm ('' while there is none)."""
+        found: dict[str, dict[str, Any]] = {}
         with self.views.snapshot() as tx:
-            return {row["origin"]: row for row in tx.dict_rows(
-                f"SELECT origin, tree_size, root_hash, note, alarm FROM {WITNESSED.name}")}
+            for row in tx.dict_rows(f"SELECT origin, version, tree_size, root_hash, note, alarm "
+                                    f"FROM {WITNESSED.name} ORDER BY origin, version"):
+                state = found.setdefault(row["origin"], {"tree_size": 0, "root_hash": "",
+                                                         "note": "", "alarm": ""})
+                if row["version"] == 0:
+                    state["alarm"] = row["alarm"]
+                else:
+                    state.update(tree_size=row["tree_size"], root_hash=row["root_hash"],
+                                 note=row["note"], version=row["version"])
+        return found
 
     def clear_alarm(self) -> None:
-        """After an investigation: forget the alarm and the checkpoint it was raised against;
+        """After an investigation: forget the alarm and what was accepted from that log;
         the next checkpoint is accepted as a first one."""
         with self.views.transaction() as tx:
-            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE alarm <> ''")
+            for (origin,) in tx.rows(f"SELECT origin FROM {WITNESSED.name} WHERE version = 0"):
+                tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ?", (origin,))
 
-    def _witness(self, records: list[EventRecord]) -> dict[str, Accepted]:
-        """Each checkpoint in the batch against the newest accepted before it; the newest
-        per log afterwards, stored with the batch. On a fork: the alarm is recorded, nothing
-        of the batch is applied, ForkDetected."""
-        newest: dict[str, Accepted] = {}
-        for record in records:
-            if record.event_type != CHECKPOINT_EVENT:
-                continue
+    def _witness(self, records: list[EventRecord]) -> list[tuple[Any, ...]]:
+        """Each checkpoint in the batch, re-sent ones too: one seen before must be the same,
+        a new one must extend the newest accepted. The rows to store with the batch. On a
+        fork: the alarm is recorded, nothing of the batch is applied, ForkDetected."""
+        checkpoints = [r for r in records if r.event_type == CHECKPOINT_EVENT]
+        if not checkpoints:
+            return []
+        seen = self.witnessed()
+        rows: list[tuple[Any, ...]] = []
+        newest: dict[str, Accepted | None] = {}
+        for record in checkpoints:
             data = record.data
             try:
                 new = read_checkpoint(data["note"], self.log_keys)
-                latest = newest.get(new.origin) or self._accepted(new.origin)
-                newest[new.origin] = accept(latest, new, data["previous_size"],
-                                            [bytes.fromhex(h) for h in data["consistency"]])
+                known = self._known(new.origin, record.originator_version)
+                if known is not None:
+                    if known != data["note"]:
+                        raise ForkDetected(f"{new.origin}: checkpoint {record.originator_version}"
+                                           " of the audit trail was replaced by another")
+                    continue
+                if new.origin not in newest:
+                    newest[new.origin] = self._accepted(new.origin, seen.get(new.origin))
+                accepted = accept(newest[new.origin], new, data["previous_size"],
+                                  [bytes.fromhex(h) for h in data["consistency"]])
             except (ForkDetected, ProofError) as e:
                 self._alarm(data.get("origin", "?"), f"at position {record.position}: {e}")
                 raise ForkDetected(f"checkpoint at position {record.position}: {e}") from None
-        return newest
+            if accepted is new:
+                newest[new.origin] = new
+                rows.append((new.origin, record.originator_version, new.size, new.root.hex(),
+                             new.note, ""))
+        return rows
 
-    def _accepted(self, origin: str) -> Accepted | None:
-        state = self.witnessed().get(origin)
+    def _known(self, origin: str, version: int) -> str | None:
+        with self.views.snapshot() as tx:
+            found = tx.rows(f"SELECT note FROM {WITNESSED.name} WHERE origin = ? AND "
+                            "version = ?", (origin, version))
+        return found[0][0] if found else None
+
+    @staticmethod
+    def _accepted(origin: str, state: dict[str, Any] | None) -> Accepted | None:
         if state is None or not state["note"]:
             return None
         return Accepted(origin, state["tree_size"], bytes.fromhex(state["root_hash"]),
@@ -277,18 +309,13 @@ class CountyConsumer:
     def _alarm(self, origin: str, why: str) -> None:
         log.error("FORK ALARM for the log %s: %s — the consumer stops", origin, why)
         with self.views.transaction() as tx:
-            if tx.rows(f"SELECT 1 FROM {WITNESSED.name} WHERE origin = ?", (origin,)):
-                tx.execute(f"UPDATE {WITNESSED.name} SET alarm = ? WHERE origin = ?",
-                           (why, origin))
-            else:
-                tx.insert(WITNESSED, [(origin, 0, "", "", why)])
+            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ? AND version = 0",
+                       (origin,))
+            tx.insert(WITNESSED, [(origin, 0, 0, "", "", why)])
 
     def _track(self, tx: Tx, offsets: dict[TopicPartition, int], applied: dict[str, int],
-               known: dict[str, int], witnessed: dict[str, Accepted]) -> None:
-        for origin, checkpoint in witnessed.items():
-            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ?", (origin,))
-            tx.insert(WITNESSED, [(origin, checkpoint.size, checkpoint.root.hex(),
-                                   checkpoint.note, "")])
+               known: dict[str, int], witnessed: list[tuple[Any, ...]]) -> None:
+        tx.insert(WITNESSED, witnessed)
         for partition, offset in offsets.items():
             tx.track(tracking_name(partition), offset)
         tx.update(APPLIED_VERSIONS, ("version",),
