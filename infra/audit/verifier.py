@@ -486,12 +486,12 @@ def check_file(data: bytes, log_keys: Sequence[VerifierKey],
     what = verified.event_type
     if what in SUBMISSION_TYPES:
         what = (f"{what} {about.get('unit_code')} {about.get('period')} version "
-                f"{about.get('version')}, sha256 {about.get('sha256')}"
-                + (", the document matches" if document is not None else ""))
+                f"{about.get('version')} (sha256 {about.get('sha256')})")
     checkpoint = verified.checkpoint
+    matches = "; the document is the one it records" if document is not None else ""
     return (f"OK: {what} is leaf {verified.index:,} (position {verified.position:,}) of the log "
             f"{checkpoint.origin} at {checkpoint.size:,} leaves, signed by "
-            f"{', '.join(checkpoint.signed_by)}")
+            f"{', '.join(checkpoint.signed_by)}{matches}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

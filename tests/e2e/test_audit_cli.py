@@ -10,7 +10,7 @@ import pytest
 
 from infra.cli.main import main
 from infra.intake.service import Zhibao
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_key
 from tests.integration.test_audit_tamper import RawStore
 from tests.support.ledger_world import Ledger, build_ledger
 
@@ -83,3 +83,45 @@ def test_export_parquet_and_a_refused_directory(ledger: Ledger, app_env: Path, t
     assert main(["export", "parquet", str(tmp_path / "foreign")]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "already holds other data (data.parquet)" in err
+
+
+def test_prove_and_check_a_submission_offline(app: Zhibao, clock: FakeClock, app_env: Path,
+                                              tmp_path: Path, signed: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """An upper level's view: the bundle beside the files checks with only the public key;
+    one changed byte, another key or a missing one is refused with one line."""
+    from infra.reporting.reporter import Reporter, open_views
+    from tests.integration.test_reports import TOWN, at, build_march
+
+    build_march(app, clock)
+    at(clock, "2021-04-03T10:00")
+    views = open_views(app)
+    try:
+        done = Reporter(app, views, tmp_path / "reports").report(TOWN, "2021-03")
+    finally:
+        views.close()
+    document, bundle = done.files[0], done.files[-1]
+    assert main(["audit", "check", str(bundle), "--key", str(signed)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: ReportSubmitted {TOWN} 2021-03 version 1") and \
+        "the document is the one it records" in out  # found beside the bundle
+
+    assert main(["audit", "prove", "--unit", TOWN, "--period", "2021-03", "--out",
+                 str(tmp_path / "again.json")]) == 0
+    capsys.readouterr()
+    assert main(["audit", "check", str(tmp_path / "again.json"), "--key", str(signed),
+                 "--document", str(document)]) == 0
+    capsys.readouterr()
+
+    forged = tmp_path / "forged.bundle.json"
+    forged.write_bytes(bundle.read_bytes().replace(done.sha256[:8].encode(), b"00000000"))
+    assert main(["audit", "check", str(forged), "--key", str(signed)]) == 1
+    assert "is not leaf" in " ".join(capsys.readouterr().err.split())
+    other = tmp_path / "other.key"
+    public = make_key(other)
+    assert main(["audit", "check", str(bundle), "--key", str(public)]) == 1
+    assert "not signed by a trusted key" in " ".join(capsys.readouterr().err.split())
+    assert main(["audit", "check", str(bundle), "--key", "nonsense"]) == 2
+    assert "--key: not a verifier key" in capsys.readouterr().err
+    assert main(["audit", "prove", "--unit", TOWN, "--period", "2021-02"]) == 2
+    assert "has no submission for '2021-02'" in capsys.readouterr().err
