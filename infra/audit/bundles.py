@@ -40,10 +40,12 @@ from infra.audit.verifier import (
     parse_note,
 )
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import ConflictError
 from infra.store.log import locate
 from infra.store.records import unpack_record
 
 log = logging.getLogger("zhibao.audit")
+ATTEMPTS = 3
 
 
 class ProveError(Exception):
@@ -153,12 +155,18 @@ def seal_submissions(app: Zhibao, documents: Iterable[tuple[str, str, int, Path]
     documents = list(documents)
     if not documents:
         return {}
-    try:
-        checkpoint = take_checkpoint(app, person="scheduler") or newest_checkpoint(app)
-    except KeyFileError as e:
-        log.warning("no proof bundles written: %s", e)
-        return {}
-    assert checkpoint is not None
+    checkpoint = None
+    for _ in range(ATTEMPTS):
+        try:
+            checkpoint = take_checkpoint(app, person="scheduler") or newest_checkpoint(app)
+            break
+        except KeyFileError as e:
+            log.warning("no proof bundles written: %s", e)
+            return {}
+        except ConflictError:
+            continue  # another process recorded a checkpoint meanwhile: take the next one
+    if checkpoint is None:
+        raise ProveError("no checkpoint could be signed: other processes kept recording one")
     tree = MerkleTree(app.recorder)
     written = {}
     for unit_code, period, version, document in documents:

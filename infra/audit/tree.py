@@ -139,7 +139,26 @@ class TileStore:
         self.sqlite = isinstance(recorder, SQLiteApplicationRecorder)
         datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         self.datastore = datastore
-        with datastore.transaction(commit=True) as cursor:
+        if not self._exists():
+            self._create()
+
+    def _exists(self) -> bool:
+        with self.datastore.transaction(commit=False) as cursor:
+            if self.sqlite:
+                cursor.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,))
+            else:
+                cursor.execute("SELECT to_regclass(%s) AS found",
+                               (f'"{self.datastore.schema}".{TABLE}',))
+            row = cursor.fetchone()
+        return row is not None and (self.sqlite or row["found"] is not None)
+
+    def _create(self) -> None:
+        """Processes starting at once on PostgreSQL take turns (an advisory lock): its DDL
+        run side by side fails ("tuple concurrently updated")."""
+        with self.datastore.transaction(commit=True) as cursor:
+            if not self.sqlite:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                               (f"zhibao-ddl:{self.datastore.schema}.{TABLE}",))
             cursor.execute(self._sql(
                 "CREATE TABLE IF NOT EXISTS {table} (level INTEGER NOT NULL, tile BIGINT NOT "
                 "NULL, hashes {blob} NOT NULL, positions {blob}, last_position BIGINT, "

@@ -264,3 +264,38 @@ def test_witnesses_that_saw_the_same_checkpoints_agree(app: Zhibao,
     compare(one, other, proof)
     with pytest.raises(ForkDetected):
         compare(one, other, [])
+
+
+def test_processes_taking_checkpoints_at_once_leave_one_consistent_log(
+        app: Zhibao, clock: FakeClock, signed: Path) -> None:
+    """Two writers catch the tree up and sign side by side: the tree is appended once per
+    leaf (a loser of the race goes on from what the other stored), at most one of two
+    checkpoints of the same trail version is recorded, and the store verifies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.audit.integrity import verify
+    from infra.intake.unit_of_work import ConflictError
+    from tests.conftest import open_app
+
+    build_march(app, clock)
+    others = [open_app(app.settings.database_url, clock, app.settings.output_dir)
+              for _ in range(3)]
+    for other in others:
+        other.settings = app.settings
+
+    def attempt(other: Zhibao) -> str:
+        try:
+            return "signed" if take_checkpoint(other) else "nothing new"
+        except ConflictError:
+            return "conflict"
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            outcomes = list(pool.map(attempt, others))
+    finally:
+        for other in others:
+            other.close()
+    assert "signed" in outcomes
+    result = verify(app)
+    assert result.ok, result.first_break
+    assert MerkleTree(app.recorder).size() == result.tree_size

@@ -381,3 +381,12 @@ def test_postgres_position_gaps_change_nothing_but_a_filled_gap_is_found(
     finally:
         raw.conn.close()
         app.close()
+
+
+def test_a_trail_whose_start_was_removed_is_found(app: Zhibao, ledger: Ledger,
+                                                  raw: RawStore) -> None:
+    take_checkpoint(app)
+    raw.delete(AUDIT_TRAIL_ID, 1)
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.TRAIL
+    assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)
