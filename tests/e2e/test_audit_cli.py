@@ -125,3 +125,36 @@ def test_prove_and_check_a_submission_offline(app: Zhibao, clock: FakeClock, app
     assert "--key: not a verifier key" in capsys.readouterr().err
     assert main(["audit", "prove", "--unit", TOWN, "--period", "2021-02"]) == 2
     assert "has no submission for '2021-02'" in capsys.readouterr().err
+
+
+def test_a_city_witnesses_and_cosigns_from_the_command_line(
+        app: Zhibao, ledger: Ledger, app_env: Path, tmp_path: Path, signed: Path,
+        clock: FakeClock, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.ledger_world import general_hazard
+
+    assert main(["audit", "checkpoint"]) == 0
+    first = tmp_path / "first.note"
+    first.write_text(capsys.readouterr().out)
+    clock.advance(days=30)
+    general_hazard(ledger.world, clock, "shop", 20, close=False)
+    assert main(["audit", "checkpoint"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "keygen", "--witness", "--name", "city.example/witness", "--out",
+                 str(tmp_path / "city.key")]) == 0
+    capsys.readouterr()
+    proof = tmp_path / "proof.json"
+    assert main(["audit", "prove", "--consistency", str(first), "--out", str(proof)]) == 0
+    assert main(["audit", "check", str(proof), "--key", str(signed)]) == 0
+    assert "extends its checkpoint" in capsys.readouterr().out
+    state = tmp_path / "city-witness.json"
+    assert main(["audit", "witness", str(proof), "--key", str(signed), "--state", str(state),
+                 "--cosign", str(tmp_path / "city.key")]) == 0
+    cosigned = tmp_path / "cosigned.note"
+    cosigned.write_text(capsys.readouterr().out)
+    assert "— city.example/witness " in cosigned.read_text()
+    bundle = tmp_path / "bundle.json"
+    assert main(["audit", "prove", "--position", "3", "--checkpoint", str(cosigned), "--out",
+                 str(bundle)]) == 0
+    assert main(["audit", "check", str(bundle), "--key", str(signed), "--witness-key",
+                 str(tmp_path / "city.key.pub")]) == 0
+    assert "city.example/witness" in capsys.readouterr().out
