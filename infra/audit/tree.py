@@ -14,6 +14,7 @@ O(log n) — written in one short transaction per chunk of leaves.
 from __future__ import annotations
 
 import hashlib
+import struct
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -60,6 +61,10 @@ def perfect_root(hashes: list[bytes]) -> bytes:
     return hashes[0]
 
 
+def pack_positions(positions: list[int]) -> bytes:
+    return struct.pack(f">{len(positions)}Q", *positions)
+
+
 def split(size: int) -> int:
     """The largest power of two smaller than `size` (RFC 9162's k)."""
     return 1 << ((size - 1).bit_length() - 1)
@@ -74,25 +79,36 @@ class TreeBuilder:
     size: int = 0
     stack: list[bytes] = field(default_factory=list)  # perfect subtree roots, left to right
     partial: list[bytearray] = field(default_factory=lambda: [bytearray()])  # per tile level
-    positions: bytearray = field(default_factory=bytearray)  # of partial[0]'s leaves
+    positions: list[int] = field(default_factory=list)  # of partial[0]'s leaves
     finished: list[Tile] = field(default_factory=list)
 
     def add(self, position: int, leaf: bytes) -> None:
         """Append one leaf hash at log position `position`."""
-        tile0 = self.partial[0]
-        tile0 += leaf
-        self.positions += position.to_bytes(8, "big")
-        if len(tile0) == TILE_BYTES:
-            self._finish(0)
-        stack, node, n, height = self.stack, leaf, self.size, 0
-        while n & 1:
-            node = hashlib.sha256(b"\x01" + stack.pop() + node).digest()
-            height += 1
-            n >>= 1
-            if not height % TILE_HEIGHT:
-                self._push(height // TILE_HEIGHT, node)
-        stack.append(node)
-        self.size += 1
+        self.extend(((position, leaf),))
+
+    def extend(self, leaves: Iterable[tuple[int, bytes]]) -> None:
+        """Append (position, leaf hash) pairs: each costs its share of a tile and, on
+        average, one node hash (the loop is the hot path of a catch-up)."""
+        sha256, stack, size = hashlib.sha256, self.stack, self.size
+        tile, positions = self.partial[0], self.positions
+        for position, node in leaves:
+            tile += node
+            positions.append(position)
+            if len(tile) == TILE_BYTES:
+                self.size = size
+                self._finish(0)
+                tile, positions = self.partial[0], self.positions
+            n, height = size, 0
+            while n & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                height += 1
+                n >>= 1
+                if not height % TILE_HEIGHT:
+                    self.size = size
+                    self._push(height // TILE_HEIGHT, node)
+            stack.append(node)
+            size += 1
+        self.size = size
 
     def root(self) -> bytes:
         if not self.stack:
@@ -105,7 +121,7 @@ class TreeBuilder:
     def unfinished(self) -> list[Tile]:
         """The tiles not yet full, as they stand."""
         return [Tile(level, self._nodes(level) // TILE_WIDTH, bytes(hashes),
-                     bytes(self.positions) if level == 0 else None)
+                     pack_positions(self.positions) if level == 0 else None)
                 for level, hashes in enumerate(self.partial) if hashes]
 
     def _nodes(self, level: int) -> int:
@@ -124,11 +140,11 @@ class TreeBuilder:
         added, before `size` counts it: the level then holds one node more than `size` says."""
         nodes = self._nodes(level) + 1
         hashes = bytes(self.partial[level])
-        positions = bytes(self.positions) if level == 0 else None
+        positions = pack_positions(self.positions) if level == 0 else None
         self.finished.append(Tile(level, (nodes - 1) // TILE_WIDTH, hashes, positions))
         self.partial[level] = bytearray()
         if level == 0:
-            self.positions = bytearray()
+            self.positions = []
 
 
 class TileStore:
@@ -354,8 +370,8 @@ class MerkleTree:
             used = nodes % TILE_WIDTH
             tile = self._tile(level, nodes // TILE_WIDTH, used) if used else None
             levels.append(bytearray(tile.hashes[:used * HASH_SIZE]) if tile else bytearray())
-            if level == 0 and tile is not None and tile.positions is not None:
-                builder.positions = bytearray(tile.positions[:used * 8])
+            if level == 0 and tile is not None:
+                builder.positions = [tile.position(i) for i in range(used)]
             level += 1
         builder.partial = levels
         return builder
@@ -373,8 +389,7 @@ class MerkleTree:
         """Append (position, leaf hash) pairs in one transaction; the new size."""
         builder = self.builder()
         base = builder.size
-        for position, leaf in leaves:
-            builder.add(position, leaf)
+        builder.extend(leaves)
         self.store(builder, base)
         return builder.size
 
