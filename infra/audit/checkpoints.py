@@ -18,7 +18,7 @@ store's last checkpoint and the newest one kept outside the store, or nothing is
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,14 +108,6 @@ def trusted_keys(settings: Settings, extra: tuple[VerifierKey, ...] = ()) -> lis
 # -- the tree ----------------------------------------------------------------------------------
 
 
-def _leaves(app: Zhibao, after: int, through: int) -> Iterator[tuple[int, bytes]]:
-    """(position, leaf hash) of each stored event in (after, through], each record's own
-    hash checked first."""
-    for page in log_range(app.recorder, after, through):
-        for notification in page:
-            yield notification.id, _checked_leaf(notification)
-
-
 def _checked_leaf(n: Notification) -> bytes:
     prev, digest, payload = unpack_record(n.state)
     aggregate = str(n.originator_id)
@@ -142,14 +134,13 @@ def _append_through(app: Zhibao, tree: MerkleTree, through: int,
                     progress: Progress | None) -> None:
     builder = tree.builder()
     base = builder.size
-    after = tree.last_position()
-    for position, leaf in _leaves(app, after, through):
-        builder.add(position, leaf)
+    for page in log_range(app.recorder, tree.last_position(), through):
+        builder.extend((n.id, _checked_leaf(n)) for n in page)  # each record's hash checked
         if builder.size - base >= CHUNK:
             tree.store(builder, base)
             base = builder.size
-            if progress:
-                progress(position)
+        if progress:
+            progress(page[-1].id)
     if builder.size > base:
         tree.store(builder, base)
     if progress:
