@@ -182,6 +182,10 @@ class TileStore:
             cursor.execute(self._sql(
                 "CREATE INDEX IF NOT EXISTS {index} ON {table} (last_position) "
                 "WHERE level = 0"))
+            if not self.sqlite:  # hashes do not compress: spare PostgreSQL's attempts
+                cursor.execute(self._sql("ALTER TABLE {table} ALTER COLUMN hashes SET STORAGE "
+                                         "EXTERNAL, ALTER COLUMN positions SET STORAGE "
+                                         "EXTERNAL"))
 
     def _sql(self, statement: str) -> Any:
         if self.sqlite:
@@ -258,6 +262,7 @@ class MerkleTree:
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self.tiles = TileStore(recorder)
         self._cache: dict[tuple[int, int], Tile] = {}
+        self._roots: dict[tuple[int, int], bytes] = {}  # subtrees of 256+ leaves: shared
 
     # -- reading
 
@@ -281,7 +286,18 @@ class MerkleTree:
         return tile
 
     def subtree(self, height: int, index: int) -> bytes:
-        """The root of the perfect subtree of `height` whose leaves start at index × 2^height."""
+        """The root of the perfect subtree of `height` whose leaves start at index × 2^height.
+        Those of 256 leaves or more are kept: most proofs share them."""
+        if height < TILE_HEIGHT:
+            return self._subtree(height, index)
+        root = self._roots.get((height, index))
+        if root is None:
+            if len(self._roots) > 100_000:
+                self._roots.clear()
+            root = self._roots[(height, index)] = self._subtree(height, index)
+        return root
+
+    def _subtree(self, height: int, index: int) -> bytes:
         level, within = divmod(height, TILE_HEIGHT)
         first = index << within
         offset = first % TILE_WIDTH
