@@ -42,6 +42,7 @@ from domain.audit import AUDIT_TRAIL_ID, AuditTrail, SealedBlock
 from infra.audit.anchors import Anchor, newest_anchors
 from infra.audit.checkpoints import (
     SIGNED_TOPIC,
+    SignedCheckpoint,
     TamperedError,
     signing_keys,
     take_checkpoint,
@@ -432,7 +433,8 @@ def _break(kind: BreakKind, n: Notification, detail: str) -> Break:
 
 
 def verify_then_checkpoint(app: Zhibao, person: str, progress: Progress | None = None,
-                           anchors: tuple[Anchor, ...] = ()) -> tuple[Verification, Any]:
+                           anchors: tuple[Anchor, ...] = ()
+                           ) -> tuple[Verification, SignedCheckpoint | None]:
     """Verify the store and, only if it is intact, take a checkpoint (`audit checkpoint`
     and the scheduled audit). TamperedError, nothing signed, when verification fails."""
     verification = verify(app, progress=progress, anchors=anchors)
