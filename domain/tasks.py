@@ -77,9 +77,11 @@ class TaskList(ZhibaoAggregate):
 
 
 class WorkTask(ZhibaoAggregate):
-    def __init__(self, unit_code: str, responsible_units: tuple[str, ...]) -> None:
+    def __init__(self, unit_code: str, responsible_units: tuple[str, ...],
+                 born_overdue: bool) -> None:
         self.unit_code = unit_code
         self.responsible_units = responsible_units
+        self.born_overdue = born_overdue
         self.completed_units: set[str] = set()
 
     class Event(ZhibaoAggregate.Event):

@@ -36,7 +36,7 @@ def test_same_seed_gives_the_same_store_byte_for_byte(tmp_path):
 
 def test_another_seed_gives_another_city():
     def opening(seed: int) -> list[str]:
-        return [command.model_dump_json() for _, command in
+        return [command.model_dump_json() for _, _, command in
                 itertools.islice(demo_commands(seed=seed), 500)]
     assert opening(7) != opening(8)
 
