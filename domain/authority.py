@@ -103,6 +103,20 @@ ROLE_ORGS: dict[Role, frozenset[OrgType]] = {
 }
 """The kinds of org a role can be held in (checked when it is granted)."""
 
+ORG_GROUPS: dict[frozenset[OrgType], str] = {
+    LEAD_BODIES: "lead body", TERRITORIAL: "territorial body", REGULATORY: "regulatory body",
+    GOVERNMENT_SIDE: "government body"}
+"""Names of the kinds of org the matrix groups."""
+
+ROLE_NAMES: dict[Role, str] = {
+    Role.GRID_WORKER: "网格员/村安全员", Role.TOWN_OFFICER: "乡镇安监员",
+    Role.SECTOR_INSPECTOR: "行业部门检查员", Role.REGULATOR: "监管人员",
+    Role.ENFORCEMENT_OFFICER: "执法人员", Role.COMMITTEE_STAFF: "安委办工作人员",
+    Role.ENTERPRISE_PRINCIPAL: "企业主要负责人", Role.SAFETY_MANAGER: "企业安全管理人员",
+    Role.AUDITOR: "审计人员", Role.ADMINISTRATOR: "系统管理员",
+    Role.SYSTEM_INTEGRATION: "系统对接",
+}
+
 OPERATIONAL = frozenset(Role) - {Role.AUDITOR, Role.ADMINISTRATOR, Role.SYSTEM_INTEGRATION}
 """Roles that record facts; system integration may issue what these may in its org."""
 
@@ -127,7 +141,7 @@ class Where:
         """The conditions in a few words, for the rendered matrix and refusals."""
         parts = []
         if self.orgs is not None:
-            parts.append("/".join(sorted(self.orgs)))
+            parts.append(ORG_GROUPS.get(self.orgs) or "/".join(sorted(self.orgs)))
         if self.level is not None:
             parts.append(f"≥ {self.level}")
         if self.power is not None:
@@ -288,9 +302,11 @@ def allows(action: str, role: str, org: OrgProfile) -> bool:
 
 
 def _allows(action: str, role: str, org: OrgProfile) -> bool:
+    if org.org_type not in ROLE_ORGS[Role(role)]:
+        return False
     cells = MATRIX[action]
     where = cells.get(role)  # type: ignore[call-overload]
-    if where is not None and org.org_type in ROLE_ORGS[Role(role)] and where.admits(org):
+    if where is not None and where.admits(org):
         return True
     if role != Role.SYSTEM_INTEGRATION or action in ADMINISTRATION:
         return False
@@ -359,3 +375,67 @@ def permit(person: str, roles: tuple[str, ...], org: OrgProfile) -> Permit:
 def zhibao_permit(action: str) -> str:
     """zhibao itself, acting through its internal path, may do anything."""
     return ZHIBAO_ROLE
+
+
+# -- the matrix as documentation ------------------------------------------------------------
+
+
+def cell(action: str, role: Role) -> str:
+    """One cell of the rendered matrix: where `role` may do `action`, or "—"."""
+    cells = MATRIX[action]
+    if role in cells:
+        return cells[role].describe()
+    if role is Role.SYSTEM_INTEGRATION and action not in ADMINISTRATION and any(
+            other in OPERATIONAL for other in cells):
+        return "as its org's roles"
+    return "—"
+
+
+def markdown() -> str:
+    """docs/permissions.md: the roles and the matrix, generated from this module."""
+    lines = [
+        "# Who may do what",
+        "",
+        "Generated from `domain/authority.py` (`python -m domain.authority > "
+        "docs/permissions.md`); a test fails when it is stale.",
+        "",
+        "A command is issued by a registered person, for the one org they belong to, under "
+        "one of their roles: the first role (in the order below) that the matrix allows for "
+        "the command in that org, which the event records. Jurisdiction — the org's "
+        "subtree and sector scope, an enterprise's own site — is judged besides (V7). An "
+        "action `Command:variant` is decided by the aggregate, which knows which applies. "
+        "What is *zhibao only* no person may issue: zhibao's own flows record it. "
+        "`SubmitReport` and `AmendReport` say who may ask zhibao to assemble and record "
+        "their own unit's submission (`zhibao report --as`); its content and SHA-256 are "
+        "always zhibao's.",
+        "",
+        "## Roles",
+        "",
+        "| role | 中文 | held in |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{role}` | {ROLE_NAMES[role]} | "
+              f"{', '.join(sorted(ROLE_ORGS[role]))} |" for role in Role]
+    lines += [
+        "",
+        "Kinds of org: a *lead body* is a government, its 安委会 or 安委办; a *territorial "
+        "body* a lead body or a town office. Powers (`enforcement_power`, "
+        "`can_verify_major`) and sector scopes are granted by a lead body above the org "
+        "(a higher level, or the lead body of the org's own unit) that holds them itself "
+        "— never by the org itself or at its registration; the bootstrap's top org "
+        "starts with both. Persons and roles are administered by an administrator of "
+        "their own org or of a territorial body covering it — never by themselves.",
+        "",
+        "## The matrix",
+        "",
+        "| action | " + " | ".join(f"`{role}`" for role in Role) + " |",
+        "| --- | " + " | ".join("---" for _ in Role) + " |",
+    ]
+    for action in MATRIX:
+        name = f"`{action}` (zhibao only)" if MATRIX[action] is ZHIBAO_ONLY else f"`{action}`"
+        lines.append(f"| {name} | " + " | ".join(cell(action, role) for role in Role) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

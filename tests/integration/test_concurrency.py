@@ -5,6 +5,7 @@ a ConflictError that says what to do — never a lost update. The interleaving i
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
@@ -389,6 +390,81 @@ def test_two_processes_racing_never_record_a_hazard_after_its_enterprise_closed(
             assert (outcome == "reported") == (enterprise_id in reported_at)
         else:
             assert outcome == "reported" and len(reported_at[enterprise_id]) == 1
+
+
+# -- one command replayed by several processes at once (V11) -----------------------------------
+
+REPLAYERS = 4
+
+
+def _replay(database_url: str, person: str, payload: dict[str, Any], start: Any,
+            outcomes: Any) -> None:
+    """A client's retry: the same command, sent again from a process of its own."""
+    app = Zhibao(Settings(database_url=database_url))
+    command = parse_command(payload)
+    start.wait(60)
+    try:
+        outcome = app.execute(command, Issuer(UUID(person)))
+        outcomes.put(("ok", outcome.command, str(outcome.aggregate_id), outcome.events,
+                      outcome.duplicate))
+    except Exception as e:
+        outcomes.put(("error", f"{type(e).__name__}: {e}"))
+    app.close()
+
+
+@pytest.mark.parametrize("kind", ["creation", "a step any number of times allowed"])
+def test_concurrent_replays_of_one_command_apply_it_once(hazards, kind):
+    """Processes send one command (one command_id) at the same moment: it is applied
+    exactly once, and every other sender gets `duplicate` with the original outcome —
+    even for a step the domain would accept twice (progress reports), where only the
+    command log's key tells a replay from a new report."""
+    world = hazards.world
+    if kind == "creation":
+        payload, person = {
+            "command": "ReportHazard", "enterprise_id": str(world.enterprises["chem"]),
+            "channel": "supervisory_inspection", "discovered_at": hazards.clock.now.isoformat(),
+            "description": "储罐区可燃气体泄漏", "category": "unsafe_condition",
+            "command_id": f"replayed/{uuid4()}"}, world.persons["town"]
+    else:
+        hazard_id = hazards.drive(HazardState.RECTIFYING)
+        payload, person = {
+            "command": "ReportRectificationProgress", "hazard_id": str(hazard_id),
+            "percent": 60, "command_id": f"replayed/{uuid4()}"}, world.persons["chem"]
+    url = world.app.settings.database_url
+    before = world.app.recorder.max_notification_id()
+    spawn = multiprocessing.get_context("spawn")
+    start, outcomes = spawn.Barrier(REPLAYERS), spawn.Queue()
+    senders = [spawn.Process(target=_replay, args=(url, str(person), payload, start, outcomes))
+               for _ in range(REPLAYERS)]
+    with running(*senders):
+        results = [outcomes.get(timeout=120) for _ in senders]
+
+    assert all(result[0] == "ok" for result in results), results
+    assert sorted(result[-1] for result in results) == [False] + [True] * (REPLAYERS - 1)
+    assert len({result[1:4] for result in results}) == 1, "not the original outcome"
+    assert written_since(world.app, before) == 1
+
+
+def test_a_command_id_is_never_reused_for_another_command(hazards):
+    """V11: the same id with other content — or the same content from another person — is
+    refused, naming the id; nothing is written."""
+    world = hazards.world
+    hazard_id = hazards.drive(HazardState.RECTIFYING)
+    progress = {"hazard_id": hazard_id, "percent": 30, "command_id": f"progress/{uuid4()}"}
+    first = world.do("ReportRectificationProgress", "chem", **progress)
+    for by, changed in (("chem", {"percent": 40}), ("chem", {"note": "加快进度"}),
+                        ("county_ema", {})):
+        error = world.rejects("ReportRectificationProgress", by, **{**progress, **changed})
+        assert (error.field, error.code) == ("command_id", "V11")
+        assert "was already used for another command" in error.rule
+    assert world.do("ReportRectificationProgress", "chem", **progress) == \
+        dataclasses.replace(first, duplicate=True)
+
+
+def written_since(app: Zhibao, position: int | None) -> int:
+    """Events stored after `position` (counted: PostgreSQL's ids have gaps)."""
+    return len(app.recorder.select_notifications(start=position or 0, limit=10_000,
+                                                 inclusive_of_start=False))
 
 
 @contextmanager

@@ -285,3 +285,30 @@ def test_the_command_command_explains_a_rejection(hazards, cli, capsys):
     assert "error: rejected, nothing written — unit_code:" in err
     assert "outside the jurisdiction" in err
     assert hazards.world.app.recorder.max_notification_id() == before
+
+
+def test_the_command_line_acts_as_a_registered_person_named_outside_the_json(
+        hazards, cli, capsys, monkeypatch):
+    """--as or ZHIBAO_ACTOR names the person; an actor in the JSON, a missing or unknown
+    person and what only zhibao records are refused with one line, and nothing written."""
+    app = hazards.world.app
+    before = app.recorder.max_notification_id()
+    forged = {**report(hazards), "actor": {"person_id": "zhibao",
+                                           "org_id": "00000000-0000-4000-8000-000000000001",
+                                           "role": "system"}}
+    assert cli("command", orjson.dumps(forged).decode()) == 2
+    assert "actor: a command does not name who issues it" in capsys.readouterr().err
+    amend = {"command": "AmendReport", "unit_code": "610902101000", "period": "2021-02",
+             "content": {"cut_off": "2021-03-01T09:00", "view_position": 1,
+                         "sha256": "0" * 64}}
+    assert cli("command", orjson.dumps(amend).decode()) == 2
+    assert "(SYSTEM-ONLY)" in capsys.readouterr().err
+    assert cli("command", orjson.dumps(report(hazards)).decode(), "--as", str(uuid4())) == 2
+    assert "no registered person has the id" in capsys.readouterr().err
+    monkeypatch.delenv("ZHIBAO_ACTOR")
+    get_settings.cache_clear()
+    assert cli("command", orjson.dumps(report(hazards)).decode()) == 2
+    assert "name the registered person to act as" in capsys.readouterr().err
+    assert app.recorder.max_notification_id() == before
+    officer = str(hazards.world.persons["town"])
+    assert cli("command", orjson.dumps(report(hazards)).decode(), "--as", officer) == 0
