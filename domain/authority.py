@@ -302,7 +302,7 @@ def allows(action: str, role: str, org: OrgProfile) -> bool:
 
 
 def _allows(action: str, role: str, org: OrgProfile) -> bool:
-    if org.org_type not in ROLE_ORGS[Role(role)]:
+    if org.org_type not in ROLE_ORGS[role]:  # type: ignore[index]
         return False
     cells = MATRIX[action]
     where = cells.get(role)  # type: ignore[call-overload]
@@ -361,13 +361,18 @@ def oversees(admin_org: OrgProfile, target: OrgProfile) -> bool:
 def permit(person: str, roles: tuple[str, ...], org: OrgProfile) -> Permit:
     """The `Context.permit` of a person holding `roles` (in enum order) in `org`: the first
     role that allows an action, or a refusal naming who may (AUTH-ROLE)."""
+    decided: dict[str, str] = {}
+
     def decide(action: str) -> str:
-        role = first_allowed(action, roles, org)
+        role = decided.get(action)
         if role is None:
-            held = ", ".join(roles) or "no role"
-            raise DomainError("actor", f"person {person} ({held} at {org.org_type} "
-                                       f"{org.org_id}) may not do {action}; who may: "
-                                       f"{who_may(action)}", "AUTH-ROLE")
+            role = first_allowed(action, roles, org)
+            if role is None:
+                held = ", ".join(roles) or "no role"
+                raise DomainError("actor", f"person {person} ({held} at {org.org_type} "
+                                           f"{org.org_id}) may not do {action}; who may: "
+                                           f"{who_may(action)}", "AUTH-ROLE")
+            decided[action] = role
         return role
     return decide
 

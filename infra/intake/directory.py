@@ -17,8 +17,16 @@ from uuid import UUID
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.utils import get_topic
 
-from domain.authority import Role
-from domain.base import SYSTEM_ORG_ID, DomainError, Level, OrgProfile, OrgType, business_date
+from domain.authority import Role, permit
+from domain.base import (
+    SYSTEM_ORG_ID,
+    DomainError,
+    Level,
+    OrgProfile,
+    OrgType,
+    Permit,
+    business_date,
+)
 from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseRef, EnterpriseStatus
 from domain.jurisdiction import covers
 from domain.persons import Person
@@ -91,6 +99,17 @@ class PersonEntry:
     active: bool = True
 
 
+@dataclass(frozen=True)
+class Acting:
+    """A person as commands are judged: who, for which org, and what their roles allow
+    there (decisions remembered until the person, their org or the unit tree changes)."""
+
+    person_id: str
+    org_id: UUID
+    org: OrgProfile
+    permit: Permit
+
+
 SYSTEM_PROFILE = OrgProfile(SYSTEM_ORG_ID, OrgType.SYSTEM, None, "", frozenset(), True, True)
 
 REFERENCE_EVENTS: tuple[type, ...] = (
@@ -126,6 +145,7 @@ class Directory:
         # derived lookups, cleared whenever units or enterprises change
         self._paths: dict[str, tuple[str, ...]] = {}
         self._profiles: dict[UUID, OrgProfile] = {}
+        self._acting: dict[UUID, Acting] = {}
         self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None  # None: not staging
 
     # -- staging ---------------------------------------------------------------------------
@@ -155,6 +175,7 @@ class Directory:
     def _forget_derived(self) -> None:
         self._paths.clear()
         self._profiles.clear()
+        self._acting.clear()
 
     # -- folding ---------------------------------------------------------------------------
 
@@ -214,6 +235,7 @@ class Directory:
 
     def _update_org(self, event: Any, **changes: Any) -> None:
         self._profiles.pop(event.originator_id, None)
+        self._acting.clear()
         entry = self._known(self.orgs, event.originator_id)
         self._set(self.orgs, entry.org_id, replace(entry, **changes))
 
@@ -224,18 +246,21 @@ class Directory:
 
     @apply.register
     def _(self, event: Person.RoleGranted) -> None:
+        self._acting.pop(event.originator_id, None)
         entry = self._known(self.persons, event.originator_id)
         roles = tuple(role for role in Role if role in entry.roles or role == event.role)
         self._set(self.persons, entry.person_id, replace(entry, roles=roles))
 
     @apply.register
     def _(self, event: Person.RoleRevoked) -> None:
+        self._acting.pop(event.originator_id, None)
         entry = self._known(self.persons, event.originator_id)
         roles = tuple(role for role in entry.roles if role != event.role)
         self._set(self.persons, entry.person_id, replace(entry, roles=roles))
 
     @apply.register
     def _(self, event: Person.PersonDeactivated) -> None:
+        self._acting.pop(event.originator_id, None)
         entry = self._known(self.persons, event.originator_id)
         self._set(self.persons, entry.person_id, replace(entry, roles=(), active=False))
 
@@ -351,6 +376,16 @@ class Directory:
             raise DomainError("actor", f"person {person_id} ({entry.name}) was deactivated",
                               "AUTH-PERSON")
         return entry
+
+    def acting(self, person_id: UUID) -> Acting:
+        """The registered, active person `person_id` as commands are judged (AUTH-PERSON)."""
+        acting = self._acting.get(person_id)
+        if acting is None:
+            person = self.person(person_id)
+            org = self.org(person.org_id)
+            acting = self._acting[person_id] = Acting(
+                str(person_id), person.org_id, org, permit(str(person_id), person.roles, org))
+        return acting
 
     def enterprise(self, field: str, enterprise_id: UUID) -> EnterpriseEntry:
         entry = self.enterprises.get(enterprise_id)

@@ -58,13 +58,12 @@ def authorise(directory: Directory, issuer: Issuer,
     the permission matrix allows (AUTH-ROLE) — or zhibao itself."""
     if issuer.person_id is None:
         return ZHIBAO_ACTOR, SYSTEM_PROFILE, authority.zhibao_permit
-    person = directory.person(issuer.person_id)
-    if issuer.org_id is not None and issuer.org_id != person.org_id:
-        raise DomainError("actor", f"person {person.person_id} belongs to org "
-                                   f"{person.org_id}, not to {issuer.org_id}", "AUTH-ORG")
-    org = directory.org(person.org_id)
-    permit = authority.permit(str(person.person_id), person.roles, org)
-    return Actor(str(person.person_id), person.org_id, permit(action)), org, permit
+    acting = directory.acting(issuer.person_id)
+    if issuer.org_id is not None and issuer.org_id != acting.org_id:
+        raise DomainError("actor", f"person {acting.person_id} belongs to org "
+                                   f"{acting.org_id}, not to {issuer.org_id}", "AUTH-ORG")
+    return Actor(acting.person_id, acting.org_id, acting.permit(action)), acting.org, \
+        acting.permit
 
 
 class ConflictError(Exception):
