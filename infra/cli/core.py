@@ -83,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def run_admin_init(args: argparse.Namespace) -> int:
     from uuid import uuid4
 
+    from pydantic import ValidationError
+
     from domain.commands import Bootstrap
 
     app = open_app()
@@ -92,8 +94,9 @@ def run_admin_init(args: argparse.Namespace) -> int:
                             level=args.level, kind=args.kind, unit_name=args.unit_name,
                             org_id=uuid4(), org_name=args.org_name, org_type=args.org_type,
                             person_id=person_id, person_name=args.admin_name)
-    except ValueError as e:
-        raise UserError(str(e).splitlines()[0]) from None
+    except ValidationError as e:
+        error = e.errors(include_url=False)[0]
+        raise UserError(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
     try:
         app.record(command)
     except DomainError as e:

@@ -22,7 +22,17 @@ from uuid import UUID
 from domain import commands as c
 from domain.base import SHANGHAI
 from domain.commands import Command
-from infra.demo.world import Body, City, County, Enterprise, Issued, Town, World, WorldBuilder
+from infra.demo.world import (
+    Body,
+    City,
+    County,
+    Enterprise,
+    Issued,
+    Town,
+    Village,
+    World,
+    WorldBuilder,
+)
 from infra.intake.taskcsv import ANKANG_2021, task_list_commands
 from infra.intake.unit_of_work import ZHIBAO, Issuer
 
@@ -149,6 +159,9 @@ class Year:
                 for _ in range(self.rng.randint(2, 5)):
                     self._inspection(town.office, "town_officer", "supervisory",
                                      town.enterprises, first, last, town_level=True)
+                for village in town.villages:
+                    if village.enterprises and self.rng.random() < 0.3:
+                        self._grid_report(village, first, last)
             for county in self.world.counties:
                 self._county_month(county, first, last)
             for city in self.world.cities:
@@ -185,6 +198,15 @@ class Year:
             discovered = submitted - timedelta(hours=self.rng.uniform(1, 96))
             if discovered.date() >= first:
                 self.hazard(enterprise, actor, "self_inspection", discovered, level="enterprise")
+
+    def _grid_report(self, village: Village, first: date, last: date) -> None:
+        """随手拍: the village's grid worker photographs a hazard at one of its enterprises."""
+        enterprise = self.rng.choice(village.enterprises)
+        if enterprise.closed:
+            return
+        found = at_time(self._day(first, last), self.rng.uniform(8, 18))
+        self.hazard(enterprise, village.committee.someone(self.rng, "grid_worker"),
+                    "photo_report", found, level="village")
 
     def _county_month(self, county: County, first: date, last: date) -> None:
         orgs = county.orgs
@@ -307,7 +329,8 @@ class Year:
         if discovered > YEAR_END:
             return None
         county = enterprise.village.town.county
-        major_odds = {"enterprise": 0.01, "town": 0.02, "county": 0.05, "city": 0.08}[level]
+        major_odds = {"enterprise": 0.01, "village": 0.01, "town": 0.02, "county": 0.05,
+                      "city": 0.08}[level]
         if enterprise.high_risk:
             major_odds *= 2
         plan = HazardPlan(self.builder.uuid(), enterprise, enterprise.village.town,
