@@ -164,6 +164,7 @@ def _cells(roles: Iterable[Role], where: Where = ANY) -> dict[Role, Where]:
     return dict.fromkeys(roles, where)
 
 
+# abbreviations for the table below
 GW, TO, SI, RG, EO, CS, EP, SM, AD, SY = (
     Role.GRID_WORKER, Role.TOWN_OFFICER, Role.SECTOR_INSPECTOR, Role.REGULATOR,
     Role.ENFORCEMENT_OFFICER, Role.COMMITTEE_STAFF, Role.ENTERPRISE_PRINCIPAL,

@@ -24,8 +24,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 EVENT_ID_NAMESPACE = UUID("6f1b3a52-2d7c-4e55-9a57-7a1f0b7f3e01")
 SYSTEM_ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
-"""The system itself (administrators loading division lists, the scheduler): the one actor
-that exists before any org is registered, with jurisdiction everywhere."""
+"""zhibao itself: the actor of what only zhibao records (the bootstrap, submissions it
+assembled, 漏报, overdue, periods, checkpoints), with jurisdiction everywhere. No person
+belongs to it, and no entry point can act as it."""
 
 
 class DomainError(ValueError):
@@ -68,7 +69,7 @@ class OrgType(StrEnum):
     TOWN_OFFICE = "town_office"
     VILLAGE_COMMITTEE = "village_committee"
     ENTERPRISE = "enterprise"
-    SYSTEM = "system"  # the scheduler acting on the system's own behalf
+    SYSTEM = "system"  # zhibao itself (SYSTEM_ORG_ID), never a registered org
 
 
 @dataclass(frozen=True)

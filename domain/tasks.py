@@ -70,7 +70,7 @@ class TaskList(ZhibaoAggregate):
                 issued_on: date) -> TaskList:
         require(bool(doc_no.strip()), "doc_no", "a task list has a document number")
         require(bool(title.strip()), "title", "must not be empty")
-        ctx.require_jurisdiction("actor.org_id", ctx.org.unit_code)
+        ctx.require_jurisdiction("actor", ctx.org.unit_code)
         return cls._start(cls.TaskListPublished, ctx, list_id, ctx.org.unit_code,
                           start_of_day(issued_on), doc_no=doc_no, title=title, issuer=issuer,
                           issued_on=issued_on)

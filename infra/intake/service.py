@@ -41,7 +41,6 @@ from infra.intake.unit_of_work import (
     Issuer,
     Outcome,
     UnitOfWork,
-    command_digest,
     replay,
 )
 from infra.settings import Settings, get_settings
@@ -206,7 +205,7 @@ class Zhibao(Application[UUID]):
             uow.store()
         except AlreadyLogged as logged:  # a concurrent replay of this command won
             uow.abandon()
-            return replay(command, command_digest(command, issuer), logged.logged)
+            return replay(command, issuer, logged.logged)
         except BaseException:
             uow.abandon()
             raise

@@ -111,10 +111,10 @@ def command_digest(command: Command, issuer: Issuer) -> str:
     return hashlib.sha256(b"%s\n%s" % (str(issuer.person_id).encode(), content)).hexdigest()
 
 
-def replay(command: Command, digest: str, logged: LoggedCommand) -> Outcome:
+def replay(command: Command, issuer: Issuer, logged: LoggedCommand) -> Outcome:
     """A command id met again: the same command answers its original outcome; another
     command under a used id is refused (V11)."""
-    if logged.digest != digest:
+    if logged.digest != command_digest(command, issuer):
         raise DomainError("command_id", f"command_id {command.command_id!r} was already used "
                                         "for another command", "V11")
     return Outcome.replayed(logged.outcome)
@@ -194,19 +194,20 @@ class UnitOfWork:
         self._marks = {}  # pending events of each aggregate this command met
         ctx = self._context(command, issuer, internal)
         command_id = self._command_id = command.command_id
-        digest = command_digest(command, issuer) if command_id is not None else None
-        if command_id is not None and command_id in self._logged:  # twice in one write
-            return replay(command, digest, self._logged[command_id])  # type: ignore[arg-type]
+        if command_id in self._logged:  # the same id twice in one write
+            return replay(command, issuer, self._logged[command_id])  # type: ignore[index]
         self.warnings = []
         try:
             aggregate_id = self.app.pipeline[type(command)](self, command, ctx)
         except _Applied as applied:  # an aggregate it meets shows this command id applied
-            return self._replay(command, digest, applied.aggregate_id)
-        except DomainError:
-            logged = self.app.recorder.select_command(command_id) if digest else None
+            logged = self._logged_before(command_id)
+            return Outcome(command.command, applied.aggregate_id, 0, duplicate=True) \
+                if logged is None else replay(command, issuer, logged)  # (None: logless, old)
+        except DomainError:  # refused — unless another writer applied this very command
+            logged = self._logged_before(command_id)
             if logged is None:
                 raise
-            return replay(command, digest, logged)  # type: ignore[arg-type]
+            return replay(command, issuer, logged)
         finally:
             self._command_id = None
         events = 0
@@ -217,16 +218,14 @@ class UnitOfWork:
                 if type(event) in REFERENCE_TYPES:
                     self.directory.apply(event)
         outcome = Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
-        if digest is not None and events:
-            self._logged[command_id] = LoggedCommand(  # type: ignore[index]
-                command_id, digest, outcome.to_json())  # type: ignore[arg-type]
+        if command_id is not None and events:
+            self._logged[command_id] = LoggedCommand(
+                command_id, command_digest(command, issuer), outcome.to_json())
         return outcome
 
-    def _replay(self, command: Command, digest: str | None, aggregate_id: UUID) -> Outcome:
-        logged = self.app.recorder.select_command(command.command_id)  # type: ignore[arg-type]
-        if logged is None:  # applied before the command log existed: trust the id
-            return Outcome(command.command, aggregate_id, 0, duplicate=True)
-        return replay(command, digest, logged)  # type: ignore[arg-type]
+    def _logged_before(self, command_id: str | None) -> LoggedCommand | None:
+        """The command log's entry for `command_id`, if an earlier write made one."""
+        return None if command_id is None else self.app.recorder.select_command(command_id)
 
     def _context(self, command: Command, issuer: Issuer, internal: bool) -> Context:
         """Who acts, for which org, under which role — judged before anything is loaded."""
