@@ -31,7 +31,7 @@ from projections.fold import micros
 from projections.stats import Window, figures, tally
 from projections.store import ViewStore
 from projections.tree import UnitTree
-from tests.test_reports_independent import When, independent, load_events
+from tests.integration.test_reports_independent import When, independent, load_events
 
 PERIOD = "2021-12"
 CUT_OFF = datetime(2022, 1, 3, 9, tzinfo=SHANGHAI)  # the demo's data end in December

@@ -28,7 +28,7 @@ def store_audit(anchor: str | None = None) -> dict[str, Any]:
         verification = verify(app, anchor)
         if not verification.ok:
             raise TamperDetected(f"first broken link: {verification.first_break}")
-        checkpoint = take_checkpoint(app, person="scheduled-audit")
+        checkpoint = take_checkpoint(app)
     finally:
         app.close()
     summary = describe(verification) | {"checkpoint": None if checkpoint is None else {

@@ -35,14 +35,12 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.audit import AUDIT_TRAIL_ID, AuditTrail, SealedBlock
-from domain.base import SYSTEM_ORG_ID, Actor, Context
-from infra.intake.directory import SYSTEM_PROFILE
+from domain.commands import SealCheckpoint
 from infra.intake.service import Zhibao
-from infra.intake.unit_of_work import ConflictError
 from infra.store.log import last_position, locate, log_range
 from infra.store.records import GENESIS, chain_hash, unpack_record
 
@@ -126,27 +124,29 @@ def _entry(position: int, digest: bytes) -> bytes:
 # -- taking checkpoints -----------------------------------------------------------------------
 
 
-def take_checkpoint(app: Zhibao, person: str = "auditor",
-                    progress: Progress | None = None) -> Checkpoint | None:
+def take_checkpoint(app: Zhibao, progress: Progress | None = None) -> Checkpoint | None:
     """Seal every event recorded since the last checkpoint; None when there is nothing new.
 
     Each new record's own hash is recomputed first, so an edited record is never sealed.
-    Call it after a bulk import or on a schedule. Two concurrent calls cannot both succeed:
-    the trail's optimistic concurrency rejects the second (ConflictError).
+    Call it after a bulk import or on a schedule. The checkpoint is recorded by zhibao
+    itself, through the application service's internal path (`seal_checkpoint`). Two
+    concurrent calls cannot both succeed: the trail's optimistic concurrency rejects the
+    second (ConflictError).
     """
-    ctx = Context(actor=Actor(person, SYSTEM_ORG_ID, "auditor"), org=SYSTEM_PROFILE,
-                  recorded_at=app.clock(), covers=lambda *_: True)
-    trail = _load_trail(app) or AuditTrail.start(ctx)
-    blocks = list(_seal_blocks(app, trail.through_position, last_position(app.recorder),
-                               progress))
+    trail = _load_trail(app)
+    blocks = list(_seal_blocks(app, trail.through_position if trail else 0,
+                               last_position(app.recorder), progress))
     if not blocks:
         return None
-    trail.seal(ctx, tuple(blocks))
-    try:
-        recordings = app.save(trail)
-    except IntegrityError:
-        raise ConflictError([AUDIT_TRAIL_ID]) from None
-    sealed = recordings[-1].notification
+    return seal_checkpoint(app, tuple(blocks))
+
+
+def seal_checkpoint(app: Zhibao, blocks: tuple[SealedBlock, ...]) -> Checkpoint:
+    """Record a checkpoint over `blocks` as zhibao — the audit trail's one write path."""
+    app.record(SealCheckpoint(blocks=blocks))
+    trail = _load_trail(app)
+    assert trail is not None
+    sealed = app.recorder.select_events(AUDIT_TRAIL_ID, desc=True, limit=1)[0]
     return Checkpoint(trail.checkpoints, trail.through_position, sum(b.events for b in blocks),
                       len(blocks), unpack_record(sealed.state)[1])
 

@@ -34,7 +34,6 @@ def register_audit(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(run=run_verify)
 
     p = commands.add_parser("checkpoint", help="seal everything recorded since the last one")
-    p.add_argument("--person", default="auditor", help="who takes the checkpoint")
     p.set_defaults(run=run_checkpoint)
 
     p = commands.add_parser("as-of", help="a unit's submission rebuilt from only the events "
@@ -96,7 +95,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     app = open_app()
     try:
         with _position_bar("sealing", last_position(app.recorder)) as moved:
-            checkpoint = take_checkpoint(app, args.person, progress=moved)
+            checkpoint = take_checkpoint(app, progress=moved)
     except (TamperedError, ConflictError) as e:
         raise UserError(str(e)) from None
     if checkpoint is None:
@@ -157,7 +156,7 @@ def run_history(args: argparse.Namespace) -> int:
         details = "; ".join(f"{key}={_brief(value)}" for key, value in step.details.items())
         table.add_row(str(step.version), f"{step.occurred_at:%Y-%m-%d %H:%M}",
                       f"{step.recorded_at:%Y-%m-%d %H:%M:%S}", step.event_type,
-                      f"{step.person_id} · {step.org_name} · {step.role}",
+                      f"{step.person_name} · {step.org_name} · {step.role}",
                       f"{step.unit_name} {step.unit_code}", details)
     Console().print(table)  # the timeline is the output: standard output
     return 0
