@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-from tests.test_reports_independent import When, independent, load_events
 
 from bench.bench_projection import big_store
 from bench.harness import PG_BENCH_URL, Result, timed
@@ -32,6 +31,7 @@ from projections.fold import micros
 from projections.stats import Window, figures, tally
 from projections.store import ViewStore
 from projections.tree import UnitTree
+from tests.integration.test_reports_independent import When, independent, load_events
 
 PERIOD = "2021-12"
 CUT_OFF = datetime(2022, 1, 3, 9, tzinfo=SHANGHAI)  # the demo's data end in December

@@ -13,7 +13,6 @@ from eventsourcing.dispatch import singledispatchmethod
 
 from domain.base import (
     Context,
-    OrgType,
     ZhibaoAggregate,
     business_date,
     require,
@@ -41,6 +40,27 @@ class EnterpriseFlags:
     crowded_place: bool = False  # 人员密集场所
     small_venue_9: bool = False  # 九小场所
     major_hazard_installation: bool = False  # 重大危险源
+
+
+@dataclass(frozen=True)
+class EnterpriseRef:
+    """An enterprise as the service found it in the directory, on one day."""
+
+    enterprise_id: UUID
+    name: str
+    unit_code: str  # where it was that day (the unit's current code)
+    sector: str  # its primary sector
+    registered_on: date
+    closed_on: date | None
+
+
+def require_operating(field: str, enterprise: EnterpriseRef, on: date) -> None:
+    """V9: a fact about an enterprise happens while it exists and before it was closed."""
+    require(on >= enterprise.registered_on, field,
+            f"enterprise {enterprise.name} was registered only on {enterprise.registered_on}, "
+            f"after {on}", "V9")
+    require(enterprise.closed_on is None or on < enterprise.closed_on, field,
+            f"enterprise {enterprise.name} was closed on {enterprise.closed_on}", "V9")
 
 
 def parse_period(field: str, period: str) -> tuple[int, int]:
@@ -225,6 +245,6 @@ class Enterprise(ZhibaoAggregate):
                 f"enterprise {self.name} is closed")
 
     def _require_regulator(self, ctx: Context) -> None:
-        require(ctx.org.enforcement_power or ctx.org.org_type is OrgType.SYSTEM, "actor.org_id",
-                "only a body with enforcement power may change an enterprise's status")
+        """Who may change an enterprise's status is the permission matrix's; where is its
+        jurisdiction."""
         ctx.require_jurisdiction("enterprise_id", self.unit_code, self.sector)

@@ -45,7 +45,7 @@ def store_audit() -> dict[str, Any]:
             raise TamperDetected(f"first broken link: {verification.first_break}")
         extends = _extends_what_was_kept_outside(app)
         try:
-            checkpoint = take_checkpoint(app, person="scheduled-audit")
+            checkpoint = take_checkpoint(app)
         except (TamperedError, KeyFileError) as e:
             raise TamperDetected(str(e)) from None
     finally:

@@ -6,6 +6,8 @@
 - `ZHIBAO_CLOCK_SKEW_SECONDS` (default 300): how far business time may run ahead of the
   system clock before it counts as "in the future" (V2).
 - `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
+- `ZHIBAO_ACTOR` (no default): the id of the registered person the command line acts as
+  (`zhibao command`, `import`, `import-tasks`, `report`) when `--as` is not given.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
 - `ZHIBAO_EXPORT_CRON` (default `15 * * * *`: hourly) and `ZHIBAO_AUDIT_CRON` (default
   `30 3 * * *`: daily 03:30): schedules of the Parquet export (into `ZHIBAO_OUTPUT_DIR/parquet`)
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     output_dir: Path = Path("zhibao-out")
     clock_skew_seconds: int = 300
     import_batch_size: int = 1000
+    actor: str | None = None
     aggregate_cache_size: int = 20000
     export_cron: str = "15 * * * *"
     audit_cron: str = "30 3 * * *"

@@ -177,6 +177,9 @@ IGNORED = frozenset({
     "DeadlineExtensionRequested", "DeadlineExtensionRejected", "HazardRelapseFound",
     # the audit trail's own bookkeeping
     "AuditTrailStarted", "CheckpointSealed", "CheckpointSigned",
+    # who may act: persons, their roles, orgs' powers and sector scopes
+    "PersonRegistered", "RoleGranted", "RoleRevoked", "PersonDeactivated", "OrgPowerGranted",
+    "OrgPowerRevoked", "OrgSectorsSet",
 })
 
 

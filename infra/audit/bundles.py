@@ -158,7 +158,7 @@ def seal_submissions(app: Zhibao, documents: Iterable[tuple[str, str, int, Path]
     checkpoint = None
     for _ in range(ATTEMPTS):
         try:
-            checkpoint = take_checkpoint(app, person="scheduler") or newest_checkpoint(app)
+            checkpoint = take_checkpoint(app) or newest_checkpoint(app)
             break
         except KeyFileError as e:
             log.warning("no proof bundles written: %s", e)

@@ -24,11 +24,11 @@ from typing import Any
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.audit import AUDIT_TRAIL_ID, AuditTrail
-from domain.base import SYSTEM_ORG_ID, Actor, Context
+from domain.commands import SignCheckpoint
 from infra.audit.anchors import Anchor, newest_anchors, write_anchor
 from infra.audit.keys import KeyFileError, KeyRing, read_key_file, sign_note
 from infra.audit.tree import MerkleTree, TreeRaced
@@ -40,11 +40,9 @@ from infra.audit.verifier import (
     read_verifier_keys,
     verify_consistency,
 )
-from infra.intake.directory import SYSTEM_PROFILE
 from infra.intake.service import Zhibao
-from infra.intake.unit_of_work import ConflictError
 from infra.settings import Settings
-from infra.store.log import last_position, log_range
+from infra.store.log import last_position, locate, log_range
 from infra.store.records import chain_hash, unpack_record
 
 SIGNED_TOPIC = get_topic(AuditTrail.CheckpointSigned)
@@ -180,7 +178,7 @@ def newest_checkpoint(app: Zhibao) -> SignedCheckpoint | None:
 # -- taking one ----------------------------------------------------------------------------------
 
 
-def take_checkpoint(app: Zhibao, person: str = "zhibao", progress: Progress | None = None,
+def take_checkpoint(app: Zhibao, progress: Progress | None = None,
                     anchors: tuple[Anchor, ...] = ()) -> SignedCheckpoint | None:
     """Sign a checkpoint of everything stored now; None when nothing but the trail's own
     records is new. Raises KeyFileError without a signing key, TamperedError (nothing
@@ -210,13 +208,11 @@ def take_checkpoint(app: Zhibao, person: str = "zhibao", progress: Progress | No
         _require_extends(tree, anchor, size, root)
     note = sign_note(checkpoint_text(origin, size, root), keys.signers)
     through = tree.position_of(size - 1)
-    ctx = Context(actor=Actor(person, SYSTEM_ORG_ID, "auditor"), org=SYSTEM_PROFILE,
-                  recorded_at=app.clock(), covers=lambda *_: True)
     number = (trail.checkpoints if trail is not None else 0) + 1
-    position = record_checkpoint(app, trail, ctx, origin=origin, tree_size=size,
-                                 root_hash=root.hex(), through_position=through,
+    position = record_checkpoint(app, origin=origin, tree_size=size, root_hash=root.hex(),
+                                 through_position=through,
                                  consistency=tuple(h.hex() for h in proof), note=note)
-    write_anchor(app.settings, note, ctx.recorded_at)
+    write_anchor(app.settings, note, app.clock())
     return SignedCheckpoint(number, origin, size, root, through, note, position)
 
 
@@ -248,14 +244,13 @@ def _require_extends(tree: MerkleTree, old: Anchor, size: int, root: bytes) -> N
         raise TamperedError(f"nothing signed — against {old.source}: {e}") from None
 
 
-def record_checkpoint(app: Zhibao, trail: AuditTrail | None, ctx: Context,
-                      **checkpoint: Any) -> int:
-    """Record a CheckpointSigned event on the trail (started first if need be); its log
-    position. The one place checkpoints are written: the system's own write path."""
-    trail = trail or AuditTrail.start(ctx)
-    trail.sign(ctx, **checkpoint)
-    try:
-        recordings = app.save(trail)
-    except IntegrityError:
-        raise ConflictError([AUDIT_TRAIL_ID]) from None
-    return recordings[-1].notification.id
+def record_checkpoint(app: Zhibao, **checkpoint: Any) -> int:
+    """Record a CheckpointSigned event on the trail (started first if need be) as zhibao
+    itself, through the application service's internal path — the one place checkpoints
+    are written; its log position."""
+    app.record(SignCheckpoint(**checkpoint))
+    trail = load_trail(app)
+    assert trail is not None
+    located = locate(app.recorder, AUDIT_TRAIL_ID, trail.version)
+    assert located is not None
+    return located[0]

@@ -432,7 +432,7 @@ def _break(kind: BreakKind, n: Notification, detail: str) -> Break:
     return Break(kind, n.id, n.originator_id, n.originator_version, detail)
 
 
-def verify_then_checkpoint(app: Zhibao, person: str, progress: Progress | None = None,
+def verify_then_checkpoint(app: Zhibao, progress: Progress | None = None,
                            anchors: tuple[Anchor, ...] = ()
                            ) -> tuple[Verification, SignedCheckpoint | None]:
     """Verify the store and, only if it is intact, take a checkpoint (`audit checkpoint`
@@ -441,7 +441,7 @@ def verify_then_checkpoint(app: Zhibao, person: str, progress: Progress | None =
     if not verification.ok:
         raise TamperedError(f"nothing signed — the store fails verification: "
                             f"{verification.first_break}")
-    return verification, take_checkpoint(app, person, anchors=anchors)
+    return verification, take_checkpoint(app, anchors=anchors)
 
 
 def describe(verification: Verification) -> dict[str, Any]:

@@ -40,7 +40,6 @@ def register_audit(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     p = commands.add_parser("checkpoint", help="verify, then sign a checkpoint of everything "
                                                "recorded")
-    p.add_argument("--person", default="auditor", help="who takes the checkpoint")
     p.set_defaults(run=run_checkpoint)
 
     p = commands.add_parser("keygen", help="make a signing key file and its public half")
@@ -203,7 +202,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     app = open_app()
     try:
         with _position_bar("verifying, then signing", last_position(app.recorder)) as moved:
-            _, checkpoint = verify_then_checkpoint(app, args.person, progress=moved)
+            _, checkpoint = verify_then_checkpoint(app, progress=moved)
     except (TamperedError, ConflictError, KeyFileError) as e:
         raise UserError(str(e)) from None
     if checkpoint is None:
@@ -387,7 +386,7 @@ def run_history(args: argparse.Namespace) -> int:
         details = "; ".join(f"{key}={_brief(value)}" for key, value in step.details.items())
         table.add_row(str(step.version), f"{step.occurred_at:%Y-%m-%d %H:%M}",
                       f"{step.recorded_at:%Y-%m-%d %H:%M:%S}", step.event_type,
-                      f"{step.person_id} · {step.org_name} · {step.role}",
+                      f"{step.person_name} · {step.org_name} · {step.role}",
                       f"{step.unit_name} {step.unit_code}", details)
     Console().print(table)  # the timeline is the output: standard output
     return 0

@@ -11,10 +11,16 @@ import re
 import threading
 import time
 from typing import Any
-from uuid import UUID
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, open_app, progress_bar
+from infra.cli.common import (
+    UserError,
+    acting_person,
+    add_actor_argument,
+    console,
+    open_app,
+    progress_bar,
+)
 
 PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -33,9 +39,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--period", required=True, metavar="YYYY-MM")
     p.add_argument("--draft", action="store_true",
                    help="allowed before the period has ended; marked as a draft")
-    p.add_argument("--org", metavar="ORG_ID", help="the org submitting (default: the "
-                                                   "scheduler); it must belong to the unit")
-    p.add_argument("--person", default="cli", help="who submits")
+    add_actor_argument(p)
     p.set_defaults(run=run_report)
 
 
@@ -75,22 +79,16 @@ def _say_done(done: Any, elapsed: float | None) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from domain.commands import ActorIn
-    from infra.reporting.reporter import SCHEDULER, Reporter, open_views
+    from infra.reporting.reporter import Reporter, open_views
 
     if not PERIOD.fullmatch(args.period):
         raise UserError(f"period: {args.period!r} is not a month written YYYY-MM")
-    actor = SCHEDULER
-    if args.org:
-        try:
-            actor = ActorIn(person_id=args.person, org_id=UUID(args.org), role="submitter")
-        except ValueError:
-            raise UserError(f"org: {args.org!r} is not an org id (a UUID)") from None
     app = open_app()
+    issuer = acting_person(app, args)
     try:
-        done = Reporter(app, open_views(app)).report(args.unit, args.period, actor, args.draft)
+        done = Reporter(app, open_views(app)).report(args.unit, args.period, issuer, args.draft)
     except DomainError as e:
-        raise UserError(f"rejected, nothing written — {e.field}: {e.rule}") from None
+        raise UserError(f"rejected, nothing written — {e}") from None
     state = "unchanged" if done.unchanged else ("draft" if done.draft else "submitted")
     late = " [yellow](迟报 late)[/]" if done.late else ""
     console.print(f"{done.unit_name} {done.unit_code} {args.period}: version {done.version} "

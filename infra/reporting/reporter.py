@@ -24,7 +24,7 @@ from uuid import UUID
 import orjson
 
 from domain import commands as c
-from domain.base import SHANGHAI, SYSTEM_ORG_ID, DomainError, Level
+from domain.base import SHANGHAI, DomainError, Level
 from domain.enterprises import parse_period
 from domain.reports import (
     period_bounds,
@@ -34,6 +34,7 @@ from domain.reports import (
 )
 from infra.audit.bundles import seal_submissions
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import ZHIBAO, Issuer, authorise
 from projections.fold import micros
 from projections.report import Assembled, Assembler, Known, differences
 from projections.runner import CatchUp, Projector
@@ -42,7 +43,6 @@ from projections.store import ViewStore, views_url_for
 from projections.tree import Unit
 from projections.xlsx import LABELS, write_workbook
 
-SCHEDULER = c.ActorIn(person_id="scheduler", org_id=SYSTEM_ORG_ID, role="scheduler")
 CASCADE_LEVELS = (Level.VILLAGE, Level.TOWN, Level.COUNTY, Level.CITY)
 
 
@@ -78,11 +78,11 @@ def open_period(app: Zhibao, views: ViewStore, period: str) -> None:
             return
     settings = app.settings
     command = c.OpenReportingPeriod(
-        actor=SCHEDULER, command_id=f"open-period/{period}", period=period,
+        command_id=f"open-period/{period}", period=period,
         deadlines=deadlines(period, settings.report_deadlines),
         programme_start=settings.programme_start, stock_cutoff=settings.stock_cutoff)
     try:
-        app.execute(command)
+        app.record(command)
     except DomainError as e:
         if "already open" not in e.rule:  # opened meanwhile by another run: fine
             raise
@@ -113,20 +113,23 @@ class Reporter:
         self.output_dir = output_dir or app.settings.output_dir
         self.major_only = tuple(Level(level) for level in app.settings.major_only_list_levels)
 
-    def report(self, unit_code: str, period: str, actor: c.ActorIn = SCHEDULER,
+    def report(self, unit_code: str, period: str, issuer: Issuer = ZHIBAO,
                draft: bool = False) -> Submitted:
-        """One unit's submission. Bad input (unknown unit, period not ended, an actor of
-        another unit) is rejected before anything is recorded or written."""
+        """One unit's submission, asked for by `issuer` (a person allowed to submit for
+        the unit, or zhibao). Bad input (unknown unit, period not ended, a person who may
+        not submit, or not for this unit) is rejected before anything is recorded or
+        written."""
         now = self.app.clock()
         _, end = period_bounds(period)
         require_reportable(period, now, draft)
         self.app.refresh_directory()
         self.app.directory.unit("unit_code", unit_code, end.date() - timedelta(days=1))
-        require_submitter(self.app.directory.org(actor.org_id), unit_code)
+        _, org, _ = authorise(self.app.directory, issuer, "SubmitReport")
+        require_submitter(org, unit_code)
         open_period(self.app, self.views, period)
         assembler = self._assembler(period)
         return self._with_bundles(
-            period, [self._submit(assembler, assembler.unit(unit_code), actor, draft)])[0]
+            period, [self._submit(assembler, assembler.unit(unit_code), issuer, draft)])[0]
 
     def cascade(self, period: str, levels: Iterable[Level] = CASCADE_LEVELS,
                 progress: Callable[[Submitted], None] | None = None) -> list[Submitted]:
@@ -138,7 +141,7 @@ class Reporter:
         for level in levels:
             assembler = self._assembler(period)
             for unit in assembler.tree.at_level(level):
-                done.append(self._submit(assembler, unit, SCHEDULER, draft=False))
+                done.append(self._submit(assembler, unit, ZHIBAO, draft=False))
                 if progress is not None:
                     progress(done[-1])
         return self._with_bundles(period, done)
@@ -157,7 +160,7 @@ class Reporter:
         with self.views.snapshot() as tx:
             return Assembler(tx, period, cut_off, self.major_only)
 
-    def _submit(self, assembler: Assembler, unit: Unit, actor: c.ActorIn,
+    def _submit(self, assembler: Assembler, unit: Unit, issuer: Issuer,
                 draft: bool) -> Submitted:
         assembled = assembler.assemble(unit, draft)
         latest = assembler.latest(unit)
@@ -165,7 +168,7 @@ class Reporter:
         if latest is not None and unchanged:
             version, diff = latest.version, None  # files written again, the same bytes
         else:
-            version, diff = self._record(assembler, assembled, latest, actor, draft)
+            version, diff = self._record(assembler, assembled, latest, issuer, draft)
         files = self._files(assembled, version, draft, diff)
         missing = self._mark_missing(assembler.period, assembled)
         stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
@@ -173,22 +176,22 @@ class Reporter:
                          stored.late, unchanged, files, missing)
 
     def _record(self, assembler: Assembler, assembled: Assembled, latest: Known | None,
-                actor: c.ActorIn, draft: bool) -> tuple[int, dict[str, object] | None]:
+                issuer: Issuer, draft: bool) -> tuple[int, dict[str, object] | None]:
         """Record version 1, or the next version with its differences from the latest."""
         content = c.SubmissionContentIn(
             cut_off=assembler.cut_off, view_position=self.views.position(),
             sha256=assembled.sha256, draft=draft,
             children=tuple(c.ChildSubmissionIn(**vars(child)) for child in assembled.children))
-        fields = {"actor": actor, "unit_code": assembled.unit.code, "period": assembler.period,
+        fields = {"unit_code": assembled.unit.code, "period": assembler.period,
                   "content": content}
         if latest is None:
-            self.app.execute(c.SubmitReport(**fields))
+            self.app.record(c.SubmitReport(**fields), issuer)
             return 1, None
         previous = self._regenerate(assembled, latest)
         changes, rows = differences(previous, assembled.document)
-        self.app.execute(c.AmendReport(
+        self.app.record(c.AmendReport(
             **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in changes),
-            rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
+            rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)), issuer)
         return latest.version + 1, {
             "supersedes_version": latest.version, "supersedes": latest.sha256,
             "figures": [vars(x) for x in changes], "rows": [vars(x) for x in rows]}
@@ -214,9 +217,8 @@ class Reporter:
                 "SELECT unit_code FROM view_missing WHERE period = ?", (period,))}
         for code in missing:
             if code not in marked:
-                self.app.execute(c.MarkReportMissing(
-                    actor=SCHEDULER, command_id=f"missing/{period}/{code}", unit_code=code,
-                    period=period))
+                self.app.record(c.MarkReportMissing(
+                    command_id=f"missing/{period}/{code}", unit_code=code, period=period))
         return missing
 
     def _files(self, assembled: Assembled, version: int, draft: bool,
@@ -259,11 +261,11 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
             f"SELECT hazard_id, deadline_at FROM ({hazards}) f WHERE is_overdue AND "
             "(latest_overdue_for IS NULL OR latest_overdue_for <> deadline_at) "
             "ORDER BY hazard_id", params)
-    commands = [(n, c.RecordHazardOverdue(
-        actor=SCHEDULER, command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
+    commands = [(n, ZHIBAO, c.RecordHazardOverdue(
+        command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
         hazard_id=UUID(hazard_id))) for n, (hazard_id, deadline) in enumerate(due, start=1)]
     recorded = 0
-    for result in app.execute_batch(commands):
+    for result in app.execute_batch(commands, internal=True):
         if result.rejections:
             raise DomainError(result.rejections[0].field, str(result.rejections[0]))
         recorded += result.events

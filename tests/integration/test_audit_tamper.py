@@ -284,7 +284,7 @@ def test_a_removed_trail_is_found_and_nothing_is_resealed(app: Zhibao, ledger: L
     assert found is not None and found.kind is BreakKind.ANCHOR  # the anchors file knows
     assert "not in the store: checkpoints were removed" in found.detail
     with pytest.raises(TamperedError):
-        verify_then_checkpoint(app, "auditor")
+        verify_then_checkpoint(app)
     with pytest.raises(TamperedError, match="checkpoints were removed from the store"):
         take_checkpoint(app)
     assert app.recorder.select_events(AUDIT_TRAIL_ID) == []
