@@ -1,16 +1,22 @@
 """`audit verify` vs the raw notification-log read of the same store (the pages of
 notifications verify itself reads, nothing done with them). Target: ≥ 0.3.
 
-The store holds the demo and one checkpoint over all of it, so verify does its full work:
-every chain hash recomputed, every link checked, every sealed block compared. Taking that
-checkpoint is reported beside it, against the same raw read.
+The store holds the demo and one signed checkpoint over all of it, so verify does its full
+work: every chain hash recomputed, every link checked, the Merkle tree rebuilt and compared
+tile by tile and with the signed root. Taking that checkpoint (the tree built from nothing,
+then signed) is reported beside it, against the same raw read.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from bench.bench_export import best_of, demo_store
 from bench.harness import Result, peak_rss_mb, timed
-from infra.audit.seal import take_checkpoint, verify
+from infra.audit.checkpoints import take_checkpoint
+from infra.audit.integrity import verify
+from infra.audit.keys import generate, write_key_files
 from infra.intake.service import Zhibao
 from infra.settings import Settings
 from infra.store.log import log_range
@@ -25,7 +31,10 @@ def run(stores: list[str]) -> list[Result]:
 
 
 def _measure(kind: str) -> list[Result]:
-    app = Zhibao(Settings(database_url=demo_store(kind)))
+    keys = Path(tempfile.mkdtemp(prefix="zhibao-bench-keys-"))
+    write_key_files(generate("bench.zhibao.example/log"), keys / "audit.key")
+    app = Zhibao(Settings(database_url=demo_store(kind), audit_signing_key=keys / "audit.key",
+                          output_dir=keys / "out"))
     try:
         raw_read(app)  # warm the caches
         checkpoint, sealing = timed(lambda: take_checkpoint(app))
@@ -34,7 +43,7 @@ def _measure(kind: str) -> list[Result]:
     finally:
         app.close()
     assert verification.ok and verification.events == events, verification
-    sealed = checkpoint.events if checkpoint else 0
+    sealed = checkpoint.size if checkpoint else 0
     return [
         Result(f"audit verify [{kind}]", events / seconds, "events/s", events / raw_seconds,
                "raw notification-log read", 0.3,

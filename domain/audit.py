@@ -1,14 +1,15 @@
-"""The audit trail: checkpoints that seal the notification log, so that removing, inserting
-or re-ordering stored events is detected even where every per-aggregate chain still holds
-(a whole aggregate deleted, the last events of an aggregate cut off, two aggregates'
-records swapped in the log).
+"""The audit trail: signed checkpoints of the log's Merkle tree, so that removing, inserting,
+re-ordering or rewriting stored events is detected even where every per-aggregate chain still
+holds — and provable to anyone holding an earlier checkpoint, without the database.
 
-A checkpoint covers the log positions after the previous checkpoint up to `through_position`,
-split into blocks of consecutive positions. Each block records how many events it holds and a
-SHA-256 over their positions and chain hashes, so a verifier names the block where the log
-differs. The checkpoints are themselves events of one aggregate, hash-chained like any other;
-the chain hash of the newest checkpoint commits to the whole sealed history and can be copied
-elsewhere as an anchor.
+A checkpoint (c2sp.org/tlog-checkpoint) commits to the first `tree_size` events of the log,
+one Merkle leaf each in log order, through the tree's root hash; its note is signed with a
+key kept outside the database. Each checkpoint carries the consistency proof from the one
+before it, so whoever saw the earlier one (a county system reading Kafka, a witness) checks
+that the log only grew. Checkpoints are events of one aggregate, hash-chained like any other.
+
+Stores sealed before signed checkpoints existed hold `CheckpointSealed` events (blocks of
+positions with a digest each); they are still read and checked, and no longer written.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class AuditTrail(ZhibaoAggregate):
         self.unit_code = unit_code
         self.through_position = 0
         self.checkpoints = 0
+        self.origin: str | None = None  # the log's name, fixed by its first signed checkpoint
+        self.tree_size = 0
+        self.root_hash = ""
 
     class Event(ZhibaoAggregate.Event):
         pass
@@ -55,18 +59,42 @@ class AuditTrail(ZhibaoAggregate):
                           ctx.recorded_at)
 
     class CheckpointSealed(Event):
+        """Written by stores before signed checkpoints (read, never written now)."""
+
         through_position: int
         events: int
         blocks: tuple[SealedBlock, ...]
 
-    def seal(self, ctx: Context, blocks: tuple[SealedBlock, ...]) -> None:
-        require(bool(blocks), "blocks", "a checkpoint seals at least one event")
-        require(blocks[0].last_position > self.through_position, "blocks",
-                f"must start after position {self.through_position}, sealed already")
-        self._record(self.CheckpointSealed, ctx, through_position=blocks[-1].last_position,
-                     events=sum(block.events for block in blocks), blocks=blocks)
-
     @when.register
     def _(self, event: AuditTrail.CheckpointSealed) -> None:
         self.through_position = event.through_position
+        self.checkpoints += 1
+
+    class CheckpointSigned(Event):
+        origin: str
+        tree_size: int
+        root_hash: str  # hex
+        through_position: int  # the log position of the tree's last leaf
+        previous_size: int  # the tree size of the checkpoint before (0: none)
+        consistency: tuple[str, ...]  # hex hashes proving this tree extends that one
+        note: str  # the signed checkpoint (c2sp.org/tlog-checkpoint)
+
+    def sign(self, ctx: Context, origin: str, tree_size: int, root_hash: str,
+             through_position: int, consistency: tuple[str, ...], note: str) -> None:
+        require(self.origin in (None, origin), "origin",
+                f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log")
+        require(tree_size > self.tree_size, "tree_size",
+                f"must be above {self.tree_size}, the size already checkpointed")
+        require(bool(consistency) == (self.tree_size > 0), "consistency",
+                "a checkpoint after another carries the proof that it extends it")
+        self._record(self.CheckpointSigned, ctx, origin=origin, tree_size=tree_size,
+                     root_hash=root_hash, through_position=through_position,
+                     previous_size=self.tree_size, consistency=consistency, note=note)
+
+    @when.register
+    def _(self, event: AuditTrail.CheckpointSigned) -> None:
+        self.origin = event.origin
+        self.tree_size = event.tree_size
+        self.root_hash = event.root_hash
+        self.through_position = max(self.through_position, event.through_position)
         self.checkpoints += 1

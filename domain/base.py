@@ -8,7 +8,7 @@ which units it covers) arrives in the `Context`, resolved by the application ser
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
@@ -24,8 +24,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 EVENT_ID_NAMESPACE = UUID("6f1b3a52-2d7c-4e55-9a57-7a1f0b7f3e01")
 SYSTEM_ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
-"""The system itself (administrators loading division lists, the scheduler): the one actor
-that exists before any org is registered, with jurisdiction everywhere."""
+"""zhibao itself: the actor of what only zhibao records (the bootstrap, submissions it
+assembled, 漏报, overdue, periods, checkpoints), with jurisdiction everywhere. No person
+belongs to it, and no entry point can act as it."""
 
 
 class DomainError(ValueError):
@@ -68,7 +69,7 @@ class OrgType(StrEnum):
     TOWN_OFFICE = "town_office"
     VILLAGE_COMMITTEE = "village_committee"
     ENTERPRISE = "enterprise"
-    SYSTEM = "system"  # the scheduler acting on the system's own behalf
+    SYSTEM = "system"  # zhibao itself (SYSTEM_ORG_ID), never a registered org
 
 
 @dataclass(frozen=True)
@@ -98,16 +99,22 @@ class OrgProfile:
 
 Covers = Callable[[str, str | None, UUID | None], bool]
 """Jurisdiction predicate: (unit code, sector, enterprise id) → may the actor act there?"""
+Permit = Callable[[str], str]
+"""Authority: (action) → the role under which the actor may do it; refuses (AUTH-ROLE)
+when none of the actor's roles may (the permission matrix of `domain.authority`)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
-    """Everything about *who* and *when* a command comes with."""
+    """Everything about *who* and *when* a command comes with. `actor.role` is the role
+    the action was allowed under; an aggregate that narrows the action to a variant
+    (`authorise`) records the role that allows that variant."""
 
     actor: Actor
     org: OrgProfile
     recorded_at: datetime
     covers: Covers
+    permit: Permit
     command_id: str | None = None
     occurred_at: datetime | None = None
     clock_skew: timedelta = timedelta(minutes=5)
@@ -122,6 +129,13 @@ class Context:
         """The business date of the command."""
         return self.at.astimezone(SHANGHAI).date()
 
+    def authorise(self, action: str) -> None:
+        """Refuse an action the actor's roles do not allow in their org (AUTH-ROLE); the
+        events that follow record the role that allows it."""
+        role = self.permit(action)
+        if role != self.actor.role:
+            self.actor = replace(self.actor, role=role)
+
     def require_jurisdiction(
         self, field: str, unit_code: str, sector: str | None = None,
         enterprise_id: UUID | None = None,
@@ -133,7 +147,7 @@ class Context:
                 field,
                 f"{unit_code} is outside the jurisdiction of org {self.org.org_id} "
                 f"at {self.org.unit_code}{scope}; record a HazardTransferred to the "
-                "responsible body instead",
+                "responsible body instead", "V7",
             )
 
     def require_not_future(self, field: str, at: datetime) -> None:

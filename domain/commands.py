@@ -1,9 +1,16 @@
 """Commands: the intake contract shared by the CLI, bulk import and any later HTTP intake.
 
-A command is JSON with a `command` name, the `actor`, an optional `command_id` (idempotency
-key, V11) and the fields below. Parsing rejects unknown commands, unknown fields, unknown
-enum values, malformed dates and money without its unit, naming the field and the rule.
-Naive date-times are read in Asia/Shanghai.
+A command is JSON with a `command` name, an optional `command_id` (idempotency key, V11),
+an optional `occurred_at` and the fields below. It never names who issues it: the entry
+point does (the person it authenticated), so a body carrying `actor` is refused
+(AUTH-ACTOR). Parsing rejects unknown commands, unknown fields, unknown enum values,
+malformed dates and money without its unit, naming the field and the rule. Naive
+date-times are read in Asia/Shanghai.
+
+`ENTRY_COMMANDS` are what entry points parse. `INTERNAL_COMMANDS` are what only zhibao
+itself records — a submission with the hash it computed, 漏报, overdue, a reporting period,
+a checkpoint, the bootstrap — constructed by its own flows and never parsed from outside
+(SYSTEM-ONLY).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
 from pydantic import (
@@ -19,12 +26,19 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    Tag,
+    TypeAdapter,
     ValidationError,
+    model_serializer,
+    model_validator,
 )
 
+from domain.authority import Power
 from domain.base import SHANGHAI, DomainError, Level, OrgType
 from domain.codes import CodeSystem
 from domain.enforcement import FineTarget, InterviewTarget, ReferralTarget, SuspensionScope
@@ -85,12 +99,6 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ActorIn(Model):
-    person_id: Text
-    org_id: UUID
-    role: Text
-
-
 class FlagsIn(Model):
     high_risk: bool = False
     above_designated_size: bool = False
@@ -118,21 +126,33 @@ class PlanIn(Model):
 
 
 class Command(Model):
-    """Fields every command has. `target` names the field holding the id of the aggregate
-    a command acts on; creation commands have none."""
+    """Fields every command has. The command's name is its class's name; in JSON it is the
+    `command` member, which tells the union below which class to read."""
 
-    target: ClassVar[str | None] = None
-
-    actor: ActorIn
     command_id: str | None = Field(default=None, min_length=1, max_length=200)
     occurred_at: BizDatetime | None = None
+
+    @property
+    def command(self) -> str:
+        """The command's name."""
+        return type(self).__name__
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("command") == cls.__name__:
+            return {key: value for key, value in data.items() if key != "command"}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _with_name(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {"command": self.command, **handler(self)}
 
 
 # -- reference data ------------------------------------------------------------------------
 
 
 class RegisterAdminUnit(Command):
-    command: Literal["RegisterAdminUnit"] = "RegisterAdminUnit"
     unit_id: UUID | None = None
     code: Text
     code_system: CodeSystem
@@ -145,40 +165,72 @@ class RegisterAdminUnit(Command):
 
 
 class RecodeAdminUnit(Command):
-    command: Literal["RecodeAdminUnit"] = "RecodeAdminUnit"
     code: Text
     new_code: Text
     valid_from: date
 
 
 class MergeAdminUnit(Command):
-    command: Literal["MergeAdminUnit"] = "MergeAdminUnit"
     code: Text
     successor_code: Text
     valid_from: date
 
 
 class RetireAdminUnit(Command):
-    command: Literal["RetireAdminUnit"] = "RetireAdminUnit"
     code: Text
     valid_from: date
     successor_codes: tuple[str, ...] = ()
 
 
 class RegisterOrgUnit(Command):
-    command: Literal["RegisterOrgUnit"] = "RegisterOrgUnit"
     org_id: UUID | None = None
     name: Text
     org_type: OrgType
     unit_code: Text
     sectors: tuple[str, ...] = ()
     parent_org_id: UUID | None = None
-    enforcement_power: bool = False
+    enforcement_power: bool = False  # refused when true: powers come from GrantOrgPower
     can_verify_major: bool = False
 
 
+class GrantOrgPower(Command):
+    org_id: UUID
+    power: Power
+
+
+class RevokeOrgPower(Command):
+    org_id: UUID
+    power: Power
+
+
+class SetOrgSectors(Command):
+    org_id: UUID
+    sectors: tuple[str, ...]
+
+
+class RegisterPerson(Command):
+    person_id: UUID | None = None
+    name: Text
+    org_id: UUID
+    roles: tuple[Text, ...] = ()
+
+
+class GrantRole(Command):
+    person_id: UUID
+    role: Text
+
+
+class RevokeRole(Command):
+    person_id: UUID
+    role: Text
+
+
+class DeactivatePerson(Command):
+    person_id: UUID
+    reason: Text
+
+
 class RegisterEnterprise(Command):
-    command: Literal["RegisterEnterprise"] = "RegisterEnterprise"
     enterprise_id: UUID | None = None
     uscc: Text
     name: Text
@@ -191,50 +243,44 @@ class RegisterEnterprise(Command):
 
 
 class RelocateEnterprise(Command):
-    command: Literal["RelocateEnterprise"] = "RelocateEnterprise"
-    target: ClassVar[str | None] = "enterprise_id"
     enterprise_id: UUID
     unit_code: Text
     on: date
 
 
 class ChangeEnterpriseSectors(Command):
-    command: Literal["ChangeEnterpriseSectors"] = "ChangeEnterpriseSectors"
-    target: ClassVar[str | None] = "enterprise_id"
     enterprise_id: UUID
     sectors: tuple[str, ...]
 
 
 class ChangeEnterpriseFlags(Command):
-    command: Literal["ChangeEnterpriseFlags"] = "ChangeEnterpriseFlags"
-    target: ClassVar[str | None] = "enterprise_id"
     enterprise_id: UUID
     flags: FlagsIn
 
 
-class _EnterpriseStatusCommand(Command):
-    target: ClassVar[str | None] = "enterprise_id"
+class EnterpriseStatusCommand(Command):
     enterprise_id: UUID
     on: date
-    reason: str = ""
     decision_no: str | None = None
 
 
-class SuspendEnterprise(_EnterpriseStatusCommand):
-    command: Literal["SuspendEnterprise"] = "SuspendEnterprise"
+class SuspendEnterprise(EnterpriseStatusCommand):
+    """停产停业, by a body with enforcement power."""
+
+    reason: str = ""
 
 
-class ResumeEnterprise(_EnterpriseStatusCommand):
-    command: Literal["ResumeEnterprise"] = "ResumeEnterprise"
+class ResumeEnterprise(EnterpriseStatusCommand):
+    """复产复工 after a suspension."""
 
 
-class CloseEnterprise(_EnterpriseStatusCommand):
-    command: Literal["CloseEnterprise"] = "CloseEnterprise"
+class CloseEnterprise(EnterpriseStatusCommand):
+    """关闭取缔."""
+
+    reason: str = ""
 
 
 class SubmitSelfInspection(Command):
-    command: Literal["SubmitSelfInspection"] = "SubmitSelfInspection"
-    target: ClassVar[str | None] = "enterprise_id"
     enterprise_id: UUID
     period: Month
     submitted_at: BizDatetime
@@ -247,7 +293,6 @@ class SubmitSelfInspection(Command):
 
 
 class PlanInspection(Command):
-    command: Literal["PlanInspection"] = "PlanInspection"
     inspection_id: UUID | None = None
     inspection_type: InspectionType
     programme: str | None = None
@@ -258,8 +303,6 @@ class PlanInspection(Command):
 
 
 class RecordInspectionVisit(Command):
-    command: Literal["RecordInspectionVisit"] = "RecordInspectionVisit"
-    target: ClassVar[str | None] = "inspection_id"
     inspection_id: UUID
     enterprise_id: UUID
     visited_at: BizDatetime
@@ -269,8 +312,6 @@ class RecordInspectionVisit(Command):
 
 
 class CloseInspection(Command):
-    command: Literal["CloseInspection"] = "CloseInspection"
-    target: ClassVar[str | None] = "inspection_id"
     inspection_id: UUID
     closed_at: BizDatetime
     hazard_ids: tuple[UUID, ...] = ()
@@ -283,7 +324,6 @@ class CloseInspection(Command):
 class ReportHazard(Command):
     """`unit_code` and `sector` default to the enterprise's village and primary sector."""
 
-    command: Literal["ReportHazard"] = "ReportHazard"
     hazard_id: UUID | None = None
     enterprise_id: UUID | None = None
     unit_code: str | None = None
@@ -299,13 +339,11 @@ class ReportHazard(Command):
     relapse_of: UUID | None = None
 
 
-class _HazardCommand(Command):
-    target: ClassVar[str | None] = "hazard_id"
+class HazardCommand(Command):
     hazard_id: UUID
 
 
-class ConfirmHazard(_HazardCommand):
-    command: Literal["ConfirmHazard"] = "ConfirmHazard"
+class ConfirmHazard(HazardCommand):
     grade: Grade
     treatment: Treatment
     deadline: date | None = None
@@ -315,105 +353,89 @@ class ConfirmHazard(_HazardCommand):
     treating_org_id: UUID | None = None
 
 
-class RegradeHazard(_HazardCommand):
-    command: Literal["RegradeHazard"] = "RegradeHazard"
+class RegradeHazard(HazardCommand):
     to_grade: Grade
     reason: Text
     criteria_ref: str | None = None
 
 
-class RectifyHazardOnSpot(_HazardCommand):
-    command: Literal["RectifyHazardOnSpot"] = "RectifyHazardOnSpot"
+class RectifyHazardOnSpot(HazardCommand):
     rectified_at: BizDatetime
     evidence: str | None = None
 
 
-class SubmitRectificationPlan(_HazardCommand):
-    command: Literal["SubmitRectificationPlan"] = "SubmitRectificationPlan"
+class SubmitRectificationPlan(HazardCommand):
     plan: PlanIn
 
 
-class ReviewRectificationPlan(_HazardCommand):
-    command: Literal["ReviewRectificationPlan"] = "ReviewRectificationPlan"
+class ReviewRectificationPlan(HazardCommand):
     approve: bool
     opinion: str | None = None
 
 
-class ReportRectificationProgress(_HazardCommand):
-    command: Literal["ReportRectificationProgress"] = "ReportRectificationProgress"
+class ReportRectificationProgress(HazardCommand):
     percent: int
     note: str | None = None
 
 
-class RequestDeadlineExtension(_HazardCommand):
-    command: Literal["RequestDeadlineExtension"] = "RequestDeadlineExtension"
+class RequestDeadlineExtension(HazardCommand):
     new_deadline: date
     reason: Text
     requested_at: BizDatetime
 
 
-class DecideDeadlineExtension(_HazardCommand):
-    command: Literal["DecideDeadlineExtension"] = "DecideDeadlineExtension"
+class DecideDeadlineExtension(HazardCommand):
     approve: bool
     opinion: str | None = None
     new_deadline: date | None = None
 
 
-class RecordHazardOverdue(_HazardCommand):
-    command: Literal["RecordHazardOverdue"] = "RecordHazardOverdue"
+class RecordHazardOverdue(HazardCommand):
+    """The daily sweep found the hazard past its deadline."""
 
 
-class ListHazard(_HazardCommand):
-    command: Literal["ListHazard"] = "ListHazard"
+class ListHazard(HazardCommand):
     level: ListingLevel
     deadline: date
     supervising_org: str | None = None
     notice_no: str | None = None
 
 
-class DelistHazard(_HazardCommand):
-    command: Literal["DelistHazard"] = "DelistHazard"
+class DelistHazard(HazardCommand):
     delisting_doc: str | None = None
 
 
-class DeclareRectified(_HazardCommand):
-    command: Literal["DeclareRectified"] = "DeclareRectified"
+class DeclareRectified(HazardCommand):
     completed_at: BizDatetime
     evidence: str | None = None
 
 
-class VerifyHazard(_HazardCommand):
-    command: Literal["VerifyHazard"] = "VerifyHazard"
+class VerifyHazard(HazardCommand):
     passed: bool
     method: VerificationMethod = VerificationMethod.ON_SITE
     opinion: str | None = None
     verified_at: BizDatetime
 
 
-class CloseHazard(_HazardCommand):
-    command: Literal["CloseHazard"] = "CloseHazard"
+class CloseHazard(HazardCommand):
     closed_at: BizDatetime
 
 
-class TransferHazard(_HazardCommand):
-    command: Literal["TransferHazard"] = "TransferHazard"
+class TransferHazard(HazardCommand):
     to_org_id: UUID
     reason: Text
 
 
-class VoidHazard(_HazardCommand):
-    command: Literal["VoidHazard"] = "VoidHazard"
+class VoidHazard(HazardCommand):
     reason: Text
     duplicate_of: UUID | None = None
 
 
-class EliminateHazardByClosure(_HazardCommand):
-    command: Literal["EliminateHazardByClosure"] = "EliminateHazardByClosure"
+class EliminateHazardByClosure(HazardCommand):
     decision_no: str | None = None
 
 
 class ReceivePublicReport(Command):
-    command: Literal["ReceivePublicReport"] = "ReceivePublicReport"
     report_id: UUID | None = None
     unit_code: Text
     channel: Text
@@ -422,8 +444,6 @@ class ReceivePublicReport(Command):
 
 
 class VerifyPublicReport(Command):
-    command: Literal["VerifyPublicReport"] = "VerifyPublicReport"
-    target: ClassVar[str | None] = "report_id"
     report_id: UUID
     is_true: bool
     reason: str | None = None
@@ -435,7 +455,6 @@ class VerifyPublicReport(Command):
 class IdentifyRiskPoint(Command):
     """`unit_code` defaults to the enterprise's village."""
 
-    command: Literal["IdentifyRiskPoint"] = "IdentifyRiskPoint"
     risk_point_id: UUID | None = None
     enterprise_id: UUID | None = None
     unit_code: str | None = None
@@ -448,27 +467,23 @@ class IdentifyRiskPoint(Command):
     identified_on: date
 
 
-class _RiskCommand(Command):
-    target: ClassVar[str | None] = "risk_point_id"
+class RiskCommand(Command):
     risk_point_id: UUID
 
 
-class AssessRiskLevel(_RiskCommand):
-    command: Literal["AssessRiskLevel"] = "AssessRiskLevel"
+class AssessRiskLevel(RiskCommand):
     likelihood: int
     severity: int
     level: RiskLevel
     assessed_on: date
 
 
-class SetRiskControls(_RiskCommand):
-    command: Literal["SetRiskControls"] = "SetRiskControls"
+class SetRiskControls(RiskCommand):
     measures: tuple[Text, ...]
     owner_level: Text
 
 
-class RetireRiskPoint(_RiskCommand):
-    command: Literal["RetireRiskPoint"] = "RetireRiskPoint"
+class RetireRiskPoint(RiskCommand):
     reason: Text
 
 
@@ -476,7 +491,6 @@ class RetireRiskPoint(_RiskCommand):
 
 
 class OpenEnforcementCase(Command):
-    command: Literal["OpenEnforcementCase"] = "OpenEnforcementCase"
     case_id: UUID | None = None
     enterprise_id: UUID
     case_no: Text
@@ -484,64 +498,56 @@ class OpenEnforcementCase(Command):
     opened_on: date
 
 
-class _CaseCommand(Command):
-    target: ClassVar[str | None] = "case_id"
+class CaseCommand(Command):
     case_id: UUID
     decided_on: date
 
 
-class ImposeFine(_CaseCommand):
-    command: Literal["ImposeFine"] = "ImposeFine"
+class ImposeFine(CaseCommand):
     amount: MoneyFen
     fine_target: FineTarget = FineTarget.ENTERPRISE
     decision_no: str | None = None
 
 
-class OrderSuspension(_CaseCommand):
-    command: Literal["OrderSuspension"] = "OrderSuspension"
+class OrderSuspension(CaseCommand):
     scope: SuspensionScope
     decision_no: str | None = None
 
 
-class LiftSuspension(_CaseCommand):
-    command: Literal["LiftSuspension"] = "LiftSuspension"
+class LiftSuspension(CaseCommand):
     decision_no: str | None = None
 
 
-class SuspendLicence(_CaseCommand):
-    command: Literal["SuspendLicence"] = "SuspendLicence"
+class SuspendLicence(CaseCommand):
     licence_no: Text
 
 
-class RevokeLicence(_CaseCommand):
-    command: Literal["RevokeLicence"] = "RevokeLicence"
+class RevokeLicence(CaseCommand):
     licence_no: Text
 
 
-class OrderClosure(_CaseCommand):
-    command: Literal["OrderClosure"] = "OrderClosure"
+class OrderClosure(CaseCommand):
     decision_no: str | None = None
 
 
-class BlacklistEnterprise(_CaseCommand):
-    command: Literal["BlacklistEnterprise"] = "BlacklistEnterprise"
+class BlacklistEnterprise(CaseCommand):
     reason: Text
 
 
-class ReferCase(_CaseCommand):
-    command: Literal["ReferCase"] = "ReferCase"
+class ReferCase(CaseCommand):
     referred_to: ReferralTarget
     persons: int = 0
 
 
-class CloseEnforcementCase(_CaseCommand):
-    command: Literal["CloseEnforcementCase"] = "CloseEnforcementCase"
+class CloseEnforcementCase(CaseCommand):
+    """结案."""
 
 
 class HoldInterview(Command):
-    command: Literal["HoldInterview"] = "HoldInterview"
+    """`unit_code` defaults to the enterprise's unit, when one is interviewed."""
+
     action_id: UUID | None = None
-    unit_code: Text
+    unit_code: str | None = None
     target_type: InterviewTarget
     target_name: Text
     enterprise_id: UUID | None = None
@@ -549,9 +555,10 @@ class HoldInterview(Command):
 
 
 class RecordExposure(Command):
-    command: Literal["RecordExposure"] = "RecordExposure"
+    """`unit_code` defaults to the enterprise's unit, when one is exposed."""
+
     action_id: UUID | None = None
-    unit_code: Text
+    unit_code: str | None = None
     enterprise_id: UUID | None = None
     channel: Text
     subject: Text
@@ -559,7 +566,6 @@ class RecordExposure(Command):
 
 
 class IssueAccountabilityReminder(Command):
-    command: Literal["IssueAccountabilityReminder"] = "IssueAccountabilityReminder"
     action_id: UUID | None = None
     unit_code: Text
     step: int
@@ -572,7 +578,6 @@ class IssueAccountabilityReminder(Command):
 
 
 class PlanMeasure(Command):
-    command: Literal["PlanMeasure"] = "PlanMeasure"
     measure_id: UUID | None = None
     title: Text
     kind: MeasureKind
@@ -584,23 +589,18 @@ class PlanMeasure(Command):
 
 
 class IssueMeasure(Command):
-    command: Literal["IssueMeasure"] = "IssueMeasure"
-    target: ClassVar[str | None] = "measure_id"
     measure_id: UUID
     doc_no: Text
     issued_on: date
 
 
 class CompleteMeasure(Command):
-    command: Literal["CompleteMeasure"] = "CompleteMeasure"
-    target: ClassVar[str | None] = "measure_id"
     measure_id: UUID
     completed_on: date
     evidence: str | None = None
 
 
 class PublishTaskList(Command):
-    command: Literal["PublishTaskList"] = "PublishTaskList"
     list_id: UUID | None = None
     doc_no: Text
     title: Text
@@ -609,7 +609,6 @@ class PublishTaskList(Command):
 
 
 class DefineTask(Command):
-    command: Literal["DefineTask"] = "DefineTask"
     task_id: UUID | None = None
     task_list_id: UUID
     task_no: int
@@ -621,16 +620,12 @@ class DefineTask(Command):
 
 
 class ReportTaskProgress(Command):
-    command: Literal["ReportTaskProgress"] = "ReportTaskProgress"
-    target: ClassVar[str | None] = "task_id"
     task_id: UUID
     responsible_unit: Text
     text: Text
 
 
 class CompleteTaskForUnit(Command):
-    command: Literal["CompleteTaskForUnit"] = "CompleteTaskForUnit"
-    target: ClassVar[str | None] = "task_id"
     task_id: UUID
     responsible_unit: Text
 
@@ -673,7 +668,6 @@ class RowChangesIn(Model):
 
 
 class OpenReportingPeriod(Command):
-    command: Literal["OpenReportingPeriod"] = "OpenReportingPeriod"
     period: Period
     deadlines: tuple[LevelDeadlineIn, ...]
     programme_start: date
@@ -681,14 +675,12 @@ class OpenReportingPeriod(Command):
 
 
 class SubmitReport(Command):
-    command: Literal["SubmitReport"] = "SubmitReport"
     unit_code: Text
     period: Period
     content: SubmissionContentIn
 
 
 class AmendReport(Command):
-    command: Literal["AmendReport"] = "AmendReport"
     unit_code: Text
     period: Period
     content: SubmissionContentIn
@@ -697,30 +689,100 @@ class AmendReport(Command):
 
 
 class MarkReportMissing(Command):
-    command: Literal["MarkReportMissing"] = "MarkReportMissing"
     unit_code: Text
     period: Period
 
 
-COMMANDS: dict[str, type[Command]] = {
-    cls.__name__: cls for cls in Command.__subclasses__() + [
-        sub for base in (_EnterpriseStatusCommand, _HazardCommand, _RiskCommand, _CaseCommand)
-        for sub in base.__subclasses__()
-    ] if not cls.__name__.startswith("_")
-}
+class SignCheckpoint(Command):
+    """A signed checkpoint of the log's Merkle tree (domain/audit.py), with the proof that
+    it extends the previous one."""
+
+    origin: str
+    tree_size: int
+    root_hash: str
+    through_position: int
+    consistency: tuple[str, ...]
+    note: str  # the signed note, byte for byte (never stripped)
+
+
+class Bootstrap(Command):
+    """`zhibao admin init`: the top unit, its top org with every power and the first
+    administrator, on a store without persons."""
+
+    unit_id: UUID | None = None
+    unit_code: Text
+    code_system: CodeSystem
+    level: Level
+    kind: Text
+    unit_name: Text
+    valid_from: date = date(1949, 10, 1)
+    org_id: UUID
+    org_name: Text
+    org_type: OrgType = OrgType.COMMITTEE_OFFICE
+    person_id: UUID
+    person_name: Text
+
+
+ENTRY_COMMANDS: tuple[type[Command], ...] = (
+    RegisterAdminUnit, RecodeAdminUnit, MergeAdminUnit, RetireAdminUnit, RegisterOrgUnit,
+    GrantOrgPower, RevokeOrgPower, SetOrgSectors, RegisterPerson, GrantRole, RevokeRole,
+    DeactivatePerson, RegisterEnterprise, RelocateEnterprise, ChangeEnterpriseSectors,
+    ChangeEnterpriseFlags, SuspendEnterprise, ResumeEnterprise, CloseEnterprise,
+    SubmitSelfInspection, PlanInspection, RecordInspectionVisit, CloseInspection, ReportHazard,
+    ConfirmHazard, RegradeHazard, RectifyHazardOnSpot, SubmitRectificationPlan,
+    ReviewRectificationPlan, ReportRectificationProgress, RequestDeadlineExtension,
+    DecideDeadlineExtension, ListHazard, DelistHazard, DeclareRectified, VerifyHazard,
+    CloseHazard, TransferHazard, VoidHazard, EliminateHazardByClosure, ReceivePublicReport,
+    VerifyPublicReport, IdentifyRiskPoint, AssessRiskLevel, SetRiskControls, RetireRiskPoint,
+    OpenEnforcementCase, ImposeFine, OrderSuspension, LiftSuspension, SuspendLicence,
+    RevokeLicence, OrderClosure, BlacklistEnterprise, ReferCase, CloseEnforcementCase,
+    HoldInterview, RecordExposure, IssueAccountabilityReminder, PlanMeasure, IssueMeasure,
+    CompleteMeasure, PublishTaskList, DefineTask, ReportTaskProgress, CompleteTaskForUnit,
+)
+"""What entry points (CLI, bulk import, HTTP) may parse and execute as a person."""
+
+INTERNAL_COMMANDS: tuple[type[Command], ...] = (
+    Bootstrap, OpenReportingPeriod, SubmitReport, AmendReport, MarkReportMissing,
+    RecordHazardOverdue, SignCheckpoint,
+)
+"""What only zhibao's own flows construct and record (SYSTEM-ONLY)."""
+
+_INTERNAL_NAMES = frozenset(cls.__name__ for cls in INTERNAL_COMMANDS)
+
+
+def _name_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        name = value.get("command")
+        return name if isinstance(name, str) else None
+    return type(value).__name__
+
+
+EntryCommand = Annotated[
+    Union[tuple(Annotated[cls, Tag(cls.__name__)] for cls in ENTRY_COMMANDS)],  # noqa: UP007
+    Discriminator(_name_of, custom_error_type="unknown_command",
+                  custom_error_message="unknown command"),
+]
+_ENTRY = TypeAdapter[Command](EntryCommand)
 
 
 def parse_command(data: Any) -> Command:
-    """Turn JSON into a command, or reject it naming the first offending field."""
+    """Turn JSON into a command an entry point may execute, or reject it naming the first
+    offending field."""
     if not isinstance(data, dict):
         raise DomainError("command", "a command is a JSON object")
-    name = data.get("command")
-    cls = COMMANDS.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise DomainError("command", f"unknown command {name!r}")
+    if "actor" in data:
+        raise DomainError("actor", "a command does not name who issues it: the entry point "
+                                   "does (--as PERSON, ZHIBAO_ACTOR, a credential)",
+                          "AUTH-ACTOR")
+    name = _name_of(data)
+    if name in _INTERNAL_NAMES:
+        raise DomainError("command", f"{name} is recorded by zhibao itself, never accepted "
+                                     "from outside", "SYSTEM-ONLY")
     try:
-        return cls.model_validate(data)
+        return _ENTRY.validate_python(data)
     except ValidationError as e:
         error = e.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in error["loc"]) or "command"
+        if error["type"] == "unknown_command":
+            raise DomainError("command", f"unknown command {name!r}") from None
+        field = ".".join(str(part) for part in error["loc"][1:]) or "command"
         raise DomainError(field, error["msg"].removeprefix("Value error, ")) from None

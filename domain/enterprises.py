@@ -12,7 +12,6 @@ from eventsourcing.dispatch import singledispatchmethod
 
 from domain.base import (
     Context,
-    OrgType,
     ZhibaoAggregate,
     business_date,
     require,
@@ -46,6 +45,27 @@ def parse_month(field: str, period: str) -> tuple[int, int]:
     parsed = Period.parse(period, field)
     require(parsed.kind is PeriodKind.MONTH, field, f"{period!r} is not a month (YYYY-MM)")
     return parsed.year, parsed.number
+
+
+@dataclass(frozen=True)
+class EnterpriseRef:
+    """An enterprise as the service found it in the directory, on one day."""
+
+    enterprise_id: UUID
+    name: str
+    unit_code: str  # where it was that day (the unit's current code)
+    sector: str  # its primary sector
+    registered_on: date
+    closed_on: date | None
+
+
+def require_operating(field: str, enterprise: EnterpriseRef, on: date) -> None:
+    """V9: a fact about an enterprise happens while it exists and before it was closed."""
+    require(on >= enterprise.registered_on, field,
+            f"enterprise {enterprise.name} was registered only on {enterprise.registered_on}, "
+            f"after {on}", "V9")
+    require(enterprise.closed_on is None or on < enterprise.closed_on, field,
+            f"enterprise {enterprise.name} was closed on {enterprise.closed_on}", "V9")
 
 
 class Enterprise(ZhibaoAggregate):
@@ -222,6 +242,6 @@ class Enterprise(ZhibaoAggregate):
                 f"enterprise {self.name} is closed")
 
     def _require_regulator(self, ctx: Context) -> None:
-        require(ctx.org.enforcement_power or ctx.org.org_type is OrgType.SYSTEM, "actor.org_id",
-                "only a body with enforcement power may change an enterprise's status")
+        """Who may change an enterprise's status is the permission matrix's; where is its
+        jurisdiction."""
         ctx.require_jurisdiction("enterprise_id", self.unit_code, self.sector)

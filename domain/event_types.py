@@ -16,6 +16,7 @@ from domain.enterprises import Enterprise
 from domain.hazards import Hazard
 from domain.inspections import Inspection
 from domain.measures import Measure
+from domain.persons import Person
 from domain.public_reports import PublicReport
 from domain.reports import ReportingPeriod, ReportSubmission
 from domain.risk import RiskPoint
@@ -23,7 +24,7 @@ from domain.tasks import TaskList, WorkTask
 from domain.units import AdminUnit, OrgUnit
 
 AGGREGATES: tuple[type[ZhibaoAggregate], ...] = (
-    AdminUnit, OrgUnit, Enterprise, Inspection, Hazard, PublicReport, RiskPoint,
+    AdminUnit, OrgUnit, Person, Enterprise, Inspection, Hazard, PublicReport, RiskPoint,
     EnforcementCase, AccountabilityAction, Measure, TaskList, WorkTask, AuditTrail,
     ReportingPeriod, ReportSubmission,
 )

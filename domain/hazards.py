@@ -23,6 +23,7 @@ from domain.base import (
     require,
     require_order,
 )
+from domain.enterprises import EnterpriseRef, require_operating
 from domain.sectors import require_sector
 
 
@@ -89,13 +90,6 @@ class VerificationMethod(StrEnum):
     DOCUMENT_REVIEW = "document_review"
     EXPERT = "expert"
     THIRD_PARTY = "third_party"
-
-
-REGULATORS = frozenset({OrgType.GOVERNMENT, OrgType.SAFETY_COMMITTEE, OrgType.COMMITTEE_OFFICE,
-                        OrgType.SECTOR_COMMITTEE, OrgType.DEPARTMENT, OrgType.TOWN_OFFICE,
-                        OrgType.SYSTEM})
-LISTING_BODIES = frozenset({OrgType.GOVERNMENT, OrgType.SAFETY_COMMITTEE,
-                            OrgType.COMMITTEE_OFFICE})
 
 
 @dataclass(frozen=True)
@@ -205,9 +199,12 @@ class Hazard(ZhibaoAggregate):
 
     @classmethod
     def report(cls, ctx: Context, hazard_id: UUID, found: Discovery,
-               public_report_verified: bool) -> Hazard:
-        """Any channel may report; the place must lie in the actor's jurisdiction (V7)."""
+               enterprise: EnterpriseRef | None, public_report_verified: bool) -> Hazard:
+        """Any channel may report; the place must lie in the actor's jurisdiction (V7), and
+        an enterprise's hazard is found while the enterprise operates (V9)."""
         require_sector("sector", found.sector)
+        if enterprise is not None:
+            require_operating("enterprise_id", enterprise, business_date(found.discovered_at))
         require(bool(found.description.strip()), "description", "must not be empty")
         ctx.require_not_future("discovered_at", found.discovered_at)
         ctx.require_jurisdiction("unit_code", found.unit_code, found.sector, found.enterprise_id)
@@ -289,8 +286,6 @@ class Hazard(ZhibaoAggregate):
         require(self.grade is not None, "hazard_id", "confirm the hazard before regrading it")
         require(to_grade is not self.grade, "to_grade", f"the hazard is already {to_grade}")
         require(bool(reason.strip()), "reason", "must say why the grade changes")
-        require(ctx.org.org_type in REGULATORS and ctx.org.at_least(Level.COUNTY), "actor.org_id",
-                "only a county-level department or higher regrades a hazard")
         if to_grade is Grade.MAJOR:
             require(bool(criteria_ref), "criteria_ref",
                     "a major grading cites the determination standard (V13)")
@@ -381,8 +376,6 @@ class Hazard(ZhibaoAggregate):
                 "there is no plan awaiting review")
         require(self.grade is Grade.MAJOR, "hazard_id",
                 "only a major hazard's plan is reviewed; a general plan takes effect on submission")
-        require(ctx.org.org_type in REGULATORS and ctx.org.at_least(Level.COUNTY), "actor.org_id",
-                "a major hazard's plan is reviewed by a regulator at county level or above")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         if approve:
             self._record(self.RectificationPlanApproved, ctx, opinion=opinion)
@@ -474,15 +467,14 @@ class Hazard(ZhibaoAggregate):
     class HazardBecameOverdue(Event):
         deadline: date
 
-    def record_overdue(self, ctx: Context, detected_at: datetime) -> bool:
-        """Record that the deadline passed — once per deadline, so a daily sweep may run
-        any number of times. Returns False when there was nothing new to record."""
+    def record_overdue(self, ctx: Context) -> bool:
+        """Record that the deadline had passed at the command's time — once per deadline,
+        so a daily sweep may run any number of times. Returns False when there was
+        nothing new to record."""
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
-        if not self.is_overdue(business_date(detected_at)):
+        if not self.is_overdue(ctx.today) or self.overdue_recorded_for == self.deadline:
             return False
-        if self.overdue_recorded_for == self.deadline:
-            return False
-        self._record(self.HazardBecameOverdue, ctx, detected_at, deadline=self.deadline)
+        self._record(self.HazardBecameOverdue, ctx, ctx.at, deadline=self.deadline)
         return True
 
     @when.register
@@ -505,8 +497,6 @@ class Hazard(ZhibaoAggregate):
                             HazardState.RECTIFIED)
         require(self.grade is Grade.MAJOR, "hazard_id", "only a major hazard is listed")
         require(self.listing is None, "hazard_id", "the hazard is already listed")
-        require(ctx.org.org_type in LISTING_BODIES, "actor.org_id",
-                "a government or its safety committee (office) lists hazards")
         listing_level = level.level
         require(listing_level is not None and ctx.org.level is listing_level, "level",
                 f"an org at {ctx.org.level} level cannot list at {level} level")
@@ -529,7 +519,7 @@ class Hazard(ZhibaoAggregate):
                 "the hazard is not listed")
         self._require_state("delist", HazardState.VERIFIED)
         assert self.listing is not None
-        require(ctx.actor.org_id == self.listing.authority_org_id, "actor.org_id",
+        require(ctx.actor.org_id == self.listing.authority_org_id, "actor",
                 "only the listing authority delists (摘牌) a hazard (V5)")
         self._record(self.HazardDelisted, ctx, delisting_doc=delisting_doc)
 
@@ -567,7 +557,7 @@ class Hazard(ZhibaoAggregate):
     def verify(self, ctx: Context, passed: bool, method: VerificationMethod,
                opinion: str | None, verified_at: datetime) -> None:
         self._require_state("verify", HazardState.RECTIFIED)
-        self._require_verification_authority(ctx)
+        self._require_verification_authority(ctx, "VerifyHazard")
         ctx.require_not_future("verified_at", verified_at)
         assert self.completed_at is not None
         require_order("verified_at", verified_at, self.completed_at, "completion")
@@ -595,7 +585,7 @@ class Hazard(ZhibaoAggregate):
                                            "passing verification by an authorised body (V4)")
         require(self.listing is None or self.delisted, "hazard_id",
                 "a listed hazard must be delisted by its listing authority before closure (V5)")
-        self._require_verification_authority(ctx)
+        self._require_verification_authority(ctx, "CloseHazard")
         ctx.require_not_future("closed_at", closed_at)
         assert self.verified_at is not None
         require_order("closed_at", closed_at, self.verified_at, "verification")
@@ -622,7 +612,7 @@ class Hazard(ZhibaoAggregate):
                 f"the receiving org has no jurisdiction over {self.unit_code}")
         require(bool(reason.strip()), "reason", "must say why the hazard is handed over")
         require(ctx.actor.org_id == self.treating_org_id or ctx.covers(self.unit_code, None, None),
-                "actor.org_id", "only the treating body or a higher level transfers a hazard")
+                "actor", "only the treating body or a higher level transfers a hazard")
         self._record(self.HazardTransferred, ctx, from_org_id=self.treating_org_id,
                      to_org_id=to_org_id, reason=reason)
 
@@ -640,9 +630,12 @@ class Hazard(ZhibaoAggregate):
         require(duplicate_of != self.id, "duplicate_of", "a hazard cannot duplicate itself")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         if self.state is HazardState.CONFIRMED:
-            require(ctx.org.org_type in REGULATORS and ctx.org.level is not None
+            ctx.authorise("VoidHazard:confirmed")
+            require(ctx.org.level is not None
                     and ctx.org.level.rank > _rank(self.discovering_level),
-                    "actor.org_id", "after confirmation only a higher level voids a hazard")
+                    "actor", "after confirmation only a higher level voids a hazard")
+        else:
+            ctx.authorise("VoidHazard:reported")
         self._record(self.HazardVoided, ctx, reason=reason, duplicate_of=duplicate_of)
 
     @when.register
@@ -667,8 +660,6 @@ class Hazard(ZhibaoAggregate):
         self._require_open("eliminate")
         require(self.enterprise_id is not None and enterprise_closed, "enterprise_id",
                 "a hazard is eliminated by closure only when its enterprise is closed")
-        require(ctx.org.enforcement_power or ctx.org.org_type is OrgType.SYSTEM, "actor.org_id",
-                "only a body with enforcement power records elimination by closure")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         self._record(self.HazardEliminatedByClosure, ctx, decision_no=decision_no)
 
@@ -695,37 +686,32 @@ class Hazard(ZhibaoAggregate):
     def _require_grading_authority(self, ctx: Context, grade: Grade) -> None:
         """General: a town office or the inspecting department. Major: a county-level
         department with supervisory duty or higher, citing the standard (V13)."""
-        require(ctx.org.org_type in REGULATORS and ctx.org.at_least(Level.TOWN), "actor.org_id",
-                "a town office or a department confirms a hazard")
-        if grade is Grade.MAJOR:
-            require(ctx.org.at_least(Level.COUNTY), "actor.org_id",
-                    "a major hazard is confirmed at county level or higher")
+        ctx.authorise(f"ConfirmHazard:{grade}")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
 
     def _require_deadline_authority(self, ctx: Context) -> None:
         if self.listing is not None and not self.delisted:
-            require(ctx.actor.org_id == self.listing.authority_org_id, "actor.org_id",
+            ctx.authorise("DecideDeadlineExtension:listed")
+            require(ctx.actor.org_id == self.listing.authority_org_id, "actor",
                     "a listed hazard's deadline is decided by its listing authority")
         else:
-            require(ctx.org.org_type in REGULATORS and ctx.org.at_least(Level.TOWN),
-                    "actor.org_id", "a regulator decides on extensions")
+            ctx.authorise("DecideDeadlineExtension:unlisted")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
 
-    def _require_verification_authority(self, ctx: Context) -> None:
-        """General: town or the inspecting body. Major: county-level verifier. Listed: the
-        listing authority, or a verifier at least at the listing level (§6.2)."""
+    def _require_verification_authority(self, ctx: Context, action: str) -> None:
+        """General: town or the inspecting body. Major: a county-level verifier holding
+        `can_verify_major` (V4). Listed: its listing authority, or such a verifier at least
+        at the listing level (§6.2)."""
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
-        require(ctx.org.org_type in REGULATORS and ctx.org.at_least(Level.TOWN), "actor.org_id",
-                "hazards are verified by a regulator at town level or above")
-        if self.grade is Grade.MAJOR:
-            require(ctx.org.can_verify_major and ctx.org.at_least(Level.COUNTY), "actor.org_id",
-                    "a major hazard is verified and closed only by a body authorised to verify "
-                    "major hazards at county level or above (V4)")
-        if self.listing is not None and ctx.actor.org_id != self.listing.authority_org_id:
-            level = self.listing.level.level
-            require(level is not None and ctx.org.at_least(level), "actor.org_id",
-                    f"a hazard listed at {self.listing.level} level is verified by its listing "
-                    "authority or a verifier at that level")
+        if self.listing is None:
+            ctx.authorise(f"{action}:{self.grade or Grade.GENERAL}")
+            return
+        ctx.authorise(f"{action}:listed")
+        level = self.listing.level.level
+        require(ctx.actor.org_id == self.listing.authority_org_id or (
+            level is not None and ctx.org.at_least(level)), "actor",
+            f"a hazard listed at {self.listing.level} level is verified and closed by its "
+            "listing authority or a verifier at that level (V5)")
 
 
 def _rank(level_name: str) -> int:

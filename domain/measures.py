@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 
-from domain.base import Context, OrgType, ZhibaoAggregate, require, start_of_day
+from domain.base import Context, ZhibaoAggregate, require, start_of_day
 from domain.sectors import require_sector
 
 
@@ -55,8 +55,6 @@ class Measure(ZhibaoAggregate):
              sector: str | None, content: str | None, partners: tuple[str, ...],
              planned_date: date, related_hazard_ids: tuple[UUID, ...]) -> Measure:
         require(bool(title.strip()), "title", "must not be empty")
-        require(ctx.org.org_type not in (OrgType.ENTERPRISE, OrgType.VILLAGE_COMMITTEE),
-                "actor.org_id", "measures are owned by a government body, town or above")
         if sector is not None:
             require_sector("sector", sector)
         require(planned_date >= ctx.today, "planned_date",

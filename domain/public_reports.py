@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 
-from domain.base import Context, Level, OrgType, ZhibaoAggregate, require
+from domain.base import Context, ZhibaoAggregate, require
 
 
 class PublicReport(ZhibaoAggregate):
@@ -30,8 +30,6 @@ class PublicReport(ZhibaoAggregate):
     def receive(cls, ctx: Context, report_id: UUID, unit_code: str, channel: str, content: str,
                 location: str | None) -> PublicReport:
         require(bool(content.strip()), "content", "must not be empty")
-        require(ctx.org.org_type is not OrgType.ENTERPRISE, "actor.org_id",
-                "public reports are taken in by a village, town or county intake")
         ctx.require_jurisdiction("unit_code", unit_code)
         return cls._start(cls.PublicReportReceived, ctx, report_id, unit_code, ctx.at,
                           channel=channel, content=content, location=location)
@@ -44,8 +42,6 @@ class PublicReport(ZhibaoAggregate):
 
     def verify(self, ctx: Context, is_true: bool, reason: str | None) -> None:
         require(self.verified is None, "report_id", "the report was already verified")
-        require(ctx.org.at_least(Level.TOWN), "actor.org_id",
-                "a town or county body verifies public reports")
         ctx.require_jurisdiction("report_id", self.unit_code)
         if is_true:
             self._record(self.PublicReportVerified, ctx)

@@ -44,6 +44,18 @@ RULES: dict[str, str] = {
     "V27": "a date without a year in an imported text takes the year of its document",
     "V28": "percentages lie between 0 and 100",
     "V29": "a task whose deadline precedes its list's issue date is flagged born overdue",
+    "AUTH-ACTOR": "the actor comes from the entry point (--as, ZHIBAO_ACTOR, a credential), "
+                  "never from a command's content",
+    "AUTH-PERSON": "a command is issued by a registered, active person",
+    "AUTH-ORG": "a person acts only for the one org they are registered to",
+    "AUTH-ROLE": "the person holds a role the permission matrix allows for the action in "
+                 "their org (roles are an enumeration; each is held only in its kinds of org)",
+    "AUTH-GRANT": "persons, roles, powers and sector scopes are administered only by a body "
+                  "above the one they are for, holding what it grants — never by oneself, "
+                  "never by registering an org",
+    "SYSTEM-ONLY": "what only zhibao does (a submission's content and hash, 漏报, overdue, a "
+                   "reporting period, a checkpoint, the bootstrap) is no command of any entry "
+                   "point",
 }
 
 

@@ -84,16 +84,18 @@ class TaskList(ZhibaoAggregate):
                 issued_on: date) -> TaskList:
         require(bool(doc_no.strip()), "doc_no", "a task list has a document number")
         require(bool(title.strip()), "title", "must not be empty")
-        ctx.require_jurisdiction("actor.org_id", ctx.org.unit_code)
+        ctx.require_jurisdiction("actor", ctx.org.unit_code)
         return cls._start(cls.TaskListPublished, ctx, list_id, ctx.org.unit_code,
                           start_of_day(issued_on), doc_no=doc_no, title=title, issuer=issuer,
                           issued_on=issued_on)
 
 
 class WorkTask(ZhibaoAggregate):
-    def __init__(self, unit_code: str, responsible_units: tuple[str, ...]) -> None:
+    def __init__(self, unit_code: str, responsible_units: tuple[str, ...],
+                 born_overdue: bool) -> None:
         self.unit_code = unit_code
         self.responsible_units = responsible_units
+        self.born_overdue = born_overdue
         self.completed_units: set[str] = set()
 
     class Event(ZhibaoAggregate.Event):

@@ -13,10 +13,12 @@ from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 
+from domain.authority import LEAD_BODIES, Power, holds, is_above
 from domain.base import (
     Context,
     DomainError,
     Level,
+    OrgProfile,
     OrgType,
     ZhibaoAggregate,
     require,
@@ -93,9 +95,8 @@ class AdminUnit(ZhibaoAggregate):
     ) -> AdminUnit:
         validate_unit_code(code, code_system, level)
         require(bool(name.strip()), "name", "must not be empty")
-        if parent is None:
-            require(level is Level.PROVINCE or ctx.org.org_type is OrgType.SYSTEM, "parent_code",
-                    f"a {level} unit needs a parent")
+        if parent is None:  # the top of the tree, registered once by the bootstrap
+            ctx.authorise("RegisterTopUnit")
         else:
             require(parent.level in PARENT_LEVELS[level], "parent_code",
                     f"a {level} unit cannot sit under the {parent.level} {parent.code}")
@@ -175,7 +176,9 @@ class AdminUnit(ZhibaoAggregate):
 class OrgUnit(ZhibaoAggregate):
     """A body that records, reports or verifies: government, 安委会/安委办, department,
     town office, village committee. Its territory is a unit; departments are further
-    limited to their sectors."""
+    limited to their sectors. Its powers (enforcement, verifying major hazards) and its
+    sector scope are granted by a lead body above it, never at registration — except the
+    bootstrap's top org, which starts with every power."""
 
     def __init__(self, unit_code: str, name: str, org_type: OrgType, level: Level,
                  sectors: tuple[str, ...], enforcement_power: bool,
@@ -188,37 +191,142 @@ class OrgUnit(ZhibaoAggregate):
         self.enforcement_power = enforcement_power
         self.can_verify_major = can_verify_major
 
+    class Event(ZhibaoAggregate.Event):
+        pass
+
+    @singledispatchmethod
+    def when(self, event: Event) -> None:
+        """Events that change no state."""
+
+    @property
+    def profile(self) -> OrgProfile:
+        return OrgProfile(self.id, self.org_type, self.level, self.unit_code,
+                          frozenset(self.sectors), self.enforcement_power,
+                          self.can_verify_major)
+
     class OrgUnitRegistered(ZhibaoAggregate.Created):
         name: str
         org_type: OrgType
         level: Level
         sectors: tuple[str, ...]
         parent_org_id: UUID | None
-        enforcement_power: bool
+        enforcement_power: bool  # True only for the bootstrap's top org (and older stores)
         can_verify_major: bool
 
     @classmethod
     def register(
         cls, ctx: Context, org_id: UUID, name: str, org_type: OrgType, unit: UnitRef,
-        sectors: tuple[str, ...], parent_org_id: UUID | None, enforcement_power: bool,
-        can_verify_major: bool,
+        sectors: tuple[str, ...], parent_org_id: UUID | None, enforcement_power: bool = False,
+        can_verify_major: bool = False,
     ) -> OrgUnit:
+        """A child body, with no power; a sector-limited registrar registers bodies only
+        within its own sectors (a body without sectors acts in all of them)."""
+        for power, asked in ((Power.ENFORCEMENT, enforcement_power),
+                             (Power.VERIFY_MAJOR, can_verify_major)):
+            require(not asked, power.value, "an org is registered without powers; a lead "
+                                            "body above it grants them (GrantOrgPower)",
+                    "AUTH-GRANT")
+        cls._require_valid(ctx, name, org_type, unit, sectors)
+        if ctx.org.sectors:
+            require(bool(sectors) and set(sectors) <= ctx.org.sectors, "sectors",
+                    f"must lie within the registering org's sectors "
+                    f"{sorted(ctx.org.sectors)}", "AUTH-GRANT")
+        return cls._start(
+            cls.OrgUnitRegistered, ctx, org_id, unit.code, ctx.recorded_at, name=name,
+            org_type=org_type, level=unit.level, sectors=tuple(sectors),
+            parent_org_id=parent_org_id, enforcement_power=False, can_verify_major=False,
+        )
+
+    @classmethod
+    def establish_top(cls, ctx: Context, org_id: UUID, name: str, org_type: OrgType,
+                      unit: UnitRef) -> OrgUnit:
+        """The bootstrap's top org (`zhibao admin init`): the one body that starts with
+        every power, so that it can grant them to the bodies below."""
+        ctx.authorise("RegisterTopUnit")
+        require(org_type in LEAD_BODIES, "org_type",
+                f"the top org is a government, 安委会 or 安委办, not a {org_type}")
+        cls._require_valid(ctx, name, org_type, unit, ())
+        return cls._start(
+            cls.OrgUnitRegistered, ctx, org_id, unit.code, ctx.recorded_at, name=name,
+            org_type=org_type, level=unit.level, sectors=(), parent_org_id=None,
+            enforcement_power=True, can_verify_major=True,
+        )
+
+    @staticmethod
+    def _require_valid(ctx: Context, name: str, org_type: OrgType, unit: UnitRef,
+                       sectors: tuple[str, ...]) -> None:
         require(bool(name.strip()), "name", "must not be empty")
-        require(org_type is not OrgType.ENTERPRISE, "org_type",
+        require(org_type not in (OrgType.ENTERPRISE, OrgType.SYSTEM), "org_type",
                 "enterprises are registered with RegisterEnterprise")
         for sector in sectors:
             require_sector("sectors", sector)
-        require(not can_verify_major or unit.level.rank >= Level.COUNTY.rank,
-                "can_verify_major", "only bodies at county level or above verify major hazards")
         require(org_type is not OrgType.VILLAGE_COMMITTEE or unit.level is Level.VILLAGE,
                 "org_type", f"a village committee sits at a village, not a {unit.level}")
         require(org_type is not OrgType.TOWN_OFFICE or unit.level is Level.TOWN,
                 "org_type", f"a town office sits at a town, not a {unit.level}")
         require(unit.valid_to is None, "unit_code", f"unit {unit.code} is retired")
         ctx.require_jurisdiction("unit_code", unit.code)
-        return cls._start(
-            cls.OrgUnitRegistered, ctx, org_id, unit.code, ctx.recorded_at, name=name,
-            org_type=org_type, level=unit.level, sectors=tuple(sectors),
-            parent_org_id=parent_org_id, enforcement_power=enforcement_power,
-            can_verify_major=can_verify_major,
-        )
+
+    class OrgPowerGranted(Event):
+        power: Power
+
+    def grant_power(self, ctx: Context, power: Power) -> None:
+        """A lead body above this one, holding the power itself, grants it (AUTH-GRANT)."""
+        self._require_granter(ctx)
+        require(holds(ctx.org, power), "power",
+                f"org {ctx.org.org_id} does not hold {power} itself", "AUTH-GRANT")
+        require(not holds(self.profile, power), "power", f"{self.name} already holds {power}")
+        require(power is not Power.VERIFY_MAJOR or self.level.rank >= Level.COUNTY.rank,
+                "power", "only bodies at county level or above verify major hazards")
+        self._record(self.OrgPowerGranted, ctx, power=power)
+
+    @when.register
+    def _(self, event: OrgUnit.OrgPowerGranted) -> None:
+        self._set_power(event.power, True)
+
+    class OrgPowerRevoked(Event):
+        power: Power
+
+    def revoke_power(self, ctx: Context, power: Power) -> None:
+        self._require_granter(ctx)
+        require(holds(self.profile, power), "power", f"{self.name} does not hold {power}")
+        self._record(self.OrgPowerRevoked, ctx, power=power)
+
+    @when.register
+    def _(self, event: OrgUnit.OrgPowerRevoked) -> None:
+        self._set_power(event.power, False)
+
+    class OrgSectorsSet(Event):
+        sectors: tuple[str, ...]
+
+    def set_sectors(self, ctx: Context, sectors: tuple[str, ...]) -> None:
+        """Set (or narrow) the sector scope, within the granter's own scope; an empty scope
+        means every sector and is set only by a granter without a limit."""
+        self._require_granter(ctx)
+        for sector in sectors:
+            require_sector("sectors", sector)
+        if ctx.org.sectors:
+            require(bool(sectors) and set(sectors) <= ctx.org.sectors, "sectors",
+                    f"must lie within the granting org's sectors {sorted(ctx.org.sectors)}",
+                    "AUTH-GRANT")
+        require(tuple(sectors) != self.sectors, "sectors", "is the current scope")
+        self._record(self.OrgSectorsSet, ctx, sectors=tuple(sectors))
+
+    @when.register
+    def _(self, event: OrgUnit.OrgSectorsSet) -> None:
+        self.sectors = event.sectors
+
+    def _set_power(self, power: Power, held: bool) -> None:
+        if power is Power.ENFORCEMENT:
+            self.enforcement_power = held
+        else:
+            self.can_verify_major = held
+
+    def _require_granter(self, ctx: Context) -> None:
+        """Powers and scopes come from a lead body above this one — never from itself."""
+        require(ctx.org.org_id != self.id, "org_id", "no org grants itself powers or sectors",
+                "AUTH-GRANT")
+        require(is_above(ctx.org, self.profile), "org_id",
+                f"org {ctx.org.org_id} ({ctx.org.org_type}, {ctx.org.level}) is not above "
+                f"{self.name} ({self.org_type}, {self.level})", "AUTH-GRANT")
+        ctx.require_jurisdiction("org_id", self.unit_code)

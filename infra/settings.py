@@ -6,10 +6,23 @@
 - `ZHIBAO_CLOCK_SKEW_SECONDS` (default 300): how far business time may run ahead of the
   system clock before it counts as "in the future" (V2).
 - `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
+- `ZHIBAO_ACTOR` (no default): the id of the registered person the command line acts as
+  (`zhibao command`, `import`, `import-tasks`, `report`) when `--as` is not given.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
 - `ZHIBAO_EXPORT_CRON` (default `15 * * * *`: hourly) and `ZHIBAO_AUDIT_CRON` (default
   `30 3 * * *`: daily 03:30): schedules of the Parquet export (into `ZHIBAO_OUTPUT_DIR/parquet`)
   and of the audit (verify, then checkpoint), read in Asia/Shanghai.
+
+Audit (infra/audit/; README "Audit"):
+- `ZHIBAO_AUDIT_SIGNING_KEY` (default `zhibao-audit.key`): the file holding the key that signs
+  the log's checkpoints (`zhibao audit keygen` makes one; retired keys' public lines stay in
+  it). Keep it outside the database and its backups. Without it nothing is signed and
+  submissions get no proof bundle.
+- `ZHIBAO_AUDIT_TRUSTED_KEYS` (default none): a file of verifier keys (one per line) trusted
+  for checkpoints besides the signing key's own: the log keys a county consumer (a witness)
+  checks the checkpoints on Kafka with.
+- Every checkpoint is also appended to `ZHIBAO_OUTPUT_DIR/audit/checkpoints.jsonl`, outside
+  the database; `audit verify` checks the store against it and the Parquet manifest.
 
 Kafka publication (infra/kafka/; README "Kafka"):
 - `ZHIBAO_KAFKA_BOOTSTRAP_SERVERS` (default `127.0.0.1:9092`): comma-separated host:port list.
@@ -79,9 +92,12 @@ class Settings(BaseSettings):
     output_dir: Path = Path("zhibao-out")
     clock_skew_seconds: int = 300
     import_batch_size: int = 1000
+    actor: str | None = None
     aggregate_cache_size: int = 20000
     export_cron: str = "15 * * * *"
     audit_cron: str = "30 3 * * *"
+    audit_signing_key: Path | None = Path("zhibao-audit.key")
+    audit_trusted_keys: Path | None = None
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

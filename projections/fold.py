@@ -183,7 +183,10 @@ IGNORED = frozenset({
     "EnforcementCaseClosed", "SuspensionLifted",
     "DeadlineExtensionRequested", "DeadlineExtensionRejected", "HazardRelapseFound",
     # the audit trail's own bookkeeping
-    "AuditTrailStarted", "CheckpointSealed",
+    "AuditTrailStarted", "CheckpointSealed", "CheckpointSigned",
+    # who may act: persons, their roles, orgs' powers and sector scopes
+    "PersonRegistered", "RoleGranted", "RoleRevoked", "PersonDeactivated", "OrgPowerGranted",
+    "OrgPowerRevoked", "OrgSectorsSet",
 })
 
 

@@ -103,15 +103,37 @@ def postgres_url() -> Iterator[str]:
     yield from _postgres_schema()
 
 
-def open_app(database_url: str, clock: FakeClock) -> Zhibao:
-    return Zhibao(Settings(database_url=database_url), clock=clock)
+def open_app(database_url: str, clock: FakeClock, output_dir: Path | None = None) -> Zhibao:
+    """An app on `database_url` that signs nothing unless a test gives it a key (`signed`),
+    writing outside the database only under `output_dir`."""
+    settings = Settings(database_url=database_url, audit_signing_key=None,
+                        **({"output_dir": output_dir} if output_dir else {}))
+    return Zhibao(settings, clock=clock)
 
 
 @pytest.fixture
-def app(database_url: str, clock: FakeClock) -> Iterator[Zhibao]:
-    application = open_app(database_url, clock)
+def app(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Zhibao]:
+    application = open_app(database_url, clock, tmp_path / "out")
     yield application
     application.close()
+
+
+TEST_LOG = "test.zhibao.example/log"
+
+
+def make_key(path: Path, name: str = TEST_LOG) -> Path:
+    """A signing key file at `path`; its public key file."""
+    from infra.audit.keys import generate, write_key_files
+
+    return write_key_files(generate(name), path)
+
+
+@pytest.fixture
+def signed(app: Zhibao, tmp_path: Path) -> Path:
+    """`app` signs checkpoints with a key of its own; the public key file."""
+    public = make_key(tmp_path / "audit.key")
+    app.settings = app.settings.model_copy(update={"audit_signing_key": tmp_path / "audit.key"})
+    return public
 
 
 @pytest.fixture
@@ -120,6 +142,7 @@ def app_env(app: Zhibao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     a deployed flow run) reads them; yields the output directory."""
     monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
     monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("ZHIBAO_AUDIT_SIGNING_KEY", str(tmp_path / "audit.key"))
     get_settings.cache_clear()
     yield tmp_path / "out"
     get_settings.cache_clear()

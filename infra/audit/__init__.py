@@ -1,2 +1,5 @@
-"""Auditing the event store: checkpoints and verification (tamper evidence), what a unit
-knew at any moment (as-of replay) and a hazard's timeline."""
+"""Auditing the event store: a transparency log over it — the Merkle tree (`tree`), signed
+checkpoints kept outside the database too (`checkpoints`, `keys`, `anchors`), verification
+of the whole store (`integrity`), proofs and their standalone verifier (`bundles`,
+`verifier`), witnesses (`witness`) — plus what a unit knew at any moment (`as_of`) and a
+hazard's timeline (`history`)."""

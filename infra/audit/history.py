@@ -28,6 +28,7 @@ class Step:
     occurred_at: datetime  # business time
     recorded_at: datetime  # system time
     person_id: str
+    person_name: str  # the registered person's name; the id itself for older records
     org_id: UUID
     org_name: str
     role: str
@@ -39,8 +40,8 @@ class Step:
         return {"version": self.version, "event": self.event_type,
                 "occurred_at": self.occurred_at.isoformat(),
                 "recorded_at": self.recorded_at.isoformat(),
-                "who": {"person_id": self.person_id, "org_id": str(self.org_id),
-                        "org": self.org_name, "role": self.role},
+                "who": {"person_id": self.person_id, "person": self.person_name,
+                        "org_id": str(self.org_id), "org": self.org_name, "role": self.role},
                 "unit": {"code": self.unit_code, "name": self.unit_name},
                 "details": self.details}
 
@@ -74,7 +75,8 @@ def _step(app: Zhibao, version: int, topic: str, payload: dict[str, Any]) -> Ste
         version=version, event_type=event_type(topic),
         occurred_at=datetime.fromisoformat(payload["occurred_at"]).astimezone(SHANGHAI),
         recorded_at=datetime.fromisoformat(payload["timestamp"]).astimezone(SHANGHAI),
-        person_id=actor["person_id"], org_id=org_id, org_name=_org_name(app, org_id),
+        person_id=actor["person_id"], person_name=_person_name(app, actor["person_id"]),
+        org_id=org_id, org_name=_org_name(app, org_id),
         role=actor["role"], unit_code=unit_code, unit_name=_unit_name(app, unit_code),
         details={key: _named(app, key, value) for key, value in payload.items()
                  if key not in ENVELOPE_KEYS and value not in (None, [], {})})
@@ -96,6 +98,15 @@ def _org_name(app: Zhibao, org_id: UUID) -> str:
     if (enterprise := directory.enterprises.get(org_id)) is not None:
         return enterprise.name
     return f"unknown org {org_id}"
+
+
+def _person_name(app: Zhibao, person_id: str) -> str:
+    """Persons are registered (their id is a UUID); older records named them as text."""
+    try:
+        entry = app.directory.persons.get(UUID(person_id))
+    except ValueError:
+        return person_id
+    return entry.name if entry is not None else person_id
 
 
 def _unit_name(app: Zhibao, code: str) -> str:

@@ -3,7 +3,9 @@ and the progress bar."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+from uuid import UUID
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -36,3 +38,27 @@ def parse_period(text: str) -> str:
         return str(Period.parse(text))
     except DomainError as e:
         raise UserError(f"period: {e.rule}") from None
+def add_actor_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="actor", metavar="PERSON",
+                        help="id of the registered person to act as (default: ZHIBAO_ACTOR)")
+
+
+def acting_person(app: Any, args: argparse.Namespace) -> Any:
+    """The registered person this run acts as (`--as`, else ZHIBAO_ACTOR), checked before
+    anything is done: the command line is an entry point like any other."""
+    from domain.base import DomainError
+    from infra.intake.unit_of_work import Issuer
+
+    given = args.actor or app.settings.actor
+    if not given:
+        raise UserError("actor: name the registered person to act as with --as PERSON or "
+                        "ZHIBAO_ACTOR (AUTH-PERSON)")
+    try:
+        person_id = UUID(given)
+    except ValueError:
+        raise UserError(f"actor: {given!r} is not a person id (a UUID) (AUTH-PERSON)") from None
+    try:
+        app.directory.person(person_id)
+    except DomainError as e:
+        raise UserError(str(e)) from None
+    return Issuer(person_id)

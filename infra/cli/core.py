@@ -1,4 +1,6 @@
-"""Core subcommands: apply one command, bulk import, import a task list, store summary."""
+"""Core subcommands: start a store (admin init), apply one command, bulk import, import a
+task list, store summary, the demo. Commands are applied as the registered person named by
+`--as` or ZHIBAO_ACTOR."""
 
 from __future__ import annotations
 
@@ -14,32 +16,60 @@ import orjson
 from rich.table import Table
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, open_app, progress_bar
+from infra.cli.common import (
+    UserError,
+    acting_person,
+    add_actor_argument,
+    console,
+    open_app,
+    progress_bar,
+)
 from infra.intake.service import BatchResult
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser("demo", help="build a synthetic city-year of events and summarise it")
     p.add_argument("--seed", type=int, default=2021, help="same seed, same city (default 2021)")
-    p.add_argument("--scale", type=int, default=1, choices=[1, 10, 100],
-                   help="number of cities: 1 (default), 10 or 100")
+    p.add_argument("--scale", type=int, default=1, choices=range(1, 11), metavar="1-10",
+                   help="number of Shaanxi's cities: 1 (default) to 10")
     p.add_argument("--fresh", action="store_true",
                    help="replace an existing embedded (SQLite) store and its views")
     p.set_defaults(run=run_demo)
 
+    p = subparsers.add_parser("admin", help="start a store: its top unit, top org and first "
+                                            "administrator")
+    admin = p.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    p = admin.add_parser("init", help="on a store without persons: register the top unit, "
+                                      "its top org (holding every power) and the first "
+                                      "administrator; prints the administrator's person id")
+    p.add_argument("--unit", required=True, metavar="CODE", help="the top unit's code, "
+                                                                 "e.g. 610000")
+    p.add_argument("--unit-name", required=True, help="e.g. 陕西省")
+    p.add_argument("--level", default="province", help="the top unit's level (default "
+                                                       "province)")
+    p.add_argument("--code-system", default="GB2260", help="GB2260 (default), NBS12 or LOCAL")
+    p.add_argument("--kind", default="省", help="the unit's kind (default 省)")
+    p.add_argument("--org-name", required=True, help="the top org, e.g. 陕西省安全生产委员会办公室")
+    p.add_argument("--org-type", default="committee_office",
+                   help="government, safety_committee or committee_office (default)")
+    p.add_argument("--admin-name", required=True, help="the first administrator's name")
+    p.set_defaults(run=run_admin_init)
+
     p = subparsers.add_parser("command", help="apply one command (JSON) and print the outcome")
     p.add_argument("json", help="the command as JSON, or - to read it from standard input")
+    add_actor_argument(p)
     p.set_defaults(run=run_command)
 
     p = subparsers.add_parser("import", help="apply a JSONL file of commands in batches")
     p.add_argument("file", type=Path)
     p.add_argument("--batch-size", type=int, help="commands per transaction")
+    add_actor_argument(p)
     p.set_defaults(run=run_import)
 
-    p = subparsers.add_parser("import-tasks", help="import a task list table (CSV)")
+    p = subparsers.add_parser("import-tasks", help="import a task list table (CSV), published "
+                                                   "by the acting person's org")
     p.add_argument("file", type=Path)
-    p.add_argument("--org", required=True, help="id of the org publishing the list")
-    p.add_argument("--person", default="importer", help="who performs the import")
+    add_actor_argument(p)
     p.add_argument("--doc-no", help="document number (default: the Ankang 2021 list)")
     p.add_argument("--title")
     p.add_argument("--issuer")
@@ -50,17 +80,46 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(run=run_info)
 
 
+def run_admin_init(args: argparse.Namespace) -> int:
+    from uuid import uuid4
+
+    from pydantic import ValidationError
+
+    from domain.commands import Bootstrap
+
+    app = open_app()
+    person_id = uuid4()
+    try:
+        command = Bootstrap(unit_code=args.unit, code_system=args.code_system,
+                            level=args.level, kind=args.kind, unit_name=args.unit_name,
+                            org_id=uuid4(), org_name=args.org_name, org_type=args.org_type,
+                            person_id=person_id, person_name=args.admin_name)
+    except ValidationError as e:
+        error = e.errors(include_url=False)[0]
+        raise UserError(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    try:
+        app.record(command)
+    except DomainError as e:
+        raise UserError(f"rejected, nothing written — {e}") from None
+    console.print(f"{args.unit_name} {args.unit} is the top unit; {args.org_name} holds every "
+                  f"power; {args.admin_name} is its administrator. Act as them with:")
+    print(f"ZHIBAO_ACTOR={person_id}")
+    return 0
+
+
 def run_command(args: argparse.Namespace) -> int:
     from domain.commands import parse_command
     from infra.intake.unit_of_work import ConflictError
 
     raw = sys.stdin.buffer.read() if args.json == "-" else args.json.encode()
+    app = open_app()
+    issuer = acting_person(app, args)
     try:
-        outcome = open_app().execute(parse_command(orjson.loads(raw)))
+        outcome = app.execute(parse_command(orjson.loads(raw)), issuer)
     except orjson.JSONDecodeError as e:
         raise UserError(f"not valid JSON: {e}") from None
     except DomainError as e:
-        raise UserError(f"rejected, nothing written — {e.field}: {e.rule}") from None
+        raise UserError(f"rejected, nothing written — {e}") from None
     except ConflictError as e:
         raise UserError(str(e)) from None
     sys.stdout.buffer.write(orjson.dumps(outcome, option=orjson.OPT_INDENT_2) + b"\n")
@@ -78,11 +137,12 @@ def run_import(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise UserError(f"{args.file}: no such file")
     app = open_app()
+    issuer = acting_person(app, args)
     started = time.perf_counter()
     total = BatchResult()
     with progress_bar() as progress:
         task = progress.add_task("importing", total=_line_count(args.file))
-        for result in import_file(app, args.file, args.batch_size):
+        for result in import_file(app, args.file, issuer, args.batch_size):
             total.merge(result)
             progress.advance(task, result.applied + result.duplicates + len(result.rejections))
     status = _report(total, time.perf_counter() - started)
@@ -103,22 +163,21 @@ def _report(total: Any, elapsed: float) -> int:
 
 
 def run_import_tasks(args: argparse.Namespace) -> int:
-    from uuid import UUID
-
-    from domain.commands import ActorIn
     from infra.intake.taskcsv import ANKANG_2021, TaskListDocument, task_list_commands
 
     document = TaskListDocument(
         doc_no=args.doc_no or ANKANG_2021.doc_no, title=args.title or ANKANG_2021.title,
         issuer=args.issuer or ANKANG_2021.issuer, issued_on=args.issued_on or ANKANG_2021.issued_on)
-    actor = ActorIn(person_id=args.person, org_id=UUID(args.org), role="importer")
+    app = open_app()
+    issuer = acting_person(app, args)
     started = time.perf_counter()
     try:
-        commands = list(enumerate(task_list_commands(args.file, document, actor), start=1))
+        commands = [(line, issuer, command) for line, command in
+                    enumerate(task_list_commands(args.file, document), start=1)]
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from None
     total = BatchResult()
-    for result in open_app().execute_batch(commands):
+    for result in app.execute_batch(commands):
         total.merge(result)
     return _report(total, time.perf_counter() - started)
 
@@ -146,6 +205,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise UserError(f"a store with {existing} events already exists at {url}; "
                         "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
                         "to another location")
+    _demo_signing_key(app.settings, fresh=args.fresh)
     started = time.perf_counter()
     with progress_bar() as progress:
         task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
@@ -192,14 +252,43 @@ def _report_the_last_month(app: Any) -> None:
 
 
 def _checkpoint(app: Any) -> None:
-    """Seal what was just recorded, so tampering with it is detectable from now on."""
-    from infra.audit.seal import take_checkpoint
+    """Sign a checkpoint of what was just recorded, so tampering with it is detectable from
+    now on; without a signing key, say how to make one."""
+    from infra.audit.checkpoints import take_checkpoint
+    from infra.audit.keys import KeyFileError
 
-    checkpoint = take_checkpoint(app, person="zhibao")
+    try:
+        checkpoint = take_checkpoint(app)
+    except KeyFileError as e:
+        console.print(f"[yellow]not signed:[/] {e}")
+        return
     if checkpoint is not None:
-        console.print(f"checkpoint {checkpoint.number} seals positions up to "
-                      f"{checkpoint.through_position}; anchor {checkpoint.anchor} "
-                      "(keep it outside the database: `zhibao audit verify --anchor …`)")
+        console.print(f"checkpoint {checkpoint.number} signs the first {checkpoint.size:,} "
+                      f"events (root {checkpoint.root_b64}); kept outside the database in "
+                      f"{app.settings.output_dir / 'audit'} too")
+
+
+DEMO_LOG = "demo.zhibao.example/ankang"
+"""The demo's log name (checkpoint origin); a real deployment names its own."""
+
+
+def _demo_signing_key(settings: Any, fresh: bool) -> None:
+    """The demo signs its checkpoints: it makes the configured key file when there is none.
+    A fresh demo store is a new log, so the checkpoints kept outside for the old one go."""
+    from infra.audit.anchors import anchors_path
+    from infra.audit.keys import generate, write_key_files
+
+    path = settings.audit_signing_key
+    if path is None:
+        console.print("[yellow]ZHIBAO_AUDIT_SIGNING_KEY is unset: the demo's checkpoints and "
+                      "submissions will not be signed[/]")
+        return
+    if not path.exists():
+        public = write_key_files(generate(DEMO_LOG), path)
+        console.print(f"made the demo's signing key {path} (public half {public}); a real "
+                      "deployment makes its own with `zhibao audit keygen --name NAME`")
+    if fresh:
+        anchors_path(settings).unlink(missing_ok=True)
 
 
 def _remove_embedded_store(url: str) -> None:

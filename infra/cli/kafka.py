@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="the county's code as registered, e.g. 610902")
     p.add_argument("--once", action="store_true",
                    help="consume what the topic holds now, then exit")
+    p.add_argument("--clear-alarm", action="store_true",
+                   help="after investigating a fork alarm: clear it and trust the next "
+                        "checkpoint as a first one")
     p.set_defaults(run=run_consume)
 
 
@@ -84,15 +87,27 @@ def run_consume(args: argparse.Namespace) -> int:
         return (f"consume {' + '.join(p.topics)}: {p.applied} events applied, "
                 f"{p.duplicates} duplicates dropped, {dead} dead letters, lag {p.lag}")
 
+    from infra.audit.witness import ForkDetected
+
     _logging()
     status = _Status(render)
     consumer = CountyConsumer.from_settings(args.county, on_progress=status)
     try:
+        if args.clear_alarm:
+            consumer.clear_alarm()
         progress = consumer.run(follow=not args.once)
     except KeyboardInterrupt:
         consumer.stop.set()
         progress = consumer.progress
+    except ForkDetected as e:
+        console.print(f"[bold red]FORK ALARM[/] {e}")
+        return 1
     finally:
+        witnessed = consumer.witnessed()
         consumer.close()
     status(progress, final=True)
+    for origin, state in witnessed.items():
+        console.print(f"checkpoints of {origin}: {state['tree_size']:,} leaves witnessed"
+                      + (f" — [bold red]FORK ALARM[/] {state['alarm']}" if state["alarm"]
+                         else ", each extending the one before"))
     return 0

@@ -10,10 +10,17 @@ import argparse
 import threading
 import time
 from typing import Any
-from uuid import UUID
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, open_app, parse_period, progress_bar
+from infra.cli.common import (
+    UserError,
+    acting_person,
+    add_actor_argument,
+    console,
+    open_app,
+    parse_period,
+    progress_bar,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -31,9 +38,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="a month 2021-03, a quarter 2021-Q2 or a year 2021")
     p.add_argument("--draft", action="store_true",
                    help="allowed before the period has ended; marked as a draft")
-    p.add_argument("--org", metavar="ORG_ID", help="the org submitting (default: the "
-                                                   "scheduler); it must belong to the unit")
-    p.add_argument("--person", default="cli", help="who submits")
+    add_actor_argument(p)
     p.set_defaults(run=run_report)
 
 
@@ -73,21 +78,15 @@ def _say_done(done: Any, elapsed: float | None) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from domain.commands import ActorIn
-    from infra.reporting.reporter import SCHEDULER, Reporter, open_views
+    from infra.reporting.reporter import Reporter, open_views
 
     period = parse_period(args.period)
-    actor = SCHEDULER
-    if args.org:
-        try:
-            actor = ActorIn(person_id=args.person, org_id=UUID(args.org), role="submitter")
-        except ValueError:
-            raise UserError(f"org: {args.org!r} is not an org id (a UUID)") from None
     app = open_app()
+    issuer = acting_person(app, args)
     try:
-        done = Reporter(app, open_views(app)).report(args.unit, period, actor, args.draft)
+        done = Reporter(app, open_views(app)).report(args.unit, period, issuer, args.draft)
     except DomainError as e:
-        raise UserError(f"rejected, nothing written — {e.field}: {e.rule}") from None
+        raise UserError(f"rejected, nothing written — {e}") from None
     state = "unchanged" if done.unchanged else ("draft" if done.draft else "submitted")
     late = " [yellow](迟报 late)[/]" if done.late else ""
     console.print(f"{done.unit_name} {done.unit_code} {period}: version {done.version} "

@@ -1,10 +1,11 @@
 """`zhibao demo`: a realistic synthetic city-year, recorded through the application service
-exactly as real commands would be (same validation, same batches), on a simulated clock so
-business time and recorded time look like a year of real use.
+exactly as real commands would be (same validation, same batches, each issued by a
+registered person with the role it needs — or, for what only zhibao records, by zhibao),
+on a simulated clock so business time and recorded time look like a year of real use.
 
 Default size: 1 city, 4 county-level units (one a development zone) × 6 towns × 10 villages,
-about 3,000 enterprises, the year 2021. `scale` multiplies the number of cities. The same
-seed and scale always give the same store contents (ids, events, times).
+about 3,000 enterprises, the year 2021. `scale` (up to 10) is the number of Shaanxi's cities.
+The same seed and scale always give the same store contents (ids, events, times).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from domain.commands import Command
 from infra.demo.world import WorldBuilder
 from infra.demo.year import YEAR, YEAR_END, Year
 from infra.intake.service import BatchResult, Numbered, Zhibao
+from infra.intake.unit_of_work import Issuer
 
 YEAR_START = datetime(YEAR - 1, 12, 1, tzinfo=YEAR_END.tzinfo)
 REPORTED_PERIOD = f"{YEAR}-12"
@@ -35,9 +37,9 @@ class DemoResult:
 
 
 def demo_commands(seed: int = 2021, scale: int = 1, until: datetime | None = None,
-                  ) -> Iterator[tuple[datetime, Command]]:
-    """The demo's commands with the simulated system time each is recorded at; a shorter
-    history when `until` cuts the year (tests use a few months)."""
+                  ) -> Iterator[tuple[datetime, Issuer, Command]]:
+    """The demo's commands with the simulated system time each is recorded at and who
+    issues it; a shorter history when `until` cuts the year (tests use a few months)."""
     rng = random.Random(f"zhibao-demo/{seed}/{scale}")
     return Year(rng, WorldBuilder(rng, scale)).commands(until)
 
@@ -51,14 +53,14 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
     real_clock = app.clock
 
     def numbered() -> Iterator[Numbered]:
-        for number, (recorded_at, command) in enumerate(demo_commands(seed, scale, until),
-                                                         start=1):
+        for number, (recorded_at, issuer, command) in enumerate(
+                demo_commands(seed, scale, until), start=1):
             result.simulated_until = recorded_at
-            yield number, command
+            yield number, issuer, command
 
     app.clock = lambda: result.simulated_until
     try:
-        for batch in app.execute_batch(numbered(), batch_size):
+        for batch in app.execute_batch(numbered(), batch_size, internal=True):
             result.totals.merge(batch)
             if progress is not None:
                 progress(_fraction(result.simulated_until))

@@ -42,7 +42,10 @@ class Run(BaseModel):
     through: int  # … up to and including this one were exported
     events: int
     finished_at: datetime
-    anchor: str | None  # the store's newest checkpoint hash at the time, copied out of the DB
+    # the store's newest signed checkpoint (a c2sp.org/tlog-checkpoint note) when the run
+    # ended: a copy outside the database that `zhibao audit verify` compares the store with
+    checkpoint: str | None = None
+    anchor: str | None = None  # runs before signed checkpoints: a legacy checkpoint's hash
 
 
 class Manifest(BaseModel):

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
-from domain.audit import AUDIT_TRAIL_ID
 from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
+from infra.audit.checkpoints import newest_checkpoint
 from infra.export.columns import Column, dataset_columns, dataset_name
 from infra.export.manifest import (
     ExportError,
@@ -119,7 +119,7 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
         for period, table in sorted(periods.items()):
             writer.write(("views", dataset, f"period={period}"), dataset, table)
     manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
-                             finished_at=now(), anchor=_newest_anchor(app)))
+                             finished_at=now(), checkpoint=_newest_checkpoint(app)))
     manifest.files.extend(writer.files)
     manifest.watermark = through
     write_manifest(directory, manifest)
@@ -133,9 +133,9 @@ def _store_fingerprint(app: Zhibao) -> str:
     return unpack_record(first[0].state)[1]
 
 
-def _newest_anchor(app: Zhibao) -> str | None:
-    newest = app.recorder.select_events(AUDIT_TRAIL_ID, desc=True, limit=1)
-    return unpack_record(newest[0].state)[1] if newest else None
+def _newest_checkpoint(app: Zhibao) -> str | None:
+    newest = newest_checkpoint(app)
+    return newest.note if newest else None
 
 
 def _remove_leftovers(directory: Path, manifest: Manifest) -> None:

@@ -17,9 +17,19 @@ from uuid import UUID
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.utils import get_topic
 
-from domain.base import SYSTEM_ORG_ID, DomainError, Level, OrgProfile, OrgType, business_date
-from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseStatus
+from domain.authority import Role, permit
+from domain.base import (
+    SYSTEM_ORG_ID,
+    DomainError,
+    Level,
+    OrgProfile,
+    OrgType,
+    Permit,
+    business_date,
+)
+from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseRef, EnterpriseStatus
 from domain.jurisdiction import covers
+from domain.persons import Person
 from domain.units import AdminUnit, OrgUnit, UnitRef
 
 Entry = TypeVar("Entry")
@@ -49,13 +59,24 @@ class CodeEntry:
 @dataclass(frozen=True)
 class EnterpriseEntry:
     enterprise_id: UUID
-    unit_id: UUID
     name: str
     uscc: str
     sectors: tuple[str, ...]
     flags: EnterpriseFlags
+    registered_on: date
+    moves: tuple[tuple[date, UUID], ...]  # (from which day, at which unit), oldest first
     status: EnterpriseStatus = EnterpriseStatus.OPERATING
     closed_on: date | None = None
+
+    @property
+    def unit_id(self) -> UUID:
+        """Where the enterprise is now."""
+        return self.moves[-1][1]
+
+    def unit_at(self, day: date) -> UUID:
+        """Where the enterprise was on `day` (its first unit before it was registered)."""
+        return next((unit for since, unit in reversed(self.moves) if since <= day),
+                    self.moves[0][1])
 
 
 @dataclass(frozen=True)
@@ -69,14 +90,36 @@ class OrgEntry:
     can_verify_major: bool
 
 
+@dataclass(frozen=True)
+class PersonEntry:
+    person_id: UUID
+    org_id: UUID
+    name: str
+    roles: tuple[Role, ...] = ()  # in enum order: the order a role is chosen in
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Acting:
+    """A person as commands are judged: who, for which org, and what their roles allow
+    there (decisions remembered until the person, their org or the unit tree changes)."""
+
+    person_id: str
+    org_id: UUID
+    org: OrgProfile
+    permit: Permit
+
+
 SYSTEM_PROFILE = OrgProfile(SYSTEM_ORG_ID, OrgType.SYSTEM, None, "", frozenset(), True, True)
 
 REFERENCE_EVENTS: tuple[type, ...] = (
     AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded, AdminUnit.AdminUnitMerged,
-    AdminUnit.AdminUnitRetired, OrgUnit.OrgUnitRegistered, Enterprise.EnterpriseRegistered,
-    Enterprise.EnterpriseRelocated, Enterprise.EnterpriseSectorsChanged,
-    Enterprise.EnterpriseFlagsChanged, Enterprise.EnterpriseSuspended,
-    Enterprise.EnterpriseResumed, Enterprise.EnterpriseClosed,
+    AdminUnit.AdminUnitRetired, OrgUnit.OrgUnitRegistered, OrgUnit.OrgPowerGranted,
+    OrgUnit.OrgPowerRevoked, OrgUnit.OrgSectorsSet, Person.PersonRegistered,
+    Person.RoleGranted, Person.RoleRevoked, Person.PersonDeactivated,
+    Enterprise.EnterpriseRegistered, Enterprise.EnterpriseRelocated,
+    Enterprise.EnterpriseSectorsChanged, Enterprise.EnterpriseFlagsChanged,
+    Enterprise.EnterpriseSuspended, Enterprise.EnterpriseResumed, Enterprise.EnterpriseClosed,
 )
 REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
 REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
@@ -95,12 +138,14 @@ class Directory:
         self.units: dict[UUID, UnitEntry] = {}
         self.codes: dict[str, CodeEntry] = {}
         self.orgs: dict[UUID, OrgEntry] = {}
+        self.persons: dict[UUID, PersonEntry] = {}
         self.enterprises: dict[UUID, EnterpriseEntry] = {}
         self.usccs: dict[str, UUID] = {}
         self.position = 0  # last notification id folded from the store
         # derived lookups, cleared whenever units or enterprises change
         self._paths: dict[str, tuple[str, ...]] = {}
         self._profiles: dict[UUID, OrgProfile] = {}
+        self._acting: dict[UUID, Acting] = {}
         self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None  # None: not staging
 
     # -- staging ---------------------------------------------------------------------------
@@ -130,6 +175,7 @@ class Directory:
     def _forget_derived(self) -> None:
         self._paths.clear()
         self._profiles.clear()
+        self._acting.clear()
 
     # -- folding ---------------------------------------------------------------------------
 
@@ -176,15 +222,60 @@ class Directory:
             event.can_verify_major))
 
     @apply.register
+    def _(self, event: OrgUnit.OrgPowerGranted) -> None:
+        self._update_org(event, **{event.power.value: True})
+
+    @apply.register
+    def _(self, event: OrgUnit.OrgPowerRevoked) -> None:
+        self._update_org(event, **{event.power.value: False})
+
+    @apply.register
+    def _(self, event: OrgUnit.OrgSectorsSet) -> None:
+        self._update_org(event, sectors=frozenset(event.sectors))
+
+    def _update_org(self, event: Any, **changes: Any) -> None:
+        self._profiles.pop(event.originator_id, None)
+        self._acting.clear()
+        entry = self._known(self.orgs, event.originator_id)
+        self._set(self.orgs, entry.org_id, replace(entry, **changes))
+
+    @apply.register
+    def _(self, event: Person.PersonRegistered) -> None:
+        self._set(self.persons, event.originator_id,
+                  PersonEntry(event.originator_id, event.org_id, event.name))
+
+    @apply.register
+    def _(self, event: Person.RoleGranted) -> None:
+        self._acting.pop(event.originator_id, None)
+        entry = self._known(self.persons, event.originator_id)
+        roles = tuple(role for role in Role if role in entry.roles or role == event.role)
+        self._set(self.persons, entry.person_id, replace(entry, roles=roles))
+
+    @apply.register
+    def _(self, event: Person.RoleRevoked) -> None:
+        self._acting.pop(event.originator_id, None)
+        entry = self._known(self.persons, event.originator_id)
+        roles = tuple(role for role in entry.roles if role != event.role)
+        self._set(self.persons, entry.person_id, replace(entry, roles=roles))
+
+    @apply.register
+    def _(self, event: Person.PersonDeactivated) -> None:
+        self._acting.pop(event.originator_id, None)
+        entry = self._known(self.persons, event.originator_id)
+        self._set(self.persons, entry.person_id, replace(entry, roles=(), active=False))
+
+    @apply.register
     def _(self, event: Enterprise.EnterpriseRegistered) -> None:
         self._set(self.enterprises, event.originator_id, EnterpriseEntry(
-            event.originator_id, self.codes[event.unit_code].unit_id, event.name, event.uscc,
-            event.sectors, event.flags))
+            event.originator_id, event.name, event.uscc, event.sectors, event.flags,
+            event.registered_on, ((event.registered_on, self.codes[event.unit_code].unit_id),)))
         self._set(self.usccs, event.uscc, event.originator_id)
 
     @apply.register
     def _(self, event: Enterprise.EnterpriseRelocated) -> None:
-        self._update_enterprise(event, unit_id=self.codes[event.to_unit_code].unit_id)
+        entry = self._known(self.enterprises, event.originator_id)
+        move = (business_date(event.occurred_at), self.codes[event.to_unit_code].unit_id)
+        self._update_enterprise(event, moves=(*entry.moves, move))
 
     @apply.register
     def _(self, event: Enterprise.EnterpriseSectorsChanged) -> None:
@@ -256,16 +347,14 @@ class Directory:
             unit = self.units.get(unit.parent_id) if unit.parent_id else None
         return tuple(codes)
 
-    def org(self, org_id: UUID) -> OrgProfile:
-        """The acting org's profile; an enterprise may act for itself."""
+    def org(self, org_id: UUID, field: str = "org_id") -> OrgProfile:
+        """A registered org's profile; an enterprise is the org its persons act for."""
         profile = self._profiles.get(org_id)
         if profile is None:
-            profile = self._profiles[org_id] = self._profile(org_id)
+            profile = self._profiles[org_id] = self._profile(field, org_id)
         return profile
 
-    def _profile(self, org_id: UUID) -> OrgProfile:
-        if org_id == SYSTEM_ORG_ID:
-            return SYSTEM_PROFILE
+    def _profile(self, field: str, org_id: UUID) -> OrgProfile:
         entry = self.orgs.get(org_id)
         if entry is not None:
             unit = self.units[entry.unit_id]
@@ -275,13 +364,41 @@ class Directory:
         if enterprise is not None:
             return OrgProfile(org_id, OrgType.ENTERPRISE, None,
                               self.current_code(enterprise.unit_id), frozenset(), False, False)
-        raise DomainError("actor.org_id", f"no org or enterprise has the id {org_id}")
+        raise DomainError(field, f"no org or enterprise has the id {org_id}")
+
+    def person(self, person_id: UUID) -> PersonEntry:
+        """A registered, active person (AUTH-PERSON)."""
+        entry = self.persons.get(person_id)
+        if entry is None:
+            raise DomainError("actor", f"no registered person has the id {person_id}",
+                              "AUTH-PERSON")
+        if not entry.active:
+            raise DomainError("actor", f"person {person_id} ({entry.name}) was deactivated",
+                              "AUTH-PERSON")
+        return entry
+
+    def acting(self, person_id: UUID) -> Acting:
+        """The registered, active person `person_id` as commands are judged (AUTH-PERSON)."""
+        acting = self._acting.get(person_id)
+        if acting is None:
+            person = self.person(person_id)
+            org = self.org(person.org_id)
+            acting = self._acting[person_id] = Acting(
+                str(person_id), person.org_id, org, permit(str(person_id), person.roles, org))
+        return acting
 
     def enterprise(self, field: str, enterprise_id: UUID) -> EnterpriseEntry:
         entry = self.enterprises.get(enterprise_id)
         if entry is None:
             raise DomainError(field, f"no enterprise has the id {enterprise_id}")
         return entry
+
+    def enterprise_on(self, field: str, enterprise_id: UUID, day: date) -> EnterpriseRef:
+        """The enterprise as it was on `day`: where it was, its primary sector."""
+        entry = self.enterprise(field, enterprise_id)
+        return EnterpriseRef(entry.enterprise_id, entry.name,
+                             self.current_code(entry.unit_at(day)), entry.sectors[0],
+                             entry.registered_on, entry.closed_on)
 
     def covers(self, org: OrgProfile, code: str, sector: str | None,
                enterprise_id: UUID | None) -> bool:

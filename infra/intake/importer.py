@@ -1,8 +1,9 @@
 """Bulk import: a JSONL file of commands applied in batches through the application service.
 
-Each line is one command. A line that does not parse, or that the domain rejects, is reported
-with its line number, field and rule and written nowhere; the other lines of its batch are
-stored together in one transaction.
+Each line is one command, all issued by the one registered person the importer acts as (an
+officer loading their records, a county system's integration account). A line that does
+not parse, or that the domain rejects, is reported with its line number, field and rule
+and written nowhere; the other lines of its batch are stored together in one transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import orjson
 from domain.base import DomainError
 from domain.commands import Command, parse_command
 from infra.intake.service import BatchResult, Zhibao
+from infra.intake.unit_of_work import Issuer
 
 
 def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
@@ -31,6 +33,8 @@ def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
                 yield number, e
 
 
-def import_file(app: Zhibao, path: Path, batch_size: int | None = None) -> Iterator[BatchResult]:
-    """Apply the file batch by batch, yielding each batch's result (for progress)."""
-    return app.execute_batch(read_commands(path), batch_size)
+def import_file(app: Zhibao, path: Path, issuer: Issuer,
+                batch_size: int | None = None) -> Iterator[BatchResult]:
+    """Apply the file as `issuer`, batch by batch, yielding each batch's result."""
+    return app.execute_batch(((line, issuer, command) for line, command in read_commands(path)),
+                             batch_size)

@@ -1,8 +1,13 @@
 """The application service: the one place every entry point (CLI, bulk import, demo, later
 HTTP) applies commands, so all of them validate identically.
 
-A command runs in a unit of work: the actor's org is resolved in the directory, the target
-aggregate loaded, the domain method called, and the new events stored in one transaction.
+A command is executed as a registered person (`execute`): the person, their org and the
+role that allows the command are found in the directory (the permission matrix of
+`domain.authority`), the target aggregate loaded, the domain method called, and the new
+events stored in one transaction — with the command log's entry when the command has a
+`command_id`, so a replay answers its original outcome (V11). What only zhibao records
+(submissions, 漏报, overdue, periods, checkpoints, the bootstrap) goes through `record`,
+its internal path, as zhibao itself or on behalf of a person who asked for it.
 Commands are judged on the directory as this process holds it; the write carries the
 directory's horizon and is refused if another process recorded reference data since, and
 then the command is judged again on the refreshed directory (see infra/store/recorders.py).
@@ -27,8 +32,17 @@ from eventsourcing.persistence import Transcoder
 from domain.base import SHANGHAI, DomainError, ZhibaoAggregate
 from domain.commands import Command
 from infra.intake.directory import REFERENCE_TOPICS, Directory, DirectoryBehind
-from infra.intake.handlers import HANDLERS
-from infra.intake.unit_of_work import AggregateCache, ConflictError, Outcome, UnitOfWork
+from infra.intake.pipeline import PIPELINE
+from infra.intake.unit_of_work import (
+    ZHIBAO,
+    AggregateCache,
+    AlreadyLogged,
+    ConflictError,
+    Issuer,
+    Outcome,
+    UnitOfWork,
+    replay,
+)
 from infra.settings import Settings, get_settings
 from infra.store.databases import APPLICATION_NAME, eventsourcing_env, prepare_sqlite_store
 from infra.store.mapper import ChainedEventStore, ChainedMapper, OrjsonTranscoder
@@ -39,8 +53,9 @@ ATTEMPTS = 3
 STALE = (StaleRead, DirectoryBehind)
 """The directory missed reference data another process recorded: refresh, judge again."""
 A = TypeVar("A", bound=ZhibaoAggregate)
-Numbered = tuple[int, Command | DomainError]
-"""A command as it arrives in a batch, with its line number (or why it did not parse)."""
+Numbered = tuple[int, Issuer, Command | DomainError]
+"""A command as it arrives in a batch: its line number, who issues it, the command (or
+why it did not parse)."""
 
 
 @dataclass
@@ -106,7 +121,7 @@ class Zhibao(Application[UUID]):
     """The event-sourced application: the store, the directory and command execution."""
 
     name = APPLICATION_NAME
-    handlers = HANDLERS
+    pipeline = PIPELINE
 
     def __init__(self, settings: Settings | None = None,
                  clock: Callable[[], datetime] = now_in_shanghai) -> None:
@@ -154,7 +169,17 @@ class Zhibao(Application[UUID]):
 
     # -- commands ----------------------------------------------------------------------------
 
-    def execute(self, command: Command) -> Outcome:
+    def execute(self, command: Command, issuer: Issuer) -> Outcome:
+        """Apply one command from an entry point, issued by a registered person."""
+        return self._execute(command, issuer, internal=False)
+
+    def record(self, command: Command, issuer: Issuer = ZHIBAO) -> Outcome:
+        """zhibao's internal path: record what only zhibao records (a submission with the
+        hash it computed, 漏报, overdue, a period, a checkpoint), as zhibao itself or on
+        behalf of the person who asked for it (who must be allowed to)."""
+        return self._execute(command, issuer, internal=True)
+
+    def _execute(self, command: Command, issuer: Issuer, internal: bool) -> Outcome:
         """Apply one command in its own transaction, always from freshly loaded aggregates.
 
         It is judged again on a refreshed directory when its write is refused as stale,
@@ -163,7 +188,7 @@ class Zhibao(Application[UUID]):
         the store's write lock from the refresh to the commit, so it cannot be stale."""
         for _ in range(ATTEMPTS - 1):
             try:
-                return self._attempt(command)
+                return self._attempt(command, issuer, internal)
             except STALE:
                 self.refresh_directory()
             except DomainError:
@@ -171,33 +196,38 @@ class Zhibao(Application[UUID]):
                     raise
         with self.recorder.holding_write_lock():
             self.refresh_directory()
-            return self._attempt(command)
+            return self._attempt(command, issuer, internal)
 
-    def _attempt(self, command: Command) -> Outcome:
+    def _attempt(self, command: Command, issuer: Issuer, internal: bool) -> Outcome:
         uow = UnitOfWork(self, cached=False)
         try:
-            outcome = uow.run(command)
+            outcome = uow.run(command, issuer, internal)
             uow.store()
+        except AlreadyLogged as logged:  # a concurrent replay of this command won
+            uow.abandon()
+            return replay(command, issuer, logged.logged)
         except BaseException:
             uow.abandon()
             raise
         return outcome
 
-    def execute_batch(self, commands: Iterable[Numbered],
-                      batch_size: int | None = None) -> Iterator[BatchResult]:
+    def execute_batch(self, commands: Iterable[Numbered], batch_size: int | None = None,
+                      internal: bool = False) -> Iterator[BatchResult]:
         """Apply numbered commands (or parse errors) in transactions of `batch_size`,
         yielding one result per batch. Commands are pulled one at a time as they run, so a
-        caller's clock (e.g. a simulation's) may advance between them."""
+        caller's clock (e.g. a simulation's) may advance between them. `internal` batches
+        (zhibao's own: the overdue sweep, the demo's simulated year) may hold commands only
+        zhibao records."""
         size = batch_size or self.settings.import_batch_size
         pending = iter(commands)
         while True:
             with heap_left_out_of_collections():
-                result = self._run_batch(pending, size)
+                result = self._run_batch(pending, size, internal)
             if result is None:
                 return
             yield result
 
-    def _run_batch(self, pending: Iterator[Numbered], size: int,
+    def _run_batch(self, pending: Iterator[Numbered], size: int, internal: bool,
                    judged_again: bool = False) -> BatchResult | None:
         """One transaction of up to `size` commands. The directory is refreshed first (one
         read per batch is cheap), so a write refused as stale is rare; such a batch is
@@ -208,9 +238,9 @@ class Zhibao(Application[UUID]):
         batch: list[Numbered] = []
         outcomes: list[tuple[int, Outcome | None]] = []
         try:
-            for line, item in pending:
-                batch.append((line, item))
-                outcomes.append((line, self._run_line(uow, line, item, result)))
+            for numbered in pending:
+                batch.append(numbered)
+                outcomes.append((numbered[0], self._run_line(uow, numbered, internal, result)))
                 if len(batch) >= size:
                     break
             if not batch:
@@ -220,11 +250,11 @@ class Zhibao(Application[UUID]):
         except STALE:
             uow.abandon()
             if judged_again:
-                return self._replay_one_by_one(batch)
-            return self._run_batch(iter(batch), len(batch), judged_again=True)
+                return self._replay_one_by_one(batch, internal)
+            return self._run_batch(iter(batch), len(batch), internal, judged_again=True)
         except (ConflictError, DomainError):  # the store refused the batch: find the culprit
             uow.abandon()
-            return self._replay_one_by_one(batch)
+            return self._replay_one_by_one(batch, internal)
         except BaseException:
             uow.abandon()
             raise
@@ -233,12 +263,12 @@ class Zhibao(Application[UUID]):
         result.events = uow.stored_events
         return result
 
-    def _replay_one_by_one(self, batch: list[Numbered]) -> BatchResult:
+    def _replay_one_by_one(self, batch: list[Numbered], internal: bool) -> BatchResult:
         """The batch's transaction failed: apply each command alone to find the culprit."""
         result = BatchResult()
-        for line, item in batch:
+        for line, issuer, item in batch:
             try:
-                outcome = self.execute(_parsed(item))
+                outcome = self._execute(_parsed(item), issuer, internal)
             except ConflictError as e:
                 result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
                 continue
@@ -250,11 +280,12 @@ class Zhibao(Application[UUID]):
         return result
 
     @staticmethod
-    def _run_line(uow: UnitOfWork, line: int, item: Command | DomainError,
+    def _run_line(uow: UnitOfWork, numbered: Numbered, internal: bool,
                   result: BatchResult) -> Outcome | None:
         """Run one command; a rejection is noted in `result` and leaves no trace."""
+        line, issuer, item = numbered
         try:
-            return uow.run(_parsed(item))
+            return uow.run(_parsed(item), issuer, internal)
         except DomainError as e:
             result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
             return None

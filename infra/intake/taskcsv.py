@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from uuid import UUID, uuid5
 
-from domain.commands import ActorIn, DefineTask, PublishTaskList
+from domain.commands import DefineTask, PublishTaskList
 from domain.tasks import split_responsible_units
 
 TASK_NAMESPACE = UUID("3c5b0c7e-5d1f-4a8e-b6a2-9f0e1d2c3b4a")
@@ -42,10 +42,10 @@ ANKANG_2021 = TaskListDocument(
 )
 
 
-def task_list_commands(path: Path, document: TaskListDocument,
-                       actor: ActorIn) -> Iterator[PublishTaskList | DefineTask]:
+def task_list_commands(path: Path,
+                       document: TaskListDocument) -> Iterator[PublishTaskList | DefineTask]:
     """Commands for the list and each of its rows, in file order."""
-    yield PublishTaskList(actor=actor, list_id=document.list_id, doc_no=document.doc_no,
+    yield PublishTaskList(list_id=document.list_id, doc_no=document.doc_no,
                           title=document.title, issuer=document.issuer,
                           issued_on=document.issued_on, command_id=f"{document.doc_no}")
     with path.open(encoding="utf-8-sig", newline="") as f:
@@ -56,7 +56,7 @@ def task_list_commands(path: Path, document: TaskListDocument,
         for row in reader:
             task_no = int(row["task_no"])
             yield DefineTask(
-                actor=actor, task_id=document.task_id(task_no), task_list_id=document.list_id,
+                task_id=document.task_id(task_no), task_list_id=document.list_id,
                 task_no=task_no, section=row["section"], item=row["item"],
                 requirement=row["requirement"],
                 responsible_units=split_responsible_units(row["responsible_units"]),

@@ -1,8 +1,10 @@
-"""A unit of work: the aggregates loaded or created by the commands of one transaction, and
-the one place their new events are written to the store."""
+"""A unit of work: who issues each command and under which role, the aggregates loaded or
+created by the commands of one transaction, and the one place their new events — and the
+command log's entries — are written to the store."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -10,17 +12,58 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4, uuid5
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Repository
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import IntegrityError
 
-from domain.base import Actor, Context, DomainError, ZhibaoAggregate
-from domain.commands import Command
-from infra.intake.directory import REFERENCE_TYPES, Directory
+from domain import authority
+from domain.base import (
+    SYSTEM_ORG_ID,
+    Actor,
+    Context,
+    DomainError,
+    OrgProfile,
+    Permit,
+    ZhibaoAggregate,
+)
+from domain.commands import INTERNAL_COMMANDS, Command
+from infra.intake.directory import REFERENCE_TYPES, SYSTEM_PROFILE, Directory
 from infra.store.mapper import ChainedEventStore
-from infra.store.recorders import Horizon
+from infra.store.recorders import Horizon, LoggedCommand
 
 COMMAND_ID_NAMESPACE = UUID("0b7d2e7e-93a4-4b55-8a7e-2f4d0d1c9a11")
+ZHIBAO_ACTOR = Actor("zhibao", SYSTEM_ORG_ID, authority.ZHIBAO_ROLE)
+"""The actor of what zhibao records itself (periods, 漏报, overdue, checkpoints)."""
+INTERNAL = frozenset(INTERNAL_COMMANDS)
 A = TypeVar("A", bound=ZhibaoAggregate)
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who issues a command: a registered person as an entry point identified them (and,
+    when the entry point says so, the org it says they act for) — or, with no person,
+    zhibao itself, which only its own flows can be."""
+
+    person_id: UUID | None
+    org_id: UUID | None = None
+
+
+ZHIBAO = Issuer(None)
+
+
+def authorise(directory: Directory, issuer: Issuer,
+              action: str) -> tuple[Actor, OrgProfile, Permit]:
+    """Who acts, for which org, and under which role they may do `action`: a registered,
+    active person (AUTH-PERSON) of the org the entry point says (AUTH-ORG), holding a role
+    the permission matrix allows (AUTH-ROLE) — or zhibao itself."""
+    if issuer.person_id is None:
+        return ZHIBAO_ACTOR, SYSTEM_PROFILE, authority.zhibao_permit
+    acting = directory.acting(issuer.person_id)
+    if issuer.org_id is not None and issuer.org_id != acting.org_id:
+        raise DomainError("actor", f"person {acting.person_id} belongs to org "
+                                   f"{acting.org_id}, not to {issuer.org_id}", "AUTH-ORG")
+    return Actor(acting.person_id, acting.org_id, acting.permit(action)), acting.org, \
+        acting.permit
 
 
 class ConflictError(Exception):
@@ -32,6 +75,15 @@ class ConflictError(Exception):
                          "nothing was written — reload and retry")
 
 
+class AlreadyLogged(ConflictError):
+    """A command id of this write was logged meanwhile by another writer: that writer
+    applied the command (or another with the same id) first."""
+
+    def __init__(self, logged: LoggedCommand, aggregate_ids: Iterable[UUID]) -> None:
+        super().__init__(aggregate_ids)
+        self.logged = logged
+
+
 @dataclass(frozen=True)
 class Outcome:
     command: str
@@ -39,6 +91,33 @@ class Outcome:
     events: int
     duplicate: bool = False
     warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"command": self.command, "aggregate_id": self.aggregate_id,
+                             "events": self.events, "warnings": self.warnings})
+
+    @classmethod
+    def replayed(cls, logged: bytes) -> Outcome:
+        """The outcome a command had, as a replay of it answers it again."""
+        fields = orjson.loads(logged)
+        aggregate_id = fields["aggregate_id"]
+        return cls(fields["command"], UUID(aggregate_id) if aggregate_id else None,
+                   fields["events"], True, tuple(fields["warnings"]))
+
+
+def command_digest(command: Command, issuer: Issuer) -> str:
+    """What makes a replay the same command: its content and who issued it (V11)."""
+    content = orjson.dumps(command.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(b"%s\n%s" % (str(issuer.person_id).encode(), content)).hexdigest()
+
+
+def replay(command: Command, issuer: Issuer, logged: LoggedCommand) -> Outcome:
+    """A command id met again: the same command answers its original outcome; another
+    command under a used id is refused (V11)."""
+    if logged.digest != command_digest(command, issuer):
+        raise DomainError("command_id", f"command_id {command.command_id!r} was already used "
+                                        "for another command", "V11")
+    return Outcome.replayed(logged.outcome)
 
 
 class AggregateCache:
@@ -65,20 +144,20 @@ class AggregateCache:
             self._items.pop(aggregate_id, None)
 
 
-Handler = Callable[["UnitOfWork", Any, Context], UUID]
-"""Resolves what a command refers to, calls the domain method that decides, and returns the
-id of the aggregate it acted on."""
+Step = Callable[["UnitOfWork", Any, Context], UUID]
+"""Carries a command out: resolves what it refers to, calls the domain method that
+decides, and returns the id of the aggregate it acted on (see infra/intake/pipeline.py)."""
 
 
 class Intake(Protocol):
     """What a unit of work needs of the application that runs it."""
 
-    handlers: Mapping[type[Command], Handler]
+    pipeline: Mapping[type[Command], Step]
     directory: Directory
     cache: AggregateCache
     repository: Repository[UUID]
     events: ChainedEventStore
-    recorder: ApplicationRecorder
+    recorder: Any
     clock: Callable[[], datetime]
     clock_skew: timedelta
 
@@ -92,7 +171,7 @@ def _kind(cls: type) -> str:
 class UnitOfWork:
     """Aggregates loaded or created by the commands of one transaction.
 
-    A handler validates everything before it changes anything, and changes at most one
+    A step validates everything before it changes anything, and changes at most one
     existing aggregate (its last step), so a rejected command leaves no pending events.
     """
 
@@ -105,20 +184,32 @@ class UnitOfWork:
         self.warnings: list[str] = []
         self._marks: dict[UUID, int] = {}
         self._claimed: dict[UUID, str] = {}  # ids chosen for new aggregates → their field
+        self._logged: dict[str, LoggedCommand] = {}  # the commands of this write, by id
+        self._command_id: str | None = None
         self.directory.begin()
 
-    def run(self, command: Command) -> Outcome:
-        self._marks: dict[UUID, int] = {}  # pending events of each aggregate this command met
-        ctx = self._context(command)
-        if command.target is not None:
-            target = self.find(getattr(command, command.target))
-            if target is not None and target.has_applied(command.command_id):
-                return Outcome(command.command, target.id, 0, duplicate=True)
+    def run(self, command: Command, issuer: Issuer, internal: bool = False) -> Outcome:
+        """Carry out one command as `issuer`. An entry point's command (`internal`
+        False) is issued by a registered person and is never one only zhibao records."""
+        self._marks = {}  # pending events of each aggregate this command met
+        ctx = self._context(command, issuer, internal)
+        command_id = self._command_id = command.command_id
+        if command_id in self._logged:  # the same id twice in one write
+            return replay(command, issuer, self._logged[command_id])  # type: ignore[index]
         self.warnings = []
         try:
-            aggregate_id = self.app.handlers[type(command)](self, command, ctx)
-        except _Duplicate as duplicate:
-            return Outcome(command.command, duplicate.aggregate_id, 0, duplicate=True)
+            aggregate_id = self.app.pipeline[type(command)](self, command, ctx)
+        except _Applied as applied:  # an aggregate it meets shows this command id applied
+            logged = self._logged_before(command_id)
+            return Outcome(command.command, applied.aggregate_id, 0, duplicate=True) \
+                if logged is None else replay(command, issuer, logged)  # (None: logless, old)
+        except DomainError:  # refused — unless another writer applied this very command
+            logged = self._logged_before(command_id)
+            if logged is None:
+                raise
+            return replay(command, issuer, logged)
+        finally:
+            self._command_id = None
         events = 0
         for agg_id, mark in self._marks.items():
             new = self.aggregates[agg_id].pending_events[mark:]
@@ -126,21 +217,35 @@ class UnitOfWork:
             for event in new:
                 if type(event) in REFERENCE_TYPES:
                     self.directory.apply(event)
-        return Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
+        outcome = Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
+        if command_id is not None and events:
+            self._logged[command_id] = LoggedCommand(
+                command_id, command_digest(command, issuer), outcome.to_json())
+        return outcome
 
-    def _context(self, command: Command) -> Context:
+    def _logged_before(self, command_id: str | None) -> LoggedCommand | None:
+        """The command log's entry for `command_id`, if an earlier write made one."""
+        return None if command_id is None else self.app.recorder.select_command(command_id)
+
+    def _context(self, command: Command, issuer: Issuer, internal: bool) -> Context:
+        """Who acts, for which org, under which role — judged before anything is loaded."""
         recorded_at = self.app.clock()
         if command.occurred_at is not None and command.occurred_at > recorded_at + \
                 self.app.clock_skew:
             raise DomainError("occurred_at", f"{command.occurred_at.isoformat()} is in the future")
-        org = self.directory.org(command.actor.org_id)
-        actor = Actor(command.actor.person_id, command.actor.org_id, command.actor.role)
+        if issuer.person_id is None and not internal:
+            raise DomainError("actor", "zhibao itself acts only through its own flows; an "
+                                       "entry point names a registered person", "AUTH-PERSON")
+        if issuer.person_id is not None and not internal and type(command) in INTERNAL:
+            raise DomainError("command", f"{command.command} is recorded by zhibao itself, "
+                                         "never accepted from outside", "SYSTEM-ONLY")
+        actor, org, permit = authorise(self.directory, issuer, command.command)
         directory = self.directory
         return Context(
             actor=actor, org=org, recorded_at=recorded_at,
             covers=lambda code, sector, enterprise_id: directory.covers(org, code, sector,
                                                                         enterprise_id),
-            command_id=command.command_id, occurred_at=command.occurred_at,
+            permit=permit, command_id=command.command_id, occurred_at=command.occurred_at,
             clock_skew=self.app.clock_skew,
         )
 
@@ -153,8 +258,6 @@ class UnitOfWork:
             return uuid4()
         existing = self.find(explicit) if command.command_id is not None else self._held(explicit)
         if existing is not None:
-            if existing.has_applied(command.command_id):
-                raise _Duplicate(existing.id)
             raise DomainError(field_name, f"{explicit} already exists")
         self._claimed[explicit] = field_name
         return explicit
@@ -169,9 +272,9 @@ class UnitOfWork:
         return agg
 
     def find(self, aggregate_id: UUID) -> ZhibaoAggregate | None:
-        agg = self.aggregates.get(aggregate_id)
-        if agg is None and self.cached:
-            agg = self.app.cache.get(aggregate_id)
+        """The aggregate, or None. Meeting one that shows the running command's id
+        applied means the command is a replay (V11)."""
+        agg = self._held(aggregate_id)
         if agg is None:
             try:
                 agg = self.app.repository.get(aggregate_id)
@@ -179,6 +282,8 @@ class UnitOfWork:
                 return None
         self.aggregates[aggregate_id] = agg
         self._marks.setdefault(aggregate_id, len(agg.pending_events))
+        if agg.has_applied(self._command_id):
+            raise _Applied(agg.id)
         return agg
 
     def get(self, cls: type[A], aggregate_id: UUID, field_name: str) -> A:
@@ -201,9 +306,12 @@ class UnitOfWork:
     def store(self) -> None:
         changed = [agg for agg in self.aggregates.values() if agg.pending_events]
         events = [event for agg in changed for event in agg.collect_events()]
+        commands = list(self._logged.values())
         try:
-            recordings = self.app.events.put(events, horizon=self.app.horizon())
+            recordings = self.app.events.put(events, horizon=self.app.horizon(),
+                                             commands=commands)
         except IntegrityError:
+            self._reject_logged_commands(commands, changed)
             self._reject_existing_claims()
             raise ConflictError(agg.id for agg in changed) from None
         self.stored_events = len(recordings)
@@ -215,6 +323,15 @@ class UnitOfWork:
                 self.app.cache.put(agg)
         else:  # a later batch must not decide on the version cached before this change
             self.app.cache.evict(agg.id for agg in changed)
+
+    def _reject_logged_commands(self, commands: list[LoggedCommand],
+                                changed: list[ZhibaoAggregate]) -> None:
+        """The write hit a unique key: if one of its command ids was logged meanwhile,
+        another writer applied that command first."""
+        for entry in commands:
+            logged = self.app.recorder.select_command(entry.command_id)
+            if logged is not None:
+                raise AlreadyLogged(logged, (agg.id for agg in changed))
 
     def _reject_existing_claims(self) -> None:
         """The write hit a unique key: if an id a command chose for a new aggregate is
@@ -228,6 +345,6 @@ class UnitOfWork:
         self.app.cache.evict(self.aggregates)
 
 
-class _Duplicate(Exception):
+class _Applied(Exception):
     def __init__(self, aggregate_id: UUID) -> None:
         self.aggregate_id = aggregate_id

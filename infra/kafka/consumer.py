@@ -18,6 +18,14 @@ not above the last one applied for its aggregate is a re-send and is dropped.
 
 A record that does not decode goes to `<prefix>.dlq` with its reason and its original
 topic, partition and offset in headers, and is counted; the consumer carries on.
+
+The consumer is also a witness of the log (`infra/audit/witness.py`): every checkpoint on
+the system topic must be signed by a key of `ZHIBAO_AUDIT_TRUSTED_KEYS` and, by the
+consistency proof it carries, extend the last checkpoint this consumer accepted (kept in its
+views database with the batch). Otherwise it raises a fork alarm: logged, recorded where
+operators see it (`zhibao consume --county CODE` prints it; `witnessed()`), and the consumer
+stops — it applies nothing more from a log it can no longer trust until an operator, having
+investigated, clears the alarm (`clear_alarm()`, `zhibao consume --clear-alarm`).
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
+from infra.audit.checkpoints import trusted_keys
+from infra.audit.verifier import ProofError
+from infra.audit.witness import Accepted, ForkDetected, accept, read_checkpoint
 from infra.kafka.avro import Codec, DecodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.relay import EVENT_TYPE_HEADER
@@ -49,6 +60,13 @@ log = logging.getLogger("zhibao.consume")
 APPLIED_VERSIONS = Table("kafka_applied_versions",
                          (("aggregate_id", TEXT), ("version", BIGINT)), ("aggregate_id",))
 """The last version applied per aggregate: what makes a re-sent event recognisable."""
+
+WITNESSED = Table("audit_witness", (("origin", TEXT), ("version", BIGINT), ("tree_size", BIGINT),
+                                   ("root_hash", TEXT), ("note", TEXT), ("alarm", TEXT)),
+                  ("origin", "version"))
+"""Per log, every checkpoint accepted, by its version in the audit trail (so a re-sent one
+must be the same, and a replaced one is found); a fork alarm is the row of version 0."""
+CHECKPOINT_EVENT = "CheckpointSigned"
 
 LOOKUP_CHUNK = 1000  # aggregate ids per query, well inside SQLite's parameter limit
 DLQ_HEADERS = ("dlq-reason", "dlq-detail", "dlq-topic", "dlq-partition", "dlq-offset")
@@ -74,7 +92,8 @@ class CountyConsumer:
         self.settings = settings or get_settings()
         prefix = self.settings.kafka_topic_prefix
         self.topics = (events_topic(prefix, county), events_topic(prefix, SYSTEM_TOPIC_SUFFIX))
-        self.views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS))  # reset() clears all
+        self.views = ViewStore(views_url, (*TABLES, APPLIED_VERSIONS, WITNESSED))  # reset(): all
+        self.log_keys = trusted_keys(self.settings)
         self.writer = ViewWriter(self.views)
         self.codec = Codec()
         self.on_progress = on_progress or (lambda progress: None)
@@ -94,7 +113,12 @@ class CountyConsumer:
         self.views.close()
 
     def run(self, follow: bool = False) -> ConsumeProgress:
-        """Apply what the topic holds (`follow`: and keep applying until `stop` is set)."""
+        """Apply what the topic holds (`follow`: and keep applying until `stop` is set).
+        ForkDetected, applying nothing, while a fork alarm is recorded."""
+        for origin, state in self.witnessed().items():
+            if state["alarm"]:
+                raise ForkDetected(f"{origin}: fork alarm — {state['alarm']}; nothing is "
+                                   "applied until an operator clears it")
         backoff = Backoff(self.settings.kafka_retry_max_seconds)
         while not self.stop.is_set():
             try:
@@ -180,7 +204,9 @@ class CountyConsumer:
             applied[key] = record.originator_version
             records.append(record)
         dead_letters.flush()  # a dead letter is on the DLQ before its offset is passed
-        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known))
+        witnessed = self._witness(decoded)
+        self.writer.apply(records, track=lambda tx: self._track(tx, offsets, applied, known,
+                                                                witnessed))
         self.progress.applied += len(records)
 
     def _applied_versions(self, keys: set[str]) -> dict[str, int]:
@@ -209,8 +235,87 @@ class CountyConsumer:
             dead_letters.send(message, reason, str(e))
             return None
 
+    # -- witnessing the log's checkpoints
+
+    def witnessed(self) -> dict[str, dict[str, Any]]:
+        """Per log: the newest checkpoint accepted (tree_size, root_hash, note) and the
+        alarm ('' while there is none)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.views.snapshot() as tx:
+            for row in tx.dict_rows(f"SELECT origin, version, tree_size, root_hash, note, alarm "
+                                    f"FROM {WITNESSED.name} ORDER BY origin, version"):
+                state = found.setdefault(row["origin"], {"tree_size": 0, "root_hash": "",
+                                                         "note": "", "alarm": ""})
+                if row["version"] == 0:
+                    state["alarm"] = row["alarm"]
+                else:
+                    state.update(tree_size=row["tree_size"], root_hash=row["root_hash"],
+                                 note=row["note"], version=row["version"])
+        return found
+
+    def clear_alarm(self) -> None:
+        """After an investigation: forget the alarm and what was accepted from that log;
+        the next checkpoint is accepted as a first one."""
+        with self.views.transaction() as tx:
+            for (origin,) in tx.rows(f"SELECT origin FROM {WITNESSED.name} WHERE version = 0"):
+                tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ?", (origin,))
+
+    def _witness(self, records: list[EventRecord]) -> list[tuple[Any, ...]]:
+        """Each checkpoint in the batch, re-sent ones too: one seen before must be the same,
+        a new one must extend the newest accepted. The rows to store with the batch. On a
+        fork: the alarm is recorded, nothing of the batch is applied, ForkDetected."""
+        checkpoints = [r for r in records if r.event_type == CHECKPOINT_EVENT]
+        if not checkpoints:
+            return []
+        seen = self.witnessed()
+        rows: list[tuple[Any, ...]] = []
+        newest: dict[str, Accepted | None] = {}
+        for record in checkpoints:
+            data = record.data
+            try:
+                new = read_checkpoint(data["note"], self.log_keys)
+                known = self._known(new.origin, record.originator_version)
+                if known is not None:
+                    if known != data["note"]:
+                        raise ForkDetected(f"{new.origin}: checkpoint {record.originator_version}"
+                                           " of the audit trail was replaced by another")
+                    continue
+                if new.origin not in newest:
+                    newest[new.origin] = self._accepted(new.origin, seen.get(new.origin))
+                accepted = accept(newest[new.origin], new, data["previous_size"],
+                                  [bytes.fromhex(h) for h in data["consistency"]])
+            except (ForkDetected, ProofError) as e:
+                self._alarm(data.get("origin", "?"), f"at position {record.position}: {e}")
+                raise ForkDetected(f"checkpoint at position {record.position}: {e}") from None
+            if accepted is new:
+                newest[new.origin] = new
+                rows.append((new.origin, record.originator_version, new.size, new.root.hex(),
+                             new.note, ""))
+        return rows
+
+    def _known(self, origin: str, version: int) -> str | None:
+        with self.views.snapshot() as tx:
+            found = tx.rows(f"SELECT note FROM {WITNESSED.name} WHERE origin = ? AND "
+                            "version = ?", (origin, version))
+        return found[0][0] if found else None
+
+    @staticmethod
+    def _accepted(origin: str, state: dict[str, Any] | None) -> Accepted | None:
+        if state is None or not state["note"]:
+            return None
+        return Accepted(origin, state["tree_size"], bytes.fromhex(state["root_hash"]),
+                        state["note"])
+
+    def _alarm(self, origin: str, why: str) -> None:
+        log.error("FORK ALARM for the log %s: %s — the consumer stops", origin, why)
+        with self.views.transaction() as tx:
+            tx.execute(f"DELETE FROM {WITNESSED.name} WHERE origin = ? AND version = 0",
+                       (origin,))
+            tx.insert(WITNESSED, [(origin, 0, 0, "", "", why)])
+
     def _track(self, tx: Tx, offsets: dict[TopicPartition, int], applied: dict[str, int],
-               known: dict[str, int]) -> None:
+               known: dict[str, int], witnessed: list[tuple[Any, ...]]) -> None:
+        tx.insert(WITNESSED, witnessed)
         for partition, offset in offsets.items():
             tx.track(tracking_name(partition), offset)
         tx.update(APPLIED_VERSIONS, ("version",),

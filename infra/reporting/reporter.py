@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from uuid import UUID
 import orjson
 
 from domain import commands as c
-from domain.base import SYSTEM_ORG_ID, DomainError, Level
+from domain.base import DomainError, Level
 from domain.periods import Period, PeriodKind
 from domain.reports import (
     FigureChange,
@@ -41,7 +41,9 @@ from domain.reports import (
     require_submitter,
     submission_id,
 )
+from infra.audit.bundles import seal_submissions
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import ZHIBAO, Issuer, authorise
 from infra.reporting.forms import FormSettings
 from infra.reporting.pdf import font_path
 from infra.reporting.render import Job, Renderer
@@ -52,7 +54,6 @@ from projections.stats import Window, hazards_sql
 from projections.store import ViewStore, views_url_for
 from projections.tree import Unit
 
-SCHEDULER = c.ActorIn(person_id="scheduler", org_id=SYSTEM_ORG_ID, role="scheduler")
 CASCADE_LEVELS = (Level.VILLAGE, Level.TOWN, Level.COUNTY, Level.CITY)
 
 
@@ -89,11 +90,11 @@ def open_period(app: Zhibao, views: ViewStore, period: str) -> None:
             return
     settings = app.settings
     command = c.OpenReportingPeriod(
-        actor=SCHEDULER, command_id=f"open-period/{period}", period=period,
+        command_id=f"open-period/{period}", period=period,
         deadlines=deadlines(period, settings),
         programme_start=settings.programme_start, stock_cutoff=settings.stock_cutoff)
     try:
-        app.execute(command)
+        app.record(command)
     except DomainError as e:
         if "already open" not in e.rule:  # opened meanwhile by another run: fine
             raise
@@ -124,20 +125,23 @@ class Reporter:
         self.output_dir = output_dir or app.settings.output_dir
         self.major_only = tuple(Level(level) for level in app.settings.major_only_list_levels)
 
-    def report(self, unit_code: str, period: str, actor: c.ActorIn = SCHEDULER,
+    def report(self, unit_code: str, period: str, issuer: Issuer = ZHIBAO,
                draft: bool = False) -> Submitted:
-        """One unit's submission. Bad input (unknown unit, period not ended, an actor of
-        another unit) is rejected before anything is recorded or written."""
+        """One unit's submission, asked for by `issuer` (a person allowed to submit for
+        the unit, or zhibao). Bad input (unknown unit, period not ended, a person who may
+        not submit, or not for this unit) is rejected before anything is recorded or
+        written."""
         now = self.app.clock()
         _, end = period_bounds(period)
         require_reportable(period, now, draft)
         self.app.refresh_directory()
         self.app.directory.unit("unit_code", unit_code, end.date() - timedelta(days=1))
-        require_submitter(self.app.directory.org(actor.org_id), unit_code)
+        _, org, _ = authorise(self.app.directory, issuer, "SubmitReport")
+        require_submitter(org, unit_code)
         open_period(self.app, self.views, period)
         assembler, units = self._assembler(period, draft, lambda a: [a.unit(unit_code)])
-        (done,) = self._submit(assembler, units, actor, draft, self._renderer(1))
-        return done
+        (done,) = self._submit(assembler, units, issuer, draft, self._renderer(1))
+        return self._with_bundles(period, [done])[0]
 
     def cascade(self, period: str, levels: Iterable[Level] = CASCADE_LEVELS,
                 progress: Callable[[Submitted], None] | None = None) -> list[Submitted]:
@@ -158,13 +162,21 @@ class Reporter:
                 facts = assembler.facts or facts
                 for start in range(0, len(units), CHUNK):
                     for submitted in self._submit(assembler, units[start:start + CHUNK],
-                                                  SCHEDULER, False, renderer):
+                                                  ZHIBAO, False, renderer):
                         done.append(submitted)
                         if progress is not None:
                             progress(submitted)
         finally:
             renderer.close()
-        return done
+        return self._with_bundles(period, done)
+
+    def _with_bundles(self, period: str, done: list[Submitted]) -> list[Submitted]:
+        """Sign a checkpoint over what was recorded and put each submission's proof bundle
+        (`vN.bundle.json`, infra/audit/bundles.py) beside its files."""
+        bundles = seal_submissions(self.app, [(s.unit_code, period, s.version, s.files[0])
+                                              for s in done])
+        return [replace(s, files=(*s.files, bundles[s.files[0]])) if s.files[0] in bundles
+                else s for s in done]
 
     def _renderer(self, workers: int) -> Renderer:
         settings = self.app.settings
@@ -197,7 +209,7 @@ class Reporter:
     def _folder(self, period: str, unit: Unit) -> Path:
         return self.output_dir / "reports" / period / unit.code
 
-    def _submit(self, assembler: Assembler, units: Sequence[Unit], actor: c.ActorIn,
+    def _submit(self, assembler: Assembler, units: Sequence[Unit], issuer: Issuer,
                 draft: bool, renderer: Renderer) -> list[Submitted]:
         """Each unit's submission: skipped when its latest version is still it, else
         assembled, rendered (the units together), recorded and written, in that order —
@@ -206,7 +218,7 @@ class Reporter:
         jobs = [item for item in prepared if isinstance(item, Prepared)]
         rendered = iter(renderer.render([item.job for item in jobs]))
         return [item if isinstance(item, Submitted)
-                else self._complete(assembler, item, next(rendered), actor, draft)
+                else self._complete(assembler, item, next(rendered), issuer, draft)
                 for item in prepared]
 
     def _prepare(self, assembler: Assembler, unit: Unit, draft: bool) -> Prepared | Submitted:
@@ -225,13 +237,13 @@ class Reporter:
         return Prepared(assembled, latest, stem, folder, changes)
 
     def _complete(self, assembler: Assembler, item: Prepared, rendered: dict[str, bytes],
-                  actor: c.ActorIn, draft: bool) -> Submitted:
+                  issuer: Issuer, draft: bool) -> Submitted:
         assembled, latest = item.assembled, item.latest
         files = {".json": assembled.canonical, **rendered}
         if latest is not None and latest.sha256 == assembled.sha256:
             version, unchanged = latest.version, True  # the same version: files restored
         else:
-            version, unchanged = self._record(assembler, assembled, latest, actor, draft,
+            version, unchanged = self._record(assembler, assembled, latest, issuer, draft,
                                               item.changes), False
             if item.changes is not None and latest is not None:
                 files[".diff.json"] = _diff(item.changes, latest)
@@ -243,21 +255,21 @@ class Reporter:
                          stored.late, unchanged, written, missing)
 
     def _record(self, assembler: Assembler, assembled: Assembled, latest: Known | None,
-                actor: c.ActorIn, draft: bool, changes: Changes | None) -> int:
+                issuer: Issuer, draft: bool, changes: Changes | None) -> int:
         """Record version 1, or the next version with its differences from the latest."""
         content = c.SubmissionContentIn(
             cut_off=assembler.cut_off, view_position=self.views.position(),
             sha256=assembled.sha256, draft=draft,
             children=tuple(c.ChildSubmissionIn(**vars(child)) for child in assembled.children))
-        fields = {"actor": actor, "unit_code": assembled.unit.code, "period": assembler.period,
+        fields = {"unit_code": assembled.unit.code, "period": assembler.period,
                   "content": content}
         if latest is None or changes is None:
-            self.app.execute(c.SubmitReport(**fields))
+            self.app.record(c.SubmitReport(**fields), issuer)
             return 1
         figures, rows = changes
-        self.app.execute(c.AmendReport(
+        self.app.record(c.AmendReport(
             **fields, changes=tuple(c.FigureChangeIn(**vars(x)) for x in figures),
-            rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)))
+            rows=tuple(c.RowChangesIn(**vars(x)) for x in rows)), issuer)
         return latest.version + 1
 
     def _previous(self, assembled: Assembled, latest: Known, folder: Path) -> dict[str, Any]:
@@ -289,9 +301,8 @@ class Reporter:
                 "SELECT unit_code FROM view_missing WHERE period = ?", (period,))}
         for code in missing:
             if code not in marked:
-                self.app.execute(c.MarkReportMissing(
-                    actor=SCHEDULER, command_id=f"missing/{period}/{code}", unit_code=code,
-                    period=period))
+                self.app.record(c.MarkReportMissing(
+                    command_id=f"missing/{period}/{code}", unit_code=code, period=period))
         return missing
 
 
@@ -375,11 +386,11 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
             f"SELECT hazard_id, deadline_at FROM ({hazards_sql(('overdue_for',))}) f "
             "WHERE is_overdue AND (latest_overdue_for IS NULL "
             "OR latest_overdue_for <> deadline_at) ORDER BY hazard_id", window.params())
-    commands = [(n, c.RecordHazardOverdue(
-        actor=SCHEDULER, command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
+    commands = [(n, ZHIBAO, c.RecordHazardOverdue(
+        command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
         hazard_id=UUID(hazard_id))) for n, (hazard_id, deadline) in enumerate(due, start=1)]
     recorded = 0
-    for result in app.execute_batch(commands):
+    for result in app.execute_batch(commands, internal=True):
         if result.rejections:
             raise DomainError(result.rejections[0].field, str(result.rejections[0]))
         recorded += result.events

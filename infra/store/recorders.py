@@ -8,6 +8,11 @@ transaction, after the store's write lock is taken, so nothing can slip in betwe
 check and the commit. When no one else wrote since the horizon (our first new id follows
 it directly) there is nothing to check and the write costs no extra statement.
 
+A write can also carry the command log's entries (`LoggedCommand`: a command id, the
+digest of the command's content and its outcome), inserted in the same transaction as the
+command's events: a command id is used once, so of two writers replaying one command at
+the same moment exactly one commits, and the other finds the winner's outcome (V11).
+
 Under a stream of reference changes a writer could be refused again and again, so each
 recorder can also hold the store's write lock for a block (`holding_write_lock`): the
 writer refreshes, judges and writes inside it, while other writers wait, and is sure to
@@ -33,6 +38,18 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
 STALE_READ_SQLSTATE = "ZB001"
+COMMANDS_TABLE = "zhibao_commands"
+"""The command log: one row per command id ever applied, written with its events."""
+
+
+@dataclass(frozen=True)
+class LoggedCommand:
+    """A command as the log keeps it: its id, the SHA-256 of its content and issuer, and
+    the outcome (JSON) it had, which a replay of it answers again."""
+
+    command_id: str
+    digest: str
+    outcome: bytes
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,11 @@ class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
                 raise
             connection.commit()
 
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(),
+                f"CREATE TABLE IF NOT EXISTS {COMMANDS_TABLE} (command_id TEXT PRIMARY KEY, "
+                "digest TEXT NOT NULL, outcome BLOB NOT NULL)"]
+
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         held = self._held_cursor()
@@ -107,7 +129,9 @@ class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
             raise IntegrityError(e) from e
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
-                       *, horizon: Horizon | None = None, **kwargs: Any) -> Sequence[int] | None:
+                       *, horizon: Horizon | None = None,
+                       commands: Sequence[LoggedCommand] = (),
+                       **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         if horizon is not None and ids and horizon.crossed_by(ids[0]):
             marks = ", ".join("?" * len(horizon.topics))
@@ -116,7 +140,17 @@ class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
                       (horizon.position, ids[0], *horizon.topics))
             if c.fetchone() is not None:
                 raise StaleRead(horizon)  # the transaction rolls back
+        if commands:
+            c.executemany(f"INSERT INTO {COMMANDS_TABLE} VALUES (?, ?, ?)",
+                          [(e.command_id, e.digest, e.outcome) for e in commands])
         return ids
+
+    def select_command(self, command_id: str) -> LoggedCommand | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT digest, outcome FROM {COMMANDS_TABLE} WHERE command_id = ?",
+                      (command_id,))
+            row = c.fetchone()
+        return None if row is None else LoggedCommand(command_id, row[0], bytes(row[1]))
 
 
 class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder):
@@ -124,6 +158,14 @@ class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder
     horizon and our first id are what others committed since. The library's insert
     commits unless the database reports an error, so a crossed horizon is raised by the
     database itself (a DO block with its own SQLSTATE) and turned into `StaleRead` here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_table = SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(COMMANDS_TABLE))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {table} (command_id text PRIMARY KEY, "
+            "digest text NOT NULL, outcome bytea NOT NULL)").format(table=self.commands_table))
 
     def create_table(self) -> None:
         """Two processes starting at once on a new schema ran the DDL side by side, and
@@ -169,13 +211,27 @@ class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder
 
     def _fetch_ids_after_insert_events(
             self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
-            *, horizon: Horizon | None = None, **kwargs: Any) -> Sequence[int] | None:
+            *, horizon: Horizon | None = None, commands: Sequence[LoggedCommand] = (),
+            **kwargs: Any) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if horizon is not None and ids and horizon.crossed_by(ids[0]):
             curs.execute(self._refuse_if_crossed(horizon, ids[0]))
+        if commands:
+            curs.executemany(SQL("INSERT INTO {table} VALUES (%s, %s, %s)").format(
+                table=self.commands_table),
+                [(e.command_id, e.digest, e.outcome) for e in commands])
+        if commands or (horizon is not None and ids and horizon.crossed_by(ids[0])):
             with curs.connection.pipeline():  # sync, so a refusal is raised here
                 pass
         return ids
+
+    def select_command(self, command_id: str) -> LoggedCommand | None:
+        with self.datastore.get_connection() as connection, connection.cursor() as curs:
+            curs.execute(SQL("SELECT digest, outcome FROM {table} WHERE command_id = %s").format(
+                table=self.commands_table), (command_id,))
+            row = curs.fetchone()
+        return None if row is None else LoggedCommand(command_id, row["digest"],
+                                                      bytes(row["outcome"]))
 
     def _refuse_if_crossed(self, horizon: Horizon, first_new_id: int) -> SQL:
         return SQL(

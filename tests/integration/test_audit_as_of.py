@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from domain.base import SHANGHAI, DomainError, Level
 from infra.audit.as_of import Replay, parse_known_at, recorded_versions, submission_as_of
 from infra.cli.main import main
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import Issuer
 from infra.reporting.reporter import Reporter, open_views
 from infra.store.log import notifications
 from infra.store.records import event_payload, event_type
@@ -60,10 +62,10 @@ def _record_a_late_march_hazard(app: Zhibao) -> str:
     reported = next(event_payload(n.state) for n in notifications(app.recorder)
                     if event_type(n.topic) == "HazardReported")
     app.execute(parse_command({
-        "command": "ReportHazard", "actor": reported["actor"],
-        "enterprise_id": reported["enterprise_id"], "channel": reported["channel"],
-        "discovered_at": "2021-03-30T16:00", "description": "补录：三月漏报的隐患",
-        "category": reported["category"]}))
+        "command": "ReportHazard", "enterprise_id": reported["enterprise_id"],
+        "channel": reported["channel"], "discovered_at": "2021-03-30T16:00",
+        "description": "补录：三月漏报的隐患", "category": reported["category"]}),
+        Issuer(UUID(reported["actor"]["person_id"])))  # whoever reported the first one
     return str(reported["unit_code"])
 
 

@@ -29,10 +29,12 @@ def test_the_timeline_names_who_did_what_and_when(app: Zhibao, ledger: Ledger) -
         "HazardReported", "HazardConfirmed", "RectificationPlanSubmitted", "HazardListed"]
     assert [(s.occurred_at, s.recorded_at) for s in steps] == \
         [(e.occurred_at, e.timestamp) for e in stored]
-    assert [(s.org_name, s.role) for s in steps] == [
-        ("county_chem", "inspector"), ("county_chem", "inspector"),
-        ("chem", "inspector"), ("county_gov", "inspector")]
-    assert steps[2].person_id == "p1" and steps[2].org_id == ledger.world.enterprises["chem"]
+    assert [(s.person_name, s.org_name, s.role) for s in steps] == [
+        ("county_chem", "county_chem", "regulator"), ("county_chem", "county_chem", "regulator"),
+        ("负责人", "chem", "enterprise_principal"),
+        ("county_gov", "county_gov", "committee_staff")]
+    assert steps[2].person_id == str(ledger.world.persons["chem"])
+    assert steps[2].org_id == ledger.world.enterprises["chem"]
     assert (steps[0].unit_code, steps[0].unit_name) == ("610902101201", "一村")
     assert steps[0].occurred_at.isoformat() == "2021-03-02T10:00:00+08:00"
     assert steps[2].details["plan"]["funds_fen"] == 2_500_000
@@ -56,8 +58,9 @@ def test_history_command(ledger: Ledger, app_env: Path, capsys: pytest.CaptureFi
     assert main(["audit", "history", hazard, "--json"]) == 0
     timeline = orjson.loads(capsys.readouterr().out)
     assert [step["event"] for step in timeline][-1] == "HazardClosed"
-    assert timeline[0]["who"] == {"person_id": "p1", "org_id": str(ledger.world.orgs["town"]),
-                                  "org": "town", "role": "inspector"}
+    assert timeline[0]["who"] == {"person_id": str(ledger.world.persons["town"]),
+                                  "person": "town", "org_id": str(ledger.world.orgs["town"]),
+                                  "org": "town", "role": "town_officer"}
     assert main(["audit", "history", hazard]) == 0
     assert "HazardClosed" in capsys.readouterr().out
     assert main(["audit", "history", "not-a-uuid"]) == 2

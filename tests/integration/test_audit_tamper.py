@@ -1,22 +1,31 @@
 """Tamper evidence on both stores: rows are altered, deleted and re-ordered with raw SQL on
-the `stored_events` table, and `verify` must name the first broken link."""
+the `stored_events` table (and the audit trail, the Merkle tree, the copies kept outside),
+and `verify` must name the first broken link; a checkpoint is never signed over it."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
 
+import orjson
 import psycopg
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
-from infra.audit.seal import BreakKind, TamperedError, take_checkpoint, verify
+from infra.audit.anchors import anchor_from_text, anchors_path
+from infra.audit.bundles import consistency
+from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
+from infra.audit.integrity import BreakKind, verify, verify_then_checkpoint
+from infra.audit.keys import generate, sign_note
+from infra.audit.tree import TABLE as TILES
+from infra.audit.verifier import ProofError, check_consistency, read_verifier_keys
 from infra.intake.service import Zhibao
 from infra.store.records import GENESIS, chain_hash, pack_record, unpack_record
-from tests.conftest import PG_ADMIN_URL, open_app
+from tests.conftest import PG_ADMIN_URL, make_key, open_app
 from tests.support.builders import build_world
 from tests.support.ledger_world import Ledger, build_ledger, general_hazard
 
@@ -30,14 +39,15 @@ class RawStore:
         self.sqlite = url.scheme == "sqlite"
         if self.sqlite:
             self.conn: Any = sqlite3.connect(url.path[1:], isolation_level=None)
-            self.table, self.position = table, "rowid"
+            self.table, self.position, self.tiles = table, "rowid", TILES
         else:
             self.conn = psycopg.connect(PG_ADMIN_URL, autocommit=True)
-            self.table = f'"{parse_qs(url.query)["schema"][0]}"."{table}"'
+            schema = parse_qs(url.query)["schema"][0]
+            self.table, self.tiles = f'"{schema}"."{table}"', f'"{schema}"."{TILES}"'
             self.position = "notification_id"
 
     def run(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        sql = sql.format(t=self.table, pos=self.position)
+        sql = sql.format(t=self.table, pos=self.position, tiles=self.tiles)
         cursor = self.conn.execute(sql if self.sqlite else sql.replace("?", "%s"), params)
         return cursor.fetchall() if cursor.description else []
 
@@ -87,9 +97,12 @@ class RawStore:
             self.put_state(aggregate_id, current, pack_record(prev, digest, payload))
             prev, current = digest, current + 1
 
+    def clear_tree(self) -> None:
+        self.run("DELETE FROM {tiles}")
+
 
 @pytest.fixture
-def ledger(app: Zhibao, clock: Any) -> Ledger:
+def ledger(app: Zhibao, clock: Any, signed: Path) -> Ledger:
     return build_ledger(app, clock)
 
 
@@ -100,21 +113,26 @@ def raw(app: Zhibao) -> Iterator[RawStore]:
     store.conn.close()
 
 
+def keys(public: Path) -> list[Any]:
+    return read_verifier_keys(str(public))
+
+
 def test_clean_store_verifies_before_and_after_checkpoints(app: Zhibao, ledger: Ledger) -> None:
-    unsealed = verify(app)
-    assert unsealed.ok and unsealed.checkpoints == 0 and unsealed.sealed_through == 0
+    unsigned = verify(app)
+    assert unsigned.ok and unsigned.checkpoints == 0 and unsigned.tree_size == 0
     first = take_checkpoint(app)
-    assert first is not None and first.number == 1 and first.events == unsealed.events
+    assert first is not None and first.number == 1 and first.size == unsigned.events
     assert take_checkpoint(app) is None  # nothing new but the checkpoint itself
     hazard = ledger.hazards[-1]
     ledger.world.do("ReportRectificationProgress", "shop", hazard_id=hazard, percent=50)
     second = take_checkpoint(app)
     assert second is not None and second.number == 2
-    assert second.events == 3  # the trail's first two records and the progress report
-    result = verify(app, anchor=second.anchor)
+    assert second.size == first.size + 3  # the trail's first two records and the progress
+    result = verify(app)
     assert result.ok, result.first_break
-    assert result.checkpoints == 2 and result.sealed_through == second.through_position
-    assert result.events == unsealed.events + 4  # two trail records, one event, one more seal
+    assert result.checkpoints == 2 and result.tree_size == second.size
+    assert result.signatures_checked and result.anchors  # the anchors file, outside the DB
+    assert result.events == unsigned.events + 4  # two trail records, one event, one more
 
 
 def test_altered_record_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
@@ -126,14 +144,14 @@ def test_altered_record_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> 
     assert found.position == raw.position_of(hazard, 1)
 
 
-def test_checkpoint_refuses_to_seal_an_altered_record(app: Zhibao, ledger: Ledger,
+def test_checkpoint_refuses_to_sign_an_altered_record(app: Zhibao, ledger: Ledger,
                                                       raw: RawStore) -> None:
     hazard = ledger.hazards[0]
     raw.put_state(hazard, 2, raw.state(hazard, 2).replace(b'"general"', b'"major"'))
-    with pytest.raises(TamperedError) as error:
+    with pytest.raises(TamperedError, match=f"position {raw.position_of(hazard, 2)}"):
         take_checkpoint(app)
-    assert (error.value.found.aggregate_id, error.value.found.version) == (hazard, 2)
     assert app.recorder.select_events(AUDIT_TRAIL_ID) == []
+    assert not anchors_path(app.settings).exists()
 
 
 def test_deleted_middle_version_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
@@ -169,31 +187,30 @@ def test_swapped_versions_are_found(app: Zhibao, ledger: Ledger, raw: RawStore) 
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, second)
 
 
-# What only a checkpoint can see: every per-aggregate chain still holds afterwards.
+# What only the Merkle tree can see: every per-aggregate chain still holds afterwards.
 
 
-def test_removed_aggregate_is_found_by_the_checkpoint(app: Zhibao, ledger: Ledger,
-                                                      raw: RawStore) -> None:
+def test_removed_aggregate_is_found_by_the_tree(app: Zhibao, ledger: Ledger,
+                                               raw: RawStore) -> None:
     take_checkpoint(app)
     hazard = ledger.hazards[1]
-    first, last = raw.position_of(hazard, 1), raw.position_of(hazard, 6)
+    first = raw.position_of(hazard, 1)
     raw.delete(hazard)
     found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.SEAL
-    assert found.position is not None and found.position <= first
-    assert "removed" in found.detail
-    assert verify_without_checkpoints(app, raw).ok, "the chains alone cannot see it"
-    assert last > first
+    assert found is not None and found.kind is BreakKind.TREE
+    assert found.position == first + 6  # the event that now sits where the hazard began
+    assert "not the one the tree committed to" in found.detail
+    assert verify_without_the_trail(app, raw).ok, "the chains alone cannot see it"
 
 
 def test_cut_off_newest_versions_are_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     take_checkpoint(app)
     hazard = ledger.hazards[0]
+    fifth = raw.position_of(hazard, 5)
     raw.delete(hazard, 6)
     raw.delete(hazard, 5)
     found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.SEAL and "2 event(s) removed" in \
-        found.detail
+    assert found is not None and found.kind is BreakKind.TREE and found.position > fifth
 
 
 def test_records_of_two_aggregates_swapped_in_the_log_are_found(app: Zhibao, ledger: Ledger,
@@ -204,66 +221,154 @@ def test_records_of_two_aggregates_swapped_in_the_log_are_found(app: Zhibao, led
     assert last_of_a + 1 == first_of_b  # so both chains stay in order after the swap
     raw.swap_positions(last_of_a, first_of_b)
     found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.SEAL and "re-ordered" in found.detail
+    assert found is not None and found.kind is BreakKind.TREE
+    assert found.position == last_of_a
 
 
 def test_rewritten_and_rechained_aggregate_is_found(app: Zhibao, ledger: Ledger,
                                                     raw: RawStore) -> None:
-    sealed = take_checkpoint(app)
-    assert sealed is not None
+    take_checkpoint(app)
     case = ledger.case
     assert case is not None
     raw.rewrite_and_rechain(case, 2, b'"amount_fen":1500000', b'"amount_fen":150000')
     found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.SEAL
-    assert found.position is not None and found.position <= raw.position_of(case, 2)
+    assert found is not None and found.kind is BreakKind.TREE
+    assert (found.aggregate_id, found.version) == (case, 2)
+    raw.clear_tree()  # the tree's copy gone too: the signed root still knows
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.CHECKPOINT
 
 
 def test_doctored_checkpoint_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     take_checkpoint(app)
     state = raw.state(AUDIT_TRAIL_ID, 2)
-    digest = unpack_record(state)[2].split(b'"digest":"')[1][:64]
-    raw.put_state(AUDIT_TRAIL_ID, 2, state.replace(digest, b"0" * 64))
+    root = unpack_record(state)[2].split(b'"root_hash":"')[1][:64]
+    raw.put_state(AUDIT_TRAIL_ID, 2, state.replace(root, b"0" * 64))
     found = verify(app).first_break
     assert found is not None and found.kind is BreakKind.TRAIL
     assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)
     assert found.position == raw.position_of(AUDIT_TRAIL_ID, 2)
 
 
-def test_resealed_forgery_is_found_by_the_anchor(app: Zhibao, ledger: Ledger,
-                                                 raw: RawStore) -> None:
-    """A forger who rewrites the history AND its checkpoints passes every check inside the
-    database; the anchor kept outside it does not."""
-    sealed = take_checkpoint(app)
-    assert sealed is not None
+def test_a_checkpoint_signed_by_another_key_is_found(app: Zhibao, ledger: Ledger,
+                                                     raw: RawStore) -> None:
+    """A forger re-signs the trail's checkpoint with a key of their own name-alike (and
+    re-chains the record): only the trusted key's signature counts."""
+    checkpoint = take_checkpoint(app)
+    assert checkpoint is not None
+    text = checkpoint.note.partition("\n\n")[0] + "\n"
+    forged = sign_note(text, (generate(checkpoint.origin),))
+    state = raw.state(AUDIT_TRAIL_ID, 2)
+    prev, _, payload = unpack_record(state)
+    fields = orjson.loads(payload)
+    fields["note"] = forged
+    payload = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    digest = chain_hash(prev, AUDIT_TRAIL_ID, 2, raw.topic(AUDIT_TRAIL_ID, 2), payload)
+    raw.put_state(AUDIT_TRAIL_ID, 2, pack_record(prev, digest, payload))
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.SIGNATURE
+    assert "not signed by a trusted key" in found.detail
+
+
+# The trail cannot vanish quietly (issue 10 §6), and a re-sealed forgery is caught outside.
+
+
+def test_a_removed_trail_is_found_and_nothing_is_resealed(app: Zhibao, ledger: Ledger,
+                                                         raw: RawStore) -> None:
+    take_checkpoint(app)
     raw.delete(AUDIT_TRAIL_ID)
-    raw.delete(ledger.hazards[0])
-    forged = take_checkpoint(app)
-    assert forged is not None and forged.anchor != sealed.anchor
-    assert verify(app).ok
-    found = verify(app, anchor=sealed.anchor).first_break
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.TRAIL  # the tree still knows
+    raw.clear_tree()
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.ANCHOR  # the anchors file knows
+    assert "not in the store: checkpoints were removed" in found.detail
+    with pytest.raises(TamperedError):
+        verify_then_checkpoint(app)
+    with pytest.raises(TamperedError, match="checkpoints were removed from the store"):
+        take_checkpoint(app)
+    assert app.recorder.select_events(AUDIT_TRAIL_ID) == []
+
+
+def test_a_removed_trail_with_its_tree_left_is_found(app: Zhibao, ledger: Ledger,
+                                                     raw: RawStore) -> None:
+    take_checkpoint(app)
+    raw.delete(AUDIT_TRAIL_ID)
+    anchors_path(app.settings).unlink()
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.TRAIL
+    assert "the audit trail was removed" in found.detail
+
+
+def test_a_rewrite_resealed_without_the_key_fails_consistency_for_an_earlier_holder(
+        app: Zhibao, ledger: Ledger, raw: RawStore, signed: Path) -> None:
+    """Someone with write access but not the key rewrites an event, re-chains, removes the
+    trail, the tree and the copy outside, and lets zhibao re-seal: whoever kept the earlier
+    checkpoint (a county, a bundle's holder) finds the new log does not extend it."""
+    earlier = take_checkpoint(app)
+    assert earlier is not None
+    kept = anchor_from_text("the county's copy", earlier.note)
+    case = ledger.case
+    assert case is not None
+    raw.rewrite_and_rechain(case, 2, b'"amount_fen":1500000', b'"amount_fen":150000')
+    raw.delete(AUDIT_TRAIL_ID)
+    raw.clear_tree()
+    anchors_path(app.settings).unlink()
+    resealed = take_checkpoint(app)
+    assert resealed is not None and resealed.size == earlier.size  # same size, another root
+    with pytest.raises(ProofError, match=r"forked|does not extend"):
+        check_consistency(consistency(app, kept), keys(signed))
+    found = verify(app, anchors=(kept,)).first_break
     assert found is not None and found.kind is BreakKind.ANCHOR
+    assert "no longer hash to the root of the checkpoint kept in the county's copy" in \
+        found.detail
 
 
-def verify_without_checkpoints(app: Zhibao, raw: RawStore) -> Any:
-    """The same store with its trail removed: only the chains are checked."""
+def test_checkpoints_deleted_from_the_store_are_found_against_a_witness_copy(
+        app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
+    take_checkpoint(app)
+    ledger.world.do("ReportRectificationProgress", "shop", hazard_id=ledger.hazards[-1],
+                    percent=10)
+    second = take_checkpoint(app)
+    assert second is not None
+    witness_copy = anchor_from_text("the city's witness", second.note)
+    raw.run("DELETE FROM {t} WHERE originator_id = ? AND originator_version > 2",
+            raw.key(AUDIT_TRAIL_ID))
+    raw.clear_tree()  # the second checkpoint's record was a leaf: the tree would show it
+    anchors_path(app.settings).unlink()
+    assert verify(app).ok  # nothing inside the store shows it
+    found = verify(app, anchors=(witness_copy,)).first_break
+    assert found is not None and found.kind is BreakKind.ANCHOR
+    assert f"checkpoint of {second.size:,} leaves kept in the city's witness is not in the " \
+           "store" in found.detail
+
+
+def verify_without_the_trail(app: Zhibao, raw: RawStore) -> Any:
+    """The same store with its trail, tree and outside copies removed: only the chains are
+    checked."""
     raw.delete(AUDIT_TRAIL_ID)
+    raw.clear_tree()
+    anchors_path(app.settings).unlink()
     return verify(app)
 
 
 @pytest.mark.postgres
-def test_postgres_position_gaps_change_nothing_but_a_filled_gap_is_found(postgres_url: str,
-                                                                          clock: Any) -> None:
+def test_postgres_position_gaps_change_nothing_but_a_filled_gap_is_found(
+        postgres_url: str, clock: Any, tmp_path: Path) -> None:
     """Rolled-back transactions leave gaps in PostgreSQL's notification ids; a forger could
     slip a record with a valid chain of its own into one."""
-    app = open_app(postgres_url, clock)
+    app = open_app(postgres_url, clock, tmp_path / "out")
+    make_key(tmp_path / "audit.key")
+    app.settings = app.settings.model_copy(update={"audit_signing_key": tmp_path / "audit.key"})
     raw = RawStore(app)
     try:
         world = build_world(app)
         sequence = raw.run("SELECT pg_get_serial_sequence('{t}', 'notification_id')")[0][0]
         gap = raw.run(f"SELECT nextval('{sequence}')")[0][0]
         general_hazard(world, clock, "chem", 1)
-        assert take_checkpoint(app) is not None and verify(app).ok
+        checkpoint = take_checkpoint(app)
+        assert checkpoint is not None and verify(app).ok
+        assert checkpoint.size == checkpoint.through_position - 1  # the gap is no leaf
         forged_id = uuid4()
         payload = unpack_record(raw.state(world.enterprises["mine"], 1))[2]
         topic = raw.topic(world.enterprises["mine"], 1)
@@ -271,9 +376,17 @@ def test_postgres_position_gaps_change_nothing_but_a_filled_gap_is_found(postgre
         raw.run("INSERT INTO {t} (originator_id, originator_version, topic, state, {pos}) "
                 "VALUES (?, 1, ?, ?, ?)", forged_id, topic, state, gap)
         found = verify(app).first_break
-        assert found is not None and found.kind is BreakKind.SEAL
-        assert "1 event(s) added" in found.detail and found.position is not None
-        assert found.position <= gap
+        assert found is not None and found.kind is BreakKind.TREE and found.position == gap
+        assert stored_checkpoints(app)[-1].size == checkpoint.size
     finally:
         raw.conn.close()
         app.close()
+
+
+def test_a_trail_whose_start_was_removed_is_found(app: Zhibao, ledger: Ledger,
+                                                  raw: RawStore) -> None:
+    take_checkpoint(app)
+    raw.delete(AUDIT_TRAIL_ID, 1)
+    found = verify(app).first_break
+    assert found is not None and found.kind is BreakKind.TRAIL
+    assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)

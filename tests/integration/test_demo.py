@@ -7,11 +7,13 @@ import itertools
 from collections import Counter
 from datetime import datetime
 
-from domain.base import SHANGHAI
+from domain.authority import Role
+from domain.base import SHANGHAI, SYSTEM_ORG_ID
 from infra.demo import build_demo, demo_commands
 from infra.intake.service import Zhibao
 from infra.settings import Settings
 from infra.store.log import notifications
+from infra.store.records import event_payload, event_type
 from infra.store.summary import events_by_type, hazards_by_state
 
 MID_JANUARY = datetime(2021, 1, 15, tzinfo=SHANGHAI)
@@ -36,7 +38,7 @@ def test_same_seed_gives_the_same_store_byte_for_byte(tmp_path):
 
 def test_another_seed_gives_another_city():
     def opening(seed: int) -> list[str]:
-        return [command.model_dump_json() for _, command in
+        return [command.model_dump_json() for _, _, command in
                 itertools.islice(demo_commands(seed=seed), 500)]
     assert opening(7) != opening(8)
 
@@ -72,3 +74,30 @@ def test_majors_are_a_few_percent_and_121_teams_occur(demo_url):
     share = grades["major"] / sum(grades.values())
     assert 0.01 < share < 0.10
     assert teams[True] > 0 and teams[False] > teams[True]
+
+
+ZHIBAO_OWN = {"AdminUnitRegistered", "OrgUnitRegistered", "PersonRegistered", "RoleGranted",
+              "HazardBecameOverdue"}
+"""What zhibao itself records in the demo: the bootstrap, and hazards gone overdue."""
+
+
+def test_every_demo_command_is_issued_by_a_registered_person_of_its_org(demo_url):
+    """The demo exercises the authority model: each event's actor is a person registered
+    (before acting) to the org the event names, under one of the enumerated roles — or
+    zhibao itself, for its bootstrap and its overdue sweep."""
+    app = Zhibao(Settings(database_url=demo_url))
+    persons: dict[str, str] = {}  # person id → org id, as registered so far
+    roles: Counter[str] = Counter()
+    for notification in notifications(app.recorder):
+        payload = event_payload(notification.state)
+        actor, kind = payload["actor"], event_type(notification.topic)
+        if kind == "PersonRegistered":
+            persons[str(notification.originator_id)] = payload["org_id"]
+        if actor["org_id"] == str(SYSTEM_ORG_ID):
+            assert (actor["role"], kind in ZHIBAO_OWN) == ("system", True), kind
+            continue
+        assert persons[actor["person_id"]] == actor["org_id"], kind
+        roles[Role(actor["role"])] += 1
+    app.close()
+    assert set(roles) == set(Role) - {Role.SAFETY_MANAGER, Role.AUDITOR,
+                                      Role.SYSTEM_INTEGRATION}

@@ -1,7 +1,8 @@
 """Bulk import (`infra/importer.py`, `Zhibao.execute_batch`) and the CLI, on both stores: bad
 lines are reported with line number, field and rule while good lines are stored; a batch
 whose transaction fails is never half-written and is replayed line by line; re-importing a
-file whose commands carry command ids applies nothing twice."""
+file whose commands carry command ids applies nothing twice. A file is imported as one
+registered person (here, by default, the town's officer); the CLI names them with --as."""
 
 from __future__ import annotations
 
@@ -22,19 +23,17 @@ from infra.intake.importer import import_file
 from infra.intake.service import BatchResult, Zhibao
 from infra.settings import get_settings
 from tests.conftest import open_app
-from tests.support.builders import World, actor, stored_types
+from tests.support.builders import World, stored_types
 from tests.support.hazard_paths import Hazards
 
 
-def line(world: World, name: str, by: str, **fields: Any) -> dict[str, Any]:
+def line(name: str, **fields: Any) -> dict[str, Any]:
     """One JSONL command as a client would write it."""
-    org = world.orgs.get(by) or world.enterprises[by]
-    return {"command": name, "actor": actor(org), **fields}
+    return {"command": name, **fields}
 
 
-def report(hazards: Hazards, by: str = "town", enterprise: str = "chem",
-           **fields: Any) -> dict[str, Any]:
-    return line(hazards.world, "ReportHazard", by, **{
+def report(hazards: Hazards, enterprise: str = "chem", **fields: Any) -> dict[str, Any]:
+    return line("ReportHazard", **{
         "enterprise_id": str(hazards.world.enterprises[enterprise]),
         "channel": "supervisory_inspection", "discovered_at": hazards.clock.now.isoformat(),
         "description": "消防通道堵塞", "category": "unsafe_condition", **fields})
@@ -47,9 +46,9 @@ def write_jsonl(path: Path, lines: list[dict[str, Any] | str]) -> Path:
     return path
 
 
-def run_import(app: Zhibao, path: Path, batch_size: int) -> BatchResult:
+def run_import(world: World, path: Path, batch_size: int, by: str = "town") -> BatchResult:
     total = BatchResult()
-    for result in import_file(app, path, batch_size):
+    for result in import_file(world.app, path, world.issuer(by), batch_size):
         total.merge(result)
     return total
 
@@ -64,7 +63,7 @@ def written_since(app: Zhibao, position: int) -> int:
 def test_bad_lines_are_reported_and_good_lines_stored(hazards, tmp_path):
     world, app = hazards.world, hazards.world.app
     first, second = uuid4(), uuid4()
-    confirm = line(world, "ConfirmHazard", "town", hazard_id=str(first), grade="general",
+    confirm = line("ConfirmHazard", hazard_id=str(first), grade="general",
                    treatment="deadline", deadline="2022-01-01")
     file = write_jsonl(tmp_path / "mixed.jsonl", [
         report(hazards, hazard_id=str(first)),  # 1
@@ -75,10 +74,10 @@ def test_bad_lines_are_reported_and_good_lines_stored(hazards, tmp_path):
         confirm,  # 6: the hazard is already confirmed
         report(hazards, channel="telepathy"),  # 7
         report(hazards, hazard_id=str(second)),  # 8
-        report(hazards, by="village", enterprise="shop"),  # 9: outside the village
+        report(hazards, enterprise="mine"),  # 9: outside the town
     ])
     before = app.recorder.max_notification_id()
-    result = run_import(app, file, batch_size=3)
+    result = run_import(world, file, batch_size=3)
 
     assert (result.applied, result.duplicates, result.events) == (3, 0, 3)
     rejected = {r.line: (r.command, r.field, r.rule) for r in result.rejections}
@@ -109,7 +108,7 @@ def test_a_batch_that_fails_to_store_is_replayed_line_by_line(hazards, tmp_path)
         report(hazards, hazard_id=str(good[1])),
     ])
     before = app.recorder.max_notification_id()
-    result = run_import(app, file, batch_size=10)
+    result = run_import(world, file, batch_size=10)
 
     assert (result.applied, result.events) == (2, 2)
     assert [(r.line, r.field, r.rule) for r in result.rejections] == [
@@ -129,7 +128,8 @@ def test_a_single_command_reusing_a_stored_id_is_rejected_by_its_field(hazards):
     before = app.recorder.max_notification_id()
 
     with pytest.raises(DomainError) as rejected:
-        app.execute(parse_command(report(hazards, hazard_id=str(existing))))
+        app.execute(parse_command(report(hazards, hazard_id=str(existing))),
+                    hazards.world.issuer("town"))
 
     assert (rejected.value.field, rejected.value.rule) == (
         "hazard_id", f"{existing} already exists")
@@ -145,7 +145,7 @@ def test_one_id_created_twice_in_a_batch_keeps_the_first(hazards, tmp_path):
         report(hazards, hazard_id=str(twice)),
         report(hazards, hazard_id=str(twice), description="重复的编号"),
     ])
-    result = run_import(app, file, batch_size=10)
+    result = run_import(hazards.world, file, batch_size=10)
 
     assert (result.applied, result.events) == (1, 1)
     assert [(r.line, r.field, r.rule) for r in result.rejections] == [
@@ -160,7 +160,7 @@ def test_a_concurrent_write_fails_the_batch_without_losing_either_side(hazards, 
     replayed on fresh state: the confirmation survives, the stale line is judged anew."""
     world, app = hazards.world, hazards.world.app
     hazard_id, other = uuid4(), uuid4()
-    run_import(app, write_jsonl(tmp_path / "one.jsonl", [report(hazards, hazard_id=str(
+    run_import(world, write_jsonl(tmp_path / "one.jsonl", [report(hazards, hazard_id=str(
         hazard_id))]), batch_size=10)
     rival = open_app(app.settings.database_url, hazards.clock)
     try:
@@ -171,13 +171,13 @@ def test_a_concurrent_write_fails_the_batch_without_losing_either_side(hazards, 
         rival.close()
     before = app.recorder.max_notification_id()
     file = write_jsonl(tmp_path / "two.jsonl", [
-        line(world, "VoidHazard", "town", hazard_id=str(hazard_id), reason="重复录入"),
+        line("VoidHazard", hazard_id=str(hazard_id), reason="重复录入"),
         report(hazards, hazard_id=str(other)),
     ])
-    result = run_import(app, file, batch_size=10)
+    result = run_import(world, file, batch_size=10)
 
     assert (result.applied, result.events) == (1, 1)
-    assert [(r.line, r.field) for r in result.rejections] == [(1, "actor.org_id")]
+    assert [(r.line, r.field) for r in result.rejections] == [(1, "actor")]
     assert "after confirmation only a higher level voids" in result.rejections[0].rule
     assert stored_types(app, hazard_id) == ["HazardReported", "HazardConfirmed"]
     assert stored_types(app, other) == ["HazardReported"]
@@ -190,14 +190,14 @@ def test_reimporting_a_file_with_command_ids_applies_nothing_twice(hazards, tmp_
     key = uuid4().hex
     file = write_jsonl(tmp_path / "idempotent.jsonl", [
         report(hazards, hazard_id=str(hazard_id), command_id=f"{key}/1"),
-        line(world, "ConfirmHazard", "town", hazard_id=str(hazard_id), grade="general",
+        line("ConfirmHazard", hazard_id=str(hazard_id), grade="general",
              treatment="deadline", deadline="2022-01-01", command_id=f"{key}/2"),
         report(hazards, command_id=f"{key}/3"),  # its id derives from the command id
-        report(hazards, by="village", enterprise="shop", command_id=f"{key}/4"),  # rejected
+        report(hazards, enterprise="mine", command_id=f"{key}/4"),  # rejected
     ])
-    first = run_import(app, file, batch_size=2)
+    first = run_import(world, file, batch_size=2)
     before = app.recorder.max_notification_id()
-    again = run_import(app, file, batch_size=2)
+    again = run_import(world, file, batch_size=2)
 
     assert (first.applied, first.duplicates, first.events) == (3, 0, 3)
     assert (again.applied, again.duplicates, again.events) == (0, 3, 0)
@@ -219,14 +219,15 @@ def test_a_batch_leaves_the_heap_out_of_collections_only_while_it_runs(hazards, 
         frozen_while_judging.append(gc.get_freeze_count()), clock())[1])
     file = write_jsonl(tmp_path / "two.jsonl", [report(hazards), report(hazards)])
 
-    frozen_between = [gc.get_freeze_count() for _ in import_file(app, file, batch_size=1)]
+    frozen_between = [gc.get_freeze_count() for _ in import_file(
+        app, file, hazards.world.issuer("town"), batch_size=1)]
 
     assert len(frozen_while_judging) == 2 and min(frozen_while_judging) > 0
     assert frozen_between == [0, 0]
     assert gc.get_freeze_count() == 0
     gc.freeze()
     try:
-        assert run_import(app, file, batch_size=1).applied == 2
+        assert run_import(hazards.world, file, batch_size=1).applied == 2
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
@@ -241,6 +242,7 @@ def cli(hazards: Hazards, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
     before and after, and the variable is restored."""
     url = hazards.world.app.settings.database_url
     monkeypatch.setenv("ZHIBAO_DATABASE_URL", url)
+    monkeypatch.setenv("ZHIBAO_ACTOR", str(hazards.world.persons["town"]))
     get_settings.cache_clear()
     yield lambda *args: main(["--database-url", url, *args])
     get_settings.cache_clear()
@@ -278,9 +280,35 @@ def test_the_command_command_prints_the_outcome(hazards, cli, capsys):
 
 def test_the_command_command_explains_a_rejection(hazards, cli, capsys):
     before = hazards.world.app.recorder.max_notification_id()
-    assert cli("command", orjson.dumps(report(hazards, by="village", enterprise="shop"))
-               .decode()) == 2
+    assert cli("command", orjson.dumps(report(hazards, enterprise="mine")).decode()) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "error: rejected, nothing written — unit_code:" in err
     assert "outside the jurisdiction" in err
     assert hazards.world.app.recorder.max_notification_id() == before
+
+
+def test_the_command_line_acts_as_a_registered_person_named_outside_the_json(
+        hazards, cli, capsys, monkeypatch):
+    """--as or ZHIBAO_ACTOR names the person; an actor in the JSON, a missing or unknown
+    person and what only zhibao records are refused with one line, and nothing written."""
+    app = hazards.world.app
+    before = app.recorder.max_notification_id()
+    forged = {**report(hazards), "actor": {"person_id": "zhibao",
+                                           "org_id": "00000000-0000-4000-8000-000000000001",
+                                           "role": "system"}}
+    assert cli("command", orjson.dumps(forged).decode()) == 2
+    assert "actor: a command does not name who issues it" in capsys.readouterr().err
+    amend = {"command": "AmendReport", "unit_code": "610902101000", "period": "2021-02",
+             "content": {"cut_off": "2021-03-01T09:00", "view_position": 1,
+                         "sha256": "0" * 64}}
+    assert cli("command", orjson.dumps(amend).decode()) == 2
+    assert "(SYSTEM-ONLY)" in capsys.readouterr().err
+    assert cli("command", orjson.dumps(report(hazards)).decode(), "--as", str(uuid4())) == 2
+    assert "no registered person has the id" in capsys.readouterr().err
+    monkeypatch.delenv("ZHIBAO_ACTOR")
+    get_settings.cache_clear()
+    assert cli("command", orjson.dumps(report(hazards)).decode()) == 2
+    assert "name the registered person to act as" in capsys.readouterr().err
+    assert app.recorder.max_notification_id() == before
+    officer = str(hazards.world.persons["town"])
+    assert cli("command", orjson.dumps(report(hazards)).decode(), "--as", officer) == 0

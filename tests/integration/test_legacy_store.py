@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from domain.event_types import event_classes
-from infra.audit.seal import verify
+from infra.audit.integrity import verify
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up, open_views
 from infra.settings import Settings
@@ -62,3 +62,20 @@ def test_the_legacy_store_verifies_against_its_anchor_and_projects(legacy: Zhiba
         views.close()
     assert done.position == 3052
     assert not done.applied.unknown
+
+
+def test_the_first_signed_checkpoint_of_a_legacy_store_covers_its_sealed_history(
+        legacy: Zhibao, tmp_path: Path) -> None:
+    """Old seals are honoured: they are still compared, their anchor still accepted, and the
+    first signed checkpoint commits to the whole log, the sealed part included."""
+    from infra.audit.checkpoints import take_checkpoint
+    from tests.conftest import make_key
+
+    make_key(tmp_path / "audit.key")
+    legacy.settings = legacy.settings.model_copy(update={"audit_signing_key":
+                                                         tmp_path / "audit.key"})
+    signed = take_checkpoint(legacy)
+    assert signed is not None and signed.size == 3052 and signed.number == 2
+    verification = verify(legacy, anchor=ANCHOR)
+    assert verification.ok, verification.first_break
+    assert verification.checkpoints == 2 and verification.tree_size == 3052

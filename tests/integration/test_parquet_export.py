@@ -19,9 +19,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from domain.audit import AUDIT_TRAIL_ID
 from domain.base import SHANGHAI, event_id
-from infra.audit.seal import take_checkpoint
+from infra.audit.checkpoints import newest_checkpoint, take_checkpoint
 from infra.export import parquet
 from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP, dataset_name, markdown_tables
 from infra.export.manifest import MANIFEST, ExportError, Manifest
@@ -137,7 +136,7 @@ def test_files_are_zstd_single_row_group_and_listed_in_the_manifest(app: Zhibao,
 
 
 def test_incremental_runs_export_only_what_is_new(app: Zhibao, ledger: Ledger, clock: FakeClock,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path, signed: Path) -> None:
     out = tmp_path / "export"
     first = export_parquet(app, out)
     clock.advance(days=30)
@@ -153,8 +152,7 @@ def test_incremental_runs_export_only_what_is_new(app: Zhibao, ledger: Ledger, c
     assert all_positions_and_hashes(out) == store_positions_and_hashes(app)
     manifest = json.loads((out / MANIFEST).read_text())
     assert sum(f["rows"] for f in manifest["files"]) == sum(events_by_type(app.recorder).values())
-    newest_checkpoint = app.recorder.select_events(AUDIT_TRAIL_ID, desc=True, limit=1)[0]
-    assert manifest["runs"][1]["anchor"] == unpack_record(newest_checkpoint.state)[1]
+    assert manifest["runs"][1]["checkpoint"] == newest_checkpoint(app).note
 
     progress = read_dataset(out, "rectification_progress_reported").to_pylist()
     assert [(row["percent"], row["aggregate_id"]) for row in progress] == \

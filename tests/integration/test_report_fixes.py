@@ -18,7 +18,6 @@ from pypdf import PdfReader
 
 from domain.base import SHANGHAI
 from domain.codes import complete_uscc
-from domain.commands import ActorIn
 from domain.tasks import split_responsible_units
 from infra.cli.common import console
 from infra.cli.main import main
@@ -29,7 +28,7 @@ from infra.store.records import event_payload
 from projections.stats import Window, hazards_sql
 from tests.conftest import FakeClock
 from tests.integration.test_reports import TOWN, at, build_march, figures, file, read
-from tests.support.builders import SYSTEM, World, actor, build_world
+from tests.support.builders import ADMIN, World, build_world
 from tests.support.reports_world import build_half_year
 
 VILLAGE, COUNTY, CITY = "610902101201", "610902", "610900"
@@ -48,7 +47,7 @@ def more_enterprises(world: World, count: int) -> list[UUID]:
     found = []
     for serial in range(count):
         enterprise = uuid4()
-        world.do("RegisterEnterprise", SYSTEM, enterprise_id=enterprise,
+        world.do("RegisterEnterprise", ADMIN, enterprise_id=enterprise,
                  uscc=complete_uscc(f"91610902MA0E{serial:04d}X0"[:17]), name=f"企业{serial}",
                  unit_code=VILLAGE, sectors=["industry_trade"], registered_on="2021-01-01")
         found.append(enterprise)
@@ -151,9 +150,8 @@ def test_the_ankang_task_units_are_kept_whole(app: Zhibao, clock: FakeClock,
                                                  "各县区(开发区)安委会")
     at(clock, "2021-01-19T09:00")
     world = build_world(app)
-    publisher = ActorIn(**actor(world.orgs["city_office"], role="publisher"))
-    for command in task_list_commands(TASKS, ANKANG_2021, publisher):
-        app.execute(command)
+    for command in task_list_commands(TASKS, ANKANG_2021):
+        app.execute(command, world.issuer("city_office"))
     at(clock, "2021-02-03T09:00")
     tasks = read(reporter.report(CITY, "2021-01").files[0])["tasks"]
     for number in (9, 17):
@@ -170,8 +168,9 @@ def test_the_cascade_prints_each_units_status_as_recorded(
     submitted, the town amended (its children are no longer missing) — each 迟报 as the
     views record it (the CLI runs on the real clock, years after every deadline)."""
     monkeypatch.setattr(console, "width", 200)  # a wide terminal: one line per unit
-    build_march(app, clock)
-    assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 0
+    march = build_march(app, clock)
+    assert main(["report", "--unit", TOWN, "--period", "2021-03",
+                 "--as", str(march.world.persons["town"])]) == 0
     first = " ".join(capsys.readouterr().err.split())
     assert "(迟报 late)" in first and first.count("漏报 missing") == 2
     assert main(["flows", "run", "cascade", "--period", "2021-03"]) == 0

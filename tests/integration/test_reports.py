@@ -18,16 +18,16 @@ import pytest
 from openpyxl import load_workbook
 
 from domain.base import SHANGHAI, DomainError
-from domain.commands import ActorIn
 from domain.reports import submission_id
 from infra.cli.main import main
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import Reporter, catch_up, open_views
+from infra.store.records import event_payload
 from projections.report import Assembler
 from projections.runner import project_records, records
 from projections.store import ViewStore
 from tests.conftest import FakeClock
-from tests.support.builders import World, actor, build_world
+from tests.support.builders import World, build_world
 
 CUT_OFF_1 = datetime(2021, 4, 3, 10, tzinfo=SHANGHAI)
 CUT_OFF_2 = datetime(2021, 5, 3, 10, tzinfo=SHANGHAI)
@@ -289,24 +289,26 @@ def test_same_inputs_give_byte_identical_json_and_a_past_version_is_reproduced(
         assert rebuilt.assemble(rebuilt.unit(TOWN), False).canonical == again.canonical
 
 
-@pytest.mark.parametrize("code, period, org, field", [
-    ("610999", "2021-03", None, "unit_code"),  # no such unit
-    (TOWN, "2021-04", None, "period"),  # April has not ended on 04-03
-    (TOWN, "2021-03", "other_town", "actor.org_id"),  # another town's office
-    (TOWN, "2021-03", "county_ema", "actor.org_id"),  # not even its county may submit for it
+@pytest.mark.parametrize("code, period, by, field, rule", [
+    ("610999", "2021-03", None, "unit_code", None),  # no such unit
+    (TOWN, "2021-04", None, "period", "V16"),  # April has not ended on 04-03
+    (TOWN, "2021-03", "other_town", "actor", "V16"),  # another town's office
+    (TOWN, "2021-03", "county_gov", "actor", "V16"),  # not even its county submits for it
+    (TOWN, "2021-03", "county_ema", "actor", "AUTH-ROLE"),  # a regulator submits for none
+    (TOWN, "2021-03", "chem", "actor", "AUTH-ROLE"),  # nor does an enterprise
 ])
 def test_bad_input_is_refused_and_nothing_written(
         march: March, reporter: Reporter, clock: FakeClock, app: Zhibao, code: str,
-        period: str, org: str | None, field: str) -> None:
+        period: str, by: str | None, field: str, rule: str | None) -> None:
     at(clock, "2021-04-03T10:00")
     before = app.recorder.max_notification_id()
-    who = actor(march.world.orgs[org]) if org else None
     with pytest.raises(DomainError) as refused:
-        if who is None:
+        if by is None:
             reporter.report(code, period)
         else:
-            reporter.report(code, period, ActorIn(**who))
+            reporter.report(code, period, march.world.issuer(by))
     assert refused.value.field == field
+    assert rule is None or f"({rule})" in str(refused.value)
     assert app.recorder.max_notification_id() == before
     assert not reporter.output_dir.exists()
 
@@ -321,10 +323,16 @@ def test_a_draft_for_a_running_period_is_marked(march: March, reporter: Reporter
 
 
 def test_a_town_office_submits_its_own_report(march: March, reporter: Reporter,
-                                              clock: FakeClock) -> None:
+                                              clock: FakeClock, app: Zhibao) -> None:
+    """The town's officer asks; zhibao assembles, hashes and records it as theirs."""
     at(clock, "2021-04-03T10:00")
-    done = reporter.report(TOWN, "2021-03", ActorIn(**actor(march.world.orgs["town"])))
+    done = reporter.report(TOWN, "2021-03", march.world.issuer("town"))
     assert done.version == 1
+    stored = app.recorder.select_events(submission_id(app.directory.unit(
+        "unit_code", TOWN).unit_id, "2021-03"), limit=1)[0]
+    assert event_payload(stored.state)["actor"] == {
+        "person_id": str(march.world.persons["town"]), "org_id": str(march.world.orgs["town"]),
+        "role": "town_officer"}
 
 
 def test_missing_children_are_flagged_and_still_counted(
@@ -363,16 +371,19 @@ def test_the_cascade_reports_every_level_after_the_one_below(
 
 def test_zhibao_report_cli(march: March, app_env: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "--unit", TOWN, "--period", "2021-3"]) == 2
+    town = ["--as", str(march.world.persons["town"])]
+    assert main(["report", "--unit", TOWN, "--period", "2021-3", *town]) == 2
     assert "period: '2021-3' is not a period" in capsys.readouterr().err
-    assert main(["report", "--unit", "6109", "--period", "2021-03"]) == 2
+    assert main(["report", "--unit", "6109", "--period", "2021-03", *town]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "rejected, nothing written — unit_code: no unit has the code '6109'" in err
-    assert main(["report", "--unit", TOWN, "--period", "2999-01"]) == 2
+    assert main(["report", "--unit", TOWN, "--period", "2999-01", *town]) == 2
     assert "has not ended" in capsys.readouterr().err
-    assert main(["report", "--unit", TOWN, "--period", "2021-03", "--org", "x"]) == 2
-    assert "org: 'x' is not an org id" in capsys.readouterr().err
-    assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 0
+    assert main(["report", "--unit", TOWN, "--period", "2021-03"]) == 2
+    assert "actor: name the registered person to act as with --as" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03", "--as", "x"]) == 2
+    assert "actor: 'x' is not a person id" in capsys.readouterr().err
+    assert main(["report", "--unit", TOWN, "--period", "2021-03", *town]) == 0
     out, err = capsys.readouterr()
     assert "version 1 submitted" in " ".join(err.split())
     assert out.split() == [str(app_env / "reports/2021-03" / TOWN / name)

@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.hazards import Hazard, HazardState
-from tests.support.builders import actor
 from tests.support.hazard_model import (
     ALL_STATES,
     ALLOWED_FROM,
@@ -39,7 +38,7 @@ class Attempt:
     command's own time field, filled in when it is sent."""
 
     command: str
-    by: str | dict[str, str]
+    by: str
     fields: dict[str, Any]
     stamp: str | None = None
 
@@ -51,7 +50,7 @@ def attempt(hazards: Hazards, hazard_id: UUID, name: str, passed: bool = True,
     hazard = hazards.get(hazard_id)
     grade = (hazard.grade or hazard.proposed_grade).value
     authority = hazards.authority(grade)
-    enterprise = actor(hazard.enterprise_id, "principal", "enterprise_principal")
+    enterprise = hazards.world.owner(hazard.enterprise_id)
     deadline = hazard.deadline or hazards.due(hazard_id)
     target = {"hazard_id": hazard_id}
     attempts = {
@@ -76,8 +75,9 @@ def attempt(hazards: Hazards, hazard_id: UUID, name: str, passed: bool = True,
         "TransferHazard": lambda: Attempt(name, "county_ema", {
             **target, "to_org_id": hazards.world.orgs["county_chem"], "reason": "危化品专项"}),
         "EliminateHazardByClosure": lambda: Attempt(name, "county_ema", target),
-        "DecideDeadlineExtension": lambda: Attempt(name, "county_gov", {
-            **target, "approve": True}),
+        "DecideDeadlineExtension": lambda: Attempt(
+            name, "county_gov" if hazard.listing and not hazard.delisted else authority,
+            {**target, "approve": True}),
         "RegradeHazard": lambda: Attempt(name, "county_ema", {
             **target, "to_grade": "general" if grade == "major" else "major",
             "reason": "复核", "criteria_ref": CRITERIA_REF}),

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from domain.base import DomainError
-from domain.commands import ActorIn
 from domain.tasks import parse_chinese_deadline, split_responsible_units
 from infra.intake.service import BatchResult
 from infra.intake.taskcsv import ANKANG_2021, task_list_commands
@@ -39,8 +38,9 @@ class Imported:
 
 
 def import_list(hazards: Hazards) -> BatchResult:
-    office = ActorIn(person_id="安委办", org_id=hazards.world.orgs["city_office"], role="importer")
-    commands = enumerate(task_list_commands(TABLE, ANKANG_2021, office), start=1)
+    office = hazards.world.issuer("city_office")
+    commands = ((line, office, command) for line, command in
+                enumerate(task_list_commands(TABLE, ANKANG_2021), start=1))
     total = BatchResult()
     for result in hazards.world.app.execute_batch(commands):
         total.merge(result)

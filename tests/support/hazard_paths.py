@@ -21,7 +21,7 @@ from domain.codes import complete_uscc
 from domain.hazards import Hazard, HazardState
 from infra.intake.unit_of_work import Outcome
 from tests.conftest import FakeClock, open_app
-from tests.support.builders import SYSTEM, World, build_world
+from tests.support.builders import World, build_world
 
 STEP = timedelta(minutes=30)
 DEADLINE_AFTER = timedelta(days=14)
@@ -45,7 +45,7 @@ class Hazards:
     world: World
     clock: FakeClock
 
-    def do(self, command: str, by: str | dict[str, str], stamp: str | None = None,
+    def do(self, command: str, by: str | UUID, stamp: str | None = None,
            **fields: Any) -> Outcome:
         """Apply a command one step after the previous one; `stamp` names the command's own
         time field (completed_at, verified_at …), which is set to that moment."""
@@ -68,11 +68,8 @@ class Hazards:
     def new_enterprise(self) -> str:
         """A fresh enterprise (hazchem, in village 一村), for tests that close one."""
         name = f"enterprise-{uuid4().hex[:8]}"
-        enterprise_id = uuid4()
-        self.world.do("RegisterEnterprise", SYSTEM, enterprise_id=enterprise_id,
-                      uscc=complete_uscc(f"91610902{uuid4().int % 10**9:09d}"), name=name,
-                      unit_code=VILLAGE, sectors=["hazchem"], registered_on="2010-01-01")
-        self.world.enterprises[name] = enterprise_id
+        self.world.register_enterprise(name, VILLAGE, ("hazchem",),
+                                       complete_uscc(f"91610902{uuid4().int % 10**9:09d}"))
         return name
 
     # -- single steps ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from domain.commands import parse_command
-from tests.support.builders import SYSTEM, World, actor
+from tests.support.builders import ADMIN, World
 
 
 def varied_history(world: World) -> None:
@@ -63,10 +63,10 @@ def varied_history(world: World) -> None:
     do("CloseInspection", "county_ema", inspection_id=inspection, closed_at=tick(),
        hazard_ids=[general])
 
-    do("SubmitSelfInspection", world.as_enterprise("shop"), enterprise_id=shop,
+    do("SubmitSelfInspection", "shop", enterprise_id=shop,
        period="2021-02", submitted_at="2021-03-01T08:00", signed_by_principal=True,
        published_on="2021-03-01")
-    do("IdentifyRiskPoint", world.as_enterprise("chem"), enterprise_id=chem,
+    do("IdentifyRiskPoint", "chem", enterprise_id=chem,
        description="储罐区", likelihood=3, severity=5, level="red", identified_on="2021-01-10")
 
     case = uuid4()
@@ -98,7 +98,7 @@ def varied_history(world: World) -> None:
        title="2021年安全生产工作任务清单", issuer="安康市安委办", issued_on="2021-01-18")
     do("DefineTask", "city_office", task_list_id=task_list, task_no=32,
        requirement="按时报送一报表两清单", responsible_units=["各县区"], deadline_text="长期坚持")
-    do("RecodeAdminUnit", SYSTEM,
+    do("RecodeAdminUnit", ADMIN,
        code="610902101202", new_code="610902101203", valid_from="2021-03-01")
 
 
@@ -106,24 +106,22 @@ def hazard_traffic(world: World, count: int) -> list[UUID]:
     """`count` general hazards reported, confirmed and progressed in both counties, applied in
     batches (three events per hazard)."""
     ids = [uuid4() for _ in range(count)]
-    targets = [(world.enterprises["chem"], "town"), (world.enterprises["mine"],
-                                                       "other_county_ema")]
+    targets = [("chem", "town"), ("mine", "other_county_ema")]
     commands = []
     for n, hazard_id in enumerate(ids):
-        enterprise_id, org = targets[n % 2]
-        by = actor(world.orgs[org])
+        enterprise, org = targets[n % 2]
         commands += [
-            {"command": "ReportHazard", "actor": by, "hazard_id": str(hazard_id),
-             "enterprise_id": str(enterprise_id), "channel": "supervisory_inspection",
-             "discovered_at": "2021-03-01T08:00", "description": f"隐患 {n}",
-             "category": "unsafe_condition"},
-            {"command": "ConfirmHazard", "actor": by, "hazard_id": str(hazard_id),
-             "grade": "general", "treatment": "deadline", "deadline": "2021-03-31"},
-            {"command": "SubmitRectificationPlan",
-             "actor": actor(enterprise_id, "principal", "enterprise_principal"),
-             "hazard_id": str(hazard_id), "plan": {"measures": f"整改 {n}"}},
+            (org, {"command": "ReportHazard", "hazard_id": str(hazard_id),
+                   "enterprise_id": str(world.enterprises[enterprise]),
+                   "channel": "supervisory_inspection", "discovered_at": "2021-03-01T08:00",
+                   "description": f"隐患 {n}", "category": "unsafe_condition"}),
+            (org, {"command": "ConfirmHazard", "hazard_id": str(hazard_id), "grade": "general",
+                   "treatment": "deadline", "deadline": "2021-03-31"}),
+            (enterprise, {"command": "SubmitRectificationPlan", "hazard_id": str(hazard_id),
+                          "plan": {"measures": f"整改 {n}"}}),
         ]
     for result in world.app.execute_batch(
-            (number, parse_command(c)) for number, c in enumerate(commands, start=1)):
+            (number, world.issuer(by), parse_command(c))
+            for number, (by, c) in enumerate(commands, start=1)):
         assert not result.rejections, result.rejections
     return ids

@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 from domain.base import SHANGHAI, DomainError
 from domain.codes import complete_uscc
 from tests.conftest import FakeClock
-from tests.support.builders import SYSTEM, World, build_world
+from tests.support.builders import ADMIN, World, build_world
 
 START = datetime(2021, 1, 1, 8, tzinfo=SHANGHAI)
 END = datetime(2021, 7, 5, tzinfo=SHANGHAI)
@@ -51,7 +51,7 @@ class Scenario:
         self.at(business + lag, action)
         return business + lag
 
-    def do(self, command: str, by: str | dict[str, str], **fields: Any) -> None:
+    def do(self, command: str, by: str | UUID, **fields: Any) -> None:
         try:
             self.world.do(command, by, **fields)
         except DomainError as e:  # a step overtaken by another (e.g. enterprise closed)
@@ -72,14 +72,12 @@ def build_half_year(app: Any, clock: FakeClock, seed: int = 7) -> Scenario:
     clock.now = START - timedelta(days=30)
     scenario = Scenario(build_world(app), clock, random.Random(seed))
     world = scenario.world
-    world.do("RegisterEnterprise", SYSTEM, enterprise_id=(late := uuid4()),
-             uscc=complete_uscc("91610902MA0LATE00"), name="late", unit_code="610902102201",
-             sectors=["industry_trade"], registered_on="2021-03-10",
-             flags={"above_designated_size": True})
-    world.enterprises["late"] = late
+    world.register_enterprise("late", "610902102201", ("industry_trade",),
+                              complete_uscc("91610902MA0LATE00"), registered_on="2021-03-10",
+                              flags={"above_designated_size": True})
     TOWN_OF["late"] = "other_town"
     scenario.at(datetime(2021, 5, 3, 9, tzinfo=SHANGHAI), lambda: scenario.do(
-        "RecodeAdminUnit", SYSTEM, code=RECODED[0], new_code=RECODED[1],
+        "RecodeAdminUnit", ADMIN, code=RECODED[0], new_code=RECODED[1],
         valid_from="2021-05-01"))
     for month in range(1, 7):
         _month(scenario, month)
@@ -111,7 +109,7 @@ def _month(s: Scenario, month: int) -> None:
             signed = rng.random() < 0.7
             s.fact(submitted, lambda name=name, period=f"2021-{month:02d}", at=submitted,
                    signed=signed: s.do(
-                "SubmitSelfInspection", s.world.as_enterprise(name),
+                "SubmitSelfInspection", name,
                 enterprise_id=s.world.enterprises[name], period=period, submitted_at=at,
                 signed_by_principal=signed))
     _inspection(s, "town", "supervisory", ["chem", "shop"], month)
@@ -165,7 +163,7 @@ def _hazard(s: Scenario, enterprise: str, found: datetime) -> None:
         discovered_at=found, description="隐患", category="unsafe_condition",
         proposed_grade="major" if major else "general"))]
     fate = rng.random()
-    owner = s.world.as_enterprise(enterprise)
+    owner = enterprise
     confirmer = reporter if major or reporter != "county_chem" else "town"
     if enterprise == "mine":
         confirmer = "other_county_ema"

@@ -21,7 +21,6 @@ from domain.codes import (
 from domain.commands import ImposeFine, ReportHazard, parse_command
 
 GB, NBS, LOCAL = CodeSystem.GB2260, CodeSystem.NBS12, CodeSystem.LOCAL
-ACTOR = {"person_id": "p1", "org_id": str(uuid4()), "role": "inspector"}
 
 # -- administrative-division codes -------------------------------------------------------------
 
@@ -123,7 +122,7 @@ def test_a_malformed_credit_code_is_rejected(code):
 
 
 def fine(amount: Any) -> ImposeFine:
-    command = parse_command({"command": "ImposeFine", "actor": ACTOR, "case_id": str(uuid4()),
+    command = parse_command({"command": "ImposeFine", "case_id": str(uuid4()),
                              "decided_on": "2021-03-01", "amount": amount})
     assert isinstance(command, ImposeFine)
     return command
@@ -166,7 +165,7 @@ def test_money_without_a_clear_unit_or_in_fractions_of_a_fen_is_rejected(amount,
 
 def test_a_plans_funds_need_their_unit_too():
     with pytest.raises(DomainError) as rejected:
-        parse_command({"command": "SubmitRectificationPlan", "actor": ACTOR,
+        parse_command({"command": "SubmitRectificationPlan",
                        "hazard_id": str(uuid4()), "plan": {"measures": "x", "funds": 30000}})
     assert rejected.value.field == "plan.funds"
 
@@ -175,7 +174,7 @@ def test_a_plans_funds_need_their_unit_too():
 
 
 def report(discovered_at: str) -> ReportHazard:
-    command = parse_command({"command": "ReportHazard", "actor": ACTOR,
+    command = parse_command({"command": "ReportHazard",
                              "enterprise_id": str(uuid4()), "channel": "self_inspection",
                              "discovered_at": discovered_at, "description": "x",
                              "category": "unsafe_condition"})
@@ -200,21 +199,24 @@ def test_an_explicit_offset_is_kept_as_the_same_instant_in_shanghai_time():
 
 @pytest.mark.parametrize(("data", "field", "rule"), [
     ([1, 2], "command", "a command is a JSON object"),
-    ({"command": "LaunchRocket", "actor": ACTOR}, "command", "unknown command 'LaunchRocket'"),
-    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": str(uuid4()), "reason": "x",
+    ({"command": "LaunchRocket"}, "command", "unknown command 'LaunchRocket'"),
+    ({"command": "VoidHazard", "hazard_id": str(uuid4()), "reason": "x",
       "colour": "red"}, "colour", "Extra inputs are not permitted"),
-    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": "H-1", "reason": "x"},
+    ({"command": "VoidHazard", "hazard_id": "H-1", "reason": "x"},
      "hazard_id", "Input should be a valid UUID"),
-    ({"command": "VoidHazard", "actor": ACTOR, "hazard_id": str(uuid4()), "reason": "  "},
+    ({"command": "VoidHazard", "hazard_id": str(uuid4()), "reason": "  "},
      "reason", "String should have at least 1 character"),
-    ({"command": "VoidHazard", "actor": {**ACTOR, "org_id": "x"}, "hazard_id": str(uuid4()),
-      "reason": "x"}, "actor.org_id", "Input should be a valid UUID"),
-    ({"command": "ConfirmHazard", "actor": ACTOR, "hazard_id": str(uuid4()),
+    ({"command": "VoidHazard", "actor": {"person_id": "p1", "org_id": str(uuid4()),
+                                         "role": "superadmin"}, "hazard_id": str(uuid4()),
+      "reason": "x"}, "actor", "a command does not name who issues it"),
+    ({"command": "AmendReport", "unit_code": "610902", "period": "2021-03"},
+     "command", "AmendReport is recorded by zhibao itself"),
+    ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
       "grade": "general", "treatment": "deadline", "deadline": "2021-02-30"},
      "deadline", "Input should be a valid date"),
-    ({"command": "ConfirmHazard", "actor": ACTOR, "hazard_id": str(uuid4()),
+    ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
       "grade": "重大", "treatment": "deadline"}, "grade", "Input should be 'general' or 'major'"),
-    ({"command": "SubmitSelfInspection", "actor": ACTOR, "enterprise_id": str(uuid4()),
+    ({"command": "SubmitSelfInspection", "enterprise_id": str(uuid4()),
       "period": "2021-13", "submitted_at": "2021-03-01T10:00", "signed_by_principal": True},
      "period", "String should match pattern"),
 ])

@@ -1,0 +1,460 @@
+"""Verifying a store (`zhibao audit verify`): one walk over the whole log, in order, with
+bounded memory, that stops at the first broken link.
+
+Three layers, each catching what the others cannot:
+
+- Per-aggregate chains (`infra/store/records.py`): every event's hash covers its content and
+  its predecessor's hash. Each hash is recomputed and each version must follow the previous
+  one earlier in the log: an edited record, a removed or swapped version inside an
+  aggregate, versions re-ordered in the log.
+- The Merkle tree (`infra/audit/tree.py`) is rebuilt from the events and compared, tile by
+  tile, with the tree stored when checkpoints were taken, and its root with every signed
+  checkpoint at that checkpoint's size: what leaves every chain intact — a whole aggregate
+  removed, the newest events of an aggregate cut off, records swapped in the log, a forged
+  event slipped into a gap, an aggregate rewritten and re-chained. Each checkpoint's
+  signature is checked with the trusted keys (`infra/audit/checkpoints.py`).
+- Checkpoints kept outside the store (`infra/audit/anchors.py`, or given by the auditor):
+  the store must hold each and its events must still hash to each root. Someone with write
+  access could re-seal a rewritten store — but not with the signing key, and not the copies
+  kept elsewhere; deleting the audit trail, or the tree, is found the same way.
+
+Stores sealed before signed checkpoints carry `CheckpointSealed` blocks (a digest over
+"<position>:<chain hash>" per block of positions); they are still compared, and a legacy
+anchor (the chain hash of such a record) is still accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from domain.audit import AUDIT_TRAIL_ID, AuditTrail, SealedBlock
+from infra.audit.anchors import Anchor, newest_anchors
+from infra.audit.checkpoints import (
+    SIGNED_TOPIC,
+    SignedCheckpoint,
+    TamperedError,
+    signing_keys,
+    take_checkpoint,
+    trusted_keys,
+)
+from infra.audit.keys import KeyFileError
+from infra.audit.tree import TILE_WIDTH, MerkleTree, Tile, TreeBuilder
+from infra.audit.verifier import (
+    HASH_SIZE,
+    ProofError,
+    VerifierKey,
+    event_leaf,
+    leaf_hash,
+    open_checkpoint,
+    parse_checkpoint,
+    parse_note,
+)
+from infra.intake.service import Zhibao
+from infra.store.log import last_position, locate, log_range
+from infra.store.records import GENESIS, chain_hash, unpack_record
+
+NOT_SEALED = sys.maxsize
+"""`block_last` once the walk is past every legacy sealed block."""
+HEADS_KEPT = 200_000
+"""Aggregate heads the verifier remembers (bounded memory); older ones are looked up."""
+SEALED_TOPIC = get_topic(AuditTrail.CheckpointSealed)
+
+Progress = Callable[[int], None]
+"""Called with the last position read after each page."""
+
+
+class BreakKind(StrEnum):
+    ALTERED = "altered"  # the record's hash does not match its content
+    BROKEN_LINK = "broken-link"  # prev is not the hash of the previous version
+    MISSING = "missing"  # a version of the aggregate is not in the store
+    OUT_OF_ORDER = "out-of-order"  # a version appears in the log before its predecessor
+    TREE = "tree"  # the log differs from the Merkle tree stored when it was checkpointed
+    CHECKPOINT = "checkpoint"  # the log no longer hashes to a signed checkpoint's root
+    SIGNATURE = "signature"  # a checkpoint is not signed by a trusted key
+    TRAIL = "trail"  # the audit trail was altered or removed
+    ANCHOR = "anchor"  # a checkpoint kept outside the store does not match it
+    SEAL = "seal"  # a legacy sealed block of positions differs from its checkpoint
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first broken link: what is wrong, where in the log, in which aggregate."""
+
+    kind: BreakKind
+    position: int | None
+    aggregate_id: UUID | None
+    version: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = [f"position {self.position}"] if self.position is not None else []
+        if self.aggregate_id is not None:
+            where.append(f"aggregate {self.aggregate_id} version {self.version}")
+        return f"{self.kind} at {', '.join(where) or 'the audit trail'}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    through_position: int  # the newest position read
+    tree_size: int  # leaves of the stored tree, each compared with the log
+    checkpoints: int  # signed (and legacy) checkpoints found and compared
+    signatures_checked: bool  # whether trusted keys were at hand for the signatures
+    anchors: tuple[str, ...]  # where the outside checkpoints compared came from
+    first_break: Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+@dataclass(frozen=True)
+class _Signed:
+    number: int
+    position: int
+    version: int
+    size: int
+    root: bytes
+
+
+class _Stop(Exception):
+    def __init__(self, found: Break) -> None:
+        self.found = found
+
+
+def verify(app: Zhibao, anchor: str | None = None, progress: Progress | None = None,
+           anchors: tuple[Anchor, ...] = (), keys: tuple[VerifierKey, ...] = ()
+           ) -> Verification:
+    """Walk the whole log once, in order, with bounded memory; stop at the first break.
+    `anchors` are checkpoints an auditor kept; `anchor`, for a store sealed before signed
+    checkpoints, the chain hash of one of its CheckpointSealed records."""
+    trusted = trusted_keys(app.settings, keys)
+    try:
+        trail = _Trail(app, trusted)
+    except _Stop as stop:
+        return Verification(0, 0, 0, 0, bool(trusted), (), stop.found)
+    origin = trail.origin or _key_name(app)
+    outside = newest_anchors(app.settings, origin, anchors) if origin else list(anchors)
+    tree = MerkleTree(app.recorder)
+    walk = _Walk(app, trail, tree, outside)
+    found = walk.run(last_position(app.recorder), progress)
+    if found is None and anchor is not None:
+        found = trail.legacy_anchor(anchor)
+    return Verification(walk.events, walk.position, walk.stored_size,
+                        len(trail.signed) + trail.legacy_checkpoints, bool(trusted),
+                        tuple(a.source for a in outside), found)
+
+
+def _key_name(app: Zhibao) -> str | None:
+    """The log's name by its signing key, for a store whose trail names none (yet, or any
+    more)."""
+    try:
+        return signing_keys(app.settings).signers[0].name
+    except KeyFileError:
+        return None
+
+
+class _Trail:
+    """The audit trail's records, read before the walk: its own chain checked first (a
+    doctored checkpoint must not pass for a doctored log), signatures verified."""
+
+    def __init__(self, app: Zhibao, keys: list[VerifierKey]) -> None:
+        self.app = app
+        self.blocks: list[tuple[int, SealedBlock]] = []  # legacy, with checkpoint numbers
+        self.legacy_checkpoints = 0
+        self.signed: list[_Signed] = []
+        self.origin: str | None = None
+        self.hashes: list[str] = []
+        previous = GENESIS
+        for stored in app.recorder.select_events(AUDIT_TRAIL_ID):
+            version = stored.originator_version
+            prev, digest, payload = unpack_record(stored.state)
+            if prev != previous or chain_hash(prev, AUDIT_TRAIL_ID, version, stored.topic,
+                                              payload) != digest:
+                raise _Stop(self._break(BreakKind.TRAIL, version, "the checkpoint record was "
+                                        "altered or does not follow the previous one"))
+            previous = digest
+            self.hashes.append(digest)
+            if stored.topic == SEALED_TOPIC:
+                self.legacy_checkpoints += 1
+                self.blocks.extend((self.legacy_checkpoints, SealedBlock(**block))
+                                   for block in orjson.loads(payload)["blocks"])
+            elif stored.topic == SIGNED_TOPIC:
+                self._signed(version, orjson.loads(payload), keys)
+
+    def _break(self, kind: BreakKind, version: int, detail: str) -> Break:
+        located = locate(self.app.recorder, AUDIT_TRAIL_ID, version)
+        return Break(kind, located and located[0], AUDIT_TRAIL_ID, version, detail)
+
+    def _signed(self, version: int, payload: dict[str, Any], keys: list[VerifierKey]) -> None:
+        number = len(self.signed) + 1
+        note = payload["note"]
+        try:
+            origin, size, root = parse_checkpoint(parse_note(note).text)
+            if keys:
+                open_checkpoint(note, keys)
+        except ProofError as e:
+            raise _Stop(self._break(BreakKind.SIGNATURE, version,
+                                    f"checkpoint {number}: {e}")) from None
+        if (origin, size, root.hex()) != (payload["origin"], payload["tree_size"],
+                                          payload["root_hash"]):
+            raise _Stop(self._break(BreakKind.TRAIL, version, f"checkpoint {number}'s fields "
+                                    "differ from its signed note"))
+        self.origin = origin
+        position = locate(self.app.recorder, AUDIT_TRAIL_ID, version)
+        self.signed.append(_Signed(number, position[0] if position else 0, version, size, root))
+
+    def legacy_anchor(self, anchor: str) -> Break | None:
+        if anchor in self.hashes:
+            return None
+        return Break(BreakKind.ANCHOR, None, None, None,
+                     f"no checkpoint has the chain hash {anchor}: the sealed history was "
+                     "rewritten (or the anchor belongs to another store)")
+
+
+class _Walk:
+    """One pass over the log: chain links per aggregate, the rebuilt tree against the stored
+    one and the checkpoints, and legacy sealed blocks in turn."""
+
+    def __init__(self, app: Zhibao, trail: _Trail, tree: MerkleTree,
+                 outside: list[Anchor]) -> None:
+        self.app = app
+        self.trail = trail
+        self.tree = tree
+        self.stored_size = tree.size()
+        self.builder = TreeBuilder()
+        self.recent: deque[Notification] = deque(maxlen=TILE_WIDTH)  # to name a leaf
+        self.outside = outside
+        self.targets = sorted({s.size for s in trail.signed} | {a.size for a in outside})
+        self.target_index = 0
+        self.heads: dict[str, tuple[int, str]] = {}  # by aggregate id; the oldest goes first
+        self.events = 0
+        self.position = 0
+        blocks = trail.blocks
+        self.block_index = 0
+        self.block_first = 1  # first position the current legacy block covers
+        self.block_last = blocks[0][1].last_position if blocks else NOT_SEALED
+        self.block_digest = hashlib.sha256()
+        self.block_events = 0
+
+    def run(self, through: int, progress: Progress | None) -> Break | None:
+        try:
+            for page in log_range(self.app.recorder, 0, through):
+                for notification in page:
+                    self._visit(notification)
+                if progress:
+                    progress(self.position)
+            self._end()
+        except _Stop as stop:
+            return stop.found
+        return None
+
+    def _visit(self, n: Notification) -> None:
+        if n.id > self.block_last:
+            self._seal_up_to(n.id - 1)
+        prev, digest, payload = unpack_record(n.state)
+        aggregate = str(n.originator_id)  # once: the hash input, and a cheap dictionary key
+        version = n.originator_version
+        if self.block_last != NOT_SEALED:
+            self.block_digest.update(b"%d:%s\n" % (n.id, digest.encode()))
+            self.block_events += 1
+        if chain_hash(prev, aggregate, version, n.topic, payload) != digest:
+            raise _Stop(_break(BreakKind.ALTERED, n, "the stored hash does not match the "
+                                                     "record's content"))
+        self._check_link(n, aggregate, prev)
+        heads = self.heads
+        heads.pop(aggregate, None)
+        heads[aggregate] = (version, digest)
+        if len(heads) > HEADS_KEPT:
+            del heads[next(iter(heads))]
+        self.recent.append(n)
+        self.builder.add(n.id, leaf_hash(event_leaf(n.id, prev, aggregate, version, n.topic,
+                                                    payload)))
+        if self.builder.finished:
+            self._compare_tiles(self.builder.finished)
+            self.builder.finished.clear()
+        while self.target_index < len(self.targets) and \
+                self.targets[self.target_index] == self.builder.size:
+            self._compare_roots(self.builder.size, self.builder.root())
+            self.target_index += 1
+        self.events += 1
+        self.position = n.id
+
+    def _end(self) -> None:
+        self._seal_up_to(None)
+        self._compare_tiles(self.builder.unfinished())
+        size = self.builder.size
+        if self.stored_size > size:
+            raise _Stop(Break(BreakKind.TREE, None, None, None,
+                              f"the stored tree holds {self.stored_size:,} leaves, the log "
+                              f"only {size:,} events: events were removed at its end"))
+        if self.stored_size and not self.trail.signed and not self.trail.legacy_checkpoints:
+            raise _Stop(Break(BreakKind.TRAIL, None, None, None,
+                              f"the tree holds {self.stored_size:,} leaves, so checkpoints "
+                              "were taken, but the store holds none: the audit trail was "
+                              "removed"))
+        for anchor in self.outside:
+            if anchor.size > size:
+                raise _Stop(Break(BreakKind.ANCHOR, None, None, None,
+                                  f"the log has {size:,} events, fewer than the {anchor.size:,} "
+                                  f"of the checkpoint kept in {anchor.source}: events were "
+                                  "removed"))
+            if not any((s.size, s.root) == (anchor.size, anchor.root)
+                       for s in self.trail.signed):
+                raise _Stop(Break(BreakKind.ANCHOR, None, None, None,
+                                  f"the checkpoint of {anchor.size:,} leaves kept in "
+                                  f"{anchor.source} is not in the store: checkpoints were "
+                                  "removed from it"))
+
+    # chains
+
+    def _check_link(self, n: Notification, aggregate: str, prev: str) -> None:
+        oid, version = n.originator_id, n.originator_version
+        assert isinstance(oid, UUID)
+        if version == 1:
+            if prev != GENESIS:
+                raise _Stop(_break(BreakKind.BROKEN_LINK, n, "the first version does not "
+                                                             "start a chain"))
+            return
+        head = self.heads.get(aggregate)
+        if head is not None and head[0] >= version:
+            raise _Stop(_break(BreakKind.OUT_OF_ORDER, n, f"version {head[0]} appeared "
+                                                          "earlier in the log"))
+        if head is not None and head[0] == version - 1:
+            previous_hash = head[1]
+        else:
+            located = locate(self.app.recorder, oid, version - 1)
+            if located is None:
+                raise _Stop(_break(BreakKind.MISSING, n, f"version {version - 1} is not in "
+                                                         "the store"))
+            if located[0] > n.id:
+                raise _Stop(_break(BreakKind.OUT_OF_ORDER, n, f"version {version - 1} comes "
+                                                              f"later, at position "
+                                                              f"{located[0]}"))
+            previous_hash = located[1]
+        if prev != previous_hash:
+            raise _Stop(_break(BreakKind.BROKEN_LINK, n, f"prev does not match the hash of "
+                                                         f"version {version - 1}"))
+
+    # the tree and the checkpoints
+
+    def _compare_tiles(self, tiles: list[Tile]) -> None:
+        """Each rebuilt tile against the stored one, as far as the stored tree reaches."""
+        for tile in tiles:
+            stored = self.tree.tiles.read(tile.level, tile.index)
+            if stored is None:
+                continue  # beyond the stored tree: nothing was committed there yet
+            width = min(stored.width, tile.width)
+            if stored.hashes[:width * HASH_SIZE] != tile.hashes[:width * HASH_SIZE] or (
+                    tile.level == 0 and (stored.positions or b"")[:width * 8]
+                    != (tile.positions or b"")[:width * 8]):
+                raise _Stop(self._tile_break(tile, stored))
+
+    def _tile_break(self, tile: Tile, stored: Tile) -> Break:
+        if tile.level > 0:
+            return Break(BreakKind.TREE, None, None, None,
+                         f"the stored tree's tile {tile.level}/{tile.index} was altered")
+        offset = next(i for i in range(min(stored.width, tile.width))
+                      if stored.hashes[i * HASH_SIZE:(i + 1) * HASH_SIZE]
+                      != tile.hashes[i * HASH_SIZE:(i + 1) * HASH_SIZE]
+                      or stored.position(i) != tile.position(i))
+        index = tile.index * TILE_WIDTH + offset
+        position = tile.position(offset)
+        here = next((n for n in self.recent if n.id == position), None)
+        detail = (f"the event here is not the one the tree committed to as leaf {index} (at "
+                  f"position {stored.position(offset)}): rewritten, removed, inserted or moved")
+        if here is None:
+            return Break(BreakKind.TREE, position, None, None, detail)
+        return _break(BreakKind.TREE, here, detail)
+
+    def _compare_roots(self, size: int, root: bytes) -> None:
+        """At a checkpoint's size: the leaves so far against the stored tree first (it names
+        the event that differs), then the root against the signed one."""
+        self._compare_tiles(self.builder.unfinished()[:1])
+        for signed in self.trail.signed:
+            if signed.size == size and signed.root != root:
+                raise _Stop(Break(
+                    BreakKind.CHECKPOINT, self.position, None, None,
+                    f"the first {size:,} events no longer hash to the root signed in checkpoint "
+                    f"{signed.number} (at position {signed.position}): events up to here were "
+                    "rewritten, removed, inserted or re-ordered"))
+        for anchor in self.outside:
+            if anchor.size == size and anchor.root != root:
+                raise _Stop(Break(
+                    BreakKind.ANCHOR, self.position, None, None,
+                    f"the first {size:,} events no longer hash to the root of the checkpoint "
+                    f"kept in {anchor.source}: the log was rewritten"))
+
+    # legacy sealed blocks
+
+    def _seal_up_to(self, position: int | None) -> None:
+        """Close every legacy block that ends before `position` (None: the end of the log)."""
+        blocks = self.trail.blocks
+        while self.block_index < len(blocks):
+            number, block = blocks[self.block_index]
+            if position is not None and block.last_position > position:
+                self.block_last = block.last_position
+                return
+            self._compare_block(number, block)
+            self.block_index += 1
+            self.block_first = block.last_position + 1
+            self.block_digest = hashlib.sha256()
+            self.block_events = 0
+        self.block_last = NOT_SEALED
+
+    def _compare_block(self, number: int, block: SealedBlock) -> None:
+        found = self.block_events
+        if found == block.events and self.block_digest.hexdigest() == block.digest:
+            return
+        first, last = self.block_first, block.last_position
+        difference = found - block.events
+        what = (f"{-difference} event(s) removed" if difference < 0 else
+                f"{difference} event(s) added" if difference > 0 else
+                "events re-ordered, moved or rewritten")
+        raise _Stop(Break(BreakKind.SEAL, first, None, None,
+                          f"positions {first}–{last} differ from checkpoint {number}: "
+                          f"{block.events} event(s) sealed, {found} found — {what}"))
+
+
+def _break(kind: BreakKind, n: Notification, detail: str) -> Break:
+    assert isinstance(n.originator_id, UUID)
+    return Break(kind, n.id, n.originator_id, n.originator_version, detail)
+
+
+def verify_then_checkpoint(app: Zhibao, progress: Progress | None = None,
+                           anchors: tuple[Anchor, ...] = ()
+                           ) -> tuple[Verification, SignedCheckpoint | None]:
+    """Verify the store and, only if it is intact, take a checkpoint (`audit checkpoint`
+    and the scheduled audit). TamperedError, nothing signed, when verification fails."""
+    verification = verify(app, progress=progress, anchors=anchors)
+    if not verification.ok:
+        raise TamperedError(f"nothing signed — the store fails verification: "
+                            f"{verification.first_break}")
+    return verification, take_checkpoint(app, anchors=anchors)
+
+
+def describe(verification: Verification) -> dict[str, Any]:
+    """A JSON-able summary (for flows and machine readers)."""
+    found = verification.first_break
+    return {
+        "ok": verification.ok, "events": verification.events,
+        "through_position": verification.through_position,
+        "tree_size": verification.tree_size, "checkpoints": verification.checkpoints,
+        "signatures_checked": verification.signatures_checked,
+        "anchors": list(verification.anchors),
+        "first_break": None if found is None else {
+            "kind": found.kind.value, "position": found.position,
+            "aggregate_id": None if found.aggregate_id is None else str(found.aggregate_id),
+            "version": found.version, "detail": found.detail},
+    }
