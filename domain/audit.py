@@ -84,7 +84,8 @@ class AuditTrail(ZhibaoAggregate):
         require(self.origin in (None, origin), "origin",
                 f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log")
         require(tree_size > self.tree_size, "tree_size",
-                f"must be above {self.tree_size}, the size already checkpointed")
+                f"must be above {self.tree_size}, the size already checkpointed",
+                "AUDIT-SIZE")
         require(bool(consistency) == (self.tree_size > 0), "consistency",
                 "a checkpoint after another carries the proof that it extends it")
         self._record(self.CheckpointSigned, ctx, origin=origin, tree_size=tree_size,

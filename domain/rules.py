@@ -56,6 +56,8 @@ RULES: dict[str, str] = {
     "SYSTEM-ONLY": "what only zhibao does (a submission's content and hash, 漏报, overdue, a "
                    "reporting period, a checkpoint, the bootstrap) is no command of any entry "
                    "point",
+    "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
+                  "of a size already signed lost a race with another signer)",
 }
 
 

@@ -28,6 +28,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.audit import AUDIT_TRAIL_ID, AuditTrail
+from domain.base import DomainError
 from domain.commands import SignCheckpoint
 from infra.audit.anchors import Anchor, newest_anchors, write_anchor
 from infra.audit.keys import KeyFileError, KeyRing, read_key_file, sign_note
@@ -41,6 +42,7 @@ from infra.audit.verifier import (
     verify_consistency,
 )
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import ConflictError
 from infra.settings import Settings
 from infra.store.log import last_position, locate, log_range
 from infra.store.records import chain_hash, unpack_record
@@ -248,7 +250,12 @@ def record_checkpoint(app: Zhibao, **checkpoint: Any) -> int:
     """Record a CheckpointSigned event on the trail (started first if need be) as zhibao
     itself, through the application service's internal path — the one place checkpoints
     are written; its log position."""
-    app.record(SignCheckpoint(**checkpoint))
+    try:
+        app.record(SignCheckpoint(**checkpoint))
+    except DomainError as e:
+        if e.code == "AUDIT-SIZE":  # another process signed this size meanwhile
+            raise ConflictError([AUDIT_TRAIL_ID]) from None
+        raise
     trail = load_trail(app)
     assert trail is not None
     located = locate(app.recorder, AUDIT_TRAIL_ID, trail.version)
