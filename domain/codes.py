@@ -19,9 +19,9 @@ class CodeSystem(StrEnum):
     LOCAL = "LOCAL"  # development zones / management bureaus without a GB/T 2260 code
 
 
-_SIX_DIGITS = re.compile(r"\d{6}")
-_TWELVE_DIGITS = re.compile(r"\d{12}")
-_LOCAL = re.compile(r"\d{4}[0-9A-Z]{2}")
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
+_TWELVE_DIGITS = re.compile(r"[0-9]{12}")
+_LOCAL = re.compile(r"[0-9]{4}[0-9A-Z]{2}")
 
 _SYSTEMS_BY_LEVEL = {
     Level.PROVINCE: {CodeSystem.GB2260},

@@ -15,20 +15,15 @@ a checkpoint, the bootstrap — constructed by its own flows and never parsed fr
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    PlainSerializer,
     SerializerFunctionWrapHandler,
     StringConstraints,
     Tag,
@@ -39,7 +34,7 @@ from pydantic import (
 )
 
 from domain.authority import Power
-from domain.base import SHANGHAI, DomainError, Level, OrgType
+from domain.base import DomainError, Level, OrgType
 from domain.codes import CodeSystem
 from domain.enforcement import FineTarget, InterviewTarget, ReferralTarget, SuspensionScope
 from domain.hazards import Category, Channel, Grade, ListingLevel, Treatment, VerificationMethod
@@ -47,64 +42,38 @@ from domain.inspections import InspectionType, Rank, TeamRole
 from domain.measures import MeasureKind
 from domain.periods import PATTERN as PERIOD_PATTERN
 from domain.risk import RiskLevel
+from domain.rules import RULES
+from domain.values import (
+    MAX_TEXT,
+    AnyDay,
+    Count,
+    Day,
+    Deadline,
+    Flag,
+    Instant,
+    Items,
+    MoneyFen,
+    UnitCode,
+)
 
 # -- value types ------------------------------------------------------------------------
 
-
-def _to_shanghai(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=SHANGHAI)
-    return value.astimezone(SHANGHAI)
-
-
-BizDatetime = Annotated[datetime, AfterValidator(_to_shanghai)]
-"""A business instant; naive input is Asia/Shanghai local time (V24)."""
-
-_MONEY_UNITS = {"分": 1, "fen": 1, "元": 100, "yuan": 100, "万元": 1_000_000, "wan_yuan": 1_000_000}
-_MONEY_TEXT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(万元|元|分)\s*")
-
-
-def _parse_money(value: Any) -> int:
-    """Money must state its unit (V20): {"amount": "1.5", "unit": "万元"} or "1.5万元".
-    Stored as integer fen."""
-    if isinstance(value, dict) and set(value) == {"amount", "unit"}:
-        amount, unit = value["amount"], value["unit"]
-    elif isinstance(value, str) and (match := _MONEY_TEXT.fullmatch(value)):
-        amount, unit = match[1], match[2]
-    else:
-        raise ValueError("money needs its unit: {\"amount\": \"1.5\", \"unit\": \"万元\"} or "
-                         "\"1.5万元\" (units 分, 元, 万元)")
-    if unit not in _MONEY_UNITS:
-        raise ValueError(f"unknown money unit {unit!r}; use 分, 元 or 万元")
-    try:
-        fen = Decimal(str(amount)) * _MONEY_UNITS[unit]
-    except InvalidOperation:
-        raise ValueError(f"{amount!r} is not an amount") from None
-    if fen != fen.to_integral_value() or fen < 0:
-        raise ValueError(f"{amount}{unit} is not a non-negative whole number of fen")
-    return int(fen)
-
-
-MoneyFen = Annotated[int, BeforeValidator(_parse_money),
-                     PlainSerializer(lambda fen: {"amount": str(fen), "unit": "分"},
-                                     when_used="json")]
-"""Integer fen inside; written back out with its unit, so a dumped command parses again."""
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 Period = Annotated[str, StringConstraints(pattern=f"^{PERIOD_PATTERN}$")]
 """A reporting period: a month, a quarter (2021-Q2) or a year (domain.periods)."""
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=MAX_TEXT)
 
 
 class FlagsIn(Model):
-    high_risk: bool = False
-    above_designated_size: bool = False
-    crowded_place: bool = False
-    small_venue_9: bool = False
-    major_hazard_installation: bool = False
+    high_risk: Flag = False
+    above_designated_size: Flag = False
+    crowded_place: Flag = False
+    small_venue_9: Flag = False
+    major_hazard_installation: Flag = False
 
 
 class TeamMemberIn(Model):
@@ -120,7 +89,7 @@ class PlanIn(Model):
     responsible_person: str | None = None
     funds: MoneyFen | None = None
     funds_source: str | None = None
-    deadline: date | None = None
+    deadline: Deadline | None = None
     contingency_plan: str | None = None
     interim_controls: str | None = None
 
@@ -130,7 +99,7 @@ class Command(Model):
     `command` member, which tells the union below which class to read."""
 
     command_id: str | None = Field(default=None, min_length=1, max_length=200)
-    occurred_at: BizDatetime | None = None
+    occurred_at: Instant | None = None
 
     @property
     def command(self) -> str:
@@ -154,43 +123,43 @@ class Command(Model):
 
 class RegisterAdminUnit(Command):
     unit_id: UUID | None = None
-    code: Text
+    code: UnitCode
     code_system: CodeSystem
     level: Level
     kind: Text
     name: Text
-    parent_code: str | None = None
-    valid_from: date
+    parent_code: UnitCode | None = None
+    valid_from: Deadline
     urban_rural_class: str | None = None
 
 
 class RecodeAdminUnit(Command):
-    code: Text
-    new_code: Text
-    valid_from: date
+    code: UnitCode
+    new_code: UnitCode
+    valid_from: Deadline
 
 
 class MergeAdminUnit(Command):
-    code: Text
-    successor_code: Text
-    valid_from: date
+    code: UnitCode
+    successor_code: UnitCode
+    valid_from: Deadline
 
 
 class RetireAdminUnit(Command):
-    code: Text
-    valid_from: date
-    successor_codes: tuple[str, ...] = ()
+    code: UnitCode
+    valid_from: Deadline
+    successor_codes: Items[UnitCode] = ()
 
 
 class RegisterOrgUnit(Command):
     org_id: UUID | None = None
     name: Text
     org_type: OrgType
-    unit_code: Text
-    sectors: tuple[str, ...] = ()
+    unit_code: UnitCode
+    sectors: Items[str] = ()
     parent_org_id: UUID | None = None
-    enforcement_power: bool = False  # refused when true: powers come from GrantOrgPower
-    can_verify_major: bool = False
+    enforcement_power: Flag = False  # refused when true: powers come from GrantOrgPower
+    can_verify_major: Flag = False
 
 
 class GrantOrgPower(Command):
@@ -205,14 +174,14 @@ class RevokeOrgPower(Command):
 
 class SetOrgSectors(Command):
     org_id: UUID
-    sectors: tuple[str, ...]
+    sectors: Items[str]
 
 
 class RegisterPerson(Command):
     person_id: UUID | None = None
     name: Text
     org_id: UUID
-    roles: tuple[Text, ...] = ()
+    roles: Items[Text] = ()
 
 
 class GrantRole(Command):
@@ -234,23 +203,23 @@ class RegisterEnterprise(Command):
     enterprise_id: UUID | None = None
     uscc: Text
     name: Text
-    unit_code: Text
+    unit_code: UnitCode
     address: str = ""
-    sectors: tuple[str, ...]
+    sectors: Items[str]
     flags: FlagsIn = FlagsIn()
     principal: str = ""
-    registered_on: date
+    registered_on: Day
 
 
 class RelocateEnterprise(Command):
     enterprise_id: UUID
-    unit_code: Text
-    on: date
+    unit_code: UnitCode
+    on: Day
 
 
 class ChangeEnterpriseSectors(Command):
     enterprise_id: UUID
-    sectors: tuple[str, ...]
+    sectors: Items[str]
 
 
 class ChangeEnterpriseFlags(Command):
@@ -260,7 +229,7 @@ class ChangeEnterpriseFlags(Command):
 
 class EnterpriseStatusCommand(Command):
     enterprise_id: UUID
-    on: date
+    on: Day
     decision_no: str | None = None
 
 
@@ -283,10 +252,10 @@ class CloseEnterprise(EnterpriseStatusCommand):
 class SubmitSelfInspection(Command):
     enterprise_id: UUID
     period: Month
-    submitted_at: BizDatetime
-    hazards_found: int = 0
-    signed_by_principal: bool
-    published_on: date | None = None
+    submitted_at: Instant
+    hazards_found: Count = 0
+    signed_by_principal: Flag
+    published_on: Day | None = None
 
 
 # -- inspections ---------------------------------------------------------------------------
@@ -296,25 +265,25 @@ class PlanInspection(Command):
     inspection_id: UUID | None = None
     inspection_type: InspectionType
     programme: str | None = None
-    team: tuple[TeamMemberIn, ...]
-    targets: tuple[UUID, ...]
-    date_from: date
-    date_to: date
+    team: Items[TeamMemberIn]
+    targets: Items[UUID]
+    date_from: Deadline
+    date_to: Deadline
 
 
 class RecordInspectionVisit(Command):
     inspection_id: UUID
     enterprise_id: UUID
-    visited_at: BizDatetime
-    findings_count: int = 0
+    visited_at: Instant
+    findings_count: Count = 0
     opinion_doc: str | None = None
-    signatures: tuple[str, ...] = ()
+    signatures: Items[str] = ()
 
 
 class CloseInspection(Command):
     inspection_id: UUID
-    closed_at: BizDatetime
-    hazard_ids: tuple[UUID, ...] = ()
+    closed_at: Instant
+    hazard_ids: Items[UUID] = ()
     bulletin_id: str | None = None
 
 
@@ -326,10 +295,10 @@ class ReportHazard(Command):
 
     hazard_id: UUID | None = None
     enterprise_id: UUID | None = None
-    unit_code: str | None = None
+    unit_code: UnitCode | None = None
     sector: str | None = None
     channel: Channel
-    discovered_at: BizDatetime
+    discovered_at: Instant
     description: Text
     category: Category
     proposed_grade: Grade = Grade.GENERAL
@@ -346,7 +315,7 @@ class HazardCommand(Command):
 class ConfirmHazard(HazardCommand):
     grade: Grade
     treatment: Treatment
-    deadline: date | None = None
+    deadline: Deadline | None = None
     criteria_ref: str | None = None
     local_grade: str | None = None
     notice_no: str | None = None
@@ -360,7 +329,7 @@ class RegradeHazard(HazardCommand):
 
 
 class RectifyHazardOnSpot(HazardCommand):
-    rectified_at: BizDatetime
+    rectified_at: Instant
     evidence: str | None = None
 
 
@@ -369,25 +338,25 @@ class SubmitRectificationPlan(HazardCommand):
 
 
 class ReviewRectificationPlan(HazardCommand):
-    approve: bool
+    approve: Flag
     opinion: str | None = None
 
 
 class ReportRectificationProgress(HazardCommand):
-    percent: int
+    percent: Count
     note: str | None = None
 
 
 class RequestDeadlineExtension(HazardCommand):
-    new_deadline: date
+    new_deadline: Deadline
     reason: Text
-    requested_at: BizDatetime
+    requested_at: Instant
 
 
 class DecideDeadlineExtension(HazardCommand):
-    approve: bool
+    approve: Flag
     opinion: str | None = None
-    new_deadline: date | None = None
+    new_deadline: Deadline | None = None
 
 
 class RecordHazardOverdue(HazardCommand):
@@ -396,7 +365,7 @@ class RecordHazardOverdue(HazardCommand):
 
 class ListHazard(HazardCommand):
     level: ListingLevel
-    deadline: date
+    deadline: Deadline
     supervising_org: str | None = None
     notice_no: str | None = None
 
@@ -406,19 +375,19 @@ class DelistHazard(HazardCommand):
 
 
 class DeclareRectified(HazardCommand):
-    completed_at: BizDatetime
+    completed_at: Instant
     evidence: str | None = None
 
 
 class VerifyHazard(HazardCommand):
-    passed: bool
+    passed: Flag
     method: VerificationMethod = VerificationMethod.ON_SITE
     opinion: str | None = None
-    verified_at: BizDatetime
+    verified_at: Instant
 
 
 class CloseHazard(HazardCommand):
-    closed_at: BizDatetime
+    closed_at: Instant
 
 
 class TransferHazard(HazardCommand):
@@ -437,7 +406,7 @@ class EliminateHazardByClosure(HazardCommand):
 
 class ReceivePublicReport(Command):
     report_id: UUID | None = None
-    unit_code: Text
+    unit_code: UnitCode
     channel: Text
     content: Text
     location: str | None = None
@@ -445,7 +414,7 @@ class ReceivePublicReport(Command):
 
 class VerifyPublicReport(Command):
     report_id: UUID
-    is_true: bool
+    is_true: Flag
     reason: str | None = None
 
 
@@ -457,14 +426,14 @@ class IdentifyRiskPoint(Command):
 
     risk_point_id: UUID | None = None
     enterprise_id: UUID | None = None
-    unit_code: str | None = None
+    unit_code: UnitCode | None = None
     sector: str | None = None
     description: Text
     hazard_factors: str | None = None
-    likelihood: int
-    severity: int
+    likelihood: Count
+    severity: Count
     level: RiskLevel
-    identified_on: date
+    identified_on: Day
 
 
 class RiskCommand(Command):
@@ -472,14 +441,14 @@ class RiskCommand(Command):
 
 
 class AssessRiskLevel(RiskCommand):
-    likelihood: int
-    severity: int
+    likelihood: Count
+    severity: Count
     level: RiskLevel
-    assessed_on: date
+    assessed_on: Day
 
 
 class SetRiskControls(RiskCommand):
-    measures: tuple[Text, ...]
+    measures: Items[Text]
     owner_level: Text
 
 
@@ -494,13 +463,13 @@ class OpenEnforcementCase(Command):
     case_id: UUID | None = None
     enterprise_id: UUID
     case_no: Text
-    related_hazard_ids: tuple[UUID, ...] = ()
-    opened_on: date
+    related_hazard_ids: Items[UUID] = ()
+    opened_on: Day
 
 
 class CaseCommand(Command):
     case_id: UUID
-    decided_on: date
+    decided_on: Day
 
 
 class ImposeFine(CaseCommand):
@@ -536,7 +505,7 @@ class BlacklistEnterprise(CaseCommand):
 
 class ReferCase(CaseCommand):
     referred_to: ReferralTarget
-    persons: int = 0
+    persons: Count = 0
 
 
 class CloseEnforcementCase(CaseCommand):
@@ -547,31 +516,31 @@ class HoldInterview(Command):
     """`unit_code` defaults to the enterprise's unit, when one is interviewed."""
 
     action_id: UUID | None = None
-    unit_code: str | None = None
+    unit_code: UnitCode | None = None
     target_type: InterviewTarget
     target_name: Text
     enterprise_id: UUID | None = None
-    held_on: date
+    held_on: Day
 
 
 class RecordExposure(Command):
     """`unit_code` defaults to the enterprise's unit, when one is exposed."""
 
     action_id: UUID | None = None
-    unit_code: str | None = None
+    unit_code: UnitCode | None = None
     enterprise_id: UUID | None = None
     channel: Text
     subject: Text
-    published_on: date
+    published_on: Day
 
 
 class IssueAccountabilityReminder(Command):
     action_id: UUID | None = None
-    unit_code: Text
-    step: int
+    unit_code: UnitCode
+    step: Count
     addressee: Text
     subject: Text
-    issued_on: date
+    issued_on: Day
 
 
 # -- measures and tasks ------------------------------------------------------------------------
@@ -583,20 +552,20 @@ class PlanMeasure(Command):
     kind: MeasureKind
     sector: str | None = None
     content: str | None = None
-    partners: tuple[str, ...] = ()
-    planned_date: date
-    related_hazard_ids: tuple[UUID, ...] = ()
+    partners: Items[str] = ()
+    planned_date: Deadline
+    related_hazard_ids: Items[UUID] = ()
 
 
 class IssueMeasure(Command):
     measure_id: UUID
     doc_no: Text
-    issued_on: date
+    issued_on: Day
 
 
 class CompleteMeasure(Command):
     measure_id: UUID
-    completed_on: date
+    completed_on: Day
     evidence: str | None = None
 
 
@@ -605,17 +574,17 @@ class PublishTaskList(Command):
     doc_no: Text
     title: Text
     issuer: Text
-    issued_on: date
+    issued_on: Day
 
 
 class DefineTask(Command):
     task_id: UUID | None = None
     task_list_id: UUID
-    task_no: int
+    task_no: Count
     section: str = ""
     item: str = ""
     requirement: Text
-    responsible_units: tuple[Text, ...]
+    responsible_units: Items[Text]
     deadline_text: Text
 
 
@@ -635,26 +604,26 @@ class CompleteTaskForUnit(Command):
 
 class LevelDeadlineIn(Model):
     level: Level
-    deadline: date
+    deadline: Deadline
 
 
 class ChildSubmissionIn(Model):
-    unit_code: Text
+    unit_code: UnitCode
     status: Literal["on_time", "late", "missing", "pending"]
     version: int | None = None
     sha256: str | None = None
 
 
 class SubmissionContentIn(Model):
-    cut_off: BizDatetime
+    cut_off: Instant
     view_position: int
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    draft: bool = False
-    children: tuple[ChildSubmissionIn, ...] = ()
+    draft: Flag = False
+    children: Items[ChildSubmissionIn] = ()
 
 
 class FigureChangeIn(Model):
-    code: Text
+    code: UnitCode
     column: Text
     old: str | None
     new: str | None
@@ -669,27 +638,27 @@ class RowChangesIn(Model):
 
 class OpenReportingPeriod(Command):
     period: Period
-    deadlines: tuple[LevelDeadlineIn, ...]
-    programme_start: date
-    stock_cutoff: date
+    deadlines: Items[LevelDeadlineIn]
+    programme_start: AnyDay
+    stock_cutoff: AnyDay
 
 
 class SubmitReport(Command):
-    unit_code: Text
+    unit_code: UnitCode
     period: Period
     content: SubmissionContentIn
 
 
 class AmendReport(Command):
-    unit_code: Text
+    unit_code: UnitCode
     period: Period
     content: SubmissionContentIn
-    changes: tuple[FigureChangeIn, ...] = ()
-    rows: tuple[RowChangesIn, ...] = ()
+    changes: Items[FigureChangeIn] = ()
+    rows: Items[RowChangesIn] = ()
 
 
 class MarkReportMissing(Command):
-    unit_code: Text
+    unit_code: UnitCode
     period: Period
 
 
@@ -701,7 +670,7 @@ class SignCheckpoint(Command):
     tree_size: int
     root_hash: str
     through_position: int
-    consistency: tuple[str, ...]
+    consistency: Items[str]
     note: str  # the signed note, byte for byte (never stripped)
 
 
@@ -710,12 +679,12 @@ class Bootstrap(Command):
     administrator, on a store without persons."""
 
     unit_id: UUID | None = None
-    unit_code: Text
+    unit_code: UnitCode
     code_system: CodeSystem
     level: Level
     kind: Text
     unit_name: Text
-    valid_from: date = date(1949, 10, 1)
+    valid_from: Deadline = date(1949, 10, 1)
     org_id: UUID
     org_name: Text
     org_type: OrgType = OrgType.COMMITTEE_OFFICE
@@ -785,4 +754,23 @@ def parse_command(data: Any) -> Command:
         if error["type"] == "unknown_command":
             raise DomainError("command", f"unknown command {name!r}") from None
         field = ".".join(str(part) for part in error["loc"][1:]) or "command"
-        raise DomainError(field, error["msg"].removeprefix("Value error, ")) from None
+        raise DomainError(field, error["msg"].removeprefix("Value error, "),
+                          rule_of(error["type"])) from None
+
+
+_RULE_OF_ERROR = {
+    "string_too_long": "BOUND-TEXT", "too_long": "BOUND-LIST",
+    "less_than_equal": "BOUND-NUMBER", "greater_than_equal": "BOUND-NUMBER",
+}
+
+
+def rule_of(error_type: str) -> str:
+    """The rule a validation error breaks: a bound's own code, a value's type (STRICT-TYPE)
+    or the contract's shape (INPUT)."""
+    if error_type in RULES:
+        return error_type
+    if error_type in _RULE_OF_ERROR:
+        return _RULE_OF_ERROR[error_type]
+    if error_type.endswith(("_type", "_parsing")) and not error_type.startswith("model"):
+        return "STRICT-TYPE"
+    return "INPUT"

@@ -12,10 +12,12 @@ from enum import StrEnum
 
 from domain.base import SHANGHAI, DomainError
 
-PATTERN = r"\d{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?"
+PATTERN = r"[0-9]{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?"
 """What a period looks like as text (the command schemas use it too)."""
-_PARTS = re.compile(r"(\d{4})(?:-(\d{2})|-Q(\d))?")
+_PARTS = re.compile(r"([0-9]{4})(?:-([0-9]{2})|-Q([0-9]))?")
 _QUARTER_NAMES = "一二三四"
+FIRST_YEAR, LAST_YEAR = 1949, 2199
+"""The years a period may lie in: every date of them is representable (domain.values)."""
 
 
 class PeriodKind(StrEnum):
@@ -38,6 +40,9 @@ class Period:
         match = _PARTS.fullmatch(text)
         assert match is not None
         year, month, quarter = match.groups()
+        if not FIRST_YEAR <= int(year) <= LAST_YEAR:
+            raise DomainError(field, f"{text} lies outside the years {FIRST_YEAR}–{LAST_YEAR}",
+                              "BOUND-TIME")
         if month:
             return cls(int(year), PeriodKind.MONTH, int(month))
         if quarter:

@@ -56,6 +56,20 @@ RULES: dict[str, str] = {
     "SYSTEM-ONLY": "what only zhibao does (a submission's content and hash, 漏报, overdue, a "
                    "reporting period, a checkpoint, the bootstrap) is no command of any entry "
                    "point",
+    "INPUT": "a command has the fields its contract names (no others), each of its kind: "
+             "enumerations by their values, ids as UUIDs, texts not blank",
+    "STRICT-JSON": "a command is one JSON object in UTF-8, without duplicate keys, NaN or "
+                   "Infinity",
+    "STRICT-TYPE": "values keep their JSON types: booleans are true/false, counts are "
+                   "integers, dates and date-times are ISO 8601 text",
+    "BOUND-TEXT": "a text has at most 4,000 characters (domain.values.MAX_TEXT)",
+    "BOUND-LIST": "a list has at most 1,000 items (domain.values.MAX_ITEMS)",
+    "BOUND-NUMBER": "a count lies between 0 and 1,000,000 (domain.values.MAX_COUNT)",
+    "BOUND-MONEY": "an amount is at most 100亿元, 10^12 fen (domain.values.MAX_FEN)",
+    "BOUND-TIME": "business dates and times lie between 1949-10-01 and now (plus the clock "
+                  "skew); deadlines and plans at most 10 years ahead",
+    "BOUND-EVENT": "a command, and each event it records, is at most ZHIBAO_MAX_EVENT_BYTES "
+                   "long (below the brokers' message limit)",
     "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
                   "of a size already signed lost a race with another signer)",
 }

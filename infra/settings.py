@@ -8,6 +8,10 @@
 - `ZHIBAO_IMPORT_BATCH_SIZE` (default 1000): commands per transaction in bulk import.
 - `ZHIBAO_ACTOR` (no default): the id of the registered person the command line acts as
   (`zhibao command`, `import`, `import-tasks`, `report`) when `--as` is not given.
+- `ZHIBAO_MAX_EVENT_BYTES` (default 262144): the largest command an entry point reads and
+  the largest event stored, in bytes (BOUND-EVENT). Every event goes to Kafka as one
+  message, so keep it well below `ZHIBAO_KAFKA_MAX_REQUEST_BYTES` and the brokers'
+  `message.max.bytes` (1 MiB by default): an event the brokers refuse would halt the stream.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
 - `ZHIBAO_EXPORT_CRON` (default `15 * * * *`: hourly) and `ZHIBAO_AUDIT_CRON` (default
   `30 3 * * *`: daily 03:30): schedules of the Parquet export (into `ZHIBAO_OUTPUT_DIR/parquet`)
@@ -93,6 +97,7 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = 300
     import_batch_size: int = 1000
     actor: str | None = None
+    max_event_bytes: int = 262144
     aggregate_cache_size: int = 20000
     export_cron: str = "15 * * * *"
     audit_cron: str = "30 3 * * *"

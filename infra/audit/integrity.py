@@ -62,7 +62,7 @@ from infra.audit.verifier import (
 )
 from infra.intake.service import Zhibao
 from infra.store.log import last_position, locate, log_range
-from infra.store.records import GENESIS, chain_hash, unpack_record
+from infra.store.records import GENESIS, DamagedRecord, chain_hash, unpack_record
 
 NOT_SEALED = sys.maxsize
 """`block_last` once the walk is past every legacy sealed block."""
@@ -179,7 +179,11 @@ class _Trail:
         previous = GENESIS
         for stored in app.recorder.select_events(AUDIT_TRAIL_ID):
             version = stored.originator_version
-            prev, digest, payload = unpack_record(stored.state)
+            try:
+                prev, digest, payload = unpack_record(stored.state)
+            except DamagedRecord:
+                raise _Stop(self._break(BreakKind.TRAIL, version, "the checkpoint record is "
+                                        "empty or cut short")) from None
             if prev != previous or chain_hash(prev, AUDIT_TRAIL_ID, version, stored.topic,
                                               payload) != digest:
                 raise _Stop(self._break(BreakKind.TRAIL, version, "the checkpoint record was "
@@ -263,7 +267,11 @@ class _Walk:
     def _visit(self, n: Notification) -> None:
         if n.id > self.block_last:
             self._seal_up_to(n.id - 1)
-        prev, digest, payload = unpack_record(n.state)
+        try:
+            prev, digest, payload = unpack_record(n.state)
+        except DamagedRecord:
+            raise _Stop(_break(BreakKind.ALTERED, n, "the record is empty or cut short")) \
+                from None
         aggregate = str(n.originator_id)  # once: the hash input, and a cheap dictionary key
         version = n.originator_version
         if self.block_last != NOT_SEALED:

@@ -108,16 +108,14 @@ def run_admin_init(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from domain.commands import parse_command
+    from infra.intake.parsing import command_from_json
     from infra.intake.unit_of_work import ConflictError
 
-    raw = sys.stdin.buffer.read() if args.json == "-" else args.json.encode()
+    raw = sys.stdin.buffer.read() if args.json == "-" else args.json
     app = open_app()
     issuer = acting_person(app, args)
     try:
-        outcome = app.execute(parse_command(orjson.loads(raw)), issuer)
-    except orjson.JSONDecodeError as e:
-        raise UserError(f"not valid JSON: {e}") from None
+        outcome = app.execute(command_from_json(raw, app.settings.max_event_bytes), issuer)
     except DomainError as e:
         raise UserError(f"rejected, nothing written — {e}") from None
     except ConflictError as e:

@@ -3,6 +3,12 @@
 Each feature module contributes its subcommands through a `register(subparsers)` function.
 Heavy libraries (Prefect, Kafka, Arrow) are imported inside the subcommand that needs them,
 so `zhibao --help` stays fast.
+
+No traceback ever reaches the user. What the user can fix — a rejected command, a bad
+option, a missing file — is one line naming the field or option and the rule, exit status 2
+(`USER_ERROR`). Anything else is zhibao's fault: a short message saying where the details
+were logged (`zhibao-errors.log` under the output directory), exit status 3
+(`INTERNAL_ERROR`).
 """
 
 from __future__ import annotations
@@ -10,12 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 
+from domain.base import DomainError
 from infra.cli import audit_export, core, flows, kafka, reporting
 from infra.cli.common import UserError, console
+from infra.store.records import DamagedRecord
 
 FEATURES = (core, reporting, flows, audit_export, kafka)
+USER_ERROR = 2
+INTERNAL_ERROR = 3
+ERROR_LOG = "zhibao-errors.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,17 +47,81 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.database_url:
-        os.environ["ZHIBAO_DATABASE_URL"] = args.database_url
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        _require_utf8(arguments)
+        args = build_parser().parse_args(arguments)
+        if args.database_url:
+            os.environ["ZHIBAO_DATABASE_URL"] = args.database_url
         return int(args.run(args) or 0)
     except UserError as e:
-        console.print(f"[bold red]error:[/] {e}")
-        return 2
+        return _user_error(str(e))
+    except DomainError as e:
+        return _user_error(f"rejected, nothing written — {e}")
+    except DamagedRecord as e:
+        return _user_error(str(e))
+    except OSError as e:
+        if e.filename is None:
+            return _internal_error(e)
+        return _user_error(f"{e.filename}: {e.strerror or e}")
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
+    except SystemExit as e:  # argparse: usage printed, status 2; --help: 0
+        return e.code if isinstance(e.code, int) else USER_ERROR
+    except Exception as e:
+        return _internal_error(e)
+
+
+def _require_utf8(arguments: list[str]) -> None:
+    """An argument that was not UTF-8 (its bytes kept as surrogates) is refused by its
+    position: nothing could print, store or compare it."""
+    for position, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode()
+        except UnicodeEncodeError:
+            raise UserError(f"argument {position}: not UTF-8 text") from None
+
+
+def _user_error(message: str) -> int:
+    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False,
+                  soft_wrap=True)
+    return USER_ERROR
+
+
+def _internal_error(error: BaseException) -> int:
+    """Log the details, say where, exit INTERNAL_ERROR."""
+    where = _log_details(error)
+    summary = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    console.print(f"[bold red]internal error[/] ({summary}); this is zhibao's fault, not "
+                  f"yours — details in {where}", highlight=False, soft_wrap=True)
+    return INTERNAL_ERROR
+
+
+def _log_details(error: BaseException) -> Path:
+    """Append the traceback to the error log under the output directory (or, if that
+    cannot be written, a temporary file)."""
+    details = f"--- {datetime.now().astimezone().isoformat()} zhibao {' '.join(sys.argv[1:])}\n" \
+              + "".join(traceback.format_exception(error))
+    for directory in (_output_dir(), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / ERROR_LOG
+            with path.open("a", encoding="utf-8", errors="backslashreplace") as log:
+                log.write(details)
+            return path
+        except OSError:
+            continue
+    return Path(os.devnull)
+
+
+def _output_dir() -> Path:
+    try:
+        from infra.settings import get_settings
+
+        return Path(get_settings().output_dir)
+    except Exception:
+        return Path(os.environ.get("ZHIBAO_OUTPUT_DIR", "zhibao-out"))
 
 
 if __name__ == "__main__":

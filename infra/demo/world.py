@@ -291,7 +291,7 @@ class WorldBuilder:
             uscc=complete_uscc(f"91{region}{body}"), name=name, unit_code=village.code,
             address=f"{village.town.name}{village.name}{self.rng.randint(1, 300)}号",
             sectors=(sector,), principal=enterprise.principal,
-            registered_on=date(self.rng.randint(2003, 2020), self.rng.randint(1, 12),
+            registered_on=date(self.rng.randint(2002, 2019), self.rng.randint(1, 12),
                                self.rng.randint(1, 28)),
             flags={"high_risk": enterprise.high_risk,
                    "above_designated_size": self.rng.random() < 0.2,

@@ -11,24 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
 from domain.base import DomainError
-from domain.commands import Command, parse_command
+from domain.commands import Command
+from infra.intake.parsing import command_from_json
 from infra.intake.service import BatchResult, Zhibao
 from infra.intake.unit_of_work import Issuer
 
 
-def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
+def read_commands(path: Path, max_bytes: int) -> Iterator[tuple[int, Command | DomainError]]:
     """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors."""
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             try:
-                yield number, parse_command(orjson.loads(raw))
-            except orjson.JSONDecodeError as e:
-                yield number, DomainError("line", f"not valid JSON: {e}")
+                yield number, command_from_json(raw, max_bytes)
             except DomainError as e:
                 yield number, e
 
@@ -36,5 +33,5 @@ def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
 def import_file(app: Zhibao, path: Path, issuer: Issuer,
                 batch_size: int | None = None) -> Iterator[BatchResult]:
     """Apply the file as `issuer`, batch by batch, yielding each batch's result."""
-    return app.execute_batch(((line, issuer, command) for line, command in read_commands(path)),
-                             batch_size)
+    commands = read_commands(path, app.settings.max_event_bytes)
+    return app.execute_batch(((line, issuer, command) for line, command in commands), batch_size)

@@ -47,6 +47,7 @@ from infra.settings import Settings, get_settings
 from infra.store.databases import APPLICATION_NAME, eventsourcing_env, prepare_sqlite_store
 from infra.store.mapper import ChainedEventStore, ChainedMapper, OrjsonTranscoder
 from infra.store.recorders import Horizon, StaleRead, with_horizon_recorder
+from infra.store.records import DamagedRecord
 
 ATTEMPTS = 3
 """Attempts at one command; the last holds the store's write lock, so it cannot be stale."""
@@ -134,13 +135,18 @@ class Zhibao(Application[UUID]):
         self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
         self.directory = Directory()
         self.cache = AggregateCache(self.settings.aggregate_cache_size)
-        self.refresh_directory()
+        self.damage: DamagedRecord | None = None
+        try:
+            self.refresh_directory()
+        except DamagedRecord as e:  # it still opens, for the audit to say where
+            self.damage = e
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 
     def construct_mapper(self) -> ChainedMapper:
-        return ChainedMapper(transcoder=self.construct_transcoder())
+        return ChainedMapper(transcoder=self.construct_transcoder(),
+                             max_event_bytes=self.settings.max_event_bytes)
 
     def construct_event_store(self) -> ChainedEventStore:
         return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
@@ -164,6 +170,12 @@ class Zhibao(Application[UUID]):
             self.directory.position = notifications[-1].id if len(notifications) == 1000 else end
         return folded
 
+    def _require_undamaged(self) -> None:
+        """A store with a damaged reference record records nothing: who may act could
+        not be known."""
+        if self.damage is not None:
+            raise self.damage
+
     def horizon(self) -> Horizon:
         return Horizon(self.directory.position, REFERENCE_TOPICS)
 
@@ -186,6 +198,7 @@ class Zhibao(Application[UUID]):
         and when it is rejected while the directory was behind: the enterprise it names
         may have been registered a moment ago by another process. The last attempt holds
         the store's write lock from the refresh to the commit, so it cannot be stale."""
+        self._require_undamaged()
         for _ in range(ATTEMPTS - 1):
             try:
                 return self._attempt(command, issuer, internal)
@@ -232,6 +245,7 @@ class Zhibao(Application[UUID]):
         """One transaction of up to `size` commands. The directory is refreshed first (one
         read per batch is cheap), so a write refused as stale is rare; such a batch is
         judged once more as a whole, then command by command."""
+        self._require_undamaged()
         self.refresh_directory()
         result = BatchResult()
         uow = UnitOfWork(self, cached=True)

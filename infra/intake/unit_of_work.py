@@ -27,6 +27,7 @@ from domain.base import (
     ZhibaoAggregate,
 )
 from domain.commands import INTERNAL_COMMANDS, Command
+from domain.values import check_times
 from infra.intake.directory import REFERENCE_TYPES, SYSTEM_PROFILE, Directory
 from infra.store.mapper import ChainedEventStore
 from infra.store.recorders import Horizon, LoggedCommand
@@ -230,9 +231,6 @@ class UnitOfWork:
     def _context(self, command: Command, issuer: Issuer, internal: bool) -> Context:
         """Who acts, for which org, under which role — judged before anything is loaded."""
         recorded_at = self.app.clock()
-        if command.occurred_at is not None and command.occurred_at > recorded_at + \
-                self.app.clock_skew:
-            raise DomainError("occurred_at", f"{command.occurred_at.isoformat()} is in the future")
         if issuer.person_id is None and not internal:
             raise DomainError("actor", "zhibao itself acts only through its own flows; an "
                                        "entry point names a registered person", "AUTH-PERSON")
@@ -240,6 +238,7 @@ class UnitOfWork:
             raise DomainError("command", f"{command.command} is recorded by zhibao itself, "
                                          "never accepted from outside", "SYSTEM-ONLY")
         actor, org, permit = authorise(self.directory, issuer, command.command)
+        check_times(command, recorded_at, self.app.clock_skew)
         directory = self.directory
         return Context(
             actor=actor, org=org, recorded_at=recorded_at,

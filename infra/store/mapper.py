@@ -14,6 +14,7 @@ from eventsourcing.persistence import EventStore, Mapper, Recording, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import TypeAdapter
 
+from domain.base import DomainError
 from infra.store.records import GENESIS, chain_hash, pack_record, unpack_record
 
 
@@ -35,8 +36,10 @@ class ChainedMapper(Mapper[UUID]):
     chain right after loading or saving an aggregate costs no extra read.
     """
 
-    def __init__(self, *args: Any, heads_cache_size: int = 100_000, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, heads_cache_size: int = 100_000,
+                 max_event_bytes: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_event_bytes = max_event_bytes
         self._adapters: dict[type, TypeAdapter[Any]] = {}
         self._heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
         self._heads_cache_size = heads_cache_size
@@ -47,6 +50,11 @@ class ChainedMapper(Mapper[UUID]):
         originator_id = state.pop("originator_id")
         version = state.pop("originator_version")
         payload = self.transcoder.encode(state)
+        if self.max_event_bytes is not None and len(payload) > self.max_event_bytes:
+            raise DomainError("command", f"its {topic.rpartition('.')[2]} event would be "
+                                         f"{len(payload):,} bytes, more than an event may be "
+                                         f"({self.max_event_bytes:,}, ZHIBAO_MAX_EVENT_BYTES)",
+                              "BOUND-EVENT")
         prev = GENESIS if version == 1 else self.head(originator_id, version - 1)
         digest = chain_hash(prev, originator_id, version, topic, payload)
         self.remember(originator_id, version, digest)

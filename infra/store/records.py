@@ -34,16 +34,28 @@ def pack_record(prev: str, digest: str, payload: bytes) -> bytes:
     return b'{"prev":"%s","hash":"%s","event":%s}' % (prev.encode(), digest.encode(), payload)
 
 
+class DamagedRecord(ValueError):
+    """A stored state that is no record at all (NULL, cut short): the store was damaged
+    or tampered with outside zhibao; `zhibao audit verify` says where."""
+
+
+def _state_bytes(state: bytes | None) -> bytes:
+    if state is None or len(state) <= _EVENT_AT:
+        raise DamagedRecord("a stored event's record is empty or cut short: the store was "
+                            "altered outside zhibao (run `zhibao audit verify`)")
+    return bytes(state)
+
+
 def unpack_record(state: bytes) -> tuple[str, str, bytes]:
     """Split a stored state into (prev hash, hash, event bytes) without parsing JSON."""
-    state = bytes(state)
+    state = _state_bytes(state)
     return (state[_PREV_AT:_PREV_AT + 64].decode(), state[_HASH_AT:_HASH_AT + 64].decode(),
             state[_EVENT_AT:-1])
 
 
 def event_payload(state: bytes) -> dict[str, Any]:
     """The event's fields as plain JSON values (what projections and exports fold)."""
-    return orjson.loads(bytes(state)[_EVENT_AT:-1])
+    return orjson.loads(_state_bytes(state)[_EVENT_AT:-1])
 
 
 def event_type(topic: str) -> str:

@@ -82,14 +82,14 @@ def test_bad_lines_are_reported_and_good_lines_stored(hazards, tmp_path):
     assert (result.applied, result.duplicates, result.events) == (3, 0, 3)
     rejected = {r.line: (r.command, r.field, r.rule) for r in result.rejections}
     assert sorted(rejected) == [2, 4, 6, 7, 9]
-    assert rejected[2][:2] == ("?", "line") and rejected[2][2].startswith("not valid JSON")
+    assert rejected[2][:2] == ("?", "command") and rejected[2][2].startswith("not valid JSON")
     assert rejected[4] == ("?", "command", "unknown command 'LaunchRocket'")
     assert rejected[6][:2] == ("ConfirmHazard", "hazard_id")
     assert "in state CONFIRMED" in rejected[6][2]
     assert rejected[7][:2] == ("?", "channel") and rejected[7][2].startswith("Input should be")
     assert rejected[9][:2] == ("ReportHazard", "unit_code")
     assert "outside the jurisdiction" in rejected[9][2]
-    assert str(result.rejections[0]).startswith("line 2 (?): line: not valid JSON")
+    assert str(result.rejections[0]).startswith("line 2 (?): command: not valid JSON")
     assert stored_types(app, first) == ["HazardReported", "HazardConfirmed"]
     assert stored_types(app, second) == ["HazardReported"]
     assert written_since(app, before) == 3
@@ -256,7 +256,7 @@ def test_the_import_command_reports_rejections_and_exits_non_zero(hazards, cli, 
                                                 "not json"])
     assert cli("import", str(file), "--batch-size", "1") == 1
     err = " ".join(capsys.readouterr().err.split())
-    assert "rejected line 2 (?): line: not valid JSON" in err
+    assert "rejected line 2 (?): command: not valid JSON" in err
     assert "1 commands applied (1 events), 0 already applied, 1 rejected" in err
     assert stored_types(app, hazard_id) == ["HazardReported"]
 

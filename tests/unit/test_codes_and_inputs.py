@@ -213,7 +213,7 @@ def test_an_explicit_offset_is_kept_as_the_same_instant_in_shanghai_time():
      "command", "AmendReport is recorded by zhibao itself"),
     ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
       "grade": "general", "treatment": "deadline", "deadline": "2021-02-30"},
-     "deadline", "Input should be a valid date"),
+     "deadline", "'2021-02-30' is not an ISO 8601 date"),
     ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
       "grade": "重大", "treatment": "deadline"}, "grade", "Input should be 'general' or 'major'"),
     ({"command": "SubmitSelfInspection", "enterprise_id": str(uuid4()),
