@@ -221,7 +221,7 @@ class Enterprise(ZhibaoAggregate):
         """One submission per enterprise and month, signed (or not) by the principal."""
         year, month = parse_month("period", period)
         require(self.status is not EnterpriseStatus.CLOSED, "enterprise_id",
-                "a closed enterprise no longer self-inspects")
+                "a closed enterprise no longer self-inspects", "V9")
         require(period not in self.self_inspected_periods, "period",
                 f"a self-inspection for {period} was already submitted")
         require(hazards_found >= 0, "hazards_found", "must be a non-negative count")

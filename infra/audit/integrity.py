@@ -262,7 +262,21 @@ class _Walk:
             self._end()
         except _Stop as stop:
             return stop.found
+        except DamagedRecord:  # a store that cannot even read the record back (PostgreSQL)
+            return self._damaged_after(self.position)
         return None
+
+    def _damaged_after(self, position: int) -> Break:
+        """The first record after `position` that cannot be read, found one at a time."""
+        recorder = self.app.recorder
+        while True:
+            try:
+                page = recorder.select_notifications(start=position, limit=1,
+                                                     inclusive_of_start=False)
+            except DamagedRecord:
+                return Break(BreakKind.ALTERED, None, None, None,
+                             f"the record after position {position} is empty or cut short")
+            position = page[0].id
 
     def _visit(self, n: Notification) -> None:
         if n.id > self.block_last:

@@ -344,6 +344,8 @@ def run_as_of(args: argparse.Namespace) -> int:
     from domain.base import DomainError
     from infra.audit.as_of import parse_known_at, recorded_versions, submission_as_of
 
+    if args.out and not args.out.parent.is_dir():
+        raise UserError(f"--out: {args.out.parent} is not a directory")
     app = open_app()
     try:
         known_at = parse_known_at(args.known_at)

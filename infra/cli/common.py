@@ -49,6 +49,8 @@ def acting_person(app: Any, args: argparse.Namespace) -> Any:
     from domain.base import DomainError
     from infra.intake.unit_of_work import Issuer
 
+    if app.damage is not None:
+        raise UserError(str(app.damage))
     given = args.actor or app.settings.actor
     if not given:
         raise UserError("actor: name the registered person to act as with --as PERSON or "

@@ -37,6 +37,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
+from infra.store.records import DamagedRecord
+
 STALE_READ_SQLSTATE = "ZB001"
 COMMANDS_TABLE = "zhibao_commands"
 """The command log: one row per command id ever applied, written with its events."""
@@ -91,6 +93,27 @@ class _HeldWriteTransaction:
 
     def _held_cursor(self) -> Any:
         return getattr(self._held, "cursor", None)
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        with _null_records_damaged():
+            return super().select_notifications(*args, **kwargs)  # type: ignore[misc]
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        with _null_records_damaged():
+            return super().select_events(*args, **kwargs)  # type: ignore[misc]
+
+
+@contextmanager
+def _null_records_damaged() -> Iterator[None]:
+    """The library reads a NULL state column (a record erased outside zhibao) as a
+    TypeError; it is a damaged record, which the audit names."""
+    try:
+        yield
+    except TypeError as e:
+        if "NoneType" not in str(e):
+            raise
+        raise DamagedRecord("a stored event's record is empty or cut short: the store was "
+                            "altered outside zhibao (run `zhibao audit verify`)") from None
 
 
 class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
