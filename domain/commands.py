@@ -623,7 +623,7 @@ class SubmissionContentIn(Model):
 
 
 class FigureChangeIn(Model):
-    code: UnitCode
+    code: Text
     column: Text
     old: str | None
     new: str | None

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from domain.base import DomainError
 from domain.reports import submission_id
+from infra import files
 from infra.audit.anchors import Anchor
 from infra.audit.checkpoints import (
     SignedCheckpoint,
@@ -172,6 +173,6 @@ def seal_submissions(app: Zhibao, documents: Iterable[tuple[str, str, int, Path]
     for unit_code, period, version, document in documents:
         position = submission_position(app, unit_code, period, version)
         path = document.with_name(document.name.removesuffix(".json") + ".bundle.json")
-        path.write_bytes(bundle(app, position, checkpoint, tree))
+        files.write_over(path, bundle(app, position, checkpoint, tree))
         written[document] = path
     return written

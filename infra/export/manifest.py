@@ -9,11 +9,12 @@ that is not ours, or whose manifest does not add up, is refused before anything 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from infra import files
 
 MANIFEST = "_manifest.json"
 FORMAT = "zhibao-parquet/1"
@@ -48,6 +49,17 @@ class Run(BaseModel):
     anchor: str | None = None  # runs before signed checkpoints: a legacy checkpoint's hash
 
 
+class Pending(BaseModel):
+    """The run under way: its temporaries carry `token`; `files` are the paths it is
+    publishing. What an interrupted run left is exactly what this names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: int
+    token: str
+    files: list[str] = []
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +68,7 @@ class Manifest(BaseModel):
     watermark: int = 0
     runs: list[Run] = []
     files: list[FileEntry] = []
+    pending: Pending | None = None
 
     @property
     def next_run(self) -> int:
@@ -68,6 +81,8 @@ def read_manifest(directory: Path) -> Manifest | None:
     if directory.exists() and not directory.is_dir():
         raise ExportError(f"{directory} is a file, not a directory")
     path = directory / MANIFEST
+    if path.is_symlink():
+        raise ExportError(f"{path} is a symbolic link the export did not create")
     if not path.exists():
         others = sorted(p.name for p in directory.iterdir()) if directory.exists() else []
         if others:
@@ -101,7 +116,4 @@ def _check_consistent(directory: Path, manifest: Manifest) -> None:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Write then rename, so a reader sees the old manifest or the new one, never half."""
-    path = directory / MANIFEST
-    temporary = directory / f"{MANIFEST}.tmp"
-    temporary.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+    files.write_over(directory / MANIFEST, manifest.model_dump_json(indent=1).encode())

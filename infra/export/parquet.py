@@ -13,6 +13,10 @@ Arrow columns) before writing them out; each file is written under a hidden name
 into place, and the manifest is replaced last. The county of an event is found in the unit
 tree as the store knew it at that event (`infra/directory.py`, folded along the way), so
 re-running an export always puts an event in the same partition.
+
+The directory may be writable by others (infra/files.py): the export follows no link
+planted in it, publishes a file only under a free name, and removes only what its
+manifest names as its own.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,12 +39,14 @@ import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
 from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
+from infra import files
 from infra.audit.checkpoints import newest_checkpoint
 from infra.export.columns import Column, dataset_columns, dataset_name
 from infra.export.manifest import (
     ExportError,
     FileEntry,
     Manifest,
+    Pending,
     Run,
     read_manifest,
     write_manifest,
@@ -94,7 +101,7 @@ def export_parquet(app: Zhibao, directory: Path, progress: Progress | None = Non
 @contextmanager
 def _exclusive(directory: Path) -> Iterator[None]:
     """One export into a directory at a time; the lock dies with its process."""
-    with (directory / LOCK).open("w") as lock:
+    with files.lock_file(directory / LOCK) as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -114,14 +121,18 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
         return ExportResult(run, through, through, 0, [])  # nothing new: no run recorded
     snapshots = snapshot_tables(app, recorded_submissions(app, manifest.watermark, through))
     writer = _RunWriter(directory, run)
+    manifest.pending = Pending(run=run, token=writer.token)
+    write_manifest(directory, manifest)  # names this run's temporaries before any exists
     events = _Exporter(app, manifest.watermark, writer).run(through, progress)
     for dataset, periods in sorted(snapshots.items()):
         for period, table in sorted(periods.items()):
             writer.write(("views", dataset, f"period={period}"), dataset, table)
+    writer.publish(manifest)
     manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
                              finished_at=now(), checkpoint=_newest_checkpoint(app)))
     manifest.files.extend(writer.files)
     manifest.watermark = through
+    manifest.pending = None
     write_manifest(directory, manifest)
     return ExportResult(run, manifest.runs[-1].after, through, events, writer.files)
 
@@ -139,39 +150,61 @@ def _newest_checkpoint(app: Zhibao) -> str | None:
 
 
 def _remove_leftovers(directory: Path, manifest: Manifest) -> None:
-    """Files of a run that was interrupted before its manifest: not listed, so not exported
-    as far as any reader of the manifest knows; the next run writes them again."""
-    listed = {entry.path for entry in manifest.files}
-    for path in [*(directory / "events").glob("*/*/*/*"), *(directory / "views").glob("*/*/*")]:
-        relative = path.relative_to(directory).as_posix()
-        ours = PART_FILE.fullmatch(path.name) or (path.name.startswith(".part-")
-                                                  and path.name.endswith(".tmp"))
-        if ours and relative not in listed:
-            path.unlink()
+    """Files of a run that was interrupted before its manifest: its hidden temporaries
+    (named by its token) and the files it was publishing, both listed in the manifest's
+    `pending` before they were made. Nothing else is touched: a file the manifest does not
+    name is not the export's, whatever its name."""
+    pending = manifest.pending
+    if pending is None:
+        return
+    for path in [*(directory / "events").glob(f"*/*/*/.part-*.{pending.token}.tmp"),
+                 *(directory / "views").glob(f"*/*/.part-*.{pending.token}.tmp")]:
+        path.unlink()
+    for relative in pending.files:
+        (directory / relative).unlink(missing_ok=True)
+    manifest.pending = None
 
 
 class _RunWriter:
-    """Writes one run's files: hidden name first, then renamed into place."""
+    """Writes one run's files under hidden names, then publishes them all at once: a glob
+    reader sees none of them before the run commits."""
 
     def __init__(self, directory: Path, run: int) -> None:
         self.directory = directory
         self.run = run
+        self.token = secrets.token_hex(6)
         self.chunk = 0
         self.files: list[FileEntry] = []
+        self.temporaries: list[Path] = []
 
     def write(self, where: tuple[str, ...], dataset: str, table: pa.Table) -> None:
         """One file of `dataset` in the folder `where` (relative to the export directory)."""
-        folder = self.directory.joinpath(*where)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = files.folder(self.directory, *where)
         name = f"part-{self.run:06d}-{self.chunk:04d}.parquet"
-        temporary = folder / f".{name}.tmp"
-        pq.write_table(table, temporary, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        os.replace(temporary, folder / name)
+        temporary = files.hidden(folder, name, self.token)
+        with files.created(temporary) as file:
+            pq.write_table(table, file, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        self.temporaries.append(temporary)
         positions = table.column("position")
         self.files.append(FileEntry(
             path=(folder / name).relative_to(self.directory).as_posix(), dataset=dataset,
             rows=table.num_rows, run=self.run, first_position=positions[0].as_py(),
             last_position=positions[-1].as_py()))
+
+    def publish(self, manifest: Manifest) -> None:
+        """Give every file its real name — each must be free — after the manifest names
+        them as pending, so an interruption leaves nothing the next run cannot remove."""
+        for entry in self.files:
+            if os.path.lexists(self.directory / entry.path):
+                for temporary in self.temporaries:
+                    temporary.unlink()
+                raise ExportError(f"{self.directory / entry.path} was not written by this "
+                                  "export and stands where its file goes; move it away")
+        assert manifest.pending is not None
+        manifest.pending.files = [entry.path for entry in self.files]
+        write_manifest(self.directory, manifest)
+        for temporary, entry in zip(self.temporaries, self.files, strict=True):
+            files.publish(temporary, self.directory / entry.path)
 
 
 _Row = tuple[Notification, str, str, dict[str, Any], str]

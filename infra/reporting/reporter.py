@@ -41,6 +41,7 @@ from domain.reports import (
     require_submitter,
     submission_id,
 )
+from infra import files as safe
 from infra.audit.bundles import seal_submissions
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import ZHIBAO, Issuer, authorise
@@ -247,7 +248,7 @@ class Reporter:
                                               item.changes), False
             if item.changes is not None and latest is not None:
                 files[".diff.json"] = _diff(item.changes, latest)
-        written = write_submission_files(item.folder, item.stem, files)
+        written = write_submission_files(self.output_dir, item.folder, item.stem, files)
         missing = self._mark_missing(assembler.period, assembled)
         unit = assembled.unit
         stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
@@ -356,18 +357,21 @@ def _written(folder: Path, stem: str, sha256: str) -> tuple[Path, ...] | None:
     return (*(folder / line.split("  ", 1)[1] for line in lines), sums)
 
 
-def write_submission_files(folder: Path, stem: str, files: dict[str, bytes]) -> tuple[Path, ...]:
+def write_submission_files(output_dir: Path, folder: Path, stem: str,
+                           files: dict[str, bytes]) -> tuple[Path, ...]:
     """Write one version's files — the only place a submission's files are written —
-    ending with `<stem>.sha256`, which lists the others' SHA-256 (`sha256sum -c`)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ending with `<stem>.sha256`, which lists the others' SHA-256 (`sha256sum -c`). Each
+    file appears complete or not at all, and no link planted under the output directory
+    is followed (infra/files.py)."""
+    safe.folder(output_dir, *folder.relative_to(output_dir).parts)
     paths = []
     for suffix, content in files.items():
         path = folder / f"{stem}{suffix}"
-        path.write_bytes(content)
+        safe.write_over(path, content)
         paths.append(path)
     sums = folder / f"{stem}.sha256"
-    sums.write_text("".join(f"{hashlib.sha256(content).hexdigest()}  {stem}{suffix}\n"
-                            for suffix, content in files.items()))
+    safe.write_over(sums, "".join(f"{hashlib.sha256(content).hexdigest()}  {stem}{suffix}\n"
+                                  for suffix, content in files.items()).encode())
     return (*paths, sums)
 
 

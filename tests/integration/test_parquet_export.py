@@ -165,27 +165,42 @@ def test_incremental_runs_export_only_what_is_new(app: Zhibao, ledger: Ledger, c
     assert json.loads((out / MANIFEST).read_text()) == manifest
 
 
+@pytest.mark.parametrize(("killed_at", "visible"), [(1, False), (2, True)])
 def test_an_interrupted_run_is_redone_without_duplicates(app: Zhibao, ledger: Ledger,
                                                          clock: FakeClock, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         killed_at: int, visible: bool) -> None:
+    """Killed while writing its files (at the manifest naming the files it publishes), a
+    run leaves only hidden temporaries no glob reader sees; killed while publishing (at its
+    last manifest), the files it published are named as pending. Either way the next run
+    removes exactly those and redoes the run."""
     out = tmp_path / "export"
     export_parquet(app, out)
+    committed = all_positions_and_hashes(out)
     clock.advance(days=20)
     general_hazard(ledger.world, clock, "chem", 20)
     real_write = parquet.write_manifest
+    writes = []
 
-    def crash(directory: Path, manifest: Manifest) -> None:
-        raise KeyboardInterrupt("killed before the manifest")
+    def killed(directory: Path, manifest: Manifest) -> None:
+        writes.append(manifest)
+        if len(writes) > killed_at:
+            raise KeyboardInterrupt("killed")
+        real_write(directory, manifest)
 
-    monkeypatch.setattr(parquet, "write_manifest", crash)
+    monkeypatch.setattr(parquet, "write_manifest", killed)
     with pytest.raises(KeyboardInterrupt):
         export_parquet(app, out)
-    assert any("part-000002" in p.name for p in out.rglob("*.parquet"))  # leftovers exist
+    assert any(p.name.startswith(".part-000002") for p in out.rglob(".*.tmp")) != visible
+    assert any("part-000002" in p.name for p in out.rglob("*.parquet")) == visible
+    if not visible:
+        assert all_positions_and_hashes(out) == committed
     monkeypatch.setattr(parquet, "write_manifest", real_write)
 
     redone = export_parquet(app, out)
     assert redone.run == 2
     assert all_positions_and_hashes(out) == store_positions_and_hashes(app)
+    assert not list(out.rglob("*.tmp"))
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:

@@ -104,9 +104,10 @@ class World:
         return person_id
 
     def register_enterprise(self, name: str, village: str, sectors: tuple[str, ...],
-                            uscc: str, **fields: Any) -> UUID:
+                            uscc: str, enterprise_id: UUID | None = None,
+                            **fields: Any) -> UUID:
         """An enterprise and its principal, as the province's staff registers them."""
-        enterprise_id = uuid4()
+        enterprise_id = enterprise_id or uuid4()
         self.do("RegisterEnterprise", ADMIN, enterprise_id=enterprise_id, uscc=uscc,
                 name=name, unit_code=village, sectors=list(sectors),
                 **{"registered_on": "2010-01-01", **fields})

@@ -72,9 +72,11 @@ def build_half_year(app: Any, clock: FakeClock, seed: int = 7) -> Scenario:
     clock.now = START - timedelta(days=30)
     scenario = Scenario(build_world(app), clock, random.Random(seed))
     world = scenario.world
-    world.register_enterprise("late", "610902102201", ("industry_trade",),
-                              complete_uscc("91610902MA0LATE00"), registered_on="2021-03-10",
-                              flags={"above_designated_size": True})
+    late = world.enterprises["late"] = uuid4()  # known now, registered when it is; its
+    world.persons["late"] = uuid4()  # principal acts for it no sooner than that
+    scenario.at(datetime(2021, 3, 10, 9, tzinfo=SHANGHAI), lambda: world.register_enterprise(
+        "late", "610902102201", ("industry_trade",), complete_uscc("91610902MA0LATE00"),
+        enterprise_id=late, registered_on="2021-03-10", flags={"above_designated_size": True}))
     TOWN_OF["late"] = "other_town"
     scenario.at(datetime(2021, 5, 3, 9, tzinfo=SHANGHAI), lambda: scenario.do(
         "RecodeAdminUnit", ADMIN, code=RECODED[0], new_code=RECODED[1],
