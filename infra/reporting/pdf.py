@@ -37,6 +37,11 @@ CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
 ROW_PADDING = 1.8  # points of vertical padding in a row
 GREY = "#EDEDED"
+CELL_CHARS = 400
+"""Longest text a PDF cell prints: a longer one (a description may have 4,000 characters,
+domain.values.MAX_TEXT) would make a row taller than a page. The JSON and the workbook
+carry it whole; the PDF says where."""
+ELIDED = "…（全文见 JSON 与工作簿）"
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
 
 
@@ -185,6 +190,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
         cells = []
         for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
             text = shown(value, table.format_of(index - header_rows, column_index))
+            if len(text) > CELL_CHARS:
+                text = text[:CELL_CHARS] + ELIDED
             if text == "—":  # not applicable: centred, as forms show it
                 style.append(("ALIGN", (column_index, index), (column_index, index), "CENTER"))
             cells.append(wrap(text, font, size, widths[column_index] - PAD)
