@@ -390,3 +390,19 @@ def test_a_trail_whose_start_was_removed_is_found(app: Zhibao, ledger: Ledger,
     found = verify(app).first_break
     assert found is not None and found.kind is BreakKind.TRAIL
     assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)
+
+
+def test_the_trail_its_tree_and_an_aggregate_removed_together_are_found(
+        app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
+    """The issue-10 attack whole: every audit record deleted, the tree cleared and an
+    aggregate removed. `verify` fails against the anchor kept outside the store, and
+    `audit checkpoint` refuses to re-seal what is left."""
+    take_checkpoint(app)
+    raw.delete(AUDIT_TRAIL_ID)
+    raw.clear_tree()
+    raw.delete(ledger.hazards[0])
+    verification = verify(app)
+    assert not verification.ok and verification.first_break.kind is BreakKind.ANCHOR
+    with pytest.raises(TamperedError):
+        verify_then_checkpoint(app)
+    assert app.recorder.select_events(AUDIT_TRAIL_ID) == []
