@@ -16,10 +16,14 @@ from domain.commands import Command
 from infra.intake.parsing import command_from_json
 from infra.intake.service import BatchResult, Zhibao
 from infra.intake.unit_of_work import Issuer
+from infra.settings import get_settings
 
 
-def read_commands(path: Path, max_bytes: int) -> Iterator[tuple[int, Command | DomainError]]:
-    """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors."""
+def read_commands(path: Path, max_bytes: int | None = None,
+                  ) -> Iterator[tuple[int, Command | DomainError]]:
+    """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors.
+    A line is at most `max_bytes` long (default ZHIBAO_MAX_EVENT_BYTES)."""
+    max_bytes = max_bytes or get_settings().max_event_bytes
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
