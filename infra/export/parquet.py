@@ -11,8 +11,10 @@ A run exports the positions after the manifest's watermark up to the newest one 
 starts. It reads the log once, in order, holding at most `CHUNK_EVENTS` events (as compact
 Arrow columns) before writing them out; each file is written under a hidden name and renamed
 into place, and the manifest is replaced last. The county of an event is found in the unit
-tree as the store knew it at that event (`infra/directory.py`, folded along the way), so
-re-running an export always puts an event in the same partition.
+tree as the store knew it at that event (`infra/intake/directory.py`, folded along the way), so
+re-running an export always puts an event in the same partition; the partition is named as
+the county's Kafka topic is (`domain/unit_tree.py`: the code the county-level unit was
+registered with, kept after a recode).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
-from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
+from domain.base import EVENT_ID_NAMESPACE, SHANGHAI
 from infra.audit.checkpoints import newest_checkpoint
 from infra.export.columns import Column, dataset_columns, dataset_name
 from infra.export.manifest import (
@@ -308,7 +310,7 @@ class _Exporter:
     def _county(self, code: str) -> str:
         county = self.counties.get(code)
         if county is None:
-            county = self.counties[code] = county_of(self.directory, code) or NULL_PARTITION
+            county = self.counties[code] = self.directory.stream_code(code) or NULL_PARTITION
         return county
 
     def _flush(self) -> None:
@@ -320,18 +322,6 @@ class _Exporter:
         self.buffers.clear()
         self.buffered = self.pending = 0
         self.writer.chunk += 1
-
-
-def county_of(directory: Directory, code: str) -> str:
-    """The county-level unit over a unit code, as the directory knows the tree; a unit above
-    county level is its own "county". An unknown code stands for itself."""
-    entry = directory.codes.get(code)
-    if entry is None:
-        return code
-    unit = directory.units[entry.unit_id]
-    while unit.level.rank < Level.COUNTY.rank and unit.parent_id is not None:
-        unit = directory.units[unit.parent_id]
-    return unit.code
 
 
 def _lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:

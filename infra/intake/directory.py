@@ -30,6 +30,7 @@ from domain.base import (
 from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseRef, EnterpriseStatus
 from domain.jurisdiction import covers
 from domain.persons import Person
+from domain.unit_tree import ancestry, stream_code
 from domain.units import AdminUnit, OrgUnit, UnitRef
 
 Entry = TypeVar("Entry")
@@ -39,11 +40,12 @@ _ABSENT = object()  # an undo record's "there was no entry"
 @dataclass(frozen=True)
 class UnitEntry:
     unit_id: UUID
-    code: str
+    code: str  # the code it has now
     level: Level
     name: str
     parent_id: UUID | None
     valid_from: date
+    registered_code: str  # the code it was registered with: its stream's name
     valid_to: date | None = None
 
 
@@ -188,7 +190,7 @@ class Directory:
         self._forget_derived()
         self._set(self.units, event.originator_id, UnitEntry(
             event.originator_id, event.code, event.level, event.name, event.parent_id,
-            event.valid_from))
+            event.valid_from, event.code))
         self._set(self.codes, event.code, CodeEntry(event.originator_id))
 
     @apply.register
@@ -340,12 +342,13 @@ class Directory:
         entry = self.codes.get(code)
         if entry is None:
             return (code,)
-        codes: list[str] = []
-        unit: UnitEntry | None = self.units[entry.unit_id]
-        while unit is not None:
-            codes.append(unit.code)
-            unit = self.units.get(unit.parent_id) if unit.parent_id else None
-        return tuple(codes)
+        return tuple(unit.code for unit in ancestry(self.units, entry.unit_id))
+
+    def stream_code(self, code: str) -> str | None:
+        """The code naming the Kafka topic and Parquet partition of facts recorded under
+        `code` now (`domain/unit_tree.py`); None for a code of no registered unit."""
+        entry = self.codes.get(code)
+        return None if entry is None else stream_code(self.units, entry.unit_id)
 
     def org(self, org_id: UUID, field: str = "org_id") -> OrgProfile:
         """A registered org's profile; an enterprise is the org its persons act for."""
