@@ -15,13 +15,13 @@ positions with a digest each); they are still read and checked, and no longer wr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID, uuid5
+from uuid import uuid5
 
 from eventsourcing.dispatch import singledispatchmethod
 
-from domain.base import Context, ZhibaoAggregate, require
+from domain.base import EVENT_ID_NAMESPACE, Context, ZhibaoAggregate, require
 
-AUDIT_TRAIL_ID = uuid5(UUID("6f1b3a52-2d7c-4e55-9a57-7a1f0b7f3e01"), "zhibao/audit-trail")
+AUDIT_TRAIL_ID = uuid5(EVENT_ID_NAMESPACE, "zhibao/audit-trail")
 """There is one trail per store, so its id is fixed."""
 
 

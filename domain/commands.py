@@ -45,6 +45,7 @@ from domain.enforcement import FineTarget, InterviewTarget, ReferralTarget, Susp
 from domain.hazards import Category, Channel, Grade, ListingLevel, Treatment, VerificationMethod
 from domain.inspections import InspectionType, Rank, TeamRole
 from domain.measures import MeasureKind
+from domain.periods import MONTH_PATTERN
 from domain.periods import PATTERN as PERIOD_PATTERN
 from domain.risk import RiskLevel
 
@@ -89,7 +90,7 @@ MoneyFen = Annotated[int, BeforeValidator(_parse_money),
                      PlainSerializer(lambda fen: {"amount": str(fen), "unit": "分"},
                                      when_used="json")]
 """Integer fen inside; written back out with its unit, so a dumped command parses again."""
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, StringConstraints(pattern=f"^{MONTH_PATTERN}$")]
 Period = Annotated[str, StringConstraints(pattern=f"^{PERIOD_PATTERN}$")]
 """A reporting period: a month, a quarter (2021-Q2) or a year (domain.periods)."""
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

@@ -26,24 +26,12 @@ from typing import Any
 
 import orjson
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from domain.hazards import RectificationPlan
 from projections import tables as t
 from projections.catalogue import base_class
 from projections.events import EventRecord
 from projections.store import Track, ViewStore
-
-
-def micros(at: datetime) -> int:
-    """An instant as integer microseconds since the epoch. Whole seconds come from the float
-    timestamp (exact to well under a microsecond), the fraction from the datetime itself."""
-    return int(at.timestamp()) * 1_000_000 + at.microsecond
-
-
-def from_micros(value: int) -> datetime:
-    """The instant `micros` encoded, in Asia/Shanghai."""
-    return datetime.fromtimestamp(value // 1_000_000, SHANGHAI).replace(
-        microsecond=value % 1_000_000)
 
 
 def business_day(at: datetime) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
+from domain.base import from_micros
 from domain.sectors import SECTORS
-from projections.fold import from_micros
 from projections.stats import Window, hazards_sql
 from projections.store import Tx
 from projections.tree import UnitTree

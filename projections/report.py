@@ -20,11 +20,10 @@ from typing import Any
 
 import orjson
 
-from domain.base import DomainError, Level
+from domain.base import DomainError, Level, from_micros, micros
 from domain.periods import Period, PeriodKind
 from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
-from projections.fold import from_micros, micros
 from projections.lists import Row, hazard_rows, measure_rows, task_rows
 from projections.stats import (
     Tally,

@@ -20,7 +20,6 @@ registered with, kept after a recode).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
-from domain.base import EVENT_ID_NAMESPACE, SHANGHAI
+from domain.base import SHANGHAI, event_id_text
 from infra.audit.checkpoints import newest_checkpoint
 from infra.export.columns import Column, dataset_columns, dataset_name
 from infra.export.manifest import (
@@ -47,7 +46,7 @@ from infra.export.manifest import (
     write_manifest,
 )
 from infra.export.views import recorded_submissions, snapshot_tables
-from infra.intake.directory import REFERENCE_TOPICS, Directory
+from infra.intake.directory import REFERENCE_TOPICS, Directory, catch_up_directory
 from infra.intake.service import Zhibao
 from infra.store.log import last_position, log_range
 from infra.store.records import event_type, unpack_record
@@ -202,7 +201,7 @@ class _PartitionBuffer:
         versions = [row[0].originator_version for row in pending]
         envelope = {
             "position": [row[0].id for row in pending],
-            "event_id": _event_ids(aggregates, versions),
+            "event_id": [event_id_text(a, v) for a, v in zip(aggregates, versions, strict=True)],
             "aggregate_id": aggregates,
             "aggregate_version": versions,
             "month": [row[4] for row in pending],
@@ -217,20 +216,6 @@ class _PartitionBuffer:
     def table(self) -> pa.Table:
         self.convert()
         return pa.Table.from_batches(self.batches)
-
-
-def _event_ids(aggregates: list[str], versions: list[int]) -> list[str]:
-    """`str(domain.base.event_id(…))` for many events: the same UUID version 5 (RFC 4122),
-    computed with hashlib directly, as `uuid.uuid5` costs most of the export's time."""
-    namespace = EVENT_ID_NAMESPACE.bytes
-    ids = []
-    for aggregate, version in zip(aggregates, versions, strict=True):
-        digest = bytearray(hashlib.sha1(namespace + f"{aggregate}/{version}".encode()).digest())
-        digest[6] = digest[6] & 0x0F | 0x50  # version 5
-        digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
-        h = digest[:16].hex()
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
 
 
 def _extract(payloads: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
@@ -254,20 +239,8 @@ class _Exporter:
         self.buffers: dict[_Partition, _PartitionBuffer] = {}
         self.buffered = 0  # events in the buffers
         self.pending = 0  # of which not yet converted
-        self._fold_reference_data_through(after)
+        catch_up_directory(self.directory, self.app.recorder, self.app.mapper, after)
 
-    def _fold_reference_data_through(self, position: int) -> None:
-        if position == 0:
-            return
-        while True:
-            page = self.app.recorder.select_notifications(
-                start=self.directory.position, stop=position, limit=5000,
-                topics=REFERENCE_TOPICS, inclusive_of_start=False)
-            if not page:
-                return
-            for notification in page:
-                self.directory.apply(self.app.mapper.to_domain_event(notification))
-            self.directory.position = page[-1].id
 
     def run(self, through: int, progress: Progress | None) -> int:
         events = 0

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 from eventsourcing.utils import get_topic
 
 from domain.authority import Role, permit
@@ -32,6 +33,7 @@ from domain.jurisdiction import covers
 from domain.persons import Person
 from domain.unit_tree import ancestry, stream_code
 from domain.units import AdminUnit, OrgUnit, UnitRef
+from infra.store.log import log_range
 
 Entry = TypeVar("Entry")
 _ABSENT = object()  # an undo record's "there was no entry"
@@ -125,6 +127,7 @@ REFERENCE_EVENTS: tuple[type, ...] = (
 )
 REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
 REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
+REFERENCE_PAGE = 1000
 
 
 class DirectoryBehind(Exception):
@@ -406,3 +409,18 @@ class Directory:
     def covers(self, org: OrgProfile, code: str, sector: str | None,
                enterprise_id: UUID | None) -> bool:
         return covers(org, self.path(code), sector, enterprise_id)
+
+
+def catch_up_directory(directory: Directory, recorder: ApplicationRecorder, mapper: Mapper[UUID],
+             through: int) -> int:
+    """Fold the reference events after the directory's position up to `through` and say how
+    many there were; the directory then stands at `through`, so each event is looked at
+    once however rare reference events are."""
+    folded = 0
+    for page in log_range(recorder, directory.position, through, REFERENCE_PAGE,
+                          REFERENCE_TOPICS):
+        for notification in page:
+            directory.apply(mapper.to_domain_event(notification))
+        folded += len(page)
+    directory.position = max(directory.position, through)
+    return folded

@@ -1,6 +1,7 @@
 """Reading the notification log: ranges of positions in pages (the one way every reader —
 audit, export, relay, summaries — walks the log with bounded memory), and the one point
-lookup a verifier needs, (position, chain hash) of a given aggregate version."""
+lookup a verifier needs, (position, chain hash) of a given aggregate version. Nothing else
+pages through `select_notifications` by hand."""
 
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ def log_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
     """
     position = after
     while True:
-        notifications = recorder.select_notifications(
-            start=position, limit=page, topics=topics, inclusive_of_start=False)
+        notifications = list(recorder.select_notifications(
+            start=position, limit=page, topics=topics, inclusive_of_start=False))
         if through is not None:
             notifications = [n for n in notifications if n.id <= through]
-        if not notifications:
+        if notifications:
+            yield notifications
+        if len(notifications) < page:  # the log's end, or past `through`: nothing more
             return
-        yield list(notifications)
         position = notifications[-1].id
 
 

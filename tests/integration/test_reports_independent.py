@@ -22,11 +22,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up, open_views
 from infra.settings import Settings
-from projections.fold import micros
 from projections.runner import project_records, records
 from projections.stats import Window, figures, national_figures, tally
 from projections.store import ViewStore

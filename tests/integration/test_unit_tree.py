@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import orjson
 import pyarrow.parquet as pq
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from domain.codes import complete_uscc
 from infra.export.parquet import export_parquet
 from infra.intake.service import Zhibao
@@ -20,7 +20,6 @@ from infra.kafka.topics import Router
 from infra.reporting.reporter import Reporter, catch_up, open_views
 from infra.store.log import notifications
 from infra.store.records import event_type
-from projections.fold import micros
 from projections.tree import UnitTree
 from tests.conftest import FakeClock
 from tests.support.builders import ADMIN, World, build_world
