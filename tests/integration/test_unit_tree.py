@@ -5,31 +5,27 @@ and name its stream by the same code."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import orjson
 import pyarrow.parquet as pq
 
-from domain.base import SHANGHAI, micros
+from domain.base import micros
 from domain.codes import complete_uscc
 from infra.export.parquet import export_parquet
 from infra.intake.service import Zhibao
 from infra.kafka.topics import Router
-from infra.reporting.reporter import Reporter, catch_up, open_views
+from infra.reporting.reporter import catch_up
 from infra.store.log import notifications
 from infra.store.records import event_type
 from projections.tree import UnitTree
 from tests.conftest import FakeClock
 from tests.support.builders import ADMIN, World, build_world
+from tests.support.march_world import at
 
 COUNTY, RECODED_COUNTY, OTHER_COUNTY = "610902", "610999", "610921"
 MERGED, SUCCESSOR = "610902102201", "610921100201"  # 三村 (汉滨区) → 四村 (汉阴县)
-
-
-def at(clock: FakeClock, when: str) -> None:
-    clock.now = datetime.fromisoformat(when).replace(tzinfo=SHANGHAI)
 
 
 def report_hazard(world: World, by: str, enterprise: str, discovered_at: str) -> UUID:
@@ -89,7 +85,7 @@ def partitions(directory: Path) -> dict[tuple[str, int], str]:
     return found
 
 
-def test_every_stage_puts_a_fact_in_the_same_county(app, clock, tmp_path):
+def test_every_stage_puts_a_fact_in_the_same_county(app, clock, reporter, tmp_path):
     hazards = recode_and_merge(app, clock)
     stream = {"march": COUNTY, "april": COUNTY, "may": OTHER_COUNTY}  # the rule's names
 
@@ -117,38 +113,33 @@ def test_every_stage_puts_a_fact_in_the_same_county(app, clock, tmp_path):
 
     # views and submissions: at the end of the month each fact happened in, its county is
     # the one its stream is named after; after the merge, 三村's facts count for 四村's county
-    views = open_views(app)
-    try:
-        catch_up(app, views)
-        county_at = {}
-        with views.snapshot() as tx:
-            for name, (code, last_day) in {"march": (MERGED, "2021-03-31"),
-                                           "april": (codes["april"], "2021-04-30"),
-                                           "may": (SUCCESSOR, "2021-05-31"),
-                                           "march_later": (MERGED, "2021-06-30")}.items():
-                tree = UnitTree.load(tx, last_day, micros(clock()))
-                county = tree.county(tree.resolve(code))
-                county_at[name] = (county.code, county.registered_code)
-        assert county_at == {"march": (COUNTY, COUNTY),
-                             "april": (RECODED_COUNTY, COUNTY),
-                             "may": (OTHER_COUNTY, OTHER_COUNTY),
-                             "march_later": (OTHER_COUNTY, OTHER_COUNTY)}
+    catch_up(app, reporter.views)
+    county_at = {}
+    with reporter.views.snapshot() as tx:
+        for name, (code, last_day) in {"march": (MERGED, "2021-03-31"),
+                                       "april": (codes["april"], "2021-04-30"),
+                                       "may": (SUCCESSOR, "2021-05-31"),
+                                       "march_later": (MERGED, "2021-06-30")}.items():
+            tree = UnitTree.load(tx, last_day, micros(clock()))
+            county = tree.county(tree.resolve(code))
+            county_at[name] = (county.code, county.registered_code)
+    assert county_at == {"march": (COUNTY, COUNTY),
+                         "april": (RECODED_COUNTY, COUNTY),
+                         "may": (OTHER_COUNTY, OTHER_COUNTY),
+                         "march_later": (OTHER_COUNTY, OTHER_COUNTY)}
 
-        reporter = Reporter(app, views, tmp_path / "out")
+    def listed(code: str, period: str) -> dict[str, str]:
+        document = orjson.loads(reporter.report(code, period).files[0].read_bytes())
+        return {row["hazard_id"]: row["location"] for row in document["hazard_list"]}
 
-        def listed(code: str, period: str) -> dict[str, str]:
-            document = orjson.loads(reporter.report(code, period).files[0].read_bytes())
-            return {row["hazard_id"]: row["location"] for row in document["hazard_list"]}
+    assert listed(COUNTY, "2021-03") == {str(hazards["march"]): f"汉滨区/张滩镇/三村 {MERGED}"}
+    april = listed(RECODED_COUNTY, "2021-04")
+    assert april[str(hazards["april"])] == "汉滨区/关庙镇/一村 610902101201"
+    assert str(hazards["march"]) in april  # still open, still 汉滨区's before the merge
+    june = listed(OTHER_COUNTY, "2021-06")
+    assert {str(hazards["march"]), str(hazards["may"])} <= june.keys()
+    assert june[str(hazards["march"])] == f"汉阴县/城关镇/四村 {SUCCESSOR}"
+    assert str(hazards["march"]) not in listed(RECODED_COUNTY, "2021-06")
 
-        assert listed(COUNTY, "2021-03") == {str(hazards["march"]): f"汉滨区/张滩镇/三村 {MERGED}"}
-        april = listed(RECODED_COUNTY, "2021-04")
-        assert april[str(hazards["april"])] == "汉滨区/关庙镇/一村 610902101201"
-        assert str(hazards["march"]) in april  # still open, still 汉滨区's before the merge
-        june = listed(OTHER_COUNTY, "2021-06")
-        assert {str(hazards["march"]), str(hazards["may"])} <= june.keys()
-        assert june[str(hazards["march"])] == f"汉阴县/城关镇/四村 {SUCCESSOR}"
-        assert str(hazards["march"]) not in listed(RECODED_COUNTY, "2021-06")
-    finally:
-        views.close()
     assert {event_type(n.topic) for n in notifications(app.recorder)} >= {
         "AdminUnitRecoded", "AdminUnitMerged"}
