@@ -82,12 +82,13 @@ class AuditTrail(ZhibaoAggregate):
     def sign(self, ctx: Context, origin: str, tree_size: int, root_hash: str,
              through_position: int, consistency: tuple[str, ...], note: str) -> None:
         require(self.origin in (None, origin), "origin",
-                f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log")
+                f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log",
+                "AUDIT-LOG")
         require(tree_size > self.tree_size, "tree_size",
                 f"must be above {self.tree_size}, the size already checkpointed",
                 "AUDIT-SIZE")
         require(bool(consistency) == (self.tree_size > 0), "consistency",
-                "a checkpoint after another carries the proof that it extends it")
+                "a checkpoint after another carries the proof that it extends it", "AUDIT-LOG")
         self._record(self.CheckpointSigned, ctx, origin=origin, tree_size=tree_size,
                      root_hash=root_hash, through_position=through_position,
                      previous_size=self.tree_size, consistency=consistency, note=note)

@@ -31,15 +31,20 @@ belongs to it, and no entry point can act as it."""
 
 
 class DomainError(ValueError):
-    """A command was rejected: `field` names the offending input, `rule` says why, and
-    `code` names the rule in `domain.rules.RULES` (e.g. "V7"), when it has one."""
+    """A command was rejected: `field` names the offending input, `rule` says why in words
+    for a person, and `code` names the rule in `domain.rules.RULES` (e.g. "V7", "LIFECYCLE"):
+    what code and tests match on, never the wording."""
 
-    def __init__(self, field: str, rule: str, code: str | None = None) -> None:
-        cited = f" ({code})" if code and f"({code})" not in rule else ""
-        super().__init__(f"{field}: {rule}{cited}")
+    def __init__(self, field: str, rule: str, code: str) -> None:
+        super().__init__(f"{field}: {citing(rule, code)}")
         self.field = field
         self.rule = rule
         self.code = code
+
+
+def citing(rule: str, code: str) -> str:
+    """The rule's words with its code cited at the end, unless the words cite it already."""
+    return rule if f"({code})" in rule else f"{rule} ({code})"
 
 
 class Level(StrEnum):
@@ -154,18 +159,19 @@ class Context:
     def require_not_future(self, field: str, at: datetime) -> None:
         """Business time may not lie ahead of the system clock (V2)."""
         if at > self.recorded_at + self.clock_skew:
-            raise DomainError(field, f"{at.isoformat()} is in the future")
+            raise DomainError(field, f"{at.isoformat()} is in the future", "V2")
 
 
-def require(condition: bool, field: str, rule: str, code: str | None = None) -> None:
+def require(condition: bool, field: str, rule: str, code: str) -> None:
     if not condition:
         raise DomainError(field, rule, code)
 
 
 def require_order(field: str, later: datetime | date, earlier: datetime | date, what: str) -> None:
-    """Lifecycle dates are monotone (V1, V3)."""
+    """Lifecycle dates are monotone (V3)."""
     if later < earlier:
-        raise DomainError(field, f"{later.isoformat()} is before {what} {earlier.isoformat()}")
+        raise DomainError(field, f"{later.isoformat()} is before {what} {earlier.isoformat()}",
+                          "V3")
 
 
 def business_date(at: datetime) -> date:

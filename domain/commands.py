@@ -770,7 +770,7 @@ def parse_command(data: Any) -> Command:
     """Turn JSON into a command an entry point may execute, or reject it naming the first
     offending field."""
     if not isinstance(data, dict):
-        raise DomainError("command", "a command is a JSON object")
+        raise DomainError("command", "a command is a JSON object", "INPUT")
     if "actor" in data:
         raise DomainError("actor", "a command does not name who issues it: the entry point "
                                    "does (--as PERSON, ZHIBAO_ACTOR, a credential)",
@@ -784,6 +784,6 @@ def parse_command(data: Any) -> Command:
     except ValidationError as e:
         error = e.errors(include_url=False)[0]
         if error["type"] == "unknown_command":
-            raise DomainError("command", f"unknown command {name!r}") from None
+            raise DomainError("command", f"unknown command {name!r}", "INPUT") from None
         field = ".".join(str(part) for part in error["loc"][1:]) or "command"
-        raise DomainError(field, error["msg"].removeprefix("Value error, ")) from None
+        raise DomainError(field, error["msg"].removeprefix("Value error, "), "INPUT") from None

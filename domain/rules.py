@@ -58,6 +58,18 @@ RULES: dict[str, str] = {
                    "point",
     "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
                   "of a size already signed lost a race with another signer)",
+    "AUDIT-LOG": "a checkpoint is of this store's own log and, after the first, carries the "
+                 "proof that it extends the one before",
+    "INPUT": "a field holds a value of its kind: a command is a JSON object of a known command "
+             "with no unknown fields, required text is not blank, counts and amounts are not "
+             "negative, codes and enumerations are known (strict input)",
+    "REF": "an id names an existing record of the kind the field asks for, and a new record's "
+           "id or registration number is not taken",
+    "LIFECYCLE": "a command applies only in the states its aggregate's lifecycle allows: "
+                 "nothing is done twice, nothing after it was closed or retired, nothing "
+                 "before the step it needs",
+    "UNIT-TREE": "a unit sits under a parent of a level above it and merges only into a unit of "
+                 "its own level; an org sits at a unit of the level its kind belongs to",
 }
 
 

@@ -63,15 +63,15 @@ def submission_position(app: Zhibao, unit_code: str, period: str,
     app.refresh_directory()
     entry = app.directory.codes.get(unit_code)
     if entry is None:
-        raise DomainError("unit", f"no unit has the code {unit_code!r}")
+        raise DomainError("unit", f"no unit has the code {unit_code!r}", "V8")
     aggregate = submission_id(entry.unit_id, period)
     stored = app.recorder.select_events(aggregate)
     if not stored:
-        raise DomainError("period", f"{unit_code} has no submission for {period!r}")
+        raise DomainError("period", f"{unit_code} has no submission for {period!r}", "REF")
     chosen = stored[-1] if version is None else next(
         (s for s in stored if s.originator_version == version), None)
     if chosen is None:
-        raise DomainError("version", f"{unit_code} {period} has versions 1–{len(stored)}")
+        raise DomainError("version", f"{unit_code} {period} has versions 1–{len(stored)}", "REF")
     return _position_of(app, aggregate, chosen.originator_version)
 
 

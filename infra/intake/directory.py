@@ -321,14 +321,14 @@ class Directory:
         """Resolve a unit code, rejecting unknown codes and codes retired by `on` (V8)."""
         entry = self.codes.get(code)
         if entry is None:
-            raise DomainError(field, f"no unit has the code {code!r}")
+            raise DomainError(field, f"no unit has the code {code!r}", "V8")
         if entry.valid_to is not None and (on is None or on >= entry.valid_to):
             successors = f"; use {', '.join(entry.successors)}" if entry.successors else ""
             raise DomainError(field, f"unit code {code} was retired on {entry.valid_to}"
-                                     f"{successors}")
+                                     f"{successors}", "V8")
         unit = self.units[entry.unit_id]
         if on is not None and on < unit.valid_from:
-            raise DomainError(field, f"unit code {code} is valid only from {unit.valid_from}")
+            raise DomainError(field, f"unit code {code} is valid only from {unit.valid_from}", "V8")
         return UnitRef(unit.unit_id, code, unit.level, unit.valid_from, entry.valid_to)
 
     def current_code(self, unit_id: UUID) -> str:
@@ -370,7 +370,7 @@ class Directory:
         if enterprise is not None:
             return OrgProfile(org_id, OrgType.ENTERPRISE, None,
                               self.current_code(enterprise.unit_id), frozenset(), False, False)
-        raise DomainError(field, f"no org or enterprise has the id {org_id}")
+        raise DomainError(field, f"no org or enterprise has the id {org_id}", "REF")
 
     def person(self, person_id: UUID) -> PersonEntry:
         """A registered, active person (AUTH-PERSON)."""
@@ -396,7 +396,7 @@ class Directory:
     def enterprise(self, field: str, enterprise_id: UUID) -> EnterpriseEntry:
         entry = self.enterprises.get(enterprise_id)
         if entry is None:
-            raise DomainError(field, f"no enterprise has the id {enterprise_id}")
+            raise DomainError(field, f"no enterprise has the id {enterprise_id}", "V9")
         return entry
 
     def enterprise_on(self, field: str, enterprise_id: UUID, day: date) -> EnterpriseRef:

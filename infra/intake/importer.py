@@ -28,7 +28,7 @@ def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
             try:
                 yield number, parse_command(orjson.loads(raw))
             except orjson.JSONDecodeError as e:
-                yield number, DomainError("line", f"not valid JSON: {e}")
+                yield number, DomainError("line", f"not valid JSON: {e}", "INPUT")
             except DomainError as e:
                 yield number, e
 

@@ -29,7 +29,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Transcoder
 
-from domain.base import SHANGHAI, DomainError, ZhibaoAggregate
+from domain.base import SHANGHAI, DomainError, ZhibaoAggregate, citing
 from domain.commands import Command
 from infra.intake.directory import REFERENCE_TOPICS, Directory, DirectoryBehind, catch_up_directory
 from infra.intake.pipeline import PIPELINE
@@ -65,9 +65,10 @@ class Rejection:
     command: str
     field: str
     rule: str
+    code: str  # the rule's code in domain.rules.RULES
 
     def __str__(self) -> str:
-        return f"line {self.line} ({self.command}): {self.field}: {self.rule}"
+        return f"line {self.line} ({self.command}): {self.field}: {citing(self.rule, self.code)}"
 
 
 @dataclass
@@ -262,10 +263,10 @@ class Zhibao(Application[UUID]):
             try:
                 outcome = self._execute(_parsed(item), issuer, internal)
             except ConflictError as e:
-                result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
+                result.rejections.append(Rejection(line, _name(item), "conflict", str(e), "V26"))
                 continue
             except DomainError as e:
-                result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
+                result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
                 continue
             result.count(line, outcome)
             result.events += outcome.events
@@ -279,7 +280,7 @@ class Zhibao(Application[UUID]):
         try:
             return uow.run(_parsed(item), issuer, internal)
         except DomainError as e:
-            result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
+            result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
             return None
 
 
