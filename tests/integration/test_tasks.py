@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from domain.tasks import split_responsible_units
 from infra.intake.service import BatchResult
 from infra.intake.taskcsv import ANKANG_2021, task_list_commands
 from infra.store.records import event_payload, event_type
@@ -129,14 +128,3 @@ def test_progress_is_reported_only_by_a_responsible_unit(imported):
         responsible_unit="市教育局", text="已完成")
     assert (error.field, error.code) == ("responsible_unit", "REF")
     assert "市安委办(工作专班办公室)" in str(error)  # names who is responsible
-
-
-@pytest.mark.parametrize(("text", "units"), [
-    ("市委宣传部、市安委办(工作专班办公室)", ("市委宣传部", "市安委办(工作专班办公室)")),
-    ("市级各专委会办公室、市生态环境局,各县区(开发区)安委会",
-     ("市级各专委会办公室", "市生态环境局", "各县区(开发区)安委会")),
-    ("市应急局，市住建局；市交通局", ("市应急局", "市住建局", "市交通局")),
-    ("各企业", ("各企业",)),
-])
-def test_responsible_units_are_split_on_the_separators_notices_use(text, units):
-    assert split_responsible_units(text) == units

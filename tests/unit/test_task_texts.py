@@ -1,5 +1,6 @@
-"""Reading the deadlines of published task lists (V27), in memory: a date without a year takes
-the list's year, a half-year or quarter its last day, and text that names no date is refused."""
+"""Reading published task lists' texts, in memory: deadlines (V27) — a date without a year
+takes the list's year, a half-year or quarter its last day, text that names no date is
+refused — and the responsible units, split on the separators notices use."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 import pytest
 
 from domain.base import DomainError
-from domain.tasks import parse_chinese_deadline
+from domain.tasks import parse_chinese_deadline, split_responsible_units
 
 
 @pytest.mark.parametrize(("text", "year", "deadline"), [
@@ -41,3 +42,14 @@ def test_unreadable_deadlines_are_rejected(text):
         parse_chinese_deadline(text, 2021)
     assert (rejected.value.field, rejected.value.code) == ("deadline", "V27")
     assert text in str(rejected.value)
+
+
+@pytest.mark.parametrize(("text", "units"), [
+    ("市委宣传部、市安委办(工作专班办公室)", ("市委宣传部", "市安委办(工作专班办公室)")),
+    ("市级各专委会办公室、市生态环境局,各县区(开发区)安委会",
+     ("市级各专委会办公室", "市生态环境局", "各县区(开发区)安委会")),
+    ("市应急局，市住建局；市交通局", ("市应急局", "市住建局", "市交通局")),
+    ("各企业", ("各企业",)),
+])
+def test_responsible_units_are_split_on_the_separators_notices_use(text, units):
+    assert split_responsible_units(text) == units
