@@ -22,7 +22,6 @@ from infra.cli.main import main
 from infra.intake.importer import import_file
 from infra.intake.service import BatchResult, Zhibao
 from infra.settings import get_settings
-from tests.conftest import open_app
 from tests.support.builders import World, stored_types
 from tests.support.hazard_paths import Hazards
 
@@ -154,13 +153,8 @@ def test_a_concurrent_write_fails_the_batch_without_losing_either_side(hazards, 
     hazard_id, other = uuid4(), uuid4()
     run_import(world, write_jsonl(tmp_path / "one.jsonl", [report(hazards, hazard_id=str(
         hazard_id))]), batch_size=10)
-    rival = open_app(app.settings.database_url, hazards.clock)
-    try:
-        hazards.world.app = rival
+    with hazards.as_another_process():
         hazards.confirm(hazard_id, "general")
-    finally:
-        hazards.world.app = app
-        rival.close()
     before = app.recorder.max_notification_id()
     file = write_jsonl(tmp_path / "two.jsonl", [
         line("VoidHazard", hazard_id=str(hazard_id), reason="重复录入"),
