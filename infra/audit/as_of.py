@@ -14,7 +14,7 @@ from domain.base import SHANGHAI, DomainError, Level
 from domain.periods import Period
 from domain.reports import period_bounds, submission_id
 from infra.intake.service import Zhibao
-from infra.store.log import log_range
+from infra.store.log import first_from, log_range
 from infra.store.records import event_payload
 from projections.report import Assembled, Assembler
 from projections.runner import project_records, records
@@ -96,10 +96,10 @@ def submission_as_of(app: Zhibao, known_at: datetime, unit_code: str,
     app.refresh_directory()
     if unit_code not in app.directory.codes:
         raise DomainError("unit", f"no unit has the code {unit_code!r}", "V8")
-    first = app.recorder.select_notifications(start=None, limit=1)
-    if not first:
+    first = first_from(app.recorder)
+    if first is None:
         raise DomainError("known_at", "the store is empty", "REF")
-    first_recorded = datetime.fromisoformat(event_payload(first[0].state)["timestamp"])
+    first_recorded = datetime.fromisoformat(event_payload(first.state)["timestamp"])
     if known_at < first_recorded:
         raise DomainError("known_at", f"{known_at.isoformat()} is before the first event, "
                                       f"recorded at {first_recorded.isoformat()}", "REF")

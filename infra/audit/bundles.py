@@ -41,7 +41,7 @@ from infra.audit.verifier import (
 )
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import ConflictError
-from infra.store.log import locate
+from infra.store.log import first_from, locate
 from infra.store.records import unpack_record
 
 log = logging.getLogger("zhibao.audit")
@@ -91,8 +91,8 @@ def bundle(app: Zhibao, position: int, checkpoint: SignedCheckpoint | str | None
     if index is None or size <= index:
         raise ProveError(f"the event at position {position} is not covered by a signed "
                          "checkpoint yet: take one (`zhibao audit checkpoint`)")
-    found = app.recorder.select_notifications(start=position, limit=1)
-    record = found[0]
+    record = first_from(app.recorder, position)
+    assert record is not None  # a position the tree covers
     prev, _, payload = unpack_record(record.state)
     return _dumps({
         "format": BUNDLE_FORMAT,

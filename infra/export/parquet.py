@@ -48,7 +48,7 @@ from infra.export.manifest import (
 from infra.export.views import recorded_submissions, snapshot_tables
 from infra.intake.directory import REFERENCE_TOPICS, Directory, catch_up_directory
 from infra.intake.service import Zhibao
-from infra.store.log import last_position, log_range
+from infra.store.log import first_from, last_position, log_range
 from infra.store.records import event_type, unpack_record
 
 CHUNK_EVENTS = 500_000
@@ -128,10 +128,10 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
 
 
 def _store_fingerprint(app: Zhibao) -> str:
-    first = app.recorder.select_notifications(start=None, limit=1)
-    if not first:
+    first = first_from(app.recorder)
+    if first is None:
         raise ExportError("the store is empty: nothing to export")
-    return unpack_record(first[0].state)[1]
+    return unpack_record(first.state)[1]
 
 
 def _newest_checkpoint(app: Zhibao) -> str | None:
