@@ -1,7 +1,7 @@
 """Every rule a rejection can cite, by its code: the validation rules V1–V29 of DOMAIN.md
 §12 and the named rules zhibao adds (authority, bounds, strict input). A `DomainError`
 carries one of these codes, so code and tests match on the code rather than the wording,
-and the documentation of every code an error cites is generated from this table.
+and docs/rules.md is generated from this table (`python -m domain.rules > docs/rules.md`).
 """
 
 from __future__ import annotations
@@ -76,3 +76,16 @@ RULES: dict[str, str] = {
 def describe(code: str) -> str:
     """The rule's text; an unknown code is a programming error, not a user's."""
     return RULES[code]
+
+
+def markdown() -> str:
+    """docs/rules.md: every code a rejection can cite (`python -m domain.rules`)."""
+    lines = ["# Rule codes", "",
+             "Every rejection names its field and one of these codes (`DomainError.code`); "
+             "generated from `domain/rules.py`.", "", "| code | rule |", "| --- | --- |"]
+    lines += [f"| `{code}` | {text} |" for code, text in RULES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from domain.rules import RULES
+from domain.rules import RULES, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("domain", "projections", "infra", "flows")
@@ -38,3 +38,9 @@ def test_every_rejection_names_a_rule_code_of_the_table():
     unknown = [(where, code.value) for where, call in calls
                if isinstance(code := code_of(call), ast.Constant) and code.value not in RULES]
     assert missing == [] and unknown == []
+
+
+def test_the_rules_document_is_the_generated_one():
+    path = ROOT / "docs" / "rules.md"
+    assert path.read_text(encoding="utf-8") == markdown(), \
+        "docs/rules.md is stale: python -m domain.rules > docs/rules.md"
