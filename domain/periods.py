@@ -12,9 +12,9 @@ from enum import StrEnum
 
 from domain.base import SHANGHAI, DomainError
 
-MONTH_PATTERN = r"(\d{4})-(0[1-9]|1[0-2])"
+MONTH_PATTERN = r"([0-9]{4})-(0[1-9]|1[0-2])"
 """A month as text, `YYYY-MM` (groups: year, month)."""
-PATTERN = r"(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?"
+PATTERN = r"([0-9]{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?"
 """A period as text: a month, a quarter or a year (groups: year, month, quarter) — the one
 pattern the command schemas and `Period.parse` use."""
 _PARTS = re.compile(PATTERN)

@@ -56,13 +56,12 @@ RULES: dict[str, str] = {
     "SYSTEM-ONLY": "what only zhibao does (a submission's content and hash, 漏报, overdue, a "
                    "reporting period, a checkpoint, the bootstrap) is no command of any entry "
                    "point",
+    "INPUT": "a command has the fields its contract names (no others), each of its kind: "
+             "enumerations by their values, ids as UUIDs, texts not blank",
     "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
                   "of a size already signed lost a race with another signer)",
     "AUDIT-LOG": "a checkpoint is of this store's own log and, after the first, carries the "
                  "proof that it extends the one before",
-    "INPUT": "a field holds a value of its kind: a command is a JSON object of a known command "
-             "with no unknown fields, required text is not blank, counts and amounts are not "
-             "negative, codes and enumerations are known (strict input)",
     "REF": "an id names an existing record of the kind the field asks for, and a new record's "
            "id or registration number is not taken",
     "LIFECYCLE": "a command applies only in the states its aggregate's lifecycle allows: "
