@@ -33,18 +33,20 @@ belongs to it, and no entry point can act as it."""
 class DomainError(ValueError):
     """A command was rejected: `field` names the offending input, `rule` says why in words
     for a person, and `code` names the rule in `domain.rules.RULES` (e.g. "V7", "LIFECYCLE"):
-    what code and tests match on, never the wording."""
+    what code and tests match on, never the wording. Every rejection passes one
+    (tests/unit/test_rule_codes.py reads the source for it); the default only keeps a
+    caller that forgot from turning a refusal into a crash."""
 
-    def __init__(self, field: str, rule: str, code: str) -> None:
+    def __init__(self, field: str, rule: str, code: str | None = None) -> None:
         super().__init__(f"{field}: {citing(rule, code)}")
         self.field = field
         self.rule = rule
         self.code = code
 
 
-def citing(rule: str, code: str) -> str:
+def citing(rule: str, code: str | None) -> str:
     """The rule's words with its code cited at the end, unless the words cite it already."""
-    return rule if f"({code})" in rule else f"{rule} ({code})"
+    return rule if code is None or f"({code})" in rule else f"{rule} ({code})"
 
 
 class Level(StrEnum):
@@ -162,7 +164,7 @@ class Context:
             raise DomainError(field, f"{at.isoformat()} is in the future", "V2")
 
 
-def require(condition: bool, field: str, rule: str, code: str) -> None:
+def require(condition: bool, field: str, rule: str, code: str | None = None) -> None:
     if not condition:
         raise DomainError(field, rule, code)
 

@@ -65,7 +65,7 @@ class Rejection:
     command: str
     field: str
     rule: str
-    code: str  # the rule's code in domain.rules.RULES
+    code: str | None  # the rule's code in domain.rules.RULES
 
     def __str__(self) -> str:
         return f"line {self.line} ({self.command}): {self.field}: {citing(self.rule, self.code)}"
