@@ -31,11 +31,10 @@ import psycopg
 from bench.bench_projection import big_store
 from bench.harness import PG_BENCH_URL, Result, timed
 from domain import commands as c
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import Reporter, catch_up, open_views
 from infra.settings import Settings
-from projections.fold import micros
 from projections.stats import Window, figures, tally
 from projections.store import ViewStore
 from projections.tree import UnitTree

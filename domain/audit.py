@@ -15,13 +15,13 @@ positions with a digest each); they are still read and checked, and no longer wr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID, uuid5
+from uuid import uuid5
 
 from eventsourcing.dispatch import singledispatchmethod
 
-from domain.base import Context, ZhibaoAggregate, require
+from domain.base import EVENT_ID_NAMESPACE, Context, ZhibaoAggregate, require
 
-AUDIT_TRAIL_ID = uuid5(UUID("6f1b3a52-2d7c-4e55-9a57-7a1f0b7f3e01"), "zhibao/audit-trail")
+AUDIT_TRAIL_ID = uuid5(EVENT_ID_NAMESPACE, "zhibao/audit-trail")
 """There is one trail per store, so its id is fixed."""
 
 
@@ -82,12 +82,13 @@ class AuditTrail(ZhibaoAggregate):
     def sign(self, ctx: Context, origin: str, tree_size: int, root_hash: str,
              through_position: int, consistency: tuple[str, ...], note: str) -> None:
         require(self.origin in (None, origin), "origin",
-                f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log")
+                f"this store's log is {self.origin!r}; a checkpoint of {origin!r} is another log",
+                "AUDIT-LOG")
         require(tree_size > self.tree_size, "tree_size",
                 f"must be above {self.tree_size}, the size already checkpointed",
                 "AUDIT-SIZE")
         require(bool(consistency) == (self.tree_size > 0), "consistency",
-                "a checkpoint after another carries the proof that it extends it")
+                "a checkpoint after another carries the proof that it extends it", "AUDIT-LOG")
         self._record(self.CheckpointSigned, ctx, origin=origin, tree_size=tree_size,
                      root_hash=root_hash, through_position=through_position,
                      previous_size=self.tree_size, consistency=consistency, note=note)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
+from hashlib import sha1
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -30,15 +31,22 @@ belongs to it, and no entry point can act as it."""
 
 
 class DomainError(ValueError):
-    """A command was rejected: `field` names the offending input, `rule` says why, and
-    `code` names the rule in `domain.rules.RULES` (e.g. "V7"), when it has one."""
+    """A command was rejected: `field` names the offending input, `rule` says why in words
+    for a person, and `code` names the rule in `domain.rules.RULES` (e.g. "V7", "LIFECYCLE"):
+    what code and tests match on, never the wording. Every rejection passes one
+    (tests/unit/test_rule_codes.py reads the source for it); the default only keeps a
+    caller that forgot from turning a refusal into a crash."""
 
     def __init__(self, field: str, rule: str, code: str | None = None) -> None:
-        cited = f" ({code})" if code and f"({code})" not in rule else ""
-        super().__init__(f"{field}: {rule}{cited}")
+        super().__init__(f"{field}: {citing(rule, code)}")
         self.field = field
         self.rule = rule
         self.code = code
+
+
+def citing(rule: str, code: str | None) -> str:
+    """The rule's words with its code cited at the end, unless the words cite it already."""
+    return rule if code is None or f"({code})" in rule else f"{rule} ({code})"
 
 
 class Level(StrEnum):
@@ -153,7 +161,7 @@ class Context:
     def require_not_future(self, field: str, at: datetime) -> None:
         """Business time may not lie ahead of the system clock (V2)."""
         if at > self.recorded_at + self.clock_skew:
-            raise DomainError(field, f"{at.isoformat()} is in the future")
+            raise DomainError(field, f"{at.isoformat()} is in the future", "V2")
 
 
 def require(condition: bool, field: str, rule: str, code: str | None = None) -> None:
@@ -162,9 +170,10 @@ def require(condition: bool, field: str, rule: str, code: str | None = None) -> 
 
 
 def require_order(field: str, later: datetime | date, earlier: datetime | date, what: str) -> None:
-    """Lifecycle dates are monotone (V1, V3)."""
+    """Lifecycle dates are monotone (V3)."""
     if later < earlier:
-        raise DomainError(field, f"{later.isoformat()} is before {what} {earlier.isoformat()}")
+        raise DomainError(field, f"{later.isoformat()} is before {what} {earlier.isoformat()}",
+                          "V3")
 
 
 def business_date(at: datetime) -> date:
@@ -176,10 +185,38 @@ def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time(), SHANGHAI)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """An instant as integer microseconds since the Unix epoch: how views, Avro and Parquet
+    keep instants (exact integer arithmetic, before 1970 too)."""
+    return (at - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The instant `micros` encoded, in Asia/Shanghai (the offset the store writes)."""
+    return (EPOCH + value * MICROSECOND).astimezone(SHANGHAI)
+
+
 def event_id(originator_id: UUID, originator_version: int) -> UUID:
     """Stable event id: the same stored event always has the same id, so consumers that
     receive a re-sent event de-duplicate it by id."""
-    return uuid5(EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}")
+    return UUID(event_id_text(str(originator_id), originator_version))
+
+
+def event_id_text(aggregate_id: str, version: int) -> str:
+    """`str(event_id(…))` from the id as text: the UUIDv5 (RFC 4122: SHA-1 of namespace and
+    name, version and variant bits set) computed with hashlib directly, as `uuid.uuid5` and
+    `UUID` objects cost most of the time of the relay and the export, which need one per
+    event."""
+    digest = bytearray(sha1(EVENT_ID_NAMESPACE.bytes + f"{aggregate_id}/{version}".encode())
+                       .digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @cache

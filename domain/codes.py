@@ -39,10 +39,10 @@ def validate_unit_code(code: str, code_system: CodeSystem, level: Level) -> None
     """
     if code_system not in _SYSTEMS_BY_LEVEL[level]:
         allowed = ", ".join(sorted(_SYSTEMS_BY_LEVEL[level]))
-        raise DomainError("code_system", f"a {level} unit uses {allowed}, not {code_system}")
+        raise DomainError("code_system", f"a {level} unit uses {allowed}, not {code_system}", "V8")
     if code_system is CodeSystem.LOCAL:
         if not _LOCAL.fullmatch(code):
-            raise DomainError("code", f"local code {code!r} must be 4 digits + 2 of [0-9A-Z]")
+            raise DomainError("code", f"local code {code!r} must be 4 digits + 2 of [0-9A-Z]", "V8")
         return
     if code_system is CodeSystem.GB2260:
         _validate_gb2260(code, level)
@@ -52,25 +52,25 @@ def validate_unit_code(code: str, code_system: CodeSystem, level: Level) -> None
 
 def _validate_gb2260(code: str, level: Level) -> None:
     if not _SIX_DIGITS.fullmatch(code):
-        raise DomainError("code", f"GB/T 2260 code {code!r} must be exactly 6 digits")
+        raise DomainError("code", f"GB/T 2260 code {code!r} must be exactly 6 digits", "V8")
     if level is Level.PROVINCE and code[2:] != "0000":
-        raise DomainError("code", f"province code {code} must end in 0000")
+        raise DomainError("code", f"province code {code} must end in 0000", "V8")
     if level is Level.CITY and (code[4:] != "00" or code[2:4] == "00"):
-        raise DomainError("code", f"city code {code} must be PPCC00 with CC ≠ 00")
+        raise DomainError("code", f"city code {code} must be PPCC00 with CC ≠ 00", "V8")
     if level is Level.COUNTY and code[4:] == "00":
-        raise DomainError("code", f"county code {code} must not end in 00")
+        raise DomainError("code", f"county code {code} must not end in 00", "V8")
 
 
 def _validate_nbs12(code: str, level: Level) -> None:
     if not _TWELVE_DIGITS.fullmatch(code):
-        raise DomainError("code", f"statistical code {code!r} must be exactly 12 digits")
+        raise DomainError("code", f"statistical code {code!r} must be exactly 12 digits", "V8")
     township, village = int(code[6:9]), int(code[9:])
     if not 1 <= township <= 599:
-        raise DomainError("code", f"township segment {code[6:9]} of {code} must be 001–599")
+        raise DomainError("code", f"township segment {code[6:9]} of {code} must be 001–599", "V8")
     if level is Level.TOWN and village != 0:
-        raise DomainError("code", f"town code {code} must end in 000")
+        raise DomainError("code", f"town code {code} must end in 000", "V8")
     if level is Level.VILLAGE and not 1 <= village <= 599:
-        raise DomainError("code", f"village segment {code[9:]} of {code} must be 001–599")
+        raise DomainError("code", f"village segment {code[9:]} of {code} must be 001–599", "V8")
 
 
 def prefix_mismatch(child_code: str, child_level: Level, parent_code: str) -> str | None:
@@ -95,9 +95,10 @@ def validate_uscc(uscc: str) -> str:
         expected = stdnum_uscc.calc_check_digit(stdnum_uscc.compact(uscc)[:17])
         raise DomainError(
             "uscc", f"check character of {uscc} is wrong: expected {expected} (GB 32100)"
-        ) from None
+        , "INPUT") from None
     except ValidationError as e:
-        raise DomainError("uscc", f"{uscc!r} is not a unified social credit code: {e}") from None
+        raise DomainError("uscc", f"{uscc!r} is not a unified social credit code: {e}",
+                          "INPUT") from None
 
 
 def complete_uscc(first17: str) -> str:

@@ -40,6 +40,7 @@ from domain.enforcement import FineTarget, InterviewTarget, ReferralTarget, Susp
 from domain.hazards import Category, Channel, Grade, ListingLevel, Treatment, VerificationMethod
 from domain.inspections import InspectionType, Rank, TeamRole
 from domain.measures import MeasureKind
+from domain.periods import MONTH_PATTERN
 from domain.periods import PATTERN as PERIOD_PATTERN
 from domain.risk import RiskLevel
 from domain.rules import RULES
@@ -58,7 +59,7 @@ from domain.values import (
 
 # -- value types ------------------------------------------------------------------------
 
-Month = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, StringConstraints(pattern=f"^{MONTH_PATTERN}$")]
 Period = Annotated[str, StringConstraints(pattern=f"^{PERIOD_PATTERN}$")]
 """A reporting period: a month, a quarter (2021-Q2) or a year (domain.periods)."""
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -738,7 +739,7 @@ def parse_command(data: Any) -> Command:
     """Turn JSON into a command an entry point may execute, or reject it naming the first
     offending field."""
     if not isinstance(data, dict):
-        raise DomainError("command", "a command is a JSON object")
+        raise DomainError("command", "a command is a JSON object", "INPUT")
     if "actor" in data:
         raise DomainError("actor", "a command does not name who issues it: the entry point "
                                    "does (--as PERSON, ZHIBAO_ACTOR, a credential)",
@@ -752,7 +753,7 @@ def parse_command(data: Any) -> Command:
     except ValidationError as e:
         error = e.errors(include_url=False)[0]
         if error["type"] == "unknown_command":
-            raise DomainError("command", f"unknown command {name!r}") from None
+            raise DomainError("command", f"unknown command {name!r}", "INPUT") from None
         field = ".".join(str(part) for part in error["loc"][1:]) or "command"
         raise DomainError(field, error["msg"].removeprefix("Value error, "),
                           rule_of(error["type"])) from None
@@ -761,6 +762,7 @@ def parse_command(data: Any) -> Command:
 _RULE_OF_ERROR = {
     "string_too_long": "BOUND-TEXT", "too_long": "BOUND-LIST",
     "less_than_equal": "BOUND-NUMBER", "greater_than_equal": "BOUND-NUMBER",
+    "uuid_parsing": "INPUT",  # a malformed id breaks the contract's shape, not a JSON type
 }
 
 

@@ -63,7 +63,7 @@ class EnforcementCase(ZhibaoAggregate):
     def open(cls, ctx: Context, case_id: UUID, enterprise_id: UUID, unit_code: str, sector: str,
              case_no: str, related_hazard_ids: tuple[UUID, ...], opened_on: date,
              ) -> EnforcementCase:
-        require(bool(case_no.strip()), "case_no", "must not be empty")
+        require(bool(case_no.strip()), "case_no", "must not be empty", "INPUT")
         ctx.require_jurisdiction("enterprise_id", unit_code, sector)
         return cls._start(cls.EnforcementCaseOpened, ctx, case_id, unit_code,
                           start_of_day(opened_on), enterprise_id=enterprise_id, sector=sector,
@@ -78,7 +78,7 @@ class EnforcementCase(ZhibaoAggregate):
                     decision_no: str | None, decided_on: date) -> None:
         """`amount` in fen."""
         self._require_open_case(ctx)
-        require(amount > 0, "amount", "a fine is a positive amount")
+        require(amount > 0, "amount", "a fine is a positive amount", "INPUT")
         self._record(self.FineImposed, ctx, start_of_day(decided_on), amount_fen=amount,
                      target=fine_target, decision_no=decision_no)
 
@@ -89,7 +89,7 @@ class EnforcementCase(ZhibaoAggregate):
     def order_suspension(self, ctx: Context, scope: SuspensionScope, decision_no: str | None,
                          decided_on: date) -> None:
         self._require_open_case(ctx)
-        require(not self.suspended, "case_id", "a suspension is already in force")
+        require(not self.suspended, "case_id", "a suspension is already in force", "LIFECYCLE")
         self._record(self.SuspensionOrdered, ctx, start_of_day(decided_on), scope=scope,
                      decision_no=decision_no)
 
@@ -102,7 +102,7 @@ class EnforcementCase(ZhibaoAggregate):
 
     def lift_suspension(self, ctx: Context, decision_no: str | None, decided_on: date) -> None:
         self._require_open_case(ctx)
-        require(self.suspended, "case_id", "no suspension is in force")
+        require(self.suspended, "case_id", "no suspension is in force", "LIFECYCLE")
         self._record(self.SuspensionLifted, ctx, start_of_day(decided_on),
                      decision_no=decision_no)
 
@@ -125,7 +125,7 @@ class EnforcementCase(ZhibaoAggregate):
     def _act_on_licence(self, ctx: Context, event_class: type[ZhibaoAggregate.Event],
                         licence_no: str, decided_on: date) -> None:
         self._require_open_case(ctx)
-        require(bool(licence_no.strip()), "licence_no", "must not be empty")
+        require(bool(licence_no.strip()), "licence_no", "must not be empty", "INPUT")
         self._record(event_class, ctx, start_of_day(decided_on), licence_no=licence_no)
 
     class ClosureOrdered(Event):
@@ -140,7 +140,7 @@ class EnforcementCase(ZhibaoAggregate):
 
     def blacklist(self, ctx: Context, reason: str, decided_on: date) -> None:
         self._require_open_case(ctx)
-        require(bool(reason.strip()), "reason", "must not be empty")
+        require(bool(reason.strip()), "reason", "must not be empty", "INPUT")
         self._record(self.Blacklisted, ctx, start_of_day(decided_on), reason=reason)
 
     class CaseReferred(Event):
@@ -150,7 +150,7 @@ class EnforcementCase(ZhibaoAggregate):
     def refer(self, ctx: Context, referred_to: ReferralTarget, persons: int,
               decided_on: date) -> None:
         self._require_open_case(ctx)
-        require(persons >= 0, "persons", "must be a non-negative count")
+        require(persons >= 0, "persons", "must be a non-negative count", "INPUT")
         self._record(self.CaseReferred, ctx, start_of_day(decided_on), referred_to=referred_to,
                      persons=persons)
 
@@ -166,7 +166,7 @@ class EnforcementCase(ZhibaoAggregate):
         self.closed = True
 
     def _require_open_case(self, ctx: Context) -> None:
-        require(not self.closed, "case_id", "the case is closed")
+        require(not self.closed, "case_id", "the case is closed", "LIFECYCLE")
         ctx.require_jurisdiction("case_id", self.unit_code, self.sector)
 
 
@@ -197,9 +197,9 @@ class AccountabilityAction(ZhibaoAggregate):
                   target_type: InterviewTarget, target_name: str, enterprise_id: UUID | None,
                   held_on: date) -> AccountabilityAction:
         cls._require_authority(ctx, unit_code)
-        require(bool(target_name.strip()), "target_name", "must not be empty")
+        require(bool(target_name.strip()), "target_name", "must not be empty", "INPUT")
         require(target_type is not InterviewTarget.ENTERPRISE or enterprise_id is not None,
-                "enterprise_id", "an interview of an enterprise names it")
+                "enterprise_id", "an interview of an enterprise names it", "INPUT")
         return cls._start(cls.InterviewHeld, ctx, action_id, unit_code, start_of_day(held_on),
                           target_type=target_type, target_name=target_name,
                           enterprise_id=enterprise_id)
@@ -208,7 +208,7 @@ class AccountabilityAction(ZhibaoAggregate):
     def expose(cls, ctx: Context, action_id: UUID, unit_code: str, enterprise_id: UUID | None,
                channel: str, subject: str, published_on: date) -> AccountabilityAction:
         cls._require_authority(ctx, unit_code)
-        require(bool(subject.strip()), "subject", "must not be empty")
+        require(bool(subject.strip()), "subject", "must not be empty", "INPUT")
         return cls._start(cls.PublicExposure, ctx, action_id, unit_code,
                           start_of_day(published_on), enterprise_id=enterprise_id,
                           channel=channel, subject=subject)
@@ -217,7 +217,8 @@ class AccountabilityAction(ZhibaoAggregate):
     def remind(cls, ctx: Context, action_id: UUID, unit_code: str, step: int, addressee: str,
                subject: str, issued_on: date) -> AccountabilityAction:
         cls._require_authority(ctx, unit_code)
-        require(step in (1, 2, 3), "step", "the ladder has steps 1 (提醒), 2 (督办), 3 (约谈)")
+        require(step in (1, 2, 3), "step", "the ladder has steps 1 (提醒), 2 (督办), 3 (约谈)",
+                "INPUT")
         return cls._start(cls.AccountabilityReminderIssued, ctx, action_id, unit_code,
                           start_of_day(issued_on), step=step, addressee=addressee,
                           subject=subject)

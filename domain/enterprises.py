@@ -43,7 +43,7 @@ class EnterpriseFlags:
 def parse_month(field: str, period: str) -> tuple[int, int]:
     """A self-inspection is monthly: its period is a calendar month written YYYY-MM."""
     parsed = Period.parse(period, field)
-    require(parsed.kind is PeriodKind.MONTH, field, f"{period!r} is not a month (YYYY-MM)")
+    require(parsed.kind is PeriodKind.MONTH, field, f"{period!r} is not a month (YYYY-MM)", "INPUT")
     return parsed.year, parsed.number
 
 
@@ -108,8 +108,8 @@ class Enterprise(ZhibaoAggregate):
         registered_on: date,
     ) -> Enterprise:
         normalised = validate_uscc(uscc)
-        require(bool(name.strip()), "name", "must not be empty")
-        require(len(sectors) > 0, "sectors", "at least one sector (the primary one first)")
+        require(bool(name.strip()), "name", "must not be empty", "INPUT")
+        require(len(sectors) > 0, "sectors", "at least one sector (the primary one first)", "INPUT")
         for sector in sectors:
             require_sector("sectors", sector)
         require_valid_at("unit_code", unit, registered_on)
@@ -127,7 +127,7 @@ class Enterprise(ZhibaoAggregate):
 
     def relocate(self, ctx: Context, unit: UnitRef, on: date) -> None:
         self._require_not_closed("enterprise_id")
-        require(unit.code != self.unit_code, "unit_code", "is the current location")
+        require(unit.code != self.unit_code, "unit_code", "is the current location", "LIFECYCLE")
         require_valid_at("unit_code", unit, on)
         ctx.require_jurisdiction("enterprise_id", self.unit_code, self.sector)
         ctx.require_jurisdiction("unit_code", unit.code, self.sector)
@@ -143,7 +143,7 @@ class Enterprise(ZhibaoAggregate):
 
     def change_sectors(self, ctx: Context, sectors: tuple[str, ...]) -> None:
         self._require_not_closed("enterprise_id")
-        require(len(sectors) > 0, "sectors", "at least one sector (the primary one first)")
+        require(len(sectors) > 0, "sectors", "at least one sector (the primary one first)", "INPUT")
         for sector in sectors:
             require_sector("sectors", sector)
         ctx.require_jurisdiction("enterprise_id", self.unit_code, self.sector)
@@ -171,7 +171,8 @@ class Enterprise(ZhibaoAggregate):
 
     def suspend(self, ctx: Context, on: date, reason: str, decision_no: str | None) -> None:
         require(self.status is EnterpriseStatus.OPERATING, "enterprise_id",
-                f"only an operating enterprise can be suspended, this one is {self.status}")
+                f"only an operating enterprise can be suspended, this one is {self.status}",
+                "LIFECYCLE")
         self._require_regulator(ctx)
         self._record(self.EnterpriseSuspended, ctx, start_of_day(on), reason=reason,
                      decision_no=decision_no)
@@ -185,7 +186,7 @@ class Enterprise(ZhibaoAggregate):
 
     def resume(self, ctx: Context, on: date, decision_no: str | None) -> None:
         require(self.status is EnterpriseStatus.SUSPENDED, "enterprise_id",
-                f"only a suspended enterprise can resume, this one is {self.status}")
+                f"only a suspended enterprise can resume, this one is {self.status}", "LIFECYCLE")
         self._require_regulator(ctx)
         self._record(self.EnterpriseResumed, ctx, start_of_day(on), decision_no=decision_no)
 
@@ -223,11 +224,11 @@ class Enterprise(ZhibaoAggregate):
         require(self.status is not EnterpriseStatus.CLOSED, "enterprise_id",
                 "a closed enterprise no longer self-inspects", "V9")
         require(period not in self.self_inspected_periods, "period",
-                f"a self-inspection for {period} was already submitted")
-        require(hazards_found >= 0, "hazards_found", "must be a non-negative count")
+                f"a self-inspection for {period} was already submitted", "LIFECYCLE")
+        require(hazards_found >= 0, "hazards_found", "must be a non-negative count", "INPUT")
         ctx.require_not_future("submitted_at", submitted_at)
         require(date(year, month, 1) <= business_date(submitted_at), "period",
-                f"{period} has not started on {business_date(submitted_at)}")
+                f"{period} has not started on {business_date(submitted_at)}", "V3")
         ctx.require_jurisdiction("enterprise_id", self.unit_code, self.sector, self.id)
         self._record(self.SelfInspectionSubmitted, ctx, submitted_at, period=period,
                      hazards_found=hazards_found, signed_by_principal=signed_by_principal,
@@ -239,7 +240,7 @@ class Enterprise(ZhibaoAggregate):
 
     def _require_not_closed(self, field: str) -> None:
         require(self.status is not EnterpriseStatus.CLOSED, field,
-                f"enterprise {self.name} is closed")
+                f"enterprise {self.name} is closed", "V9")
 
     def _require_regulator(self, ctx: Context) -> None:
         """Who may change an enterprise's status is the permission matrix's; where is its

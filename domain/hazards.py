@@ -205,16 +205,16 @@ class Hazard(ZhibaoAggregate):
         require_sector("sector", found.sector)
         if enterprise is not None:
             require_operating("enterprise_id", enterprise, business_date(found.discovered_at))
-        require(bool(found.description.strip()), "description", "must not be empty")
+        require(bool(found.description.strip()), "description", "must not be empty", "INPUT")
         ctx.require_not_future("discovered_at", found.discovered_at)
         ctx.require_jurisdiction("unit_code", found.unit_code, found.sector, found.enterprise_id)
         if found.channel is Channel.PUBLIC_REPORT_VERIFIED:
             require(found.public_report_id is not None and public_report_verified,
                     "public_report_id",
-                    "a public report becomes a hazard only after it was verified true (V25)")
+                    "a public report becomes a hazard only after it was verified true (V25)", "V25")
         if found.channel is Channel.SELF_INSPECTION:
             require(found.enterprise_id is not None, "enterprise_id",
-                    "a self-inspection finding belongs to an enterprise")
+                    "a self-inspection finding belongs to an enterprise", "INPUT")
         level = ctx.org.level.value if ctx.org.level else OrgType.ENTERPRISE.value
         return cls._start(
             cls.HazardReported, ctx, hazard_id, found.unit_code, found.discovered_at,
@@ -247,18 +247,19 @@ class Hazard(ZhibaoAggregate):
         self._require_grading_authority(ctx, grade)
         if grade is Grade.MAJOR:
             require(bool(criteria_ref), "criteria_ref",
-                    "a major grading cites the clause of the determination standard (V13)")
+                    "a major grading cites the clause of the determination standard (V13)", "V13")
         self._require_after("occurred_at", at)
         discovered_on = business_date(self.discovered_at)
         if treatment is Treatment.IMMEDIATE:
             deadline = deadline or discovered_on
             require(deadline == discovered_on, "deadline",
-                    "immediate rectification is due on the day of discovery")
+                    "immediate rectification is due on the day of discovery", "V1")
         else:
-            require(deadline is not None, "deadline", "rectification within a deadline needs one")
+            require(deadline is not None, "deadline", "rectification within a deadline needs one",
+                    "V1")
             assert deadline is not None
             require(deadline > discovered_on, "deadline",
-                    f"{deadline} must be after the discovery date {discovered_on} (V1)")
+                    f"{deadline} must be after the discovery date {discovered_on} (V1)", "V1")
         self._record(
             self.HazardConfirmed, ctx, at, grade=grade, local_grade=local_grade,
             criteria_ref=criteria_ref, treatment=treatment, deadline=deadline,
@@ -283,15 +284,17 @@ class Hazard(ZhibaoAggregate):
     def regrade(self, ctx: Context, to_grade: Grade, reason: str,
                 criteria_ref: str | None = None) -> None:
         self._require_open("regrade")
-        require(self.grade is not None, "hazard_id", "confirm the hazard before regrading it")
-        require(to_grade is not self.grade, "to_grade", f"the hazard is already {to_grade}")
-        require(bool(reason.strip()), "reason", "must say why the grade changes")
+        require(self.grade is not None, "hazard_id", "confirm the hazard before regrading it",
+                "LIFECYCLE")
+        require(to_grade is not self.grade, "to_grade", f"the hazard is already {to_grade}",
+                "LIFECYCLE")
+        require(bool(reason.strip()), "reason", "must say why the grade changes", "INPUT")
         if to_grade is Grade.MAJOR:
             require(bool(criteria_ref), "criteria_ref",
-                    "a major grading cites the determination standard (V13)")
+                    "a major grading cites the determination standard (V13)", "V13")
         else:
             require(self.listing is None or self.delisted, "to_grade",
-                    "a listed major hazard must be delisted before it is downgraded (V15)")
+                    "a listed major hazard must be delisted before it is downgraded (V15)", "V15")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         self._record(self.HazardRegraded, ctx, from_grade=self.grade, to_grade=to_grade,
                      criteria_ref=criteria_ref, reason=reason)
@@ -316,11 +319,11 @@ class Hazard(ZhibaoAggregate):
         """The fast path for a general hazard removed on discovery: REPORTED → CLOSED."""
         self._require_state("rectify on the spot", HazardState.REPORTED)
         require(self.proposed_grade is Grade.GENERAL, "hazard_id",
-                "only a general hazard can be rectified on the spot")
+                "only a general hazard can be rectified on the spot", "LIFECYCLE")
         self._require_after("rectified_at", rectified_at)
         ctx.require_not_future("rectified_at", rectified_at)
         require(business_date(rectified_at) == business_date(self.discovered_at), "rectified_at",
-                "on-the-spot rectification happens on the day of discovery")
+                "on-the-spot rectification happens on the day of discovery", "V3")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         self._record(self.HazardRectifiedOnSpot, ctx, rectified_at, evidence=evidence)
 
@@ -340,19 +343,20 @@ class Hazard(ZhibaoAggregate):
 
     def submit_plan(self, ctx: Context, plan: RectificationPlan) -> None:
         self._require_state("submit a plan", HazardState.CONFIRMED)
-        require(bool(plan.measures.strip()), "plan.measures", "must describe the measures")
+        require(bool(plan.measures.strip()), "plan.measures", "must describe the measures", "INPUT")
         if self.grade is Grade.MAJOR:
             missing = plan.missing_for_major()
             require(not missing, f"plan.{missing[0]}" if missing else "plan",
                     "a major hazard's plan needs all of 五到位 (measures, responsible org and "
                     f"person, funds with source, time limit, contingency plan); missing: "
-                    f"{', '.join(missing)}")
-        require(plan.funds_fen is None or plan.funds_fen >= 0, "plan.funds", "must not be negative")
+                    f"{', '.join(missing)}", "V6")
+        require(plan.funds_fen is None or plan.funds_fen >= 0, "plan.funds", "must not be negative",
+                "INPUT")
         if plan.deadline is not None:
             assert self.deadline is not None
             require(plan.deadline <= self.deadline, "plan.deadline",
                     f"the plan cannot end after the hazard's deadline {self.deadline}; "
-                    "request an extension")
+                    "request an extension", "V6")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         self._record(self.RectificationPlanSubmitted, ctx, plan=plan)
 
@@ -373,14 +377,15 @@ class Hazard(ZhibaoAggregate):
     def review_plan(self, ctx: Context, approve: bool, opinion: str | None) -> None:
         self._require_state("review a plan", HazardState.CONFIRMED)
         require(self.plan is not None and not self.plan_approved, "hazard_id",
-                "there is no plan awaiting review")
+                "there is no plan awaiting review", "LIFECYCLE")
         require(self.grade is Grade.MAJOR, "hazard_id",
-                "only a major hazard's plan is reviewed; a general plan takes effect on submission")
+                "only a major hazard's plan is reviewed; a general plan takes effect on submission",
+                "LIFECYCLE")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         if approve:
             self._record(self.RectificationPlanApproved, ctx, opinion=opinion)
         else:
-            require(bool(opinion), "opinion", "a rejection must say why")
+            require(bool(opinion), "opinion", "a rejection must say why", "INPUT")
             self._record(self.RectificationPlanRejected, ctx, opinion=opinion or "")
 
     @when.register
@@ -399,7 +404,7 @@ class Hazard(ZhibaoAggregate):
 
     def report_progress(self, ctx: Context, percent: int, note: str | None) -> None:
         self._require_state("report progress", HazardState.RECTIFYING)
-        require(0 <= percent <= 100, "percent", "must be between 0 and 100")
+        require(0 <= percent <= 100, "percent", "must be between 0 and 100", "V28")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         self._record(self.RectificationProgressReported, ctx, percent=percent, note=note)
 
@@ -415,14 +420,15 @@ class Hazard(ZhibaoAggregate):
                             HazardState.RECTIFYING)
         assert self.deadline is not None
         require(self.pending_extension is None, "hazard_id",
-                f"an extension to {self.pending_extension} is already awaiting a decision")
+                f"an extension to {self.pending_extension} is already awaiting a decision",
+                "LIFECYCLE")
         ctx.require_not_future("requested_at", requested_at)
         require(business_date(requested_at) <= self.deadline, "requested_at",
                 f"an extension must be requested before the deadline {self.deadline} "
-                "expires (V14)")
+                "expires (V14)", "V14")
         require(new_deadline > self.deadline, "new_deadline",
-                f"must be later than the current deadline {self.deadline}")
-        require(bool(reason.strip()), "reason", "must say why more time is needed")
+                f"must be later than the current deadline {self.deadline}", "V14")
+        require(bool(reason.strip()), "reason", "must say why more time is needed", "INPUT")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         self._record(self.DeadlineExtensionRequested, ctx, requested_at,
                      new_deadline=new_deadline, reason=reason)
@@ -442,17 +448,17 @@ class Hazard(ZhibaoAggregate):
                          new_deadline: date | None = None) -> None:
         self._require_open("decide an extension")
         require(self.pending_extension is not None, "hazard_id",
-                "no extension request awaits a decision")
+                "no extension request awaits a decision", "LIFECYCLE")
         self._require_deadline_authority(ctx)
         if approve:
             assert self.deadline is not None and self.pending_extension is not None
             granted = new_deadline or self.pending_extension
             require(granted > self.deadline, "new_deadline",
-                    f"must be later than the current deadline {self.deadline}")
+                    f"must be later than the current deadline {self.deadline}", "V14")
             self._record(self.DeadlineExtended, ctx, old_deadline=self.deadline,
                          new_deadline=granted)
         else:
-            require(bool(opinion), "opinion", "a rejection must say why")
+            require(bool(opinion), "opinion", "a rejection must say why", "INPUT")
             self._record(self.DeadlineExtensionRejected, ctx, opinion=opinion or "")
 
     @when.register
@@ -495,13 +501,14 @@ class Hazard(ZhibaoAggregate):
                     supervising_org: str | None, notice_no: str | None) -> None:
         self._require_state("list", HazardState.CONFIRMED, HazardState.RECTIFYING,
                             HazardState.RECTIFIED)
-        require(self.grade is Grade.MAJOR, "hazard_id", "only a major hazard is listed")
-        require(self.listing is None, "hazard_id", "the hazard is already listed")
+        require(self.grade is Grade.MAJOR, "hazard_id", "only a major hazard is listed",
+                "LIFECYCLE")
+        require(self.listing is None, "hazard_id", "the hazard is already listed", "LIFECYCLE")
         listing_level = level.level
         require(listing_level is not None and ctx.org.level is listing_level, "level",
-                f"an org at {ctx.org.level} level cannot list at {level} level")
+                f"an org at {ctx.org.level} level cannot list at {level} level", "V7")
         require(deadline >= ctx.today, "deadline",
-                f"a listing deadline cannot lie before the listing date {ctx.today}")
+                f"a listing deadline cannot lie before the listing date {ctx.today}", "V3")
         ctx.require_jurisdiction("hazard_id", self.unit_code)
         listing = Listing(level=level, authority_org_id=ctx.actor.org_id,
                           supervising_org=supervising_org, notice_no=notice_no, deadline=deadline)
@@ -516,11 +523,11 @@ class Hazard(ZhibaoAggregate):
 
     def delist(self, ctx: Context, delisting_doc: str | None) -> None:
         require(self.listing is not None and not self.delisted, "hazard_id",
-                "the hazard is not listed")
+                "the hazard is not listed", "LIFECYCLE")
         self._require_state("delist", HazardState.VERIFIED)
         assert self.listing is not None
         require(ctx.actor.org_id == self.listing.authority_org_id, "actor",
-                "only the listing authority delists (摘牌) a hazard (V5)")
+                "only the listing authority delists (摘牌) a hazard (V5)", "V5")
         self._record(self.HazardDelisted, ctx, delisting_doc=delisting_doc)
 
     @when.register
@@ -536,7 +543,7 @@ class Hazard(ZhibaoAggregate):
         self._require_state("declare rectified", HazardState.CONFIRMED, HazardState.RECTIFYING)
         if self.grade is Grade.MAJOR:
             require(self.plan_approved, "hazard_id",
-                    "a major hazard needs an approved 五到位 plan before completion (V6)")
+                    "a major hazard needs an approved 五到位 plan before completion (V6)", "V6")
         ctx.require_not_future("completed_at", completed_at)
         self._require_after("completed_at", completed_at)
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
@@ -561,7 +568,7 @@ class Hazard(ZhibaoAggregate):
         ctx.require_not_future("verified_at", verified_at)
         assert self.completed_at is not None
         require_order("verified_at", verified_at, self.completed_at, "completion")
-        require(passed or bool(opinion), "opinion", "a failed verification must say why")
+        require(passed or bool(opinion), "opinion", "a failed verification must say why", "INPUT")
         self._record(self.HazardVerified, ctx, verified_at, passed=passed, method=method,
                      opinion=opinion, verifier_org_id=ctx.actor.org_id)
 
@@ -582,9 +589,10 @@ class Hazard(ZhibaoAggregate):
         """销号: only after a passing verification (V4) and, if listed, delisting (V5)."""
         if self.state is not HazardState.VERIFIED:
             raise DomainError("hazard_id", f"cannot close a {self.state} hazard: closure needs a "
-                                           "passing verification by an authorised body (V4)")
+                                           "passing verification by an authorised body (V4)", "V4")
         require(self.listing is None or self.delisted, "hazard_id",
-                "a listed hazard must be delisted by its listing authority before closure (V5)")
+                "a listed hazard must be delisted by its listing authority before closure (V5)",
+                "V5")
         self._require_verification_authority(ctx, "CloseHazard")
         ctx.require_not_future("closed_at", closed_at)
         assert self.verified_at is not None
@@ -607,12 +615,13 @@ class Hazard(ZhibaoAggregate):
         """Hand over to the responsible body (隐患移交). zhibao keeps the same hazard and
         its timeline under the receiving body, so nothing is counted twice."""
         self._require_open("transfer")
-        require(to_org_id != self.treating_org_id, "to_org_id", "already the treating body")
+        require(to_org_id != self.treating_org_id, "to_org_id", "already the treating body",
+                "LIFECYCLE")
         require(to_org_covers, "to_org_id",
-                f"the receiving org has no jurisdiction over {self.unit_code}")
-        require(bool(reason.strip()), "reason", "must say why the hazard is handed over")
+                f"the receiving org has no jurisdiction over {self.unit_code}", "V7")
+        require(bool(reason.strip()), "reason", "must say why the hazard is handed over", "INPUT")
         require(ctx.actor.org_id == self.treating_org_id or ctx.covers(self.unit_code, None, None),
-                "actor", "only the treating body or a higher level transfers a hazard")
+                "actor", "only the treating body or a higher level transfers a hazard", "V7")
         self._record(self.HazardTransferred, ctx, from_org_id=self.treating_org_id,
                      to_org_id=to_org_id, reason=reason)
 
@@ -626,14 +635,14 @@ class Hazard(ZhibaoAggregate):
 
     def void(self, ctx: Context, reason: str, duplicate_of: UUID | None) -> None:
         self._require_state("void", HazardState.REPORTED, HazardState.CONFIRMED)
-        require(bool(reason.strip()), "reason", "must say why the record is void")
-        require(duplicate_of != self.id, "duplicate_of", "a hazard cannot duplicate itself")
+        require(bool(reason.strip()), "reason", "must say why the record is void", "INPUT")
+        require(duplicate_of != self.id, "duplicate_of", "a hazard cannot duplicate itself", "V10")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector, self.enterprise_id)
         if self.state is HazardState.CONFIRMED:
             ctx.authorise("VoidHazard:confirmed")
             require(ctx.org.level is not None
                     and ctx.org.level.rank > _rank(self.discovering_level),
-                    "actor", "after confirmation only a higher level voids a hazard")
+                    "actor", "after confirmation only a higher level voids a hazard", "V7")
         else:
             ctx.authorise("VoidHazard:reported")
         self._record(self.HazardVoided, ctx, reason=reason, duplicate_of=duplicate_of)
@@ -659,7 +668,7 @@ class Hazard(ZhibaoAggregate):
                              decision_no: str | None) -> None:
         self._require_open("eliminate")
         require(self.enterprise_id is not None and enterprise_closed, "enterprise_id",
-                "a hazard is eliminated by closure only when its enterprise is closed")
+                "a hazard is eliminated by closure only when its enterprise is closed", "LIFECYCLE")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
         self._record(self.HazardEliminatedByClosure, ctx, decision_no=decision_no)
 
@@ -674,7 +683,7 @@ class Hazard(ZhibaoAggregate):
                        field: str = "hazard_id") -> None:
         if self.state not in allowed:
             raise DomainError(field, f"cannot {action} a hazard in state {self.state} "
-                                     f"(allowed from {', '.join(allowed)})")
+                                     f"(allowed from {', '.join(allowed)})", "LIFECYCLE")
 
     def _require_open(self, action: str) -> None:
         self._require_state(action, *sorted(OPEN))
@@ -693,7 +702,7 @@ class Hazard(ZhibaoAggregate):
         if self.listing is not None and not self.delisted:
             ctx.authorise("DecideDeadlineExtension:listed")
             require(ctx.actor.org_id == self.listing.authority_org_id, "actor",
-                    "a listed hazard's deadline is decided by its listing authority")
+                    "a listed hazard's deadline is decided by its listing authority", "V5")
         else:
             ctx.authorise("DecideDeadlineExtension:unlisted")
         ctx.require_jurisdiction("hazard_id", self.unit_code, self.sector)
@@ -711,7 +720,7 @@ class Hazard(ZhibaoAggregate):
         require(ctx.actor.org_id == self.listing.authority_org_id or (
             level is not None and ctx.org.at_least(level)), "actor",
             f"a hazard listed at {self.listing.level} level is verified and closed by its "
-            "listing authority or a verifier at that level (V5)")
+            "listing authority or a verifier at that level (V5)", "V5")
 
 
 def _rank(level_name: str) -> int:

@@ -92,10 +92,11 @@ class Inspection(ZhibaoAggregate):
         date_from: date, date_to: date,
     ) -> Inspection:
         """Targets have been checked against the organiser's jurisdiction by the caller."""
-        require(len(team) > 0, "team", "an inspection needs a team")
-        require(len(targets) > 0, "targets", "an inspection needs at least one enterprise")
-        require(len(set(targets)) == len(targets), "targets", "an enterprise is listed twice")
-        require(date_to >= date_from, "date_to", f"{date_to} is before date_from {date_from}")
+        require(len(team) > 0, "team", "an inspection needs a team", "INPUT")
+        require(len(targets) > 0, "targets", "an inspection needs at least one enterprise", "INPUT")
+        require(len(set(targets)) == len(targets), "targets", "an enterprise is listed twice",
+                "INPUT")
+        require(date_to >= date_from, "date_to", f"{date_to} is before date_from {date_from}", "V3")
         return cls._start(
             cls.InspectionPlanned, ctx, inspection_id, ctx.org.unit_code, ctx.at,
             inspection_type=inspection_type,
@@ -116,15 +117,16 @@ class Inspection(ZhibaoAggregate):
         signatures: tuple[str, ...],
     ) -> None:
         """A visit counts where the enterprise is (territorial attribution, §11.2)."""
-        require(not self.closed, "inspection_id", "the inspection is closed")
+        require(not self.closed, "inspection_id", "the inspection is closed", "LIFECYCLE")
         require(enterprise_id in self.targets, "enterprise_id",
-                "is not a target of this inspection")
-        require(enterprise_id not in self.visited, "enterprise_id", "was already visited")
-        require(findings_count >= 0, "findings_count", "must be a non-negative count")
+                "is not a target of this inspection", "INPUT")
+        require(enterprise_id not in self.visited, "enterprise_id", "was already visited",
+                "LIFECYCLE")
+        require(findings_count >= 0, "findings_count", "must be a non-negative count", "INPUT")
         ctx.require_not_future("visited_at", visited_at)
         day = business_date(visited_at)
         require(self.date_from <= day <= self.date_to, "visited_at",
-                f"{day} lies outside the inspection's dates {self.date_from}–{self.date_to}")
+                f"{day} lies outside the inspection's dates {self.date_from}–{self.date_to}", "V3")
         self._record(
             self.InspectionConducted, ctx, visited_at, unit_code=enterprise_unit_code,
             enterprise_id=enterprise_id, findings_count=findings_count,
@@ -141,11 +143,11 @@ class Inspection(ZhibaoAggregate):
 
     def close(self, ctx: Context, closed_at: datetime, hazard_ids: tuple[UUID, ...],
               bulletin_id: str | None) -> None:
-        require(not self.closed, "inspection_id", "the inspection is already closed")
-        require(bool(self.visited), "inspection_id", "no enterprise was visited yet")
+        require(not self.closed, "inspection_id", "the inspection is already closed", "LIFECYCLE")
+        require(bool(self.visited), "inspection_id", "no enterprise was visited yet", "LIFECYCLE")
         ctx.require_not_future("closed_at", closed_at)
         require(business_date(closed_at) >= self.date_from, "closed_at",
-                f"before the inspection started on {self.date_from}")
+                f"before the inspection started on {self.date_from}", "V3")
         ctx.require_jurisdiction("inspection_id", self.unit_code)
         self._record(self.InspectionClosed, ctx, closed_at, hazard_ids=tuple(hazard_ids),
                      bulletin_id=bulletin_id)

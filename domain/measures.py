@@ -54,11 +54,11 @@ class Measure(ZhibaoAggregate):
     def plan(cls, ctx: Context, measure_id: UUID, title: str, kind: MeasureKind,
              sector: str | None, content: str | None, partners: tuple[str, ...],
              planned_date: date, related_hazard_ids: tuple[UUID, ...]) -> Measure:
-        require(bool(title.strip()), "title", "must not be empty")
+        require(bool(title.strip()), "title", "must not be empty", "INPUT")
         if sector is not None:
             require_sector("sector", sector)
         require(planned_date >= ctx.today, "planned_date",
-                f"a planned completion date cannot lie before the planning date {ctx.today}")
+                f"a planned completion date cannot lie before the planning date {ctx.today}", "V3")
         return cls._start(
             cls.MeasurePlanned, ctx, measure_id, ctx.org.unit_code, ctx.at,
             org_id=ctx.actor.org_id, title=title, kind=kind, sector=sector, content=content,
@@ -72,8 +72,8 @@ class Measure(ZhibaoAggregate):
 
     def issue(self, ctx: Context, doc_no: str, issued_on: date) -> None:
         require(self.status is MeasureStatus.PLANNED, "measure_id",
-                f"only a planned measure is issued, this one is {self.status}")
-        require(bool(doc_no.strip()), "doc_no", "an issued measure has a document number")
+                f"only a planned measure is issued, this one is {self.status}", "LIFECYCLE")
+        require(bool(doc_no.strip()), "doc_no", "an issued measure has a document number", "INPUT")
         self._require_owner(ctx)
         self._record(self.MeasureIssued, ctx, start_of_day(issued_on), doc_no=doc_no,
                      issued_on=issued_on)
@@ -87,9 +87,10 @@ class Measure(ZhibaoAggregate):
         evidence: str | None
 
     def complete(self, ctx: Context, completed_on: date, evidence: str | None) -> None:
-        require(self.status is not MeasureStatus.DONE, "measure_id", "already completed")
+        require(self.status is not MeasureStatus.DONE, "measure_id", "already completed",
+                "LIFECYCLE")
         require(start_of_day(completed_on) <= ctx.recorded_at, "completed_on",
-                "cannot lie in the future")
+                "cannot lie in the future", "V2")
         self._require_owner(ctx)
         self._record(self.MeasureCompleted, ctx, start_of_day(completed_on),
                      completed_on=completed_on, evidence=evidence)

@@ -12,9 +12,12 @@ from enum import StrEnum
 
 from domain.base import SHANGHAI, DomainError
 
-PATTERN = r"[0-9]{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?"
-"""What a period looks like as text (the command schemas use it too)."""
-_PARTS = re.compile(r"([0-9]{4})(?:-([0-9]{2})|-Q([0-9]))?")
+MONTH_PATTERN = r"([0-9]{4})-(0[1-9]|1[0-2])"
+"""A month as text, `YYYY-MM` (groups: year, month)."""
+PATTERN = r"([0-9]{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?"
+"""A period as text: a month, a quarter or a year (groups: year, month, quarter) — the one
+pattern the command schemas and `Period.parse` use."""
+_PARTS = re.compile(PATTERN)
 _QUARTER_NAMES = "一二三四"
 FIRST_YEAR, LAST_YEAR = 1949, 2199
 """The years a period may lie in: every date of them is representable (domain.values)."""
@@ -34,11 +37,10 @@ class Period:
 
     @classmethod
     def parse(cls, text: str, field: str = "period") -> Period:
-        if not re.fullmatch(PATTERN, text):
+        match = _PARTS.fullmatch(text)
+        if match is None:
             raise DomainError(field, f"{text!r} is not a period: a month 2021-03, a quarter "
                                      "2021-Q2 or a year 2021", "V24")
-        match = _PARTS.fullmatch(text)
-        assert match is not None
         year, month, quarter = match.groups()
         if not FIRST_YEAR <= int(year) <= LAST_YEAR:
             raise DomainError(field, f"{text} lies outside the years {FIRST_YEAR}–{LAST_YEAR}",

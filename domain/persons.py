@@ -48,7 +48,7 @@ class Person(ZhibaoAggregate):
     def register(cls, ctx: Context, person_id: UUID, name: str, org: OrgProfile,
                  roles: tuple[Role, ...]) -> Person:
         """A person joins `org`, with the roles they start with."""
-        require(bool(name.strip()), "name", "must not be empty")
+        require(bool(name.strip()), "name", "must not be empty", "INPUT")
         _require_administrator(ctx, org)
         person = cls._start(cls.PersonRegistered, ctx, person_id, org.unit_code,
                             ctx.recorded_at, name=name, org_id=org.org_id)
@@ -61,8 +61,8 @@ class Person(ZhibaoAggregate):
 
     def grant_role(self, ctx: Context, org: OrgProfile, role: Role) -> None:
         self._require_administered_by(ctx, org)
-        require(self.active, "person_id", f"{self.name} was deactivated")
-        require(role not in self.roles, "role", f"{self.name} already holds {role}")
+        require(self.active, "person_id", f"{self.name} was deactivated", "LIFECYCLE")
+        require(role not in self.roles, "role", f"{self.name} already holds {role}", "LIFECYCLE")
         require(may_hold(role, org.org_type), "role",
                 f"a {role} is held in a {' or '.join(sorted(ROLE_ORGS[role]))}, not in a "
                 f"{org.org_type}", "AUTH-ROLE")
@@ -77,7 +77,7 @@ class Person(ZhibaoAggregate):
 
     def revoke_role(self, ctx: Context, org: OrgProfile, role: Role) -> None:
         self._require_administered_by(ctx, org)
-        require(role in self.roles, "role", f"{self.name} does not hold {role}")
+        require(role in self.roles, "role", f"{self.name} does not hold {role}", "LIFECYCLE")
         self._record(self.RoleRevoked, ctx, role=role)
 
     @when.register
@@ -90,8 +90,8 @@ class Person(ZhibaoAggregate):
     def deactivate(self, ctx: Context, org: OrgProfile, reason: str) -> None:
         """The person leaves (离岗): they keep their history but act no more."""
         self._require_administered_by(ctx, org)
-        require(self.active, "person_id", f"{self.name} was already deactivated")
-        require(bool(reason.strip()), "reason", "must say why")
+        require(self.active, "person_id", f"{self.name} was already deactivated", "LIFECYCLE")
+        require(bool(reason.strip()), "reason", "must say why", "INPUT")
         self._record(self.PersonDeactivated, ctx, reason=reason)
 
     @when.register

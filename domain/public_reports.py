@@ -29,7 +29,7 @@ class PublicReport(ZhibaoAggregate):
     @classmethod
     def receive(cls, ctx: Context, report_id: UUID, unit_code: str, channel: str, content: str,
                 location: str | None) -> PublicReport:
-        require(bool(content.strip()), "content", "must not be empty")
+        require(bool(content.strip()), "content", "must not be empty", "INPUT")
         ctx.require_jurisdiction("unit_code", unit_code)
         return cls._start(cls.PublicReportReceived, ctx, report_id, unit_code, ctx.at,
                           channel=channel, content=content, location=location)
@@ -41,12 +41,12 @@ class PublicReport(ZhibaoAggregate):
         reason: str
 
     def verify(self, ctx: Context, is_true: bool, reason: str | None) -> None:
-        require(self.verified is None, "report_id", "the report was already verified")
+        require(self.verified is None, "report_id", "the report was already verified", "LIFECYCLE")
         ctx.require_jurisdiction("report_id", self.unit_code)
         if is_true:
             self._record(self.PublicReportVerified, ctx)
         else:
-            require(bool(reason), "reason", "a rejected report says why")
+            require(bool(reason), "reason", "a rejected report says why", "INPUT")
             self._record(self.PublicReportRejected, ctx, reason=reason or "")
 
     @when.register

@@ -128,12 +128,12 @@ class ReportingPeriod(ZhibaoAggregate):
              programme_start: date, stock_cutoff: date) -> ReportingPeriod:
         _, end = period_bounds(period)
         require(len({entry.level for entry in deadlines}) == len(deadlines), "deadlines",
-                "one deadline per level")
+                "one deadline per level", "INPUT")
         for entry in deadlines:
             require(entry.deadline >= end.date(), "deadlines",
-                    f"the {entry.level} deadline {entry.deadline} lies inside the period")
+                    f"the {entry.level} deadline {entry.deadline} lies inside the period", "V16")
         require(programme_start < end.date(), "programme_start",
-                f"{programme_start} is after the period {period}")
+                f"{programme_start} is after the period {period}", "V3")
         return cls._start(cls.ReportingPeriodOpened, ctx, period_id(period), "", ctx.at,
                           period=period, deadlines=tuple(deadlines),
                           programme_start=programme_start, stock_cutoff=stock_cutoff)
@@ -148,12 +148,13 @@ class ReportingPeriod(ZhibaoAggregate):
     def mark_missing(self, ctx: Context, unit_code: str, level: Level) -> None:
         """漏报: recorded once, only after the unit's deadline has run out."""
         deadline = self.deadlines.get(level)
-        require(deadline is not None, "unit_code", f"the period sets no deadline for {level}")
+        require(deadline is not None, "unit_code", f"the period sets no deadline for {level}",
+                "V16")
         assert deadline is not None
         require(ctx.recorded_at >= end_of_day(deadline), "unit_code",
-                f"the {level} deadline {deadline} has not passed yet")
+                f"the {level} deadline {deadline} has not passed yet", "V16")
         require(unit_code not in self.missing, "unit_code",
-                f"{unit_code} is already marked missing for {self.period}")
+                f"{unit_code} is already marked missing for {self.period}", "LIFECYCLE")
         self._record(self.ReportMarkedMissing, ctx, unit_code=unit_code, period=self.period,
                      deadline=deadline)
 
@@ -221,7 +222,7 @@ class ReportSubmission(ZhibaoAggregate):
         """A correction is the next version with its differences, never an overwrite."""
         _check(ctx, self.unit_code, self.period, content)
         require(content.sha256 != self.sha256, "sha256",
-                f"the content equals version {self.version}; nothing to amend")
+                f"the content equals version {self.version}; nothing to amend", "LIFECYCLE")
         self._record(self.ReportAmended, ctx, period=self.period, version=self.version + 1,
                      supersedes=self.sha256, draft=content.draft,
                      late=_late(ctx, content, deadline), deadline=deadline,
@@ -242,7 +243,7 @@ def require_submitter(org: OrgProfile, unit_code: str) -> None:
     require(org.org_type is OrgType.SYSTEM or (
         org.org_type is not OrgType.ENTERPRISE and org.unit_code == unit_code),
         "actor", f"an org of {org.unit_code or 'no unit'} cannot submit the report "
-                 f"of {unit_code}: each unit submits its own (V16)")
+                 f"of {unit_code}: each unit submits its own (V16)", "V16")
 
 
 def require_reportable(period: str, cut_off: datetime, draft: bool) -> None:
@@ -250,17 +251,17 @@ def require_reportable(period: str, cut_off: datetime, draft: bool) -> None:
     _, end = period_bounds(period)
     require(draft or cut_off >= end, "period",
             f"{period} has not ended (it ends {end.isoformat()}); only a draft can be "
-            "assembled before then (V16)")
+            "assembled before then (V16)", "V16")
 
 
 def _check(ctx: Context, unit_code: str, period: str, content: SubmissionContent) -> None:
     require_submitter(ctx.org, unit_code)
     require_reportable(period, content.cut_off, content.draft)
     require(content.cut_off <= ctx.recorded_at + ctx.clock_skew, "cut_off",
-            f"{content.cut_off.isoformat()} is in the future")
+            f"{content.cut_off.isoformat()} is in the future", "V2")
     require(bool(_SHA256.fullmatch(content.sha256)), "sha256",
-            "must be 64 lower-case hexadecimal digits")
-    require(content.view_position >= 0, "view_position", "must not be negative")
+            "must be 64 lower-case hexadecimal digits", "INPUT")
+    require(content.view_position >= 0, "view_position", "must not be negative", "INPUT")
 
 
 def _late(ctx: Context, content: SubmissionContent, deadline: date | None) -> bool:

@@ -21,7 +21,7 @@ class RiskLevel(StrEnum):
 
 
 def _require_scale(field: str, value: int) -> None:
-    require(1 <= value <= 5, field, "is rated on a 1–5 scale")
+    require(1 <= value <= 5, field, "is rated on a 1–5 scale", "INPUT")
 
 
 class RiskPoint(ZhibaoAggregate):
@@ -55,7 +55,7 @@ class RiskPoint(ZhibaoAggregate):
         sector: str | None, description: str, hazard_factors: str | None, likelihood: int,
         severity: int, level: RiskLevel, identified_on: date,
     ) -> RiskPoint:
-        require(bool(description.strip()), "description", "must not be empty")
+        require(bool(description.strip()), "description", "must not be empty", "INPUT")
         _require_scale("likelihood", likelihood)
         _require_scale("severity", severity)
         ctx.require_jurisdiction("unit_code", unit_code, sector, enterprise_id)
@@ -72,7 +72,7 @@ class RiskPoint(ZhibaoAggregate):
 
     def assess(self, ctx: Context, likelihood: int, severity: int, level: RiskLevel,
                assessed_on: date) -> None:
-        require(not self.retired, "risk_point_id", "the risk point is retired")
+        require(not self.retired, "risk_point_id", "the risk point is retired", "LIFECYCLE")
         _require_scale("likelihood", likelihood)
         _require_scale("severity", severity)
         self._require_holder(ctx)
@@ -88,8 +88,8 @@ class RiskPoint(ZhibaoAggregate):
         owner_level: str
 
     def set_controls(self, ctx: Context, measures: tuple[str, ...], owner_level: str) -> None:
-        require(not self.retired, "risk_point_id", "the risk point is retired")
-        require(len(measures) > 0, "measures", "at least one control measure")
+        require(not self.retired, "risk_point_id", "the risk point is retired", "LIFECYCLE")
+        require(len(measures) > 0, "measures", "at least one control measure", "INPUT")
         self._require_holder(ctx)
         self._record(self.RiskControlMeasureSet, ctx, measures=tuple(measures),
                      owner_level=owner_level)
@@ -98,7 +98,7 @@ class RiskPoint(ZhibaoAggregate):
         reason: str
 
     def retire(self, ctx: Context, reason: str) -> None:
-        require(not self.retired, "risk_point_id", "the risk point is already retired")
+        require(not self.retired, "risk_point_id", "the risk point is already retired", "LIFECYCLE")
         self._require_holder(ctx)
         self._record(self.RiskPointRetired, ctx, reason=reason)
 

@@ -1,7 +1,7 @@
 """Every rule a rejection can cite, by its code: the validation rules V1–V29 of DOMAIN.md
 §12 and the named rules zhibao adds (authority, bounds, strict input). A `DomainError`
 carries one of these codes, so code and tests match on the code rather than the wording,
-and the documentation of every code an error cites is generated from this table.
+and docs/rules.md is generated from this table (`python -m domain.rules > docs/rules.md`).
 """
 
 from __future__ import annotations
@@ -72,9 +72,31 @@ RULES: dict[str, str] = {
                    "long (below the brokers' message limit)",
     "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
                   "of a size already signed lost a race with another signer)",
+    "AUDIT-LOG": "a checkpoint is of this store's own log and, after the first, carries the "
+                 "proof that it extends the one before",
+    "REF": "an id names an existing record of the kind the field asks for, and a new record's "
+           "id or registration number is not taken",
+    "LIFECYCLE": "a command applies only in the states its aggregate's lifecycle allows: "
+                 "nothing is done twice, nothing after it was closed or retired, nothing "
+                 "before the step it needs",
+    "UNIT-TREE": "a unit sits under a parent of a level above it and merges only into a unit of "
+                 "its own level; an org sits at a unit of the level its kind belongs to",
 }
 
 
 def describe(code: str) -> str:
     """The rule's text; an unknown code is a programming error, not a user's."""
     return RULES[code]
+
+
+def markdown() -> str:
+    """docs/rules.md: every code a rejection can cite (`python -m domain.rules`)."""
+    lines = ["# Rule codes", "",
+             "Every rejection names its field and one of these codes (`DomainError.code`); "
+             "generated from `domain/rules.py`.", "", "| code | rule |", "| --- | --- |"]
+    lines += [f"| `{code}` | {text} |" for code, text in RULES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

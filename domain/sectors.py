@@ -40,4 +40,4 @@ SECTORS: dict[str, str] = {
 
 def require_sector(field: str, code: str) -> None:
     if code not in SECTORS:
-        raise DomainError(field, f"unknown sector {code!r}; known: {', '.join(SECTORS)}")
+        raise DomainError(field, f"unknown sector {code!r}; known: {', '.join(SECTORS)}", "INPUT")

@@ -38,14 +38,15 @@ def parse_chinese_deadline(text: str, year: int) -> date | None:
         return date(year, 12, 31)
     if any(phrase in cleaned for phrase in _ONGOING):
         return None
-    raise DomainError("deadline", f"cannot read the deadline {text!r} (expected e.g. 1月20日前)")
+    raise DomainError("deadline", f"cannot read the deadline {text!r} (expected e.g. 1月20日前)",
+                      "V27")
 
 
 def _make_date(text: str, year: int, month: int, day: int) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise DomainError("deadline", f"{text!r} is not a calendar date in {year}") from None
+        raise DomainError("deadline", f"{text!r} is not a calendar date in {year}", "V27") from None
 
 
 BARE_ORGANS = frozenset({"党委", "政府", "人民政府", "人大", "政协", "纪委", "监委", "安委会",
@@ -82,8 +83,8 @@ class TaskList(ZhibaoAggregate):
     @classmethod
     def publish(cls, ctx: Context, list_id: UUID, doc_no: str, title: str, issuer: str,
                 issued_on: date) -> TaskList:
-        require(bool(doc_no.strip()), "doc_no", "a task list has a document number")
-        require(bool(title.strip()), "title", "must not be empty")
+        require(bool(doc_no.strip()), "doc_no", "a task list has a document number", "INPUT")
+        require(bool(title.strip()), "title", "must not be empty", "INPUT")
         ctx.require_jurisdiction("actor", ctx.org.unit_code)
         return cls._start(cls.TaskListPublished, ctx, list_id, ctx.org.unit_code,
                           start_of_day(issued_on), doc_no=doc_no, title=title, issuer=issuer,
@@ -127,9 +128,10 @@ class WorkTask(ZhibaoAggregate):
                deadline_text: str) -> WorkTask:
         """A deadline before the list's issue date is real data (Ankang task 34): kept and
         flagged "born overdue" (V29), never rejected."""
-        require(task_no > 0, "task_no", "must be a positive number")
-        require(bool(requirement.strip()), "requirement", "must not be empty")
-        require(len(responsible_units) > 0, "responsible_units", "at least one responsible unit")
+        require(task_no > 0, "task_no", "must be a positive number", "INPUT")
+        require(bool(requirement.strip()), "requirement", "must not be empty", "INPUT")
+        require(len(responsible_units) > 0, "responsible_units", "at least one responsible unit",
+                "INPUT")
         deadline = parse_chinese_deadline(deadline_text, task_list.issued_on.year)
         ctx.require_jurisdiction("task_list_id", task_list.unit_code)
         return cls._start(
@@ -147,7 +149,7 @@ class WorkTask(ZhibaoAggregate):
 
     def report_progress(self, ctx: Context, responsible_unit: str, text: str) -> None:
         self._require_responsible(responsible_unit)
-        require(bool(text.strip()), "text", "progress needs words")
+        require(bool(text.strip()), "text", "progress needs words", "INPUT")
         ctx.require_jurisdiction("task_id", self.unit_code)
         self._record(self.TaskProgressReported, ctx, responsible_unit=responsible_unit, text=text)
 
@@ -161,7 +163,7 @@ class WorkTask(ZhibaoAggregate):
         """One responsible unit finished its part; the last one completes the task."""
         self._require_responsible(responsible_unit)
         require(responsible_unit not in self.completed_units, "responsible_unit",
-                f"{responsible_unit} already completed this task")
+                f"{responsible_unit} already completed this task", "LIFECYCLE")
         ctx.require_jurisdiction("task_id", self.unit_code)
         self._record(self.TaskCompletedByUnit, ctx, responsible_unit=responsible_unit)
         if self.completed:
@@ -174,4 +176,4 @@ class WorkTask(ZhibaoAggregate):
     def _require_responsible(self, responsible_unit: str) -> None:
         require(responsible_unit in self.responsible_units, "responsible_unit",
                 f"{responsible_unit!r} is not responsible for this task "
-                f"({'、'.join(self.responsible_units)})")
+                f"({'、'.join(self.responsible_units)})", "REF")

@@ -52,7 +52,7 @@ def require_valid_at(field: str, unit: UnitRef, on: date) -> None:
     if on < unit.valid_from or (unit.valid_to is not None and on >= unit.valid_to):
         until = f" until {unit.valid_to}" if unit.valid_to else ""
         raise DomainError(field, f"unit {unit.code} is not valid on {on} "
-                                 f"(valid from {unit.valid_from}{until})")
+                                 f"(valid from {unit.valid_from}{until})", "V8")
 
 
 class AdminUnit(ZhibaoAggregate):
@@ -94,18 +94,19 @@ class AdminUnit(ZhibaoAggregate):
         urban_rural_class: str | None = None,
     ) -> AdminUnit:
         validate_unit_code(code, code_system, level)
-        require(bool(name.strip()), "name", "must not be empty")
+        require(bool(name.strip()), "name", "must not be empty", "INPUT")
         if parent is None:  # the top of the tree, registered once by the bootstrap
             ctx.authorise("RegisterTopUnit")
         else:
             require(parent.level in PARENT_LEVELS[level], "parent_code",
-                    f"a {level} unit cannot sit under the {parent.level} {parent.code}")
+                    f"a {level} unit cannot sit under the {parent.level} {parent.code}",
+                    "UNIT-TREE")
             require_valid_at("parent_code", parent, valid_from)
             ctx.require_jurisdiction("parent_code", parent.code)
         if urban_rural_class is not None:
             require(level is Level.VILLAGE and urban_rural_class.isdigit()
                     and len(urban_rural_class) == 3, "urban_rural_class",
-                    "is a 3-digit class and only for villages")
+                    "is a 3-digit class and only for villages", "INPUT")
         return cls._start(
             cls.AdminUnitRegistered, ctx, unit_id, code,
             start_of_day(valid_from),
@@ -123,7 +124,7 @@ class AdminUnit(ZhibaoAggregate):
     def recode(self, ctx: Context, new_code: str, valid_from: date) -> None:
         self._require_active("code")
         validate_unit_code(new_code, self.code_system, self.level)
-        require(new_code != self.unit_code, "new_code", "is the current code")
+        require(new_code != self.unit_code, "new_code", "is the current code", "LIFECYCLE")
         ctx.require_jurisdiction("code", self.unit_code)
         self._record(self.AdminUnitRecoded, ctx, start_of_day(valid_from),
                      old_code=self.unit_code, new_code=new_code, valid_from=valid_from)
@@ -138,9 +139,10 @@ class AdminUnit(ZhibaoAggregate):
 
     def merge_into(self, ctx: Context, successor: UnitRef, valid_from: date) -> None:
         self._require_active("code")
-        require(successor.code != self.unit_code, "successor_code", "cannot merge into itself")
+        require(successor.code != self.unit_code, "successor_code", "cannot merge into itself",
+                "LIFECYCLE")
         require(successor.level is self.level, "successor_code",
-                f"a {self.level} merges into a {self.level}, not a {successor.level}")
+                f"a {self.level} merges into a {self.level}, not a {successor.level}", "UNIT-TREE")
         require_valid_at("successor_code", successor, valid_from)
         ctx.require_jurisdiction("code", self.unit_code)
         self._record(self.AdminUnitMerged, ctx, start_of_day(valid_from),
@@ -158,7 +160,7 @@ class AdminUnit(ZhibaoAggregate):
     def retire(self, ctx: Context, valid_from: date, successors: tuple[UnitRef, ...]) -> None:
         self._require_active("code")
         require(valid_from > self.valid_from, "valid_from",
-                f"must be after the unit's own start {self.valid_from}")
+                f"must be after the unit's own start {self.valid_from}", "V3")
         ctx.require_jurisdiction("code", self.unit_code)
         self._record(self.AdminUnitRetired, ctx, start_of_day(valid_from),
                      successor_codes=tuple(s.code for s in successors), valid_from=valid_from)
@@ -170,7 +172,7 @@ class AdminUnit(ZhibaoAggregate):
 
     def _require_active(self, field: str) -> None:
         require(self.valid_to is None, field, f"unit {self.unit_code} was retired on "
-                                              f"{self.valid_to}")
+                                              f"{self.valid_to}", "V8")
 
 
 class OrgUnit(ZhibaoAggregate):
@@ -244,7 +246,7 @@ class OrgUnit(ZhibaoAggregate):
         every power, so that it can grant them to the bodies below."""
         ctx.authorise("RegisterTopUnit")
         require(org_type in LEAD_BODIES, "org_type",
-                f"the top org is a government, 安委会 or 安委办, not a {org_type}")
+                f"the top org is a government, 安委会 or 安委办, not a {org_type}", "UNIT-TREE")
         cls._require_valid(ctx, name, org_type, unit, ())
         return cls._start(
             cls.OrgUnitRegistered, ctx, org_id, unit.code, ctx.recorded_at, name=name,
@@ -255,16 +257,17 @@ class OrgUnit(ZhibaoAggregate):
     @staticmethod
     def _require_valid(ctx: Context, name: str, org_type: OrgType, unit: UnitRef,
                        sectors: tuple[str, ...]) -> None:
-        require(bool(name.strip()), "name", "must not be empty")
+        require(bool(name.strip()), "name", "must not be empty", "INPUT")
         require(org_type not in (OrgType.ENTERPRISE, OrgType.SYSTEM), "org_type",
-                "enterprises are registered with RegisterEnterprise")
+                "enterprises are registered with RegisterEnterprise", "UNIT-TREE")
         for sector in sectors:
             require_sector("sectors", sector)
         require(org_type is not OrgType.VILLAGE_COMMITTEE or unit.level is Level.VILLAGE,
-                "org_type", f"a village committee sits at a village, not a {unit.level}")
+                "org_type", f"a village committee sits at a village, not a {unit.level}",
+                "UNIT-TREE")
         require(org_type is not OrgType.TOWN_OFFICE or unit.level is Level.TOWN,
-                "org_type", f"a town office sits at a town, not a {unit.level}")
-        require(unit.valid_to is None, "unit_code", f"unit {unit.code} is retired")
+                "org_type", f"a town office sits at a town, not a {unit.level}", "UNIT-TREE")
+        require(unit.valid_to is None, "unit_code", f"unit {unit.code} is retired", "V8")
         ctx.require_jurisdiction("unit_code", unit.code)
 
     class OrgPowerGranted(Event):
@@ -275,9 +278,10 @@ class OrgUnit(ZhibaoAggregate):
         self._require_granter(ctx)
         require(holds(ctx.org, power), "power",
                 f"org {ctx.org.org_id} does not hold {power} itself", "AUTH-GRANT")
-        require(not holds(self.profile, power), "power", f"{self.name} already holds {power}")
+        require(not holds(self.profile, power), "power", f"{self.name} already holds {power}",
+                "LIFECYCLE")
         require(power is not Power.VERIFY_MAJOR or self.level.rank >= Level.COUNTY.rank,
-                "power", "only bodies at county level or above verify major hazards")
+                "power", "only bodies at county level or above verify major hazards", "AUTH-GRANT")
         self._record(self.OrgPowerGranted, ctx, power=power)
 
     @when.register
@@ -289,7 +293,8 @@ class OrgUnit(ZhibaoAggregate):
 
     def revoke_power(self, ctx: Context, power: Power) -> None:
         self._require_granter(ctx)
-        require(holds(self.profile, power), "power", f"{self.name} does not hold {power}")
+        require(holds(self.profile, power), "power", f"{self.name} does not hold {power}",
+                "LIFECYCLE")
         self._record(self.OrgPowerRevoked, ctx, power=power)
 
     @when.register
@@ -309,7 +314,7 @@ class OrgUnit(ZhibaoAggregate):
             require(bool(sectors) and set(sectors) <= ctx.org.sectors, "sectors",
                     f"must lie within the granting org's sectors {sorted(ctx.org.sectors)}",
                     "AUTH-GRANT")
-        require(tuple(sectors) != self.sectors, "sectors", "is the current scope")
+        require(tuple(sectors) != self.sectors, "sectors", "is the current scope", "LIFECYCLE")
         self._record(self.OrgSectorsSet, ctx, sectors=tuple(sectors))
 
     @when.register

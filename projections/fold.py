@@ -26,24 +26,13 @@ from typing import Any
 
 import orjson
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
+from domain.base import from_micros as from_micros  # re-exported: readers of view instants
 from domain.hazards import RectificationPlan
 from projections import tables as t
 from projections.catalogue import base_class
 from projections.events import EventRecord
 from projections.store import Track, ViewStore
-
-
-def micros(at: datetime) -> int:
-    """An instant as integer microseconds since the epoch. Whole seconds come from the float
-    timestamp (exact to well under a microsecond), the fraction from the datetime itself."""
-    return int(at.timestamp()) * 1_000_000 + at.microsecond
-
-
-def from_micros(value: int) -> datetime:
-    """The instant `micros` encoded, in Asia/Shanghai."""
-    return datetime.fromtimestamp(value // 1_000_000, SHANGHAI).replace(
-        microsecond=value % 1_000_000)
 
 
 def business_day(at: datetime) -> str:
@@ -206,13 +195,15 @@ def _unit_registered(r: Fact, b: Batch) -> None:
     d = r.data
     b.add(UNIT, r.id, d["code"], d["level"], d["name"], d["parent_id"], d["valid_from"],
           r.rec)
-    b.add(UNIT_CODE, d["code"], r.id, d["valid_from"], r.rec, None, None, None)
+    b.add(UNIT_CODE, *t.UNIT_CODES.row(code=d["code"], unit_id=r.id,
+                                       valid_from=d["valid_from"], rec=r.rec))
 
 
 @folds("AdminUnitRecoded")
 def _unit_recoded(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(UNIT_CODE, d["new_code"], r.id, d["valid_from"], r.rec, None, None, None)
+    b.add(UNIT_CODE, *t.UNIT_CODES.row(code=d["new_code"], unit_id=r.id,
+                                       valid_from=d["valid_from"], rec=r.rec))
     b.add(CODE_ENDED, d["old_code"], d["valid_from"], r.rec, d["new_code"])
 
 
@@ -331,10 +322,13 @@ def _change(r: Fact, b: Batch, attr: str, value: Any) -> None:
 @folds("HazardReported")
 def _hazard_reported(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(HAZARD, r.id, r.unit_code, d["enterprise_id"], d["sector"], d["channel"],
-          d["discovering_org_id"], d["discovering_level"], d["description"], d["category"],
-          d["proposed_grade"], d["location_detail"], d["relapse_of"], r.at, r.rec,
-          *(None,) * (len(t.HAZARDS.columns) - 14))
+    b.add(HAZARD, *t.HAZARDS.row(
+        hazard_id=r.id, unit_code=r.unit_code, enterprise_id=d["enterprise_id"],
+        sector=d["sector"], channel=d["channel"], discovering_org_id=d["discovering_org_id"],
+        discovering_level=d["discovering_level"], description=d["description"],
+        category=d["category"], proposed_grade=d["proposed_grade"],
+        location_detail=d["location_detail"], relapse_of=d["relapse_of"], reported_at=r.at,
+        reported_rec=r.rec))
 
 
 @folds("HazardConfirmed")
@@ -446,10 +440,11 @@ def _transferred(r: Fact, b: Batch) -> None:
 @folds("MeasurePlanned")
 def _measure_planned(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(MEASURE, r.id, r.unit_code, d["org_id"], d["title"], d["kind"], d["sector"],
-          d["content"], "、".join(d["partners"]), d["planned_date"],
-          ",".join(d["related_hazard_ids"]), r.at, r.rec,
-          *(None,) * (len(t.MEASURES.columns) - 12))
+    b.add(MEASURE, *t.MEASURES.row(
+        measure_id=r.id, unit_code=r.unit_code, org_id=d["org_id"], title=d["title"],
+        kind=d["kind"], sector=d["sector"], content=d["content"],
+        partners="、".join(d["partners"]), planned_date=d["planned_date"],
+        related=",".join(d["related_hazard_ids"]), planned_at=r.at, planned_rec=r.rec))
 
 
 @folds("MeasureIssued")

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
+from domain.base import from_micros
 from domain.sectors import SECTORS
-from projections.fold import from_micros
 from projections.stats import Window, hazards_sql
 from projections.store import Tx
 from projections.tree import UnitTree
@@ -107,9 +107,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
 
 def _location(tree: UnitTree, unit_id: str) -> str:
     """所在区划: the names from the county down, then the place's code."""
-    path = [tree.units[u] for u in tree.path(unit_id)]
-    names = [u.name for u in reversed(path) if u.level.rank <= 2]
-    return f"{'/'.join(names)} {path[0].code}"
+    return f"{'/'.join(u.name for u in tree.location(unit_id))} {tree.units[unit_id].code}"
 
 
 def measure_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:

@@ -20,11 +20,10 @@ from typing import Any
 
 import orjson
 
-from domain.base import DomainError, Level
+from domain.base import DomainError, Level, from_micros, micros
 from domain.periods import Period, PeriodKind
 from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
-from projections.fold import from_micros, micros
 from projections.lists import Row, hazard_rows, measure_rows, task_rows
 from projections.stats import (
     Tally,
@@ -128,7 +127,8 @@ class Assembler:
                  counted: bool = True) -> None:
         record = period_record(tx, period, cut_off)
         if record is None:
-            raise DomainError("period", f"reporting period {period} has not been opened")
+            raise DomainError("period", f"reporting period {period} has not been opened",
+                              "LIFECYCLE")
         self.period = period
         self.cut_off = cut_off
         self.record = record
@@ -153,7 +153,7 @@ class Assembler:
         unit = self.tree.by_code(code)
         if unit is None:
             raise DomainError("unit_code", f"no unit has the code {code!r} at the end of "
-                                           f"{self.period}")
+                                           f"{self.period}", "V8")
         return unit
 
     def latest(self, unit: Unit) -> Known | None:

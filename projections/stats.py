@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
-from domain.base import SHANGHAI, Level
+from domain.base import SHANGHAI, Level, micros
 from domain.periods import Period, PeriodKind
 from domain.reports import end_of_day
 from projections.catalogue import (
@@ -36,7 +36,6 @@ from projections.catalogue import (
     Rate,
     metrics_for,
 )
-from projections.fold import micros
 from projections.store import Tx
 from projections.tree import UnitTree
 

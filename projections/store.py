@@ -87,40 +87,31 @@ class Tx:
 
     def insert(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows; a row whose key exists already (a re-applied event) is skipped."""
-        if not rows:
-            return
-        names = ", ".join(table.column_names)
-        key = ", ".join(table.key)
-        if self.dialect == "sqlite":
-            marks = ", ".join("?" * len(table.columns))
-            self.cursor.executemany(
-                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
-                f"ON CONFLICT ({key}) DO NOTHING", rows)
-            return
-        staging = self._staged(table, table.column_names, rows)
-        self.cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "
-                            f"ON CONFLICT ({key}) DO NOTHING")
-        self.cursor.execute(f"DELETE FROM {staging}")
+        self._insert(table, rows, "DO NOTHING")
 
     def raise_to(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows, or raise an existing row's other columns to the larger of the two
         values (rows with distinct keys): a running maximum, whatever the batches were."""
-        if not rows:
-            return
-        names = ", ".join(table.column_names)
-        key = ", ".join(table.key)
         larger = "max" if self.dialect == "sqlite" else "GREATEST"
         sets = ", ".join(f"{c} = {larger}({table.name}.{c}, excluded.{c})"
                          for c in table.column_names if c not in table.key)
+        self._insert(table, rows, f"DO UPDATE SET {sets}")
+
+    def _insert(self, table: Table, rows: Sequence[tuple[Any, ...]], on_conflict: str) -> None:
+        """Insert rows in bulk, `ON CONFLICT (key) <on_conflict>`: SQLite takes them as
+        parameters, PostgreSQL from a staging table it is copied into."""
+        if not rows:
+            return
+        names = ", ".join(table.column_names)
+        conflict = f"ON CONFLICT ({', '.join(table.key)}) {on_conflict}"
         if self.dialect == "sqlite":
             marks = ", ".join("?" * len(table.columns))
             self.cursor.executemany(
-                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
-                f"ON CONFLICT ({key}) DO UPDATE SET {sets}", rows)
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {conflict}", rows)
             return
         staging = self._staged(table, table.column_names, rows)
         self.cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "
-                            f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
+                            f"{conflict}")
         self.cursor.execute(f"DELETE FROM {staging}")
 
     def update(self, table: Table, columns: Sequence[str],

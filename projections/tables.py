@@ -19,6 +19,8 @@ only one event of an aggregate can set, so applying an event twice changes nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 FOLD_VERSION = 4
 """Raised whenever what the folds write changes without the tables changing: views built by
@@ -35,12 +37,23 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
 
     def type_of(self, column: str) -> str:
         return dict(self.columns)[column]
+
+    def row(self, **values: Any) -> tuple[Any, ...]:
+        """A whole row from its named values, in column order; a column not named is NULL
+        (a later event sets it). A name that is not a column is an error, not a lost value."""
+        if not values.keys() <= self._names:
+            raise KeyError(f"{self.name} has no column {sorted(values.keys() - self._names)}")
+        return tuple(values.get(name) for name in self.column_names)
+
+    @cached_property
+    def _names(self) -> frozenset[str]:
+        return frozenset(self.column_names)
 
 
 def _cols(spec: str) -> tuple[tuple[str, str], ...]:

@@ -4,7 +4,8 @@ cut-off, folded from AdminUnit events (explicit parent links, never code prefixe
 Facts carry the unit code valid when they happened. A code recoded since is the same unit;
 a code merged or retired by the period end is re-mapped to its successor (or, without one,
 to its parent), so the roll-up for a period uses the hierarchy valid at its end
-(DOMAIN §11.2 rule 10) and no fact drops out of the totals.
+(DOMAIN §11.2 rule 10) and no fact drops out of the totals. Counties, streams and
+locations are walked as every stage walks them (`domain/unit_tree.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from domain.base import Level
+from domain.unit_tree import ancestry, county_of, location
 from projections.store import Tx
 
 
@@ -23,6 +25,7 @@ class Unit:
     level: Level
     name: str
     parent_id: str | None
+    registered_code: str  # the code it was registered with: its stream's name
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,11 @@ class UnitTree:
         """Units registered by `last_day`, with the codes and endings known at `cut_off`."""
         codes: dict[str, _Code] = {}
         current: dict[str, str] = {}
+        registered: dict[str, str] = {}
         for code, unit_id, valid_from, ended_on, ended_rec, successor in tx.rows(
                 "SELECT code, unit_id, valid_from, ended_on, ended_rec, successor "
-                "FROM view_unit_codes WHERE rec <= ?", (cut_off,)):
+                "FROM view_unit_codes WHERE rec <= ? ORDER BY rec DESC", (cut_off,)):
+            registered[unit_id] = code  # oldest last: the code the unit was registered with
             ended = ended_on is not None and ended_on <= last_day and ended_rec <= cut_off
             codes[code] = _Code(unit_id, successor if ended else None, ended)
             if not ended and valid_from <= last_day:  # a code from a later recoding still
@@ -63,7 +68,8 @@ class UnitTree:
                 "WHERE rec <= ?", (cut_off,)):
             parents[unit_id] = parent_id
             if unit_id in current and valid_from <= last_day:
-                units[unit_id] = Unit(unit_id, current[unit_id], Level(level), name, parent_id)
+                units[unit_id] = Unit(unit_id, current[unit_id], Level(level), name, parent_id,
+                                      registered[unit_id])
         return cls(units, codes, parents)
 
     def by_code(self, code: str) -> Unit | None:
@@ -93,10 +99,15 @@ class UnitTree:
 
     def path(self, unit_id: str) -> Iterator[str]:
         """The unit and its ancestors, nearest first."""
-        current: str | None = unit_id
-        while current is not None and current in self.units:
-            yield current
-            current = self.units[current].parent_id
+        return (unit.unit_id for unit in ancestry(self.units, unit_id))
+
+    def county(self, unit_id: str) -> Unit | None:
+        """The county-level unit over a unit at the period end."""
+        return county_of(self.units, unit_id)
+
+    def location(self, unit_id: str) -> list[Unit]:
+        """所在区划: the unit and its ancestors up to county level, the highest first."""
+        return location(self.units, unit_id)
 
     def children(self, unit_id: str) -> list[Unit]:
         return [self.units[child] for child in self._children.get(unit_id, ())]

@@ -14,7 +14,7 @@ from domain.base import SHANGHAI, DomainError, Level
 from domain.periods import Period
 from domain.reports import period_bounds, submission_id
 from infra.intake.service import Zhibao
-from infra.store.log import log_range
+from infra.store.log import first_from, log_range
 from infra.store.records import event_payload
 from projections.report import Assembled, Assembler
 from projections.runner import project_records, records
@@ -27,7 +27,8 @@ def parse_known_at(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise DomainError("known_at", f"{text!r} is not a date-time such as "
-                                      "2021-04-05T18:00 or 2021-04-05T10:00:00+00:00") from None
+                                      "2021-04-05T18:00 or 2021-04-05T10:00:00+00:00",
+                          "INPUT") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
@@ -94,18 +95,18 @@ def submission_as_of(app: Zhibao, known_at: datetime, unit_code: str,
     Period.parse(period)
     app.refresh_directory()
     if unit_code not in app.directory.codes:
-        raise DomainError("unit", f"no unit has the code {unit_code!r}")
-    first = app.recorder.select_notifications(start=None, limit=1)
-    if not first:
-        raise DomainError("known_at", "the store is empty")
-    first_recorded = datetime.fromisoformat(event_payload(first[0].state)["timestamp"])
+        raise DomainError("unit", f"no unit has the code {unit_code!r}", "V8")
+    first = first_from(app.recorder)
+    if first is None:
+        raise DomainError("known_at", "the store is empty", "REF")
+    first_recorded = datetime.fromisoformat(event_payload(first.state)["timestamp"])
     if known_at < first_recorded:
         raise DomainError("known_at", f"{known_at.isoformat()} is before the first event, "
-                                      f"recorded at {first_recorded.isoformat()}")
+                                      f"recorded at {first_recorded.isoformat()}", "REF")
     now = app.clock()
     if known_at > now + timedelta(seconds=app.settings.clock_skew_seconds):
         raise DomainError("known_at", f"{known_at.isoformat()} is in the future (it is "
-                                      f"{now.isoformat()})")
+                                      f"{now.isoformat()})", "V2")
     replay = Replay(app)
     try:
         replay.advance(known_at)

@@ -42,7 +42,7 @@ from infra.audit.verifier import (
 )
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import ConflictError
-from infra.store.log import locate
+from infra.store.log import first_from, locate
 from infra.store.records import unpack_record
 
 log = logging.getLogger("zhibao.audit")
@@ -64,15 +64,15 @@ def submission_position(app: Zhibao, unit_code: str, period: str,
     app.refresh_directory()
     entry = app.directory.codes.get(unit_code)
     if entry is None:
-        raise DomainError("unit", f"no unit has the code {unit_code!r}")
+        raise DomainError("unit", f"no unit has the code {unit_code!r}", "V8")
     aggregate = submission_id(entry.unit_id, period)
     stored = app.recorder.select_events(aggregate)
     if not stored:
-        raise DomainError("period", f"{unit_code} has no submission for {period!r}")
+        raise DomainError("period", f"{unit_code} has no submission for {period!r}", "REF")
     chosen = stored[-1] if version is None else next(
         (s for s in stored if s.originator_version == version), None)
     if chosen is None:
-        raise DomainError("version", f"{unit_code} {period} has versions 1–{len(stored)}")
+        raise DomainError("version", f"{unit_code} {period} has versions 1–{len(stored)}", "REF")
     return _position_of(app, aggregate, chosen.originator_version)
 
 
@@ -92,8 +92,8 @@ def bundle(app: Zhibao, position: int, checkpoint: SignedCheckpoint | str | None
     if index is None or size <= index:
         raise ProveError(f"the event at position {position} is not covered by a signed "
                          "checkpoint yet: take one (`zhibao audit checkpoint`)")
-    found = app.recorder.select_notifications(start=position, limit=1)
-    record = found[0]
+    record = first_from(app.recorder, position)
+    assert record is not None  # a position the tree covers
     prev, _, payload = unpack_record(record.state)
     return _dumps({
         "format": BUNDLE_FORMAT,

@@ -44,7 +44,7 @@ from infra.audit.verifier import (
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import ConflictError
 from infra.settings import Settings
-from infra.store.log import last_position, locate, log_range
+from infra.store.log import first_from, last_position, locate, log_range
 from infra.store.records import chain_hash, unpack_record
 
 SIGNED_TOPIC = get_topic(AuditTrail.CheckpointSigned)
@@ -225,8 +225,8 @@ def _only_the_trail_since(app: Zhibao, tree: MerkleTree, previous: int, size: in
         return False
     for index in range(previous, size):
         position = tree.position_of(index)
-        found = app.recorder.select_notifications(start=position, limit=1)
-        if not found or found[0].originator_id != AUDIT_TRAIL_ID:
+        found = first_from(app.recorder, position)
+        if found is None or found.originator_id != AUDIT_TRAIL_ID:
             return False
     return True
 

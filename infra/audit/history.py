@@ -50,7 +50,7 @@ def parse_hazard_id(text: str) -> UUID:
     try:
         return UUID(text)
     except ValueError:
-        raise DomainError("hazard_id", f"{text!r} is not a hazard id (a UUID)") from None
+        raise DomainError("hazard_id", f"{text!r} is not a hazard id (a UUID)", "INPUT") from None
 
 
 def hazard_history(app: Zhibao, hazard_id: UUID) -> list[Step]:
@@ -58,10 +58,10 @@ def hazard_history(app: Zhibao, hazard_id: UUID) -> list[Step]:
     that belongs to something other than a hazard."""
     stored = app.recorder.select_events(hazard_id)
     if not stored:
-        raise DomainError("hazard_id", f"no hazard has the id {hazard_id}")
+        raise DomainError("hazard_id", f"no hazard has the id {hazard_id}", "REF")
     if stored[0].topic != HAZARD_CREATED:
         kind = stored[0].topic.rpartition(":")[2].partition(".")[0]
-        raise DomainError("hazard_id", f"{hazard_id} is a {kind}, not a hazard")
+        raise DomainError("hazard_id", f"{hazard_id} is a {kind}, not a hazard", "REF")
     app.refresh_directory()
     return [_step(app, record.originator_version, record.topic, event_payload(record.state))
             for record in stored]

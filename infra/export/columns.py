@@ -21,7 +21,6 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -30,6 +29,7 @@ from uuid import UUID
 import pyarrow as pa
 
 from domain.event_types import event_classes, own_fields
+from domain.money import yuan
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 2)
@@ -119,7 +119,7 @@ def _columns(name: str, hint: Any, path: tuple[str, ...]) -> list[Column]:
         return [column for field_name, field_hint in typing.get_type_hints(hint).items()
                 for column in _columns(f"{name}_{field_name}", field_hint, (*path, field_name))]
     if hint is int and name.endswith("_fen"):
-        return [Column(name.removesuffix("_fen") + "_yuan", MONEY, path, _yuan,
+        return [Column(name.removesuffix("_fen") + "_yuan", MONEY, path, yuan,
                        "money in yuan (stored as fen)")]
     if (isinstance(hint, type) and issubclass(hint, Enum)) or (
             hint is str and name in LOW_CARDINALITY):
@@ -163,10 +163,6 @@ def _without_none(hint: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return hint
-
-
-def _yuan(fen: int) -> Decimal:
-    return Decimal(fen).scaleb(-2)
 
 
 def markdown_tables() -> str:

@@ -11,8 +11,10 @@ A run exports the positions after the manifest's watermark up to the newest one 
 starts. It reads the log once, in order, holding at most `CHUNK_EVENTS` events (as compact
 Arrow columns) before writing them out; each file is written under a hidden name and renamed
 into place, and the manifest is replaced last. The county of an event is found in the unit
-tree as the store knew it at that event (`infra/directory.py`, folded along the way), so
-re-running an export always puts an event in the same partition.
+tree as the store knew it at that event (`infra/intake/directory.py`, folded along the way), so
+re-running an export always puts an event in the same partition; the partition is named as
+the county's Kafka topic is (`domain/unit_tree.py`: the code the county-level unit was
+registered with, kept after a recode).
 
 The directory may be writable by others (infra/files.py): the export follows no link
 planted in it, publishes a file only under a free name, and removes only what its
@@ -22,7 +24,6 @@ manifest names as its own.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import secrets
@@ -38,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from eventsourcing.persistence import Notification
 
-from domain.base import EVENT_ID_NAMESPACE, SHANGHAI, Level
+from domain.base import SHANGHAI, event_id_text
 from infra import files
 from infra.audit.checkpoints import newest_checkpoint
 from infra.export.columns import Column, dataset_columns, dataset_name
@@ -52,9 +53,9 @@ from infra.export.manifest import (
     write_manifest,
 )
 from infra.export.views import recorded_submissions, snapshot_tables
-from infra.intake.directory import REFERENCE_TOPICS, Directory
+from infra.intake.directory import REFERENCE_TOPICS, Directory, catch_up_directory
 from infra.intake.service import Zhibao
-from infra.store.log import last_position, log_range
+from infra.store.log import first_from, last_position, log_range
 from infra.store.records import event_type, unpack_record
 
 CHUNK_EVENTS = 500_000
@@ -138,10 +139,10 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
 
 
 def _store_fingerprint(app: Zhibao) -> str:
-    first = app.recorder.select_notifications(start=None, limit=1)
-    if not first:
+    first = first_from(app.recorder)
+    if first is None:
         raise ExportError("the store is empty: nothing to export")
-    return unpack_record(first[0].state)[1]
+    return unpack_record(first.state)[1]
 
 
 def _newest_checkpoint(app: Zhibao) -> str | None:
@@ -233,7 +234,7 @@ class _PartitionBuffer:
         versions = [row[0].originator_version for row in pending]
         envelope = {
             "position": [row[0].id for row in pending],
-            "event_id": _event_ids(aggregates, versions),
+            "event_id": [event_id_text(a, v) for a, v in zip(aggregates, versions, strict=True)],
             "aggregate_id": aggregates,
             "aggregate_version": versions,
             "month": [row[4] for row in pending],
@@ -248,20 +249,6 @@ class _PartitionBuffer:
     def table(self) -> pa.Table:
         self.convert()
         return pa.Table.from_batches(self.batches)
-
-
-def _event_ids(aggregates: list[str], versions: list[int]) -> list[str]:
-    """`str(domain.base.event_id(…))` for many events: the same UUID version 5 (RFC 4122),
-    computed with hashlib directly, as `uuid.uuid5` costs most of the export's time."""
-    namespace = EVENT_ID_NAMESPACE.bytes
-    ids = []
-    for aggregate, version in zip(aggregates, versions, strict=True):
-        digest = bytearray(hashlib.sha1(namespace + f"{aggregate}/{version}".encode()).digest())
-        digest[6] = digest[6] & 0x0F | 0x50  # version 5
-        digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
-        h = digest[:16].hex()
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
 
 
 def _extract(payloads: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
@@ -285,20 +272,8 @@ class _Exporter:
         self.buffers: dict[_Partition, _PartitionBuffer] = {}
         self.buffered = 0  # events in the buffers
         self.pending = 0  # of which not yet converted
-        self._fold_reference_data_through(after)
+        catch_up_directory(self.directory, self.app.recorder, self.app.mapper, after)
 
-    def _fold_reference_data_through(self, position: int) -> None:
-        if position == 0:
-            return
-        while True:
-            page = self.app.recorder.select_notifications(
-                start=self.directory.position, stop=position, limit=5000,
-                topics=REFERENCE_TOPICS, inclusive_of_start=False)
-            if not page:
-                return
-            for notification in page:
-                self.directory.apply(self.app.mapper.to_domain_event(notification))
-            self.directory.position = page[-1].id
 
     def run(self, through: int, progress: Progress | None) -> int:
         events = 0
@@ -341,7 +316,7 @@ class _Exporter:
     def _county(self, code: str) -> str:
         county = self.counties.get(code)
         if county is None:
-            county = self.counties[code] = county_of(self.directory, code) or NULL_PARTITION
+            county = self.counties[code] = self.directory.stream_code(code) or NULL_PARTITION
         return county
 
     def _flush(self) -> None:
@@ -353,18 +328,6 @@ class _Exporter:
         self.buffers.clear()
         self.buffered = self.pending = 0
         self.writer.chunk += 1
-
-
-def county_of(directory: Directory, code: str) -> str:
-    """The county-level unit over a unit code, as the directory knows the tree; a unit above
-    county level is its own "county". An unknown code stands for itself."""
-    entry = directory.codes.get(code)
-    if entry is None:
-        return code
-    unit = directory.units[entry.unit_id]
-    while unit.level.rank < Level.COUNTY.rank and unit.parent_id is not None:
-        unit = directory.units[unit.parent_id]
-    return unit.code
 
 
 def _lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -23,11 +23,13 @@ import pyarrow as pa
 from eventsourcing.utils import get_topic
 
 from domain.base import Level
+from domain.money import yuan
 from domain.reports import ReportSubmission
 from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP
 from infra.export.manifest import ExportError
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up, open_views
+from infra.store.log import log_range
 from infra.store.records import event_payload
 from projections.report import Assembled, Assembler
 
@@ -89,16 +91,12 @@ class Submission:
 def recorded_submissions(app: Zhibao, after: int, through: int) -> list[Submission]:
     """The submission versions recorded at positions after `after` up to `through`."""
     found: list[Submission] = []
-    position = after
-    while page := app.recorder.select_notifications(
-            start=position, stop=through, limit=5000, topics=SUBMISSION_TOPICS,
-            inclusive_of_start=False):
+    for page in log_range(app.recorder, after, through, topics=SUBMISSION_TOPICS):
         for notification in page:
             p = event_payload(notification.state)
             found.append(Submission(notification.id, p["unit_code"], p["period"], p["version"],
                                     p["draft"], p["late"], datetime.fromisoformat(p["cut_off"]),
                                     p["sha256"]))
-        position = page[-1].id
     return found
 
 
@@ -158,7 +156,7 @@ def _submission_row(submission: Submission, assembled: Assembled) -> dict[str, A
 def _statistic(figure: dict[str, Any]) -> dict[str, Any]:
     in_fen = figure["measure"] == "分"
     values = {column: None if figure.get(column) is None else
-              Decimal(figure[column]).scaleb(-2 if in_fen else 0)
+              yuan(figure[column]) if in_fen else Decimal(figure[column])
               for column in ("month", "cumulative", "at_end")}
     return {**figure, **values, "measure": "元" if in_fen else figure["measure"]}
 
@@ -166,7 +164,7 @@ def _statistic(figure: dict[str, Any]) -> dict[str, Any]:
 def _money(row: dict[str, Any]) -> dict[str, Any]:
     fen = row["funds_fen"]
     return {**{k: v for k, v in row.items() if k != "funds_fen"},
-            "funds_yuan": None if fen is None else Decimal(fen).scaleb(-2)}
+            "funds_yuan": yuan(fen)}
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:

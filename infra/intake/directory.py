@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 from eventsourcing.utils import get_topic
 
 from domain.authority import Role, permit
@@ -30,7 +31,9 @@ from domain.base import (
 from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseRef, EnterpriseStatus
 from domain.jurisdiction import covers
 from domain.persons import Person
+from domain.unit_tree import ancestry, stream_code
 from domain.units import AdminUnit, OrgUnit, UnitRef
+from infra.store.log import log_range
 
 Entry = TypeVar("Entry")
 _ABSENT = object()  # an undo record's "there was no entry"
@@ -39,11 +42,12 @@ _ABSENT = object()  # an undo record's "there was no entry"
 @dataclass(frozen=True)
 class UnitEntry:
     unit_id: UUID
-    code: str
+    code: str  # the code it has now
     level: Level
     name: str
     parent_id: UUID | None
     valid_from: date
+    registered_code: str  # the code it was registered with: its stream's name
     valid_to: date | None = None
 
 
@@ -123,6 +127,7 @@ REFERENCE_EVENTS: tuple[type, ...] = (
 )
 REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
 REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
+REFERENCE_PAGE = 1000
 
 
 class DirectoryBehind(Exception):
@@ -188,7 +193,7 @@ class Directory:
         self._forget_derived()
         self._set(self.units, event.originator_id, UnitEntry(
             event.originator_id, event.code, event.level, event.name, event.parent_id,
-            event.valid_from))
+            event.valid_from, event.code))
         self._set(self.codes, event.code, CodeEntry(event.originator_id))
 
     @apply.register
@@ -316,14 +321,14 @@ class Directory:
         """Resolve a unit code, rejecting unknown codes and codes retired by `on` (V8)."""
         entry = self.codes.get(code)
         if entry is None:
-            raise DomainError(field, f"no unit has the code {code!r}")
+            raise DomainError(field, f"no unit has the code {code!r}", "V8")
         if entry.valid_to is not None and (on is None or on >= entry.valid_to):
             successors = f"; use {', '.join(entry.successors)}" if entry.successors else ""
             raise DomainError(field, f"unit code {code} was retired on {entry.valid_to}"
-                                     f"{successors}")
+                                     f"{successors}", "V8")
         unit = self.units[entry.unit_id]
         if on is not None and on < unit.valid_from:
-            raise DomainError(field, f"unit code {code} is valid only from {unit.valid_from}")
+            raise DomainError(field, f"unit code {code} is valid only from {unit.valid_from}", "V8")
         return UnitRef(unit.unit_id, code, unit.level, unit.valid_from, entry.valid_to)
 
     def current_code(self, unit_id: UUID) -> str:
@@ -340,12 +345,13 @@ class Directory:
         entry = self.codes.get(code)
         if entry is None:
             return (code,)
-        codes: list[str] = []
-        unit: UnitEntry | None = self.units[entry.unit_id]
-        while unit is not None:
-            codes.append(unit.code)
-            unit = self.units.get(unit.parent_id) if unit.parent_id else None
-        return tuple(codes)
+        return tuple(unit.code for unit in ancestry(self.units, entry.unit_id))
+
+    def stream_code(self, code: str) -> str | None:
+        """The code naming the Kafka topic and Parquet partition of facts recorded under
+        `code` now (`domain/unit_tree.py`); None for a code of no registered unit."""
+        entry = self.codes.get(code)
+        return None if entry is None else stream_code(self.units, entry.unit_id)
 
     def org(self, org_id: UUID, field: str = "org_id") -> OrgProfile:
         """A registered org's profile; an enterprise is the org its persons act for."""
@@ -364,7 +370,7 @@ class Directory:
         if enterprise is not None:
             return OrgProfile(org_id, OrgType.ENTERPRISE, None,
                               self.current_code(enterprise.unit_id), frozenset(), False, False)
-        raise DomainError(field, f"no org or enterprise has the id {org_id}")
+        raise DomainError(field, f"no org or enterprise has the id {org_id}", "REF")
 
     def person(self, person_id: UUID) -> PersonEntry:
         """A registered, active person (AUTH-PERSON)."""
@@ -390,7 +396,7 @@ class Directory:
     def enterprise(self, field: str, enterprise_id: UUID) -> EnterpriseEntry:
         entry = self.enterprises.get(enterprise_id)
         if entry is None:
-            raise DomainError(field, f"no enterprise has the id {enterprise_id}")
+            raise DomainError(field, f"no enterprise has the id {enterprise_id}", "V9")
         return entry
 
     def enterprise_on(self, field: str, enterprise_id: UUID, day: date) -> EnterpriseRef:
@@ -403,3 +409,18 @@ class Directory:
     def covers(self, org: OrgProfile, code: str, sector: str | None,
                enterprise_id: UUID | None) -> bool:
         return covers(org, self.path(code), sector, enterprise_id)
+
+
+def catch_up_directory(directory: Directory, recorder: ApplicationRecorder, mapper: Mapper[UUID],
+             through: int) -> int:
+    """Fold the reference events after the directory's position up to `through` and say how
+    many there were; the directory then stands at `through`, so each event is looked at
+    once however rare reference events are."""
+    folded = 0
+    for page in log_range(recorder, directory.position, through, REFERENCE_PAGE,
+                          REFERENCE_TOPICS):
+        for notification in page:
+            directory.apply(mapper.to_domain_event(notification))
+        folded += len(page)
+    directory.position = max(directory.position, through)
+    return folded

@@ -173,7 +173,7 @@ def report_hazard(uow: UnitOfWork, cmd: c.ReportHazard, ctx: Context) -> UUID:
     unit_code = policy.place_of(uow.directory, enterprise, cmd.unit_code, discovered_on)
     sector = cmd.sector or (enterprise.sector if enterprise else None)
     if sector is None:
-        raise DomainError("sector", "a hazard without an enterprise names its sector")
+        raise DomainError("sector", "a hazard without an enterprise names its sector", "INPUT")
     verified = cmd.public_report_id is not None and uow.get(
         PublicReport, cmd.public_report_id, "public_report_id").verified is True
     if cmd.inspection_id is not None:
@@ -312,7 +312,8 @@ def bootstrap(uow: UnitOfWork, cmd: c.Bootstrap, ctx: Context) -> UUID:
     if cmd.unit_code in uow.directory.codes:
         top = uow.directory.unit("unit_code", cmd.unit_code)
         if uow.directory.units[top.unit_id].parent_id is not None:
-            raise DomainError("unit_code", f"{cmd.unit_code} has a parent: not a top unit")
+            raise DomainError("unit_code", f"{cmd.unit_code} has a parent: not a top unit",
+                              "UNIT-TREE")
     else:
         unit = AdminUnit.register(ctx, uow.new_id(cmd, cmd.unit_id, "unit_id"), cmd.unit_code,
                                   cmd.code_system, cmd.level, cmd.kind, cmd.unit_name, None,
@@ -330,7 +331,7 @@ def bootstrap(uow: UnitOfWork, cmd: c.Bootstrap, ctx: Context) -> UUID:
 def _reporting_period(uow: UnitOfWork, period: str) -> ReportingPeriod:
     if uow.find(period_id(period)) is None:
         raise DomainError("period", f"reporting period {period} has not been opened "
-                                    "(OpenReportingPeriod)")
+                                    "(OpenReportingPeriod)", "LIFECYCLE")
     return uow.get(ReportingPeriod, period_id(period), "period")
 
 
@@ -349,7 +350,7 @@ def _content(content: c.SubmissionContentIn) -> SubmissionContent:
 
 def open_reporting_period(uow: UnitOfWork, cmd: c.OpenReportingPeriod, ctx: Context) -> UUID:
     if uow.find(period_id(cmd.period)) is not None:
-        raise DomainError("period", f"reporting period {cmd.period} is already open")
+        raise DomainError("period", f"reporting period {cmd.period} is already open", "LIFECYCLE")
     deadlines = tuple(LevelDeadline(d.level, d.deadline) for d in cmd.deadlines)
     return uow.add(ReportingPeriod.open(ctx, cmd.period, deadlines, cmd.programme_start,
                                         cmd.stock_cutoff))
@@ -361,7 +362,7 @@ def submit_report(uow: UnitOfWork, cmd: c.SubmitReport, ctx: Context) -> UUID:
     aggregate_id = submission_id(unit.unit_id, cmd.period)
     if uow.find(aggregate_id) is not None:
         raise DomainError("period", f"{cmd.unit_code} has already submitted {cmd.period}; "
-                                    "a correction is an AmendReport")
+                                    "a correction is an AmendReport", "LIFECYCLE")
     return uow.add(ReportSubmission.submit(ctx, aggregate_id, cmd.unit_code, cmd.period,
                                            _content(cmd.content), period.deadline(unit.level)))
 
@@ -372,7 +373,7 @@ def amend_report(uow: UnitOfWork, cmd: c.AmendReport, ctx: Context) -> UUID:
     aggregate_id = submission_id(unit.unit_id, cmd.period)
     if uow.find(aggregate_id) is None:
         raise DomainError("period", f"{cmd.unit_code} has not submitted {cmd.period} yet; "
-                                    "submit it first")
+                                    "submit it first", "LIFECYCLE")
     submission = uow.get(ReportSubmission, aggregate_id, "period")
     submission.amend(ctx, _content(cmd.content), period.deadline(unit.level),
                      tuple(FigureChange(**change.model_dump()) for change in cmd.changes),

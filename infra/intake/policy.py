@@ -24,7 +24,7 @@ def require_unused_uscc(directory: Directory, uscc: str) -> None:
     """One enterprise per unified social credit code."""
     if uscc in directory.usccs:
         raise DomainError("uscc", f"{uscc} is already registered to enterprise "
-                                  f"{directory.usccs[uscc]}")
+                                  f"{directory.usccs[uscc]}", "REF")
 
 
 def place_of(directory: Directory, enterprise: EnterpriseRef | None, named: str | None,
@@ -33,7 +33,7 @@ def place_of(directory: Directory, enterprise: EnterpriseRef | None, named: str 
     may repeat but never replace (V7); without an enterprise, the unit it names."""
     if enterprise is None:
         if named is None:
-            raise DomainError("unit_code", "a fact without an enterprise names its place")
+            raise DomainError("unit_code", "a fact without an enterprise names its place", "INPUT")
         return directory.unit("unit_code", named, on).code
     if named is not None and directory.unit("unit_code", named, on).unit_id != \
             directory.codes[enterprise.unit_code].unit_id:

@@ -29,9 +29,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Transcoder
 
-from domain.base import SHANGHAI, DomainError, ZhibaoAggregate
+from domain.base import SHANGHAI, DomainError, ZhibaoAggregate, citing
 from domain.commands import Command
-from infra.intake.directory import REFERENCE_TOPICS, Directory, DirectoryBehind
+from infra.intake.directory import REFERENCE_TOPICS, Directory, DirectoryBehind, catch_up_directory
 from infra.intake.pipeline import PIPELINE
 from infra.intake.unit_of_work import (
     ZHIBAO,
@@ -45,6 +45,7 @@ from infra.intake.unit_of_work import (
 )
 from infra.settings import Settings, get_settings
 from infra.store.databases import APPLICATION_NAME, eventsourcing_env, prepare_sqlite_store
+from infra.store.log import last_position
 from infra.store.mapper import ChainedEventStore, ChainedMapper, OrjsonTranscoder
 from infra.store.recorders import Horizon, StaleRead, with_horizon_recorder
 from infra.store.records import DamagedRecord
@@ -65,9 +66,10 @@ class Rejection:
     command: str
     field: str
     rule: str
+    code: str | None  # the rule's code in domain.rules.RULES
 
     def __str__(self) -> str:
-        return f"line {self.line} ({self.command}): {self.field}: {self.rule}"
+        return f"line {self.line} ({self.command}): {self.field}: {citing(self.rule, self.code)}"
 
 
 @dataclass
@@ -158,17 +160,8 @@ class Zhibao(Application[UUID]):
         how many there were. The scan stops at the log's current end and resumes from
         there next time, so each event is looked at once however rare reference events
         are."""
-        end = self.recorder.max_notification_id() or 0
-        folded = 0
-        while self.directory.position < end:
-            notifications = self.recorder.select_notifications(
-                start=self.directory.position, stop=end, limit=1000, topics=REFERENCE_TOPICS,
-                inclusive_of_start=False)
-            for notification in notifications:
-                self.directory.apply(self.mapper.to_domain_event(notification))
-            folded += len(notifications)
-            self.directory.position = notifications[-1].id if len(notifications) == 1000 else end
-        return folded
+        end = last_position(self.recorder)
+        return catch_up_directory(self.directory, self.recorder, self.mapper, end)
 
     def _require_undamaged(self) -> None:
         """A store with a damaged reference record records nothing: who may act could
@@ -284,10 +277,10 @@ class Zhibao(Application[UUID]):
             try:
                 outcome = self._execute(_parsed(item), issuer, internal)
             except ConflictError as e:
-                result.rejections.append(Rejection(line, _name(item), "conflict", str(e)))
+                result.rejections.append(Rejection(line, _name(item), "conflict", str(e), "V26"))
                 continue
             except DomainError as e:
-                result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
+                result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
                 continue
             result.count(line, outcome)
             result.events += outcome.events
@@ -301,7 +294,7 @@ class Zhibao(Application[UUID]):
         try:
             return uow.run(_parsed(item), issuer, internal)
         except DomainError as e:
-            result.rejections.append(Rejection(line, _name(item), e.field, e.rule))
+            result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
             return None
 
 

@@ -257,7 +257,7 @@ class UnitOfWork:
             return uuid4()
         existing = self.find(explicit) if command.command_id is not None else self._held(explicit)
         if existing is not None:
-            raise DomainError(field_name, f"{explicit} already exists")
+            raise DomainError(field_name, f"{explicit} already exists", "REF")
         self._claimed[explicit] = field_name
         return explicit
 
@@ -288,10 +288,10 @@ class UnitOfWork:
     def get(self, cls: type[A], aggregate_id: UUID, field_name: str) -> A:
         agg = self.find(aggregate_id)
         if agg is None:
-            raise DomainError(field_name, f"no {_kind(cls)} has the id {aggregate_id}")
+            raise DomainError(field_name, f"no {_kind(cls)} has the id {aggregate_id}", "REF")
         if not isinstance(agg, cls):
             raise DomainError(field_name, f"{aggregate_id} is a {_kind(type(agg))}, "
-                                          f"not a {_kind(cls)}")
+                                          f"not a {_kind(cls)}", "REF")
         return agg
 
     def add(self, agg: ZhibaoAggregate) -> UUID:
@@ -337,7 +337,7 @@ class UnitOfWork:
         taken, that is the command's error, named by its field."""
         for aggregate_id, field_name in self._claimed.items():
             if self.app.recorder.select_events(aggregate_id, limit=1):
-                raise DomainError(field_name, f"{aggregate_id} already exists")
+                raise DomainError(field_name, f"{aggregate_id} already exists", "REF")
 
     def abandon(self) -> None:
         self.directory.rollback()

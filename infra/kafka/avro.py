@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
-from hashlib import sha1
+from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,20 +28,14 @@ import orjson
 from eventsourcing.persistence import Notification
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from domain.base import EVENT_ID_NAMESPACE
+from domain.base import event_id_text, from_micros, micros
 from infra.store.records import event_type, unpack_record
 from projections.events import EventRecord
 from schemas.generate import ENVELOPE, EVENTS_DIR, fingerprint_of, released_versions
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = len(MARKER) + 8
-BEIJING = timezone(timedelta(hours=8))
-"""Instants decode in UTC+8, the offset the store writes (Asia/Shanghai has no DST)."""
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EPOCH_BEIJING = EPOCH.astimezone(BEIJING)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-MICROSECOND = timedelta(microseconds=1)
-EVENT_ID_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 ENVELOPE_NAMES = frozenset(name for name, _ in ENVELOPE)
 
 Convert = Callable[[Any], Any]
@@ -80,23 +73,8 @@ class Encoded(NamedTuple):
                 f"v{self.aggregate_version}, {len(self.value)} bytes)")
 
 
-def event_id_text(aggregate_id: str, version: int) -> str:
-    """`str(domain.base.event_id(...))` without the `UUID` objects (the same UUIDv5: SHA-1
-    of namespace and name, version and variant bits set): the relay needs one per event."""
-    digest = bytearray(sha1(EVENT_ID_NAMESPACE_BYTES + f"{aggregate_id}/{version}".encode())
-                       .digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def to_micros(iso: str) -> int:
-    return (datetime.fromisoformat(iso) - EPOCH) // MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH_BEIJING + timedelta(microseconds=micros)
+    return micros(datetime.fromisoformat(iso))
 
 
 def _date_to_days(iso: str) -> int:
@@ -107,8 +85,8 @@ def _days_to_date(days: int) -> str:
     return date.fromordinal(days + EPOCH_ORDINAL).isoformat()
 
 
-def _instant_to_iso(micros: int) -> str:
-    return from_micros(micros).isoformat()
+def _instant_to_iso(value: int) -> str:
+    return from_micros(value).isoformat()
 
 
 LOGICAL: dict[str, tuple[Convert, Convert]] = {

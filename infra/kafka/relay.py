@@ -42,6 +42,7 @@ from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.positions import RelayPositions
 from infra.kafka.topics import UNIT_TOPICS, Router, create_topic
 from infra.settings import Settings
+from infra.store.log import log_range
 
 log = logging.getLogger("zhibao.relay")
 
@@ -159,15 +160,8 @@ class Relay:
         """The router, with every unit event up to `position` folded."""
         if self._router is None:
             self._router = Router(self.settings.kafka_topic_prefix)
-            after = 0
-            while after < position:
-                page = self.app.recorder.select_notifications(
-                    start=after, stop=position, limit=10_000, topics=tuple(UNIT_TOPICS),
-                    inclusive_of_start=False)
-                if not page:
-                    break
+            for page in log_range(self.app.recorder, 0, position, topics=tuple(UNIT_TOPICS)):
                 self._router.fold(page, self.app.mapper)
-                after = page[-1].id
         return self._router
 
     def _send_all(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,

@@ -19,6 +19,7 @@ from typing import Any
 
 from domain.hazards import Category, Channel, Grade
 from domain.measures import MeasureKind
+from domain.money import wan_yuan
 from domain.periods import Period, PeriodKind
 
 LABELS: dict[str, dict[str, str]] = {
@@ -139,11 +140,6 @@ def width_of(value: Cell) -> int:
 
 def label(group: str, value: Any) -> Any:
     return LABELS[group].get(value, value)
-
-
-def wan_yuan(fen: int | None) -> Decimal | None:
-    """Integer fen as 万元 (exact)."""
-    return None if fen is None else Decimal(fen) / 1_000_000
 
 
 def _date(value: str | None) -> date | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from domain.base import Level
+from domain.money import wan_yuan
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import Reporter, catch_up, open_views
 
@@ -49,7 +50,7 @@ def _shown(figure: dict[str, object]) -> str:
             elif figure["measure"] == "%":
                 text = f"{value}%"
             elif figure["measure"] == "分":
-                text = f"{Decimal(str(value)) / 1_000_000:.2f}万元"
+                text = f"{wan_yuan(Decimal(str(value))):.2f}万元"
             else:
                 text = f"{value}"
             parts.append(f"{label} {text}")

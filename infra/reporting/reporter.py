@@ -97,7 +97,7 @@ def open_period(app: Zhibao, views: ViewStore, period: str) -> None:
     try:
         app.record(command)
     except DomainError as e:
-        if "already open" not in e.rule:  # opened meanwhile by another run: fine
+        if (e.field, e.code) != ("period", "LIFECYCLE"):  # opened meanwhile by another run
             raise
 
 
@@ -396,6 +396,7 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
     recorded = 0
     for result in app.execute_batch(commands, internal=True):
         if result.rejections:
-            raise DomainError(result.rejections[0].field, str(result.rejections[0]))
+            rejected = result.rejections[0]
+            raise DomainError(rejected.field, str(rejected), rejected.code)
         recorded += result.events
     return recorded

@@ -1,6 +1,9 @@
 """Reading the notification log: ranges of positions in pages (the one way every reader —
 audit, export, relay, summaries — walks the log with bounded memory), and the one point
-lookup a verifier needs, (position, chain hash) of a given aggregate version."""
+lookup a verifier needs, (position, chain hash) of a given aggregate version, and the
+notification at a position (`first_from`). Readers of a range of the log go through
+`log_range`; only the relay's poll and the projector's worker ranges fetch one page
+themselves."""
 
 from __future__ import annotations
 
@@ -27,13 +30,14 @@ def log_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
     """
     position = after
     while True:
-        notifications = recorder.select_notifications(
-            start=position, limit=page, topics=topics, inclusive_of_start=False)
+        notifications = list(recorder.select_notifications(
+            start=position, limit=page, topics=topics, inclusive_of_start=False))
         if through is not None:
             notifications = [n for n in notifications if n.id <= through]
-        if not notifications:
+        if notifications:
+            yield notifications
+        if len(notifications) < page:  # the log's end, or past `through`: nothing more
             return
-        yield list(notifications)
         position = notifications[-1].id
 
 
@@ -42,6 +46,14 @@ def notifications(recorder: ApplicationRecorder,
     """Every notification (of `topics`, if given) in log order, page by page."""
     for page in log_range(recorder, topics=topics):
         yield from page
+
+
+def first_from(recorder: ApplicationRecorder, position: int | None = None
+               ) -> Notification | None:
+    """The notification at `position` (or the next one, past a gap); from the log's start
+    when no position is given. None past the end of the log."""
+    found = recorder.select_notifications(start=position, limit=1)
+    return found[0] if found else None
 
 
 def last_position(recorder: ApplicationRecorder) -> int:

@@ -91,7 +91,7 @@ def test_prove_and_check_a_submission_offline(app: Zhibao, clock: FakeClock, app
     """An upper level's view: the bundle beside the files checks with only the public key;
     one changed byte, another key or a missing one is refused with one line."""
     from infra.reporting.reporter import Reporter, open_views
-    from tests.integration.test_reports import TOWN, at, build_march
+    from tests.support.march_world import TOWN, at, build_march
 
     build_march(app, clock)
     at(clock, "2021-04-03T10:00")

@@ -39,7 +39,7 @@ from infra.intake.service import Zhibao
 from infra.reporting.reporter import Reporter, open_views
 from tests.conftest import FakeClock
 from tests.integration.test_audit_tamper import RawStore
-from tests.integration.test_reports import TOWN, at, build_march, record_late_hazard
+from tests.support.march_world import TOWN, at, build_march, record_late_hazard
 
 
 def keys(public: Path) -> list[Any]:

@@ -19,7 +19,7 @@ from domain.audit import AUDIT_TRAIL_ID
 from infra.audit.anchors import anchor_from_text, anchors_path
 from infra.audit.bundles import consistency
 from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
-from infra.audit.integrity import BreakKind, verify, verify_then_checkpoint
+from infra.audit.integrity import Break, BreakKind, verify, verify_then_checkpoint
 from infra.audit.keys import generate, sign_note
 from infra.audit.tree import TABLE as TILES
 from infra.audit.verifier import ProofError, check_consistency, read_verifier_keys
@@ -28,6 +28,13 @@ from infra.store.records import GENESIS, chain_hash, pack_record, unpack_record
 from tests.conftest import PG_ADMIN_URL, make_key, open_app
 from tests.support.builders import build_world
 from tests.support.ledger_world import Ledger, build_ledger, general_hazard
+
+
+def first_break(app: Zhibao, kind: BreakKind) -> Break:
+    """The first break `zhibao audit verify` finds, which must be of `kind`."""
+    found = verify(app).first_break
+    assert found is not None and found.kind is kind, found
+    return found
 
 
 class RawStore:
@@ -138,8 +145,7 @@ def test_clean_store_verifies_before_and_after_checkpoints(app: Zhibao, ledger: 
 def test_altered_record_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     hazard = ledger.hazards[1]
     raw.put_state(hazard, 1, raw.state(hazard, 1).replace("消防通道堵塞".encode(), "无".encode()))
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.ALTERED
+    found = first_break(app, BreakKind.ALTERED)
     assert (found.aggregate_id, found.version) == (hazard, 1)
     assert found.position == raw.position_of(hazard, 1)
 
@@ -158,8 +164,7 @@ def test_deleted_middle_version_is_found(app: Zhibao, ledger: Ledger, raw: RawSt
     hazard = ledger.hazards[0]
     third = raw.position_of(hazard, 3)
     raw.delete(hazard, 2)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.MISSING
+    found = first_break(app, BreakKind.MISSING)
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, third)
 
 
@@ -168,8 +173,7 @@ def test_versions_reordered_in_the_log_are_found(app: Zhibao, ledger: Ledger,
     hazard = ledger.hazards[0]
     second, third = raw.position_of(hazard, 2), raw.position_of(hazard, 3)
     raw.swap_positions(second, third)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.OUT_OF_ORDER
+    found = first_break(app, BreakKind.OUT_OF_ORDER)
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, second)
 
 
@@ -182,8 +186,7 @@ def test_swapped_versions_are_found(app: Zhibao, ledger: Ledger, raw: RawStore) 
             "originator_version = 3", raw.key(hazard))
     raw.run("UPDATE {t} SET originator_version = 3 WHERE originator_id = ? AND "
             "originator_version = 99", raw.key(hazard))
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.ALTERED
+    found = first_break(app, BreakKind.ALTERED)
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, second)
 
 
@@ -196,8 +199,7 @@ def test_removed_aggregate_is_found_by_the_tree(app: Zhibao, ledger: Ledger,
     hazard = ledger.hazards[1]
     first = raw.position_of(hazard, 1)
     raw.delete(hazard)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TREE
+    found = first_break(app, BreakKind.TREE)
     assert found.position == first + 6  # the event that now sits where the hazard began
     assert "not the one the tree committed to" in found.detail
     assert verify_without_the_trail(app, raw).ok, "the chains alone cannot see it"
@@ -209,8 +211,8 @@ def test_cut_off_newest_versions_are_found(app: Zhibao, ledger: Ledger, raw: Raw
     fifth = raw.position_of(hazard, 5)
     raw.delete(hazard, 6)
     raw.delete(hazard, 5)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TREE and found.position > fifth
+    found = first_break(app, BreakKind.TREE)
+    assert found.position > fifth
 
 
 def test_records_of_two_aggregates_swapped_in_the_log_are_found(app: Zhibao, ledger: Ledger,
@@ -220,8 +222,7 @@ def test_records_of_two_aggregates_swapped_in_the_log_are_found(app: Zhibao, led
                              raw.position_of(ledger.hazards[4], 1))
     assert last_of_a + 1 == first_of_b  # so both chains stay in order after the swap
     raw.swap_positions(last_of_a, first_of_b)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TREE
+    found = first_break(app, BreakKind.TREE)
     assert found.position == last_of_a
 
 
@@ -231,12 +232,10 @@ def test_rewritten_and_rechained_aggregate_is_found(app: Zhibao, ledger: Ledger,
     case = ledger.case
     assert case is not None
     raw.rewrite_and_rechain(case, 2, b'"amount_fen":1500000', b'"amount_fen":150000')
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TREE
+    found = first_break(app, BreakKind.TREE)
     assert (found.aggregate_id, found.version) == (case, 2)
     raw.clear_tree()  # the tree's copy gone too: the signed root still knows
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.CHECKPOINT
+    found = first_break(app, BreakKind.CHECKPOINT)
 
 
 def test_doctored_checkpoint_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
@@ -244,8 +243,7 @@ def test_doctored_checkpoint_is_found(app: Zhibao, ledger: Ledger, raw: RawStore
     state = raw.state(AUDIT_TRAIL_ID, 2)
     root = unpack_record(state)[2].split(b'"root_hash":"')[1][:64]
     raw.put_state(AUDIT_TRAIL_ID, 2, state.replace(root, b"0" * 64))
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TRAIL
+    found = first_break(app, BreakKind.TRAIL)
     assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)
     assert found.position == raw.position_of(AUDIT_TRAIL_ID, 2)
 
@@ -265,8 +263,7 @@ def test_a_checkpoint_signed_by_another_key_is_found(app: Zhibao, ledger: Ledger
     payload = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
     digest = chain_hash(prev, AUDIT_TRAIL_ID, 2, raw.topic(AUDIT_TRAIL_ID, 2), payload)
     raw.put_state(AUDIT_TRAIL_ID, 2, pack_record(prev, digest, payload))
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.SIGNATURE
+    found = first_break(app, BreakKind.SIGNATURE)
     assert "not signed by a trusted key" in found.detail
 
 
@@ -277,11 +274,9 @@ def test_a_removed_trail_is_found_and_nothing_is_resealed(app: Zhibao, ledger: L
                                                          raw: RawStore) -> None:
     take_checkpoint(app)
     raw.delete(AUDIT_TRAIL_ID)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TRAIL  # the tree still knows
+    first_break(app, BreakKind.TRAIL)  # the tree still knows
     raw.clear_tree()
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.ANCHOR  # the anchors file knows
+    found = first_break(app, BreakKind.ANCHOR)  # the anchors file knows
     assert "not in the store: checkpoints were removed" in found.detail
     with pytest.raises(TamperedError):
         verify_then_checkpoint(app)
@@ -295,8 +290,7 @@ def test_a_removed_trail_with_its_tree_left_is_found(app: Zhibao, ledger: Ledger
     take_checkpoint(app)
     raw.delete(AUDIT_TRAIL_ID)
     anchors_path(app.settings).unlink()
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TRAIL
+    found = first_break(app, BreakKind.TRAIL)
     assert "the audit trail was removed" in found.detail
 
 
@@ -375,8 +369,8 @@ def test_postgres_position_gaps_change_nothing_but_a_filled_gap_is_found(
         state = pack_record(GENESIS, chain_hash(GENESIS, forged_id, 1, topic, payload), payload)
         raw.run("INSERT INTO {t} (originator_id, originator_version, topic, state, {pos}) "
                 "VALUES (?, 1, ?, ?, ?)", forged_id, topic, state, gap)
-        found = verify(app).first_break
-        assert found is not None and found.kind is BreakKind.TREE and found.position == gap
+        found = first_break(app, BreakKind.TREE)
+        assert found.position == gap
         assert stored_checkpoints(app)[-1].size == checkpoint.size
     finally:
         raw.conn.close()
@@ -387,8 +381,7 @@ def test_a_trail_whose_start_was_removed_is_found(app: Zhibao, ledger: Ledger,
                                                   raw: RawStore) -> None:
     take_checkpoint(app)
     raw.delete(AUDIT_TRAIL_ID, 1)
-    found = verify(app).first_break
-    assert found is not None and found.kind is BreakKind.TRAIL
+    found = first_break(app, BreakKind.TRAIL)
     assert (found.aggregate_id, found.version) == (AUDIT_TRAIL_ID, 2)
 
 

@@ -110,7 +110,7 @@ def test_unknown_persons_and_zhibao_itself_are_not_addressable(hazards):
     refused(world, ZHIBAO, report(world), "AUTH-PERSON")  # zhibao, through the entry path
     error = world.rejects("RegisterPerson", ADMIN, name="冒充系统", org_id=SYSTEM_ORG_ID,
                           roles=["administrator"])
-    assert (error.field, "no org or enterprise has the id" in error.rule) == ("org_id", True)
+    assert (error.field, error.code) == ("org_id", "REF")
 
 
 def test_a_revoked_role_and_a_deactivated_person_act_no_more(hazards):
@@ -119,7 +119,7 @@ def test_a_revoked_role_and_a_deactivated_person_act_no_more(hazards):
     assert world.app.execute(report(world), Issuer(officer)).events == 1
     world.do("RevokeRole", ADMIN, person_id=officer, role="town_officer")
     error = refused(world, Issuer(officer), report(world), "AUTH-ROLE")
-    assert "(administrator at town_office" in error.rule
+    assert "administrator" in str(error)  # names the role the person still holds
     world.do("DeactivatePerson", ADMIN, person_id=officer, reason="调离")
     refused(world, Issuer(officer), report(world), "AUTH-PERSON")
 
@@ -191,7 +191,6 @@ def test_powers_come_only_from_a_lead_body_above_that_holds_them(hazards):
     error = world.rejects("GrantOrgPower", "county_gov", org_id=world.orgs["county_gov"],
                           power="enforcement_power")  # never oneself
     assert (error.field, error.code) == ("org_id", "AUTH-GRANT")
-    assert "grants itself" in error.rule
     world.do("GrantOrgPower", "city_office", **grant)  # the city 安委办 holds it: granted
     profile = world.app.directory.org(brigade)
     assert (profile.can_verify_major, profile.enforcement_power) == (True, False)
@@ -237,7 +236,7 @@ def test_an_org_without_the_power_does_not_verify_a_major_hazard(hazards):
     error = refused(world, Issuer(regulator), parse_command({
         "command": "VerifyHazard", "hazard_id": str(hazard_id), "passed": True,
         "verified_at": hazards.clock.now.isoformat()}), "AUTH-ROLE")
-    assert "VerifyHazard:major" in error.rule and "can_verify_major" in error.rule
+    assert "VerifyHazard:major" in str(error) and "can_verify_major" in str(error)
     assert hazards.get(hazard_id).state is HazardState.RECTIFIED
 
 
@@ -281,9 +280,8 @@ def test_the_bootstrap_runs_once(hazards):
 def test_a_command_naming_another_unit_than_the_enterprises_is_refused(hazards):
     world = hazards.world
     town = world.issuer("town")
-    error = refused(world, town, report(world, unit_code="610902101202"), "V7",
-                    field="unit_code")  # 二村, inside the town, but chem is in 一村
-    assert "counts at the enterprise's unit" in error.rule
+    refused(world, town, report(world, unit_code="610902101202"), "V7",
+            field="unit_code")  # 二村, inside the town, but chem is in 一村
     refused(world, world.issuer("chem"), parse_command({
         "command": "IdentifyRiskPoint", "enterprise_id": str(world.enterprises["chem"]),
         "unit_code": "610902101202", "description": "储罐区", "likelihood": 3,

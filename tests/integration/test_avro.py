@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 from fastavro import parse_schema, schemaless_writer
-from hypothesis import given
-from hypothesis import strategies as st
 
-from domain.base import event_id
-from infra.kafka.avro import HEADER_SIZE, MARKER, Codec, DecodeError, EncodeError, event_id_text
+from infra.kafka.avro import HEADER_SIZE, MARKER, Codec, DecodeError, EncodeError
 from schemas.generate import EVENTS_DIR, fingerprint_of
 from tests.integration.test_kafka_relay import stored_records
 from tests.support.builders import build_world
@@ -120,8 +117,3 @@ def test_an_event_without_a_published_schema_is_named_in_the_error(history, tmp_
     with pytest.raises(EncodeError, match=rf"event {notification.id} \(HazardReported of "
                                           rf"{notification.originator_id} v1\): no schema"):
         codec.encode(notification)
-
-
-@given(st.uuids(), st.integers(min_value=1, max_value=2**40))
-def test_the_codec_computes_the_domain_event_id(aggregate_id, version):
-    assert event_id_text(str(aggregate_id), version) == str(event_id(aggregate_id, version))

@@ -51,13 +51,7 @@ def test_a_chain_continues_across_application_instances(hazards):
     """Two processes take turns on one hazard: each reads the chain's head from the store
     when the head it remembers is stale."""
     hazard_id = hazards.drive(HazardState.CONFIRMED)
-    first = hazards.world.app
-    second = Zhibao(first.settings, clock=hazards.clock)
-    try:
-        hazards.world.app = second
+    with hazards.as_another_process():
         hazards.plan(hazard_id, "general")
-    finally:
-        hazards.world.app = first
-        second.close()
     hazards.complete(hazard_id)
-    assert assert_chained(first, hazard_id) == 4
+    assert assert_chained(hazards.world.app, hazard_id) == 4

@@ -120,8 +120,7 @@ def test_two_writers_creating_the_same_hazard_the_second_is_told_the_id_exists(h
     with pytest.raises(DomainError) as rejected:
         second.store()
     second.abandon()
-    assert (rejected.value.field, rejected.value.rule) == (
-        "hazard_id", f"{hazard_id} already exists")
+    assert (rejected.value.field, rejected.value.code) == ("hazard_id", "REF")
     assert stored_types(world.app, hazard_id) == ["HazardReported"]
 
 
@@ -198,8 +197,7 @@ def test_a_command_is_judged_again_when_reference_data_changed_under_it(hazards,
     with pytest.raises(DomainError) as rejected:
         app.execute(*report_at(hazards, chem, "储罐区无警示标识"))
 
-    assert rejected.value.field == "enterprise_id"
-    assert "was closed on" in rejected.value.rule
+    assert (rejected.value.field, rejected.value.code) == ("enterprise_id", "V9")
     assert app.recorder.max_notification_id() == before + 1  # the closure only
 
 
@@ -278,8 +276,7 @@ def test_a_batch_judged_before_reference_data_changed_is_judged_again(hazards, r
     [result] = app.execute_batch(lines)
 
     assert (result.applied, result.events) == (2, 2)
-    assert [(r.line, r.field) for r in result.rejections] == [(2, "enterprise_id")]
-    assert "was closed on" in result.rejections[0].rule
+    assert [(r.line, r.field, r.code) for r in result.rejections] == [(2, "enterprise_id", "V9")]
 
 
 def test_a_process_may_change_an_enterprise_registered_after_its_last_look(hazards, rival):
@@ -327,7 +324,7 @@ def _report(app: Zhibao, town_officer: str, enterprise_id: UUID) -> str:
             "discovered_at": datetime.now(SHANGHAI).isoformat(), "description": "消防通道堵塞",
             "category": "unsafe_condition"}), Issuer(UUID(town_officer)))
     except DomainError as e:
-        return "closed" if e.field == "enterprise_id" and "was closed on" in e.rule else str(e)
+        return "closed" if (e.field, e.code) == ("enterprise_id", "V9") else str(e)
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     return "reported"
@@ -456,7 +453,6 @@ def test_a_command_id_is_never_reused_for_another_command(hazards):
                         ("county_ema", {})):
         error = world.rejects("ReportRectificationProgress", by, **{**progress, **changed})
         assert (error.field, error.code) == ("command_id", "V11")
-        assert "was already used for another command" in error.rule
     assert world.do("ReportRectificationProgress", "chem", **progress) == \
         dataclasses.replace(first, duplicate=True)
 

@@ -25,16 +25,11 @@ from infra.reporting.reporter import open_views, sweep_overdue
 from infra.settings import get_settings
 from infra.store.summary import events_by_type
 from tests.conftest import FakeClock, wait_for
-from tests.integration.test_reports import CITY, TOWN, March, at, build_march
 from tests.support.brokers import free_port
 from tests.support.builders import build_world
+from tests.support.march_world import CITY, TOWN, March, at
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def march(app: Zhibao, clock: FakeClock) -> March:
-    return build_march(app, clock)
 
 
 def overdue_events(app: Zhibao) -> int:

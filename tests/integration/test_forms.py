@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,25 +18,13 @@ from pypdf import PdfReader
 from infra.intake.service import Zhibao
 from infra.reporting.forms import FormSettings, build_form, width_of
 from infra.reporting.pdf import font_path, render_pdf
-from infra.reporting.reporter import Reporter, open_views
+from infra.reporting.reporter import Reporter
 from infra.reporting.xlsx import render_workbook
 from tests.conftest import FakeClock
-from tests.integration.test_reports import TOWN, March, at, build_march, file
+from tests.support.march_world import TOWN, March, at, file
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SHEETS = ["报表", "全国月报表", "行业领域", "下级单位", "问题隐患清单", "制度措施清单"]
-
-
-@pytest.fixture
-def march(app: Zhibao, clock: FakeClock) -> March:
-    return build_march(app, clock)
-
-
-@pytest.fixture
-def reporter(app: Zhibao, tmp_path: Path) -> Iterator[Reporter]:
-    views = open_views(app)
-    yield Reporter(app, views, tmp_path / "out")
-    views.close()
 
 
 @pytest.fixture

@@ -4,32 +4,19 @@ assembled (issue 14 §8)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from infra.intake.service import Zhibao
-from infra.reporting.reporter import Reporter, open_views
+from infra.reporting.reporter import Reporter
 from projections.report import Facts
 from tests.conftest import FakeClock
-from tests.integration.test_reports import TOWN, March, at, build_march, record_late_hazard
+from tests.support.march_world import TOWN, March, at, record_late_hazard
 
 VILLAGE = "610902101202"
 AMENDED = {VILLAGE, TOWN, "610902", "610900"}  # the late hazard's unit and its ancestors
-
-
-@pytest.fixture
-def march(app: Zhibao, clock: FakeClock) -> March:
-    return build_march(app, clock)
-
-
-@pytest.fixture
-def reporter(app: Zhibao, tmp_path: Path) -> Iterator[Reporter]:
-    views = open_views(app)
-    yield Reporter(app, views, tmp_path / "out")
-    views.close()
 
 
 @pytest.fixture

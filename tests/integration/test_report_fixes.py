@@ -6,7 +6,6 @@ periods."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,20 +26,13 @@ from infra.reporting.reporter import Reporter, catch_up, open_views
 from infra.store.records import event_payload
 from projections.stats import Window, hazards_sql
 from tests.conftest import FakeClock
-from tests.integration.test_reports import TOWN, at, build_march, figures, file, read
 from tests.support.builders import ADMIN, World, build_world
+from tests.support.march_world import TOWN, at, build_march, figures, file, read
 from tests.support.reports_world import build_half_year
 
 VILLAGE, COUNTY, CITY = "610902101201", "610902", "610900"
 TASKS = Path(__file__).resolve().parents[2] / "infra/demo/data/tasks_2021_ankang.csv"
 TEAM = [{"person_id": "a", "name": "甲", "role": "leader", "rank": "county_level"}]
-
-
-@pytest.fixture
-def reporter(app: Zhibao, tmp_path: Path) -> Iterator[Reporter]:
-    views = open_views(app)
-    yield Reporter(app, views, tmp_path / "out")
-    views.close()
 
 
 def more_enterprises(world: World, count: int) -> list[UUID]:

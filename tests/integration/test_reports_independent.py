@@ -22,11 +22,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up, open_views
 from infra.settings import Settings
-from projections.fold import micros
 from projections.runner import project_records, records
 from projections.stats import Window, figures, national_figures, tally
 from projections.store import ViewStore
@@ -506,14 +505,19 @@ def national_independent(con: duckdb.DuckDBPyConnection, when: When
     return tables
 
 
-def national_from_views(views: ViewStore, app: Zhibao, when: When
-                        ) -> dict[str, tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
+def tallies_from(views: ViewStore, app: Zhibao, when: When) -> tuple[UnitTree, dict[str, Any]]:
+    """Every unit's tally from the views, at the period end and cut-off of `when`."""
     settings = app.settings
     window = Window(when.period, settings.programme_start, settings.stock_cutoff,
                     when.cut_off)
     with views.snapshot() as tx:
         tree = UnitTree.load(tx, when.last_day.isoformat(), micros(when.cut_off))
-        tallies = tally(tx, window, tree)
+        return tree, tally(tx, window, tree)
+
+
+def national_from_views(views: ViewStore, app: Zhibao, when: When
+                        ) -> dict[str, tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
+    tree, tallies = tallies_from(views, app, when)
     tables = {}
     for unit_id, unit in tree.units.items():
         rows, total = national_figures(tallies[unit_id])
@@ -552,12 +556,7 @@ def from_views(app: Zhibao, when: When) -> dict[str, dict[Any, Any]]:
 
 
 def figures_from(views: ViewStore, app: Zhibao, when: When) -> dict[str, dict[Any, Any]]:
-    settings = app.settings
-    window = Window(when.period, settings.programme_start, settings.stock_cutoff,
-                    when.cut_off)
-    with views.snapshot() as tx:
-        tree = UnitTree.load(tx, when.last_day.isoformat(), micros(when.cut_off))
-        tallies = tally(tx, window, tree)
+    tree, tallies = tallies_from(views, app, when)
     result = {}
     for unit_id, unit in tree.units.items():
         result[unit.code] = {

@@ -45,30 +45,26 @@ def test_valid_unit_codes_are_accepted(code, system, level):
     validate_unit_code(code, system, level)
 
 
-@pytest.mark.parametrize(("code", "system", "level", "field", "rule"), [
-    ("61090", GB, Level.COUNTY, "code", "GB/T 2260 code '61090' must be exactly 6 digits"),
-    ("61090a", GB, Level.COUNTY, "code", "GB/T 2260 code '61090a' must be exactly 6 digits"),
-    ("610900", GB, Level.COUNTY, "code", "county code 610900 must not end in 00"),
-    ("610902", GB, Level.CITY, "code", "city code 610902 must be PPCC00 with CC ≠ 00"),
-    ("610900", GB, Level.PROVINCE, "code", "province code 610900 must end in 0000"),
-    ("6109-1", LOCAL, Level.COUNTY, "code", "local code '6109-1' must be 4 digits + 2 of [0-9A-Z]"),
-    ("610902000000", NBS, Level.TOWN, "code",
-     "township segment 000 of 610902000000 must be 001–599"),
-    ("610902600000", NBS, Level.TOWN, "code",
-     "township segment 600 of 610902600000 must be 001–599"),
-    ("610902101201", NBS, Level.TOWN, "code", "town code 610902101201 must end in 000"),
-    ("610902101600", NBS, Level.VILLAGE, "code",
-     "village segment 600 of 610902101600 must be 001–599"),
-    ("6109021012010", NBS, Level.VILLAGE, "code",
-     "statistical code '6109021012010' must be exactly 12 digits"),
-    ("610902101000", GB, Level.TOWN, "code_system", "a town unit uses NBS12, not GB2260"),
-    ("6109A1", LOCAL, Level.PROVINCE, "code_system", "a province unit uses GB2260, not LOCAL"),
-    ("610902", NBS, Level.COUNTY, "code_system", "a county unit uses GB2260, LOCAL, not NBS12"),
+@pytest.mark.parametrize(("code", "system", "level", "field"), [
+    ("61090", GB, Level.COUNTY, "code"),
+    ("61090a", GB, Level.COUNTY, "code"),
+    ("610900", GB, Level.COUNTY, "code"),
+    ("610902", GB, Level.CITY, "code"),
+    ("610900", GB, Level.PROVINCE, "code"),
+    ("6109-1", LOCAL, Level.COUNTY, "code"),
+    ("610902000000", NBS, Level.TOWN, "code"),
+    ("610902600000", NBS, Level.TOWN, "code"),
+    ("610902101201", NBS, Level.TOWN, "code"),
+    ("610902101600", NBS, Level.VILLAGE, "code"),
+    ("6109021012010", NBS, Level.VILLAGE, "code"),
+    ("610902101000", GB, Level.TOWN, "code_system"),
+    ("6109A1", LOCAL, Level.PROVINCE, "code_system"),
+    ("610902", NBS, Level.COUNTY, "code_system"),
 ])
-def test_malformed_unit_codes_are_rejected(code, system, level, field, rule):
+def test_malformed_unit_codes_are_rejected(code, system, level, field):
     with pytest.raises(DomainError) as rejected:
         validate_unit_code(code, system, level)
-    assert (rejected.value.field, rejected.value.rule) == (field, rule)
+    assert (rejected.value.field, rejected.value.code) == (field, "V8")
 
 
 @pytest.mark.parametrize(("child", "level", "parent", "warning"), [
@@ -104,9 +100,8 @@ def test_a_wrong_check_character_names_the_expected_one():
     wrong = code[:-1] + ("1" if code[-1] == "0" else "0")
     with pytest.raises(DomainError) as rejected:
         validate_uscc(wrong)
-    assert rejected.value.field == "uscc"
-    assert rejected.value.rule == f"check character of {wrong} is wrong: expected {code[-1]} " \
-                                  "(GB 32100)"
+    assert (rejected.value.field, rejected.value.code) == ("uscc", "INPUT")
+    assert f"expected {code[-1]}" in str(rejected.value)  # names the right check character
 
 
 @pytest.mark.parametrize("code", ["91610902MA000004", "91610902MA000004200", "91610902MA00O0042",
@@ -114,8 +109,7 @@ def test_a_wrong_check_character_names_the_expected_one():
 def test_a_malformed_credit_code_is_rejected(code):
     with pytest.raises(DomainError) as rejected:
         validate_uscc(code)
-    assert rejected.value.field == "uscc"
-    assert "is not a unified social credit code" in rejected.value.rule
+    assert (rejected.value.field, rejected.value.code) == ("uscc", "INPUT")
 
 
 # -- money with its unit (V20) -----------------------------------------------------------------
@@ -144,23 +138,22 @@ def test_money_is_stored_in_whole_fen(amount, fen):
     assert fine(amount).amount == fen
 
 
-@pytest.mark.parametrize(("amount", "rule"), [
-    (1500, "money needs its unit"),
-    ("1500", "money needs its unit"),
-    ("1500 dollars", "money needs its unit"),
-    ("-5元", "money needs its unit"),
-    ({"amount": "5"}, "money needs its unit"),
-    ({"amount": "5", "unit": "美元"}, "unknown money unit '美元'; use 分, 元 or 万元"),
-    ({"amount": "five", "unit": "元"}, "'five' is not an amount"),
-    ({"amount": "-5", "unit": "元"}, "-5元 is not a non-negative whole number of fen"),
-    ("0.001元", "0.001元 is not a non-negative whole number of fen"),
-    ("1.5分", "1.5分 is not a non-negative whole number of fen"),
+@pytest.mark.parametrize("amount", [
+    1500,
+    "1500",
+    "1500 dollars",
+    "-5元",
+    {"amount": "5"},
+    {"amount": "5", "unit": "美元"},
+    {"amount": "five", "unit": "元"},
+    {"amount": "-5", "unit": "元"},
+    "0.001元",
+    "1.5分",
 ])
-def test_money_without_a_clear_unit_or_in_fractions_of_a_fen_is_rejected(amount, rule):
+def test_money_without_a_clear_unit_or_in_fractions_of_a_fen_is_rejected(amount):
     with pytest.raises(DomainError) as rejected:
         fine(amount)
-    assert rejected.value.field == "amount"
-    assert rejected.value.rule.startswith(rule)
+    assert (rejected.value.field, rejected.value.code) == ("amount", "V20")
 
 
 def test_a_plans_funds_need_their_unit_too():
@@ -197,31 +190,30 @@ def test_an_explicit_offset_is_kept_as_the_same_instant_in_shanghai_time():
 # -- what parsing rejects ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "field", "rule"), [
-    ([1, 2], "command", "a command is a JSON object"),
-    ({"command": "LaunchRocket"}, "command", "unknown command 'LaunchRocket'"),
+@pytest.mark.parametrize(("data", "field", "code"), [
+    ([1, 2], "command", "INPUT"),
+    ({"command": "LaunchRocket"}, "command", "INPUT"),
     ({"command": "VoidHazard", "hazard_id": str(uuid4()), "reason": "x",
-      "colour": "red"}, "colour", "Extra inputs are not permitted"),
+      "colour": "red"}, "colour", "INPUT"),
     ({"command": "VoidHazard", "hazard_id": "H-1", "reason": "x"},
-     "hazard_id", "Input should be a valid UUID"),
+     "hazard_id", "INPUT"),
     ({"command": "VoidHazard", "hazard_id": str(uuid4()), "reason": "  "},
-     "reason", "String should have at least 1 character"),
+     "reason", "INPUT"),
     ({"command": "VoidHazard", "actor": {"person_id": "p1", "org_id": str(uuid4()),
                                          "role": "superadmin"}, "hazard_id": str(uuid4()),
-      "reason": "x"}, "actor", "a command does not name who issues it"),
+      "reason": "x"}, "actor", "AUTH-ACTOR"),
     ({"command": "AmendReport", "unit_code": "610902", "period": "2021-03"},
-     "command", "AmendReport is recorded by zhibao itself"),
+     "command", "SYSTEM-ONLY"),
     ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
       "grade": "general", "treatment": "deadline", "deadline": "2021-02-30"},
-     "deadline", "'2021-02-30' is not an ISO 8601 date"),
+     "deadline", "STRICT-TYPE"),
     ({"command": "ConfirmHazard", "hazard_id": str(uuid4()),
-      "grade": "重大", "treatment": "deadline"}, "grade", "Input should be 'general' or 'major'"),
+      "grade": "重大", "treatment": "deadline"}, "grade", "INPUT"),
     ({"command": "SubmitSelfInspection", "enterprise_id": str(uuid4()),
       "period": "2021-13", "submitted_at": "2021-03-01T10:00", "signed_by_principal": True},
-     "period", "String should match pattern"),
+     "period", "INPUT"),
 ])
-def test_parsing_rejects_naming_the_field(data, field, rule):
+def test_parsing_rejects_naming_the_field(data, field, code):
     with pytest.raises(DomainError) as rejected:
         parse_command(data)
-    assert rejected.value.field == field
-    assert rejected.value.rule.startswith(rule)
+    assert (rejected.value.field, rejected.value.code) == (field, code)
