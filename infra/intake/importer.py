@@ -8,7 +8,7 @@ and written nowhere; the other lines of its batch are stored together in one tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -19,18 +19,31 @@ from infra.intake.service import BatchResult, Zhibao
 from infra.intake.unit_of_work import Issuer
 
 
+def parse_json_command(raw: bytes) -> Command:
+    """One command from its JSON text, as every entry point reads it (a line of a file, an
+    HTTP body); DomainError naming the field and the rule otherwise."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise DomainError("line", f"not valid JSON: {e}") from None
+    return parse_command(data)
+
+
+def numbered_commands(lines: Iterable[bytes]) -> Iterator[tuple[int, Command | DomainError]]:
+    """Numbered commands from JSONL lines; blank lines are skipped, bad ones become errors."""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, parse_json_command(raw)
+        except DomainError as e:
+            yield number, e
+
+
 def read_commands(path: Path) -> Iterator[tuple[int, Command | DomainError]]:
-    """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors."""
+    """Numbered commands from a JSONL file."""
     with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield number, parse_command(orjson.loads(raw))
-            except orjson.JSONDecodeError as e:
-                yield number, DomainError("line", f"not valid JSON: {e}")
-            except DomainError as e:
-                yield number, e
+        yield from numbered_commands(lines)
 
 
 def import_file(app: Zhibao, path: Path, issuer: Issuer,
