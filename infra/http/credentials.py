@@ -29,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain import commands as c
+from domain.authority import MATRIX
 from domain.base import DomainError
 from domain.credentials import READ_ONLY, CredentialKind
 from infra.intake.service import Zhibao
@@ -47,6 +48,9 @@ COLUMNS = ("credential_id", "kind", "person_id", "org_id", "login", "digest", "s
 TOKEN_PREFIX = "zb_"
 PASSWORDS = PasswordHasher()  # argon2id, the library's memory-hard defaults (RFC 9106)
 MIN_PASSWORD = 10
+SCOPES = frozenset(action.partition(":")[0] for action, cells in MATRIX.items() if cells)
+"""What a token's scope may name: the actions some role may do (commands, and asking
+zhibao for a submission)."""
 
 
 class Refused(Exception):
@@ -190,10 +194,10 @@ class Credentials:
                     label: str = "") -> Issued:
         """An API token for an org's system, acting as `person_id` (its integration
         person), limited to `scope`: command names, or read only."""
-        unknown = sorted(set(scope) - {READ_ONLY} - {cls.__name__ for cls in c.ENTRY_COMMANDS})
+        unknown = sorted(set(scope) - {READ_ONLY} - SCOPES)
         if unknown:
-            raise DomainError("scope", f"{', '.join(unknown)}: not a command anyone may issue; "
-                                       f"name entry commands or {READ_ONLY!r}")
+            raise DomainError("scope", f"{', '.join(unknown)}: not an action anyone may do; "
+                                       f"name actions of docs/permissions.md or {READ_ONLY!r}")
         if days <= 0:
             raise DomainError("expires", "a token expires after at least one day")
         secret = secrets.token_urlsafe(32)

@@ -67,8 +67,8 @@ class Door:
     @staticmethod
     def require_scope(principal: Principal, name: str) -> None:
         if not principal.may_issue(name):
-            raise forbidden("command", f"this credential may not issue {name} (its scope: "
-                                       f"{', '.join(sorted(principal.scope or ()))})", "SCOPE")
+            raise forbidden("command", f"this credential's scope does not include {name}",
+                            "SCOPE")
 
     def execute(self, command: Command, principal: Principal) -> Outcome:
         try:
