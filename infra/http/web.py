@@ -339,7 +339,7 @@ def _chosen_period(door: Door, period: str | None) -> str:
 def _months(period: str) -> list[str]:
     """The twelve months up to the period's last."""
     last = Period.parse(period)
-    year, month = last.year, last.last_month
+    year, month = last.year, last.first_month + last.months - 1
     months = []
     for _ in range(12):
         months.append(f"{year:04d}-{month:02d}")
