@@ -231,7 +231,10 @@ def _signin(request: Request, error: str | None, status: int = 200) -> Response:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies only over HTTPS when served over it, or behind a proxy that is
+    (`ZHIBAO_HTTP_BASE_URL` starting with https)."""
+    return request.url.scheme == "https" or \
+        door_of(request).app.settings.http_base_url.startswith("https:")
 
 
 def _pre_session_nonce(request: Request) -> str | None:

@@ -6,7 +6,6 @@ keep it fast."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -41,7 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     token = credentials.issue_token(world.persons["county_ema"], tuple(SCOPES), 30).secret
     credentials.close()
     app.close()
-    with serving(url, Path(tmp)) as server:
+    with serving(url, tmp) as server:
         yield server, token
 
 
