@@ -171,14 +171,16 @@ def periods(caller: Caller, door: DoorDep) -> list[str]:
     return door.reader.periods()
 
 
-@router.get("/units/{code}/figures", summary="a unit's figures (本月, 累计, 期末) and its "
-                                             "children's submission status, as now")
+@router.get("/units/{code}/figures", summary="a unit's figures (本月, 累计, 期末), its "
+                                             "children's submission status and its risk "
+                                             "points by 四色 level, as now")
 def figures(code: str, caller: Caller, door: DoorDep,
             period: str | None = None) -> dict[str, Any]:
     chosen = _period(door, period)
     document = _assembled(door, caller, code, chosen).document
     return {"unit": document["unit"], "period": chosen, "statistics": document["statistics"],
-            "children": document["children"]}
+            "children": document["children"],
+            "risk_points": door.reader.risk_levels(caller, code)}
 
 
 def _assembled(door: Door, caller: Principal, code: str, period: str) -> Any:

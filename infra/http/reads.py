@@ -14,16 +14,20 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from domain.base import SHANGHAI, Level, OrgProfile, OrgType
+from domain.risk import RiskLevel, RiskPoint
 from infra.http.credentials import Principal
 from infra.http.problems import Problem, forbidden
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up
+from infra.store.records import event_payload
 from projections.lists import hazard_rows
 from projections.report import Assembled, Assembler
 from projections.store import Tx, ViewStore
@@ -31,13 +35,20 @@ from projections.store import Tx, ViewStore
 HAZARD_FILTERS = ("state", "grade", "overdue", "listed", "sector")
 
 
+RISK_TOPICS = tuple(get_topic(cls) for cls in (
+    RiskPoint.RiskPointIdentified, RiskPoint.RiskLevelAssessed, RiskPoint.RiskPointRetired))
+
+
 @dataclass
 class Reader:
-    """The views of one store, kept caught up before each read."""
+    """The views of one store, kept caught up before each read — and the risk points' 四色
+    levels, which no view holds, folded from the log as it grows."""
 
     app: Zhibao
     views: ViewStore
     lock: threading.Lock
+    risk: dict[UUID, tuple[str, str]] = field(default_factory=dict)  # id → (unit, level)
+    risk_position: int = 0
 
     def fresh(self) -> None:
         """Fold what was recorded since the last read (one reader folds at a time)."""
@@ -180,6 +191,33 @@ class Reader:
                     moment = datetime.fromtimestamp(reported_at / 1e6, SHANGHAI)
                     counts[f"{moment.year:04d}-{moment.month:02d}"] += 1
         return [(month, counts[month]) for month in months]
+
+    def risk_levels(self, principal: Principal, code: str) -> dict[str, int]:
+        """Live risk points in the unit's subtree by 四色 level (red, orange, yellow, blue)."""
+        self.require_unit(principal, code)
+        with self.lock:
+            self._fold_risk()
+        directory = self.app.directory
+        counts = Counter(level for unit, level in list(self.risk.values())
+                         if code in directory.path(unit))
+        return {level.value: counts[level.value] for level in RiskLevel}
+
+    def _fold_risk(self) -> None:
+        end = self.app.recorder.max_notification_id() or 0
+        while self.risk_position < end:
+            page = self.app.recorder.select_notifications(
+                start=self.risk_position, stop=end, limit=5000, topics=RISK_TOPICS,
+                inclusive_of_start=False)
+            for notification in page:
+                payload = event_payload(notification.state)
+                point = notification.originator_id
+                if notification.topic.endswith("RiskPointRetired"):
+                    self.risk.pop(point, None)
+                elif notification.topic.endswith("RiskPointIdentified"):
+                    self.risk[point] = (payload["unit_code"], payload["level"])
+                elif point in self.risk:
+                    self.risk[point] = (self.risk[point][0], payload["level"])
+            self.risk_position = page[-1].id if len(page) == 5000 else end
 
     def hazard_unit(self, hazard_id: UUID) -> tuple[str, str | None]:
         """Where a hazard counts and whose it is (unit code, enterprise id)."""

@@ -43,6 +43,8 @@ DASHBOARD = ("B1", "B1c", "B4", "B6", "B7", "C1", "C4")
 STATES = {"reported": "已上报", "confirmed": "已确认", "planned": "已制定方案",
           "rectifying": "整改中", "completed": "已完成整改", "verified": "已验收",
           "closed": "已销号", "voided": "已作废"}
+RISK = {"red": "重大风险（红）", "orange": "较大风险（橙）", "yellow": "一般风险（黄）",
+        "blue": "低风险（蓝）"}
 STATUS = {"on_time": "按时报送", "late": "迟报", "missing": "漏报", "pending": "未到期"}
 
 
@@ -376,9 +378,10 @@ async def dashboard(request: Request, unit: str | None = None,
     document = assembled.document
     headline = [f for f in document["statistics"] if f["code"] in DASHBOARD]
     trend = await run_in_threadpool(door.reader.trend, who.principal, code, _months(chosen))
+    risk = await run_in_threadpool(door.reader.risk_levels, who.principal, code)
     return page(request, "dashboard.html", who, document=document, headline=headline,
                 period=chosen, periods=await run_in_threadpool(door.reader.periods),
-                chart=trend_svg(trend), status_names=STATUS)
+                chart=trend_svg(trend), status_names=STATUS, risk=risk, risk_names=RISK)
 
 
 # -- hazards ---------------------------------------------------------------------------------

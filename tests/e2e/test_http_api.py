@@ -216,7 +216,8 @@ def test_the_directory_finds_every_id_within_jurisdiction(front: Front) -> None:
 
 def test_views_submissions_and_audit(front: Front) -> None:
     village = front.as_("village")
-    hazard_id = village.post("/api/v1/commands", json=hazard(front)).json()["aggregate_id"]
+    hazard_id = [village.post("/api/v1/commands", json=hazard(front)).json()["aggregate_id"]
+                 for _ in range(3)][-1]
     generated = village.post("/api/v1/units/610902101201/submissions/2021-03")
     assert generated.status_code == 201, generated.text
     version = generated.json()["version"]
@@ -225,6 +226,14 @@ def test_views_submissions_and_audit(front: Front) -> None:
     figures = village.get("/api/v1/units/610902101201/figures",
                           params={"period": "2021-03"}).json()
     assert figures["statistics"] == document["statistics"]
+    red = figures["risk_points"]["red"]
+    assert village.post("/api/v1/commands", json={
+        "command": "IdentifyRiskPoint", "enterprise_id": str(front.world.enterprises["chem"]),
+        "description": "液氨储罐区", "likelihood": 4, "severity": 5, "level": "red",
+        "identified_on": "2021-03-02"}).status_code == 201
+    county = front.as_("county_ema").get("/api/v1/units/610902/figures",
+                                          params={"period": "2021-03"}).json()
+    assert county["risk_points"]["red"] == red + 1
     workbook = village.get(f"/api/v1/units/610902101201/submissions/2021-03/{version}.xlsx")
     assert workbook.content[:2] == b"PK"
 
