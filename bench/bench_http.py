@@ -41,7 +41,7 @@ PERIOD = "2021-02"
 CLIENTS = 16
 COMMANDS = 960  # over HTTP, 60 per client
 IN_PROCESS = 480
-PAGES = 20
+PAGES = 10
 
 
 def _village_and_enterprise(app: Zhibao) -> tuple[UUID, UUID]:

@@ -355,12 +355,12 @@ def _months(period: str) -> list[str]:
 def trend_svg(points: list[tuple[str, int]]) -> dict[str, Any]:
     """Bars of a monthly series, laid out for an inline SVG (no script)."""
     top = max((count for _, count in points), default=0) or 1
-    width, height, gap = 40, 160, 8
+    width, height, gap, above = 40, 160, 8, 20  # room above the tallest bar for its label
     bars = [{"x": i * (width + gap) + 30, "h": round(count / top * height),
-             "y": 10 + height - round(count / top * height), "count": count,
+             "y": above + height - round(count / top * height), "count": count,
              "label": month[5:]} for i, (month, count) in enumerate(points)]
     return {"bars": bars, "width": len(points) * (width + gap) + 40, "bar": width,
-            "base": 10 + height}
+            "base": above + height}
 
 
 @router.get("/dashboard")
