@@ -49,13 +49,20 @@ class Reader:
     lock: threading.Lock
     risk: dict[UUID, tuple[str, str]] = field(default_factory=dict)  # id → (unit, level)
     risk_position: int = 0
+    analyzed: bool = False
 
     def fresh(self) -> None:
-        """Fold what was recorded since the last read (one reader folds at a time)."""
+        """Fold what was recorded since the last read (one reader folds at a time). The
+        planner's statistics are refreshed once per server: views folded in small pages
+        (or by another process) may never have been analysed, and PostgreSQL then plans
+        the figures' joins as if the tables were tiny (seconds instead of milliseconds)."""
         head = self.app.recorder.max_notification_id() or 0
-        if self.views.position() < head:
+        if self.views.position() < head or not self.analyzed:
             with self.lock:
                 catch_up(self.app, self.views)
+                if not self.analyzed:
+                    self.views.analyze()
+                    self.analyzed = True
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:

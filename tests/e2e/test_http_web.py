@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -175,3 +176,15 @@ def test_repeated_failures_lock_the_login_and_are_recorded(workspace: Workspace)
     assert len(failures) == 4
     assert not any(b"wrong password!" in n.state or PASSWORD.encode() in n.state
                    for n in failures)
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(workspace: Workspace,
+                                                       tmp_path: Path) -> None:
+    with serving(workspace.server.database_url, tmp_path, ZHIBAO_HTTP_LOGIN_RATE="3") as other:
+        limited = Workspace(other, workspace.world, workspace.invitations)
+        before = workspace.events()
+        answers = [sign_in(limited, "nobody", "guess-guess").last  # type: ignore[attr-defined]
+                   .status_code for _ in range(4)]
+        assert answers == [401, 401, 401, 429]
+        assert sign_in(limited, "village").last.status_code == 429  # type: ignore[attr-defined]
+        assert workspace.events() == before  # an unknown login has no credential to record
