@@ -5,10 +5,12 @@ recorded as zhibao's own events, their secrets shown once and stored only as has
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from rich.table import Table
+import orjson
 
 from domain.base import DomainError
 from infra.cli.common import UserError, console
@@ -35,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("person", metavar="PERSON", help="the person id")
     p.add_argument("--login", help="the login name (default: the person id)")
     p.set_defaults(run=run_invite)
-    p = actions.add_parser("list", help="credentials (never their secrets)")
+    p = actions.add_parser("list", help="credentials, one per line, tab-separated "
+                                        "(never their secrets)")
     p.add_argument("--org", help="only this org's")
     p.set_defaults(run=run_list)
     p = actions.add_parser("revoke", help="revoke a credential at once")
@@ -68,19 +71,26 @@ def _uuid(field: str, text: str) -> UUID:
         raise UserError(f"{field}: {text!r} is not an id (a UUID)") from None
 
 
-def _credentials() -> Any:
+@contextmanager
+def _credentials() -> Iterator[Any]:
     from infra.cli.common import open_app
     from infra.http.credentials import Credentials
 
-    return Credentials(open_app())
+    app = open_app()
+    credentials = Credentials(app)
+    try:
+        yield credentials
+    finally:
+        credentials.close()
+        app.close()
 
 
 def run_issue(args: argparse.Namespace) -> int:
     person = _uuid("person", args.person)
     scope = tuple(s.strip() for s in args.scope.split(",") if s.strip())
-    credentials = _credentials()
     try:
-        issued = credentials.issue_token(person, scope, args.days, args.label)
+        with _credentials() as credentials:
+            issued = credentials.issue_token(person, scope, args.days, args.label)
     except DomainError as e:
         raise UserError(f"rejected, nothing written — {e}") from None
     console.print(f"token {issued.credential_id} expires {issued.expires_at:%Y-%m-%d %H:%M}; "
@@ -95,35 +105,35 @@ def invitation_link(base_url: str, key: str) -> str:
 
 def run_invite(args: argparse.Namespace) -> int:
     person = _uuid("person", args.person)
-    credentials = _credentials()
     try:
-        issued = credentials.invite(person, args.login or str(person))
+        with _credentials() as credentials:
+            issued = credentials.invite(person, args.login or str(person))
+            base_url = credentials.app.settings.http_base_url
     except DomainError as e:
         raise UserError(f"rejected, nothing written — {e}") from None
     console.print(f"invitation for {args.login or person}, valid until "
                   f"{issued.expires_at:%Y-%m-%d %H:%M}, one use:")
-    print(invitation_link(credentials.app.settings.http_base_url, issued.secret))
+    print(invitation_link(base_url, issued.secret))
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    credentials = _credentials()
-    rows = credentials.listing(_uuid("org", args.org) if args.org else None)
-    table = Table(title="credentials")
-    for column in ("credential", "kind", "person", "login", "scope", "expires", "state"):
-        table.add_column(column)
+    org = _uuid("org", args.org) if args.org else None
+    with _credentials() as credentials:
+        rows = credentials.listing(org)
+    print("credential\tkind\tperson\tlogin\tscope\texpires\tstate")
     for row in rows:
-        table.add_row(row["credential_id"], row["kind"], row["person_id"], row["login"] or "",
-                      row["scope"], (row["expires_at"] or "")[:16],
-                      "revoked" if row["revoked"] else "live")
-    console.print(table)
+        print("\t".join((row["credential_id"], row["kind"], row["person_id"],
+                         row["login"] or "", ",".join(orjson.loads(row["scope"])),
+                         row["expires_at"] or "", "revoked" if row["revoked"] else "live")))
     return 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
     credential = _uuid("credential", args.credential)
     try:
-        _credentials().revoke(credential, args.reason)
+        with _credentials() as credentials:
+            credentials.revoke(credential, args.reason)
     except DomainError as e:
         raise UserError(f"rejected, nothing written — {e}") from None
     console.print(f"credential {credential} revoked")
