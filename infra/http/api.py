@@ -305,9 +305,15 @@ def diff(code: str, period: str, caller: Caller, door: DoorDep,
          old: Annotated[int, Query(alias="from", ge=1)],
          new: Annotated[int, Query(alias="to", ge=1)]) -> dict[str, Any]:
     door.reader.require_unit(caller, code)
-    chosen = _period(door, period)
-    before = orjson.loads(_file(door, code, chosen, old, ".json"))
-    after = orjson.loads(_file(door, code, chosen, new, ".json"))
+    return version_differences(door, code, _period(door, period), old, new)
+
+
+def version_differences(door: Door, code: str, period: str, old: int, new: int
+                        ) -> dict[str, Any]:
+    """What changed between two written versions: figures by code and column, list rows
+    added, removed or changed (`projections.report.differences`)."""
+    before = orjson.loads(_file(door, code, period, old, ".json"))
+    after = orjson.loads(_file(door, code, period, new, ".json"))
     figures_changed, rows = differences(before, after)
     return {"from": old, "to": new,
             "figures": [{"code": f.code, "column": f.column, "old": f.old, "new": f.new}

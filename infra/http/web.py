@@ -568,6 +568,19 @@ async def generate(request: Request) -> Response:
     return RedirectResponse(f"/submissions?{urlencode({'unit': code, 'period': chosen})}", 303)
 
 
+@router.get("/submissions/{code}/{period}/diff")
+@_guarded
+async def diff(request: Request, code: str, period: str, old: int = 1,
+               new: int = 2) -> Response:
+    from infra.http.api import version_differences
+
+    door = door_of(request)
+    who = visitor(request)
+    door.reader.require_unit(who.principal, code)
+    changes = version_differences(door, code, _chosen_period(door, period), old, new)
+    return page(request, "diff.html", who, unit=code, period=period, changes=changes)
+
+
 @router.get("/submissions/{code}/{period}/v{version}.{ext}")
 @_guarded
 async def download(request: Request, code: str, period: str, version: int,

@@ -258,12 +258,21 @@ def test_views_submissions_and_audit(front: Front) -> None:
 
     versions = village.get("/api/v1/units/610902101201/submissions/2021-03").json()
     assert versions[-1]["sha256"] == generated.json()["sha256"]
+    village.post("/api/v1/commands", json=hazard(front))
+    amended = village.post("/api/v1/units/610902101201/submissions/2021-03").json()
+    assert amended["version"] == version + 1
+    changes = village.get("/api/v1/units/610902101201/submissions/2021-03/diff",
+                          params={"from": version, "to": version + 1}).json()
+    found = {(f["code"], f["column"]): (f["old"], f["new"]) for f in changes["figures"]}
+    old, new = found[("B1", "month")]
+    assert int(new) == int(old) + 1
+    assert {"list": "hazard_list", "added": 1, "removed": 0, "changed": 0} in changes["rows"]
     town = front.as_("town").get("/api/v1/units/610902101000/children",
                                  params={"period": "2021-03"}).json()
     assert {c["unit_code"]: c["status"] for c in town}["610902101201"] == "late"  # 迟报
     known = front.as_("auditor").get("/api/v1/audit/submissions/610902101201/2021-03",
                                      params={"known_at": datetime.now(SHANGHAI).isoformat()})
-    assert known.status_code == 200 and known.json()["recorded_version"] == version
+    assert known.status_code == 200 and known.json()["recorded_version"] == version + 1
     assert front.as_("auditor").get("/api/v1/audit/checkpoints").status_code == 200
 
 
