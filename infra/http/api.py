@@ -263,7 +263,8 @@ def generate(code: str, period: str, caller: Caller, door: DoorDep,
             "unchanged": done.unchanged, "missing_children": list(done.missing_children)}
 
 
-def _file(door: Door, code: str, period: str, version: int, suffix: str) -> bytes:
+def submission_file(door: Door, code: str, period: str, version: int, suffix: str) -> bytes:
+    """A written version's file (`vN.json`, `vN.xlsx`; a draft's too), or 404."""
     folder = door.app.settings.output_dir / "reports" / period / code
     for stem in (f"v{version}", f"v{version}-draft"):
         path = folder / f"{stem}{suffix}"
@@ -279,7 +280,7 @@ def _file(door: Door, code: str, period: str, version: int, suffix: str) -> byte
 def download_json(code: str, period: str, version: int, caller: Caller,
                   door: DoorDep) -> Response:
     door.reader.require_unit(caller, code)
-    return Response(_file(door, code, _period(door, period), version, ".json"),
+    return Response(submission_file(door, code, _period(door, period), version, ".json"),
                     media_type="application/json")
 
 
@@ -293,7 +294,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def download_xlsx(code: str, period: str, version: int, caller: Caller,
                   door: DoorDep) -> Response:
     door.reader.require_unit(caller, code)
-    return Response(_file(door, code, _period(door, period), version, ".xlsx"),
+    return Response(submission_file(door, code, _period(door, period), version, ".xlsx"),
                     media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{code}-'
                                                     f'{period}-v{version}.xlsx"'})
@@ -312,8 +313,8 @@ def version_differences(door: Door, code: str, period: str, old: int, new: int
                         ) -> dict[str, Any]:
     """What changed between two written versions: figures by code and column, list rows
     added, removed or changed (`projections.report.differences`)."""
-    before = orjson.loads(_file(door, code, period, old, ".json"))
-    after = orjson.loads(_file(door, code, period, new, ".json"))
+    before = orjson.loads(submission_file(door, code, period, old, ".json"))
+    after = orjson.loads(submission_file(door, code, period, new, ".json"))
     figures_changed, rows = differences(before, after)
     return {"from": old, "to": new,
             "figures": [{"code": f.code, "column": f.column, "old": f.old, "new": f.new}

@@ -9,6 +9,7 @@ Every form carries a CSRF token bound to the session."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from domain.periods import Period
 from infra.audit.as_of import parse_known_at, submission_as_of
 from infra.audit.checkpoints import stored_checkpoints
 from infra.audit.history import hazard_history
+from infra.http.api import XLSX, submission_file, version_differences
 from infra.http.auth import PRE_SESSION_COOKIE, SESSION_COOKIE
 from infra.http.credentials import Principal, Refused
 from infra.http.door import Door, door_of
@@ -188,8 +190,6 @@ def check_csrf(door: Door, who: Visitor, form: dict[str, str]) -> None:
 
 def _guarded(handler: Any) -> Any:
     """Send a visitor without a session to the sign-in page; show a refusal as a page."""
-    import functools
-
     @functools.wraps(handler)
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
@@ -572,8 +572,6 @@ async def generate(request: Request) -> Response:
 @_guarded
 async def diff(request: Request, code: str, period: str, old: int = 1,
                new: int = 2) -> Response:
-    from infra.http.api import version_differences
-
     door = door_of(request)
     who = visitor(request)
     door.reader.require_unit(who.principal, code)
@@ -585,14 +583,12 @@ async def diff(request: Request, code: str, period: str, old: int = 1,
 @_guarded
 async def download(request: Request, code: str, period: str, version: int,
                    ext: str) -> Response:
-    from infra.http.api import XLSX, _file
-
     door = door_of(request)
     who = visitor(request)
     door.reader.require_unit(who.principal, code)
     if ext not in ("json", "xlsx"):
         raise Problem(404, "not found", "ext", "json or xlsx")
-    content = _file(door, code, _chosen_period(door, period), version, f".{ext}")
+    content = submission_file(door, code, _chosen_period(door, period), version, f".{ext}")
     return Response(content, media_type="application/json" if ext == "json" else XLSX,
                     headers={"Content-Disposition":
                              f'attachment; filename="{code}-{period}-v{version}.{ext}"'})
