@@ -166,8 +166,21 @@ def page(request: Request, name: str, who: Visitor | None, status: int = 200,
          **context: Any) -> HTMLResponse:
     door = door_of(request)
     csrf = door.gate.csrf_token(who.nonce) if who else context.pop("csrf", "")
-    return templates.TemplateResponse(request, name, {"who": who, "csrf": csrf, **context},
-                                      status_code=status)
+    can = {name: allowed(door, who, name) for name in NAVIGATION} if who else {}
+    return templates.TemplateResponse(request, name, {"who": who, "csrf": csrf, "can": can,
+                                                      **context}, status_code=status)
+
+
+NAVIGATION = ("ReportHazard", "SubmitSelfInspection")
+"""Commands the workspace's menu offers, to those whose roles allow them."""
+
+
+def require_allowed(door: Door, who: Visitor, command: str) -> None:
+    """A form is shown only to those whose roles may issue its command (the service
+    judges the submission again)."""
+    if not allowed(door, who, command):
+        raise Problem(403, "forbidden", "command", f"your roles may not do {command}",
+                      "AUTH-ROLE")
 
 
 def allowed(door: Door, who: Visitor, command: str) -> bool:
@@ -467,6 +480,7 @@ async def _submit(request: Request, who: Visitor, command: str, action: str,
 @_guarded
 async def report_page(request: Request) -> Response:
     who = visitor(request)
+    require_allowed(door_of(request), who, "ReportHazard")
     return _form_page(request, who, "ReportHazard", "/hazards/new", {}, {})
 
 
@@ -482,6 +496,7 @@ async def report(request: Request) -> Response:
 @_guarded
 async def self_inspection_page(request: Request) -> Response:
     who = visitor(request)
+    require_allowed(door_of(request), who, "SubmitSelfInspection")
     values = {"enterprise_id": str(who.principal.org_id)} \
         if who.principal.org_id in door_of(request).app.directory.enterprises else {}
     return _form_page(request, who, "SubmitSelfInspection", "/self-inspection", values, {})

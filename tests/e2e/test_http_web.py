@@ -44,15 +44,16 @@ def workspace(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
     views = open_views(app)
     open_period(app, views, "2021-03")  # as the scheduler opens each month
     views.close()
+    world.persons["auditor"] = world.person("county_gov", "auditor", name="审计员")
     credentials = Credentials(app)
     invitations = {name: credentials.invite(world.persons[name], name).secret
-                   for name in ("village", "town", "other_town")}
+                   for name in ("village", "town", "other_town", "auditor")}
     credentials.close()
     app.close()
     with serving(module_database_url, tmp, ZHIBAO_HTTP_SESSION_SECONDS=str(SESSION_SECONDS),
                  ZHIBAO_HTTP_MAX_FAILURES="3") as server:
         space = Workspace(server, world, invitations)
-        for name in ("village", "town", "other_town"):
+        for name in ("village", "town", "other_town", "auditor"):
             accept(space, name)
         yield space
 
@@ -188,3 +189,17 @@ def test_sign_in_attempts_are_rate_limited_per_address(workspace: Workspace,
         assert answers == [401, 401, 401, 429]
         assert sign_in(limited, "village").last.status_code == 429  # type: ignore[attr-defined]
         assert workspace.events() == before  # an unknown login has no credential to record
+
+
+def test_an_auditor_reads_its_county_and_writes_nothing(workspace: Workspace) -> None:
+    auditor = sign_in(workspace, "auditor")
+    county = auditor.get("/dashboard", params={"unit": "610902"})
+    assert county.status_code == 200 and "上报隐患" not in county.text
+    assert auditor.get("/dashboard", params={"unit": "610921"}).status_code == 403
+    assert auditor.get("/audit").status_code == 200
+    assert auditor.get("/hazards/new").status_code == 403
+    before = workspace.events()
+    refused = auditor.post("/hazards/new", data={**report_form(workspace),
+                                                 "csrf_token": csrf(county.text)})
+    assert refused.status_code == 403 and "AUTH-ROLE" in refused.text
+    assert workspace.events() == before
