@@ -88,6 +88,10 @@ class Reader:
     def home_unit(self, principal: Principal) -> str:
         return self.org(principal).unit_code
 
+    def own_enterprise(self, principal: Principal) -> Any | None:
+        """The enterprise a person acts for, when their org is one."""
+        return self.app.directory.enterprises.get(principal.org_id)
+
     # -- the directory -------------------------------------------------------------------
 
     def unit_tree(self, principal: Principal, code: str, depth: int) -> dict[str, Any]:
@@ -169,16 +173,22 @@ class Reader:
     def hazards(self, principal: Principal, code: str, period: str, filters: dict[str, Any],
                 after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
         """The unit's hazard list rows (as in its submission) matching `filters`, from
-        position `after`; the next cursor, or None at the end."""
-        self.require_unit(principal, code)
+        position `after`; the next cursor, or None at the end. An enterprise's persons get
+        their own enterprise's rows."""
         org = self.org(principal)
+        enterprise = self.own_enterprise(principal)
+        if enterprise is None:
+            self.require_unit(principal, code)
+        else:
+            code = self.app.directory.current_code(enterprise.moves[-1][1])
         with self.snapshot() as tx:
             assembler = self.assembler(tx, period)
             by_unit = hazard_rows(tx, assembler.window, assembler.tree)
             subtree = assembler.tree.subtree(assembler.unit(code).unit_id)
         rows = sorted((row for unit in subtree for row in by_unit.get(unit, ())
                        if _matches(row, filters)
-                       and (not org.sectors or row["sector"] in org.sectors)),
+                       and (not org.sectors or row["sector"] in org.sectors)
+                       and (enterprise is None or row["uscc"] == enterprise.uscc)),
                       key=lambda row: row["_order"])
         page = rows[after:after + limit]
         following = after + limit if after + limit < len(rows) else None

@@ -382,6 +382,8 @@ async def dashboard(request: Request, unit: str | None = None,
                     period: str | None = None) -> Response:
     door = door_of(request)
     who = visitor(request)
+    if door.reader.own_enterprise(who.principal) is not None:
+        return RedirectResponse("/hazards", 303)  # an enterprise's own page is its hazards
     code = unit or who.unit_code
     chosen = await run_in_threadpool(_chosen_period, door, period)
     try:

@@ -58,7 +58,7 @@ def front(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
     world.persons["auditor"] = world.person("county_gov", "auditor", name="审计员")
     credentials = Credentials(app)
     tokens = {name: credentials.issue_token(world.persons[name], ALL, 30).secret
-              for name in ("village", "town", "other_town", "county_ema", "auditor")}
+              for name in ("village", "town", "other_town", "county_ema", "auditor", "chem")}
     tokens["village_read"] = credentials.issue_token(world.persons["village"], ("read",),
                                                      30).secret
     revoked = credentials.issue_token(world.persons["village"], ALL, 30)
@@ -256,6 +256,11 @@ def test_views_submissions_and_audit(front: Front) -> None:
     assert timeline[0]["recorded_at"] > timeline[0]["occurred_at"]
     assert timeline[0]["who"]["role"] == "grid_worker"
     assert front.as_("other_town").get(f"/api/v1/hazards/{hazard_id}").status_code == 403
+    own = front.as_("chem").get("/api/v1/units/610902101201/hazards",
+                                params={"period": "2021-03", "limit": 500}).json()["hazards"]
+    assert own and {h["enterprise"] for h in own} == {"chem"}
+    assert front.as_("chem").get(f"/api/v1/hazards/{hazard_id}").status_code == 200
+    assert front.as_("chem").get("/api/v1/units/610902101201/figures").status_code == 403
 
     versions = village.get("/api/v1/units/610902101201/submissions/2021-03").json()
     assert versions[-1]["sha256"] == generated.json()["sha256"]
