@@ -118,7 +118,7 @@ class Gate:
             person_id = self.sso.person(value)
             person = self.credentials.app.directory.person(person_id)
             return Principal(person_id, person.org_id, self.sso.credential_id,
-                             SINGLE_SIGN_ON)  # type: ignore[arg-type]
+                             SINGLE_SIGN_ON)
         except Refused as e:
             raise unauthorized(e.reason) from None
         except ValueError as e:  # a claim naming no registered, active person

@@ -70,7 +70,7 @@ class Principal:
     person_id: UUID
     org_id: UUID
     credential_id: UUID
-    kind: CredentialKind
+    kind: str  # a CredentialKind, or single sign-on
     scope: frozenset[str] | None = None
     epoch: int = 0
 

@@ -100,10 +100,6 @@ class Door:
                 total.merge(result)
         return total, names
 
-    def record(self, command: Command) -> Outcome:
-        with self.writing:
-            return self.app.record(command)
-
 
 def door_of(request: Request) -> Door:
     door: Door = request.app.state.door
