@@ -47,13 +47,13 @@ def workspace(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
     world.persons["auditor"] = world.person("county_gov", "auditor", name="审计员")
     credentials = Credentials(app)
     invitations = {name: credentials.invite(world.persons[name], name).secret
-                   for name in ("village", "town", "other_town", "auditor")}
+                   for name in ("village", "town", "other_town", "auditor", "chem")}
     credentials.close()
     app.close()
     with serving(module_database_url, tmp, ZHIBAO_HTTP_SESSION_SECONDS=str(SESSION_SECONDS),
                  ZHIBAO_HTTP_MAX_FAILURES="3") as server:
         space = Workspace(server, world, invitations)
-        for name in ("village", "town", "other_town", "auditor"):
+        for name in ("village", "town", "other_town", "auditor", "chem"):
             accept(space, name)
         yield space
 
@@ -203,3 +203,20 @@ def test_an_auditor_reads_its_county_and_writes_nothing(workspace: Workspace) ->
                                                  "csrf_token": csrf(county.text)})
     assert refused.status_code == 403 and "AUTH-ROLE" in refused.text
     assert workspace.events() == before
+
+
+def test_an_enterprise_submits_its_self_inspection(workspace: Workspace) -> None:
+    chem = sign_in(workspace, "chem")
+    assert chem.get("/dashboard").headers["location"] == "/hazards"
+    page = chem.get("/self-inspection")
+    enterprise = str(workspace.world.enterprises["chem"])
+    assert page.status_code == 200 and f'value="{enterprise}"' in page.text
+    form = {"csrf_token": csrf(page.text), "enterprise_id": enterprise,
+            "submitted_at": "2021-03-31T17:00", "hazards_found": "2",
+            "signed_by_principal": "true"}
+    before = workspace.events()
+    refused = chem.post("/self-inspection", data={**form, "period": "2021-13"})
+    assert refused.status_code == 422 and 'data-field="period"' in refused.text
+    assert workspace.events() == before
+    done = chem.post("/self-inspection", data={**form, "period": "2021-03"})
+    assert done.status_code == 303 and workspace.events() == before + 1
