@@ -268,6 +268,9 @@ MATRIX: dict[str, Mapping[Role, Where]] = {
     "MarkReportMissing": ZHIBAO_ONLY,
     # the audit trail and the bootstrap
     "SignCheckpoint": ZHIBAO_ONLY,
+    "RecordCredentialIssued": ZHIBAO_ONLY,  # the front door's credentials (no secret)
+    "RecordCredentialRevoked": ZHIBAO_ONLY,
+    "RecordSignInFailed": ZHIBAO_ONLY,
     "Bootstrap": ZHIBAO_ONLY,
 }
 """Action → the roles that may do it and where. An action named `Command:variant` is

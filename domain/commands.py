@@ -15,7 +15,7 @@ a checkpoint, the bootstrap — constructed by its own flows and never parsed fr
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
@@ -36,6 +36,7 @@ from pydantic import (
 from domain.authority import Power
 from domain.base import DomainError, Level, OrgType
 from domain.codes import CodeSystem
+from domain.credentials import CredentialKind
 from domain.enforcement import FineTarget, InterviewTarget, ReferralTarget, SuspensionScope
 from domain.hazards import Category, Channel, Grade, ListingLevel, Treatment, VerificationMethod
 from domain.inspections import InspectionType, Rank, TeamRole
@@ -675,6 +676,28 @@ class SignCheckpoint(Command):
     note: str  # the signed note, byte for byte (never stripped)
 
 
+class RecordCredentialIssued(Command):
+    """A credential zhibao issued (domain/credentials.py): never its secret."""
+
+    credential_id: UUID
+    kind: CredentialKind
+    person_id: UUID
+    scope: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    label: str = ""
+
+
+class RecordCredentialRevoked(Command):
+    credential_id: UUID
+    reason: Text
+
+
+class RecordSignInFailed(Command):
+    credential_id: UUID
+    reason: Text
+    source: str = ""
+
+
 class Bootstrap(Command):
     """`zhibao admin init`: the top unit, its top org with every power and the first
     administrator, on a store without persons."""
@@ -713,7 +736,8 @@ ENTRY_COMMANDS: tuple[type[Command], ...] = (
 
 INTERNAL_COMMANDS: tuple[type[Command], ...] = (
     Bootstrap, OpenReportingPeriod, SubmitReport, AmendReport, MarkReportMissing,
-    RecordHazardOverdue, SignCheckpoint,
+    RecordHazardOverdue, SignCheckpoint, RecordCredentialIssued, RecordCredentialRevoked,
+    RecordSignInFailed,
 )
 """What only zhibao's own flows construct and record (SYSTEM-ONLY)."""
 

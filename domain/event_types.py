@@ -11,6 +11,7 @@ from typing import Any
 
 from domain.audit import AuditTrail
 from domain.base import ZhibaoAggregate
+from domain.credentials import Credential
 from domain.enforcement import AccountabilityAction, EnforcementCase
 from domain.enterprises import Enterprise
 from domain.hazards import Hazard
@@ -26,7 +27,7 @@ from domain.units import AdminUnit, OrgUnit
 AGGREGATES: tuple[type[ZhibaoAggregate], ...] = (
     AdminUnit, OrgUnit, Person, Enterprise, Inspection, Hazard, PublicReport, RiskPoint,
     EnforcementCase, AccountabilityAction, Measure, TaskList, WorkTask, AuditTrail,
-    ReportingPeriod, ReportSubmission,
+    ReportingPeriod, ReportSubmission, Credential,
 )
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "occurred_at", "actor",

@@ -70,6 +70,11 @@ RULES: dict[str, str] = {
                   "skew); deadlines and plans at most 10 years ahead",
     "BOUND-EVENT": "a command, and each event it records, is at most ZHIBAO_MAX_EVENT_BYTES "
                    "long (below the brokers' message limit)",
+    "CREDENTIAL": "a credential is issued for a future expiry (an API token for at least a day) "
+                  "with a scope of known actions or read-only; a login name has 1 to 64 "
+                  "characters and a password its minimum length",
+    "SCOPE": "a credential acts only within its scope: the commands its token names, or none "
+             "when it is read-only",
     "AUDIT-SIZE": "a checkpoint covers more of the log than the one before it (a checkpoint "
                   "of a size already signed lost a race with another signer)",
     "AUDIT-LOG": "a checkpoint is of this store's own log and, after the first, carries the "

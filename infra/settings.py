@@ -78,6 +78,24 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
   TrueType font): the TrueType font the PDFs embed for Chinese.
 - `ZHIBAO_REPORT_WORKERS` (default 0: one per CPU): processes rendering the cascade's
   workbooks and PDFs when a level has many (1: all in the cascade's own process).
+HTTP front door (infra/http/; README "The front door"):
+- `ZHIBAO_HTTP_HOST` (default 127.0.0.1) and `ZHIBAO_HTTP_PORT` (default 8000): where
+  `zhibao serve` listens (put TLS in front: README).
+- `ZHIBAO_HTTP_SESSION_SECONDS` (default 28800: 8 h): how long a web sign-in lasts.
+- `ZHIBAO_HTTP_SECRET_KEY` (default `zhibao-http.key`): file holding the key that signs
+  session cookies and CSRF tokens (made on first start when missing); keep it private.
+- `ZHIBAO_HTTP_MAX_FAILURES` (default 5) failed sign-ins lock a person out for
+  `ZHIBAO_HTTP_LOCKOUT_SECONDS` (default 900); each failure before that waits a little longer.
+- `ZHIBAO_HTTP_LOGIN_RATE` (default 20): sign-in attempts per minute from one address.
+- `ZHIBAO_HTTP_INVITATION_HOURS` (default 72): how long an invitation link stays valid.
+- `ZHIBAO_HTTP_BASE_URL` (default `http://127.0.0.1:8000`): how invitation links begin.
+- `ZHIBAO_HTTP_OIDC_ISSUER`, `ZHIBAO_HTTP_OIDC_AUDIENCE`, `ZHIBAO_HTTP_OIDC_JWKS` (a file
+  holding the issuer's JSON Web Key Set) and `ZHIBAO_HTTP_OIDC_CLAIM` (default `zhibao_person`:
+  the claim naming a registered person's id): the province's single sign-on; unset, bearer
+  JWTs are not accepted.
+- `ZHIBAO_MAX_EVENT_BYTES` (default 262144): the largest command (hence event) accepted;
+  an HTTP request body may be at most this per command line (a batch: times its lines, up
+  to `ZHIBAO_HTTP_MAX_BATCH_LINES`, default 1000).
 """
 
 from __future__ import annotations
@@ -142,6 +160,21 @@ class Settings(BaseSettings):
     pdf_font: Path | None = None
     report_workers: int = 0
     overdue_cron: str = "30 0 * * *"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    http_session_seconds: int = 8 * 3600
+    http_secret_key: Path = Path("zhibao-http.key")
+    http_max_failures: int = 5
+    http_lockout_seconds: int = 900
+    http_login_rate: int = 20
+    http_invitation_hours: int = 72
+    http_base_url: str = "http://127.0.0.1:8000"
+    http_oidc_issuer: str | None = None
+    http_oidc_audience: str | None = None
+    http_oidc_jwks: Path | None = None
+    http_oidc_claim: str = "zhibao_person"
+    http_max_batch_lines: int = 1000
+    max_event_bytes: int = 262144
 
 
 @lru_cache(maxsize=1)

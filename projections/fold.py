@@ -176,6 +176,8 @@ IGNORED = frozenset({
     # who may act: persons, their roles, orgs' powers and sector scopes
     "PersonRegistered", "RoleGranted", "RoleRevoked", "PersonDeactivated", "OrgPowerGranted",
     "OrgPowerRevoked", "OrgSectorsSet",
+    # the front door's credentials: who could sign in when
+    "CredentialIssued", "CredentialRevoked", "SignInFailed",
 })
 
 

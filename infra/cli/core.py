@@ -218,7 +218,29 @@ def run_demo(args: argparse.Namespace) -> int:
                   f"({len(result.totals.rejections)} rejected); store: {url}")
     _report_the_last_month(app)
     _checkpoint(app)
+    _demo_sign_in(app)
     return 1 if result.totals.rejections else 0
+
+
+def _demo_sign_in(app: Any) -> None:
+    """How to sign in to the demo's workspace (`zhibao serve`): demo passwords, demo store
+    only."""
+    from infra.http.credentials import Credentials
+    from infra.http.demo import demo_accounts
+    from infra.intake.service import now_in_shanghai
+
+    app.clock = now_in_shanghai
+    credentials = Credentials(app)
+    try:
+        accounts = demo_accounts(credentials)
+    finally:
+        credentials.close()
+    table = Table(title="demo sign-in (zhibao serve, then http://127.0.0.1:8000/) — demo only")
+    for column in ("login", "password", "person", "role"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(account.login, account.password, account.name, account.role)
+    console.print(table)
 
 
 def _report_last_month_clock(start: datetime) -> Any:

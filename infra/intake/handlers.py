@@ -13,6 +13,7 @@ from domain.audit import AUDIT_TRAIL_ID, AuditTrail
 from domain.authority import Role
 from domain.base import Context, DomainError, business_date
 from domain.codes import prefix_mismatch
+from domain.credentials import Credential
 from domain.enforcement import AccountabilityAction, EnforcementCase
 from domain.enterprises import Enterprise, EnterpriseFlags, EnterpriseRef, EnterpriseStatus
 from domain.hazards import Discovery, Hazard, RectificationPlan
@@ -397,3 +398,13 @@ def sign_checkpoint(uow: UnitOfWork, cmd: c.SignCheckpoint, ctx: Context) -> UUI
     trail.sign(ctx, cmd.origin, cmd.tree_size, cmd.root_hash, cmd.through_position,
                cmd.consistency, cmd.note)
     return trail.id
+
+
+def record_credential_issued(uow: UnitOfWork, cmd: c.RecordCredentialIssued,
+                             ctx: Context) -> UUID:
+    """A credential of a registered, active person, counted at their org's unit."""
+    person = uow.directory.person(cmd.person_id)
+    org = uow.directory.org(person.org_id)
+    return uow.add(Credential.issue(ctx, uow.new_id(cmd, cmd.credential_id, "credential_id"),
+                                    org.unit_code, cmd.kind, cmd.person_id, person.org_id,
+                                    cmd.scope, cmd.expires_at, cmd.label))

@@ -8,7 +8,7 @@ and written nowhere; the other lines of its batch are stored together in one tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from domain.base import DomainError
@@ -19,19 +19,26 @@ from infra.intake.unit_of_work import Issuer
 from infra.settings import get_settings
 
 
+def numbered_commands(lines: Iterable[bytes], max_bytes: int | None = None,
+                      ) -> Iterator[tuple[int, Command | DomainError]]:
+    """Numbered commands from JSONL lines, as every entry point reads them (a file, an HTTP
+    batch); blank lines are skipped, bad ones become errors. A line is at most `max_bytes`
+    long (default ZHIBAO_MAX_EVENT_BYTES)."""
+    max_bytes = max_bytes or get_settings().max_event_bytes
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, command_from_json(raw, max_bytes)
+        except DomainError as e:
+            yield number, e
+
+
 def read_commands(path: Path, max_bytes: int | None = None,
                   ) -> Iterator[tuple[int, Command | DomainError]]:
-    """Numbered commands from a JSONL file; blank lines are skipped, bad ones become errors.
-    A line is at most `max_bytes` long (default ZHIBAO_MAX_EVENT_BYTES)."""
-    max_bytes = max_bytes or get_settings().max_event_bytes
+    """Numbered commands from a JSONL file."""
     with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield number, command_from_json(raw, max_bytes)
-            except DomainError as e:
-                yield number, e
+        yield from numbered_commands(lines, max_bytes)
 
 
 def import_file(app: Zhibao, path: Path, issuer: Issuer,

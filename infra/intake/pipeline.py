@@ -18,6 +18,7 @@ from uuid import UUID
 
 from domain import commands as c
 from domain.base import Context, ZhibaoAggregate
+from domain.credentials import Credential
 from domain.enforcement import EnforcementCase
 from domain.enterprises import Enterprise
 from domain.hazards import Hazard
@@ -77,6 +78,10 @@ def _risk_point(method: Callable[..., Any]) -> Step:
 
 def _enterprise(method: Callable[..., Any]) -> Step:
     return acting_on(Enterprise, method, "enterprise_id")
+
+
+def _credential(method: Callable[..., Any]) -> Step:
+    return acting_on(Credential, method, "credential_id")
 
 
 PIPELINE: dict[type[c.Command], Step] = {
@@ -160,4 +165,7 @@ PIPELINE: dict[type[c.Command], Step] = {
     c.AmendReport: h.amend_report,
     c.MarkReportMissing: h.mark_report_missing,
     c.SignCheckpoint: h.sign_checkpoint,
+    c.RecordCredentialIssued: h.record_credential_issued,
+    c.RecordCredentialRevoked: _credential(Credential.revoke),
+    c.RecordSignInFailed: _credential(Credential.fail_sign_in),
 }

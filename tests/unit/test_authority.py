@@ -98,6 +98,9 @@ SubmitReport                      GW TO CS:L
 AmendReport                       GW TO CS:L
 MarkReportMissing                 -
 SignCheckpoint                    -
+RecordCredentialIssued            -
+RecordCredentialRevoked           -
+RecordSignInFailed                -
 Bootstrap                         -
 """
 """Per action, the roles that may, each with its conditions: T a territorial body, L a

@@ -1,0 +1,141 @@
+"""The ASGI application `zhibao serve` runs: the API, the web workspace, the OpenAPI
+document and its interactive docs — every asset served from here (no CDN: government
+networks are often offline) — behind the edge's guards: a body size limit consistent with
+the event bound, security headers (a CSP without inline script, no framing, no caching of
+pages with personal data) and errors as problem details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.base import DomainError
+from infra.http import api, web
+from infra.http.door import Door
+from infra.http.problems import Problem, from_domain
+from infra.settings import Settings, get_settings
+
+STATIC = Path(__file__).parent / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+"""Swagger UI sets style attributes; still no inline script."""
+
+
+class BodyLimit:
+    """Refuse a body above the bound before reading it all (413): one command is at most
+    `max_event_bytes`; a JSONL batch that many per line of its allowed lines."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.single = settings.max_event_bytes
+        self.batch = settings.max_event_bytes * settings.http_max_batch_lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.batch if scope["path"].endswith("/batch") else self.single
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge(limit)
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(limit)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+def _too_large(limit: int) -> Response:
+    return Problem(413, "body too large", "body", f"at most {limit} bytes "
+                   "(ZHIBAO_MAX_EVENT_BYTES per command)").response()
+
+
+def _security_headers(request: Request, response: Response) -> None:
+    docs = request.url.path in ("/api/docs",)
+    response.headers["Content-Security-Policy"] = DOCS_CSP if docs else CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if not request.url.path.startswith(("/static/", "/api/docs-assets/")):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The front door over the store `settings` name (opened when the server starts)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.door = Door.open(settings)
+        try:
+            yield
+        finally:
+            app.state.door.close()
+
+    app = FastAPI(title="zhibao 直报", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url="/api/v1/openapi.json",
+                  description="The front door of zhibao: commands, directory, views, "
+                              "submissions and audit. Authenticate with `Authorization: "
+                              "Bearer <API token or single sign-on JWT>`.")
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/api/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse((STATIC / "docs.html").read_text())
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        _security_headers(request, response)
+        return response
+
+    @app.exception_handler(Problem)
+    async def problem(request: Request, exc: Problem) -> Response:
+        return exc.response()
+
+    @app.exception_handler(DomainError)
+    async def domain(request: Request, exc: DomainError) -> Response:
+        return from_domain(exc).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0])
+        return Problem(422, "rejected, nothing written", field, error["msg"]).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return Problem(exc.status_code, str(exc.detail)).response()
+
+    app.add_middleware(BodyLimit, settings=settings)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,107 @@
+"""What one running front door holds: the application service, the credential table, the
+guard and the views reader — and the one place requests apply commands, so the HTTP API
+and the web forms run exactly what the command line runs."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from domain.base import DomainError
+from domain.commands import Command
+from infra.http.auth import Gate
+from infra.http.credentials import Credentials, Principal
+from infra.http.problems import Problem, forbidden, from_domain
+from infra.http.reads import Reader
+from infra.intake.importer import numbered_commands
+from infra.intake.parsing import command_from_json
+from infra.intake.service import BatchResult, Zhibao
+from infra.intake.unit_of_work import ConflictError, Issuer, Outcome
+from infra.reporting.reporter import open_views
+from infra.settings import Settings
+
+
+@dataclass
+class Door:
+    app: Zhibao
+    credentials: Credentials
+    gate: Gate
+    reader: Reader
+    writing: threading.Lock
+
+    @classmethod
+    def open(cls, settings: Settings) -> Door:
+        app = Zhibao(settings)
+        writing = threading.Lock()
+        credentials = Credentials(app, writing)
+        return cls(app, credentials, Gate(credentials, settings),
+                   Reader(app, open_views(app), threading.Lock()), writing)
+
+    def close(self) -> None:
+        self.credentials.close()
+        self.reader.views.close()
+        self.app.close()
+
+    @staticmethod
+    def issuer(principal: Principal) -> Issuer:
+        """The person the credential proves, for the org it proves them in."""
+        return Issuer(principal.person_id, principal.org_id)
+
+    def parse(self, raw: bytes, principal: Principal, idempotency_key: str | None) -> Command:
+        """A body read as the command line reads its argument; the Idempotency-Key header
+        is the command's id."""
+        try:
+            command = command_from_json(raw, self.app.settings.max_event_bytes)
+            if idempotency_key is not None:
+                if command.command_id not in (None, idempotency_key):
+                    raise DomainError("command_id", "differs from the Idempotency-Key header; "
+                                                    "send one of them, or both the same", "V11")
+                command = command.model_copy(update={"command_id": idempotency_key})
+        except DomainError as e:
+            raise from_domain(e) from None
+        self.require_scope(principal, command.command)
+        return command
+
+    @staticmethod
+    def require_scope(principal: Principal, name: str) -> None:
+        if not principal.may_issue(name):
+            raise forbidden("command", f"this credential's scope does not include {name}",
+                            "SCOPE")
+
+    def execute(self, command: Command, principal: Principal) -> Outcome:
+        try:
+            with self.writing:
+                return self.app.execute(command, self.issuer(principal))
+        except DomainError as e:
+            raise from_domain(e) from None
+        except ConflictError as e:
+            raise Problem(409, "conflict", "command", str(e)) from None
+
+    def execute_lines(self, lines: list[bytes], principal: Principal
+                      ) -> tuple[BatchResult, dict[int, str]]:
+        """A JSONL batch, as `zhibao import` applies a file: lines outside the credential's
+        scope are rejected before anything runs. Returns the result and each line's
+        command name."""
+        issuer = self.issuer(principal)
+        names: dict[int, str] = {}
+        numbered: list[tuple[int, Issuer, Any]] = []
+        for line, item in numbered_commands(lines):
+            if isinstance(item, Command):
+                names[line] = item.command
+                if not principal.may_issue(item.command):
+                    item = DomainError("command", f"this credential may not issue "
+                                                  f"{item.command}", "SCOPE")
+            numbered.append((line, issuer, item))
+        total = BatchResult()
+        with self.writing:
+            for result in self.app.execute_batch(numbered):
+                total.merge(result)
+        return total, names
+
+
+def door_of(request: Request) -> Door:
+    door: Door = request.app.state.door
+    return door
