@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--seed", type=int, default=2021, help="same seed, same city (default 2021)")
     p.add_argument("--scale", type=int, default=1, choices=range(1, 11), metavar="1-10",
                    help="number of Shaanxi's cities: 1 (default) to 10")
+    p.add_argument("--months", type=int, default=12, choices=range(1, 13), metavar="1-12",
+                   help="simulate only the year's first months and cascade the last of them "
+                        "(default 12: the whole year)")
     p.add_argument("--fresh", action="store_true",
                    help="replace an existing embedded (SQLite) store and its views")
     p.set_defaults(run=run_demo)
@@ -192,7 +195,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from infra.demo import build_demo
+    from infra.demo import DemoSpan, build_demo
     from infra.settings import get_settings
     from infra.store.summary import events_by_type, hazards_by_state
 
@@ -206,10 +209,11 @@ def run_demo(args: argparse.Namespace) -> int:
                         "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
                         "to another location")
     _demo_signing_key(app.settings, fresh=args.fresh)
+    span = DemoSpan(args.months)
     started = time.perf_counter()
     with progress_bar() as progress:
         task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
-        result = build_demo(app, seed=args.seed, scale=args.scale,
+        result = build_demo(app, seed=args.seed, scale=args.scale, until=span.until,
                             progress=lambda done: progress.update(task, completed=done))
     elapsed = time.perf_counter() - started
     for rejection in result.totals.rejections[:10]:
@@ -218,7 +222,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _print_counts("hazards by state", hazards_by_state(app.recorder, app.mapper))
     console.print(f"{result.commands} commands → {result.events} events in {elapsed:.1f} s "
                   f"({len(result.totals.rejections)} rejected); store: {url}")
-    _report_the_last_month(app)
+    _report_the_last_month(app, span)
     _checkpoint(app)
     return 1 if result.totals.rejections else 0
 
@@ -230,22 +234,21 @@ def _report_last_month_clock(start: datetime) -> Any:
     return lambda: start + timedelta(seconds=next(ticks))
 
 
-def _report_the_last_month(app: Any) -> None:
-    from infra.demo import REPORTED_PERIOD, REPORTING_STARTS
+def _report_the_last_month(app: Any, span: Any) -> None:
     from infra.reporting.headlines import report_last_month
 
     started = time.perf_counter()
-    app.clock = _report_last_month_clock(REPORTING_STARTS)
-    with console.status(f"projecting the views and cascading {REPORTED_PERIOD} "
+    app.clock = _report_last_month_clock(span.reporting_starts)
+    with console.status(f"projecting the views and cascading {span.period} "
                         "village → town → county → city"):
-        paths, rows = report_last_month(app, REPORTED_PERIOD)
-    table = Table(title=f"{REPORTED_PERIOD} headline figures (一报表)")
+        paths, rows = report_last_month(app, span.period)
+    table = Table(title=f"{span.period} headline figures (一报表)")
     table.add_column("figure")
     table.add_column("value")
     for figure, value in rows:
         table.add_row(figure, value)
     console.print(table)
-    console.print(f"submissions for {REPORTED_PERIOD} in {time.perf_counter() - started:.1f} s; "
+    console.print(f"submissions for {span.period} in {time.perf_counter() - started:.1f} s; "
                   f"files under {paths[0]}")
     for path in paths[1:]:
         console.print(f"  {path}")

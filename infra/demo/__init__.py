@@ -28,6 +28,29 @@ REPORTING_STARTS = datetime(YEAR + 1, 1, 3, 9, 0, tzinfo=YEAR_END.tzinfo)
 """When the simulated offices assemble it: early January, before the villages' deadline."""
 
 
+@dataclass(frozen=True)
+class DemoSpan:
+    """How much of the year the demo simulates: its first `months` (a short demo for a quick
+    look or an install check), then the cascade of its last month, assembled on the 3rd of
+    the month after, before the villages' deadline."""
+
+    months: int = 12
+
+    @property
+    def until(self) -> datetime | None:
+        if self.months == 12:
+            return None
+        return datetime(YEAR, self.months + 1, 1, tzinfo=YEAR_END.tzinfo)
+
+    @property
+    def period(self) -> str:
+        return f"{YEAR}-{self.months:02d}"
+
+    @property
+    def reporting_starts(self) -> datetime:
+        return self.until.replace(day=3, hour=9) if self.until else REPORTING_STARTS
+
+
 @dataclass
 class DemoResult:
     commands: int = 0
