@@ -82,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser("info", help="summarise the event store")
     p.set_defaults(run=run_info)
 
+    p = subparsers.add_parser("db", help="the store's database")
+    database = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = database.add_parser("create", help="create the PostgreSQL database and schema "
+                                           "ZHIBAO_DATABASE_URL names (for users allowed to)")
+    p.set_defaults(run=run_db_create)
+
 
 def run_admin_init(args: argparse.Namespace) -> int:
     from uuid import uuid4
@@ -194,6 +200,19 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_db_create(args: argparse.Namespace) -> int:
+    from infra.settings import get_settings
+    from infra.store.databases import StoreUnavailable, create_database
+
+    settings = get_settings()
+    for url in filter(None, (settings.database_url, settings.views_url)):
+        try:
+            console.print(create_database(url))
+        except (StoreUnavailable, ValueError) as e:
+            raise UserError(str(e)) from None
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from infra.demo import DemoSpan, build_demo
     from infra.settings import get_settings
@@ -205,9 +224,11 @@ def run_demo(args: argparse.Namespace) -> int:
     app = open_app()
     existing = app.recorder.max_notification_id() or 0
     if existing:
-        raise UserError(f"a store with {existing} events already exists at {url}; "
-                        "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
-                        "to another location")
+        instead = ("run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL to "
+                   "another location" if url.startswith("sqlite:") else
+                   "point ZHIBAO_DATABASE_URL at an empty database or schema (…?schema=NAME; "
+                   "`zhibao db create` makes it)")
+        raise UserError(f"a store with {existing} events already exists at {url}; {instead}")
     _demo_signing_key(app.settings, fresh=args.fresh)
     span = DemoSpan(args.months)
     started = time.perf_counter()
@@ -301,7 +322,8 @@ def _remove_embedded_store(url: str) -> None:
 
     if not url.startswith("sqlite:"):
         raise UserError("--fresh only replaces the embedded SQLite store; for PostgreSQL "
-                        "point ZHIBAO_DATABASE_URL at an empty database or schema")
+                        "point ZHIBAO_DATABASE_URL at an empty database or schema "
+                        "(…?schema=NAME; `zhibao db create` makes it)")
     for store_url in (url, views_url_for(url)):
         path = Path(eventsourcing_env(store_url)["SQLITE_DBNAME"])
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
