@@ -74,10 +74,17 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
   TrueType font): the TrueType font the PDFs embed for Chinese.
 - `ZHIBAO_REPORT_WORKERS` (default 0: one per CPU): processes rendering the cascade's
   workbooks and PDFs when a level has many (1: all in the cascade's own process).
+
+Offline by default (README "Production processes"): zhibao's own processes set, unless the
+environment already does, `DO_NOT_TRACK=1` and `PREFECT_SERVER_ANALYTICS_ENABLED=false`
+(`PREFECT_OFFLINE`) before Prefect is imported, so neither Prefect's client nor its server
+(the ephemeral one `zhibao flows run` starts included) calls out. The systemd units in
+`deploy/` set the same for `prefect server start` and the worker.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -142,3 +149,16 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+PREFECT_OFFLINE = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+"""Prefect's client analytics and its server's telemetry heartbeat, both off: government
+networks are often offline, and the heartbeat's write into the ephemeral server's SQLite
+database, racing the flow run's own writes, is what failed with `database is locked`."""
+
+
+def keep_prefect_offline() -> None:
+    """Put PREFECT_OFFLINE into the environment (what is set there already wins); it must
+    run before Prefect is first imported, which reads its settings then."""
+    for name, value in PREFECT_OFFLINE.items():
+        os.environ.setdefault(name, value)
