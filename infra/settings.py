@@ -75,6 +75,13 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
 - `ZHIBAO_REPORT_WORKERS` (default 0: one per CPU): processes rendering the cascade's
   workbooks and PDFs when a level has many (1: all in the cascade's own process).
 
+Health and lag (infra/ops/; README "Production processes"):
+- `ZHIBAO_STATUS_STALL_SECONDS` (default 900): a stage whose oldest unprocessed event has
+  waited longer is stalled — `zhibao status --check` exits 1, `/healthz` answers 503.
+- `ZHIBAO_STATUS_CONSUMERS` (default none): the county consumers to watch, as JSON
+  `{"COUNTY CODE": "VIEWS URL", …}` — each consumer's own views database, where it keeps its
+  offsets.
+
 Offline by default (README "Production processes"): zhibao's own processes set, unless the
 environment already does, `DO_NOT_TRACK=1` and `PREFECT_SERVER_ANALYTICS_ENABLED=false`
 (`PREFECT_OFFLINE`) before Prefect is imported, so neither Prefect's client nor its server
@@ -144,6 +151,8 @@ class Settings(BaseSettings):
     pdf_font: Path | None = None
     report_workers: int = 0
     overdue_cron: str = "30 0 * * *"
+    status_stall_seconds: float = 900.0
+    status_consumers: dict[str, str] = {}
 
 
 @lru_cache(maxsize=1)

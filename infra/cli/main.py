@@ -12,10 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from infra.cli import audit_export, core, flows, kafka, reporting
+from infra.cli import audit_export, core, flows, kafka, ops, reporting
 from infra.cli.common import UserError, console
 
-FEATURES = (core, reporting, flows, audit_export, kafka)
+FEATURES = (core, reporting, flows, audit_export, kafka, ops)
 
 
 def build_parser() -> argparse.ArgumentParser:
