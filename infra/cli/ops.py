@@ -1,5 +1,5 @@
 """`zhibao status`: how far behind each stage is, per county — and, with `--check`, an exit
-status cron, systemd or a monitor can alarm on."""
+status cron, systemd or a monitor can alarm on. `zhibao find`: the ids a command needs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from infra.cli.common import check_databases, console
+from infra.cli.common import check_databases, console, open_app
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -17,6 +17,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a stage is stalled (ZHIBAO_STATUS_STALL_SECONDS)")
     p.set_defaults(run=run_status)
+
+    p = subparsers.add_parser("find", help="look up units, orgs, persons and enterprises by "
+                                           "name, code, USCC or the start of their id")
+    p.add_argument("text", help="part of a name, or the start of a code, USCC or id")
+    p.add_argument("--kind", choices=("unit", "org", "person", "enterprise"), action="append",
+                   help="only these kinds (repeatable; default all)")
+    p.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
+    p.set_defaults(run=run_find)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -43,6 +51,21 @@ def run_status(args: argparse.Namespace) -> int:
                       f"{stage.error or f'{stage.behind:,} events behind, the oldest waiting '}"
                       f"{'' if stage.error else _age(stage.oldest_seconds)}")
     return 1 if args.check and stalled else 0
+
+
+def run_find(args: argparse.Namespace) -> int:
+    from infra.ops.find import KINDS, find
+
+    app = open_app()
+    found = find(app.directory, args.text, tuple(args.kind or KINDS))
+    table = Table(title=f"{len(found)} found for {args.text!r}"
+                  + (f" (first {args.limit})" if len(found) > args.limit else ""))
+    for column in ("kind", "id", "code / roles", "name", "in"):
+        table.add_column(column, no_wrap=column == "id", overflow="fold")
+    for row in found[:args.limit]:
+        table.add_row(row.kind, row.id, row.code, row.name, row.where)
+    console.print(table)
+    return 0 if found else 1
 
 
 def stages_table(health: Any) -> Table:
