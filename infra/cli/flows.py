@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, parse_period
+from infra.cli.common import UserError, check_databases, console, parse_period
 
 FLOWS = {
     "cascade": "flows.reporting:cascade_flow",
@@ -67,6 +67,10 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def run_flow(args: argparse.Namespace) -> int:
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    check_databases(settings.database_url, settings.views_url)
     flow = _load(FLOWS[args.flow])
     if args.flow == "overdue":
         console.print(f"{flow()} hazards recorded overdue")

@@ -54,9 +54,10 @@ def database_name() -> Iterator[str]:
 
 def test_a_missing_database_is_named_with_the_createdb_command(database_name, tmp_path):
     url = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
-    line = refused(zhibao(url, "info", cwd=tmp_path))
-    assert f'database "{database_name}" does not exist on 127.0.0.1:5432' in line
-    assert f"`createdb -h 127.0.0.1 -p 5432 -U postgres {database_name}`" in line
+    for command in (["info"], ["project"], ["status"], ["flows", "run", "overdue"]):
+        line = refused(zhibao(url, *command, cwd=tmp_path))
+        assert f'database "{database_name}" does not exist on 127.0.0.1:5432' in line, command
+        assert f"`createdb -h 127.0.0.1 -p 5432 -U postgres {database_name}`" in line
 
     created = zhibao(url, "db", "create", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
