@@ -86,7 +86,7 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
         for batch in app.execute_batch(numbered(), batch_size, internal=True):
             result.totals.merge(batch)
             if progress is not None:
-                progress(_fraction(result.simulated_until))
+                progress(_fraction(result.simulated_until, until or YEAR_END))
     finally:
         app.clock = real_clock
     result.commands = result.totals.applied + len(result.totals.rejections)
@@ -94,5 +94,5 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
     return result
 
 
-def _fraction(at: datetime) -> float:
-    return min(1.0, max(0.0, (at - YEAR_START) / (YEAR_END - YEAR_START)))
+def _fraction(at: datetime, end: datetime) -> float:
+    return min(1.0, max(0.0, (at - YEAR_START) / (end - YEAR_START)))

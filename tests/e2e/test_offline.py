@@ -63,7 +63,10 @@ def test_a_flow_run_calls_nobody_and_logs_no_error(trap: TrapProxy, clock: FakeC
                ZHIBAO_AUDIT_SIGNING_KEY="", PREFECT_HOME=str(tmp_path / "prefect"),
                HTTP_PROXY=proxy, HTTPS_PROXY=proxy, ALL_PROXY=proxy, http_proxy=proxy,
                https_proxy=proxy, all_proxy=proxy, NO_PROXY="127.0.0.1,localhost",
-               no_proxy="127.0.0.1,localhost")
+               no_proxy="127.0.0.1,localhost",
+               # the ephemeral server gets more than its default 20 s to start on a busy
+               # machine (the suite runs beside other work on two cores)
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
     run = subprocess.run([*ZHIBAO, "flows", "run", "cascade", "--period", "2021-03"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     log = run.stdout + run.stderr
