@@ -189,3 +189,19 @@ def test_relay_and_a_county_consumer_behind_over_http(app: Zhibao, clock: FakeCl
     assert answer.json()["status"] == "stalled"
     assert [(s["stage"], s["scope"]) for s in answer.json()["stages"] if s["stalled"]] == [
         ("consumer", COUNTY)]
+
+
+def test_an_unreachable_broker_is_a_stalled_consumer(app: Zhibao) -> None:
+    build_world(app)
+    project(app)
+    settings = app.settings.model_copy(update={
+        "status_consumers": {COUNTY: "sqlite:///unused.db"},
+        "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    probe = Probe(settings)
+    try:
+        health = probe.read()
+    finally:
+        probe.close()
+    [consumer] = [s for s in health.stages if s.stage == "consumer"]
+    assert consumer.scope == COUNTY and consumer.error.startswith("broker unreachable")
+    assert health.stalled == [consumer]
