@@ -7,6 +7,10 @@ oldest of those has waited:
 
 - `views`: the projector's position in the notification log (one process for every county);
 - `relay`: the position the broker acknowledged (every county's topic; shown once it ran);
+- for each of those two, while it is behind by at most `COUNTY_BREAKDOWN` events, a row per
+  county with events waiting: how many, and how long the oldest has waited (an event counts
+  for the county, city or province its unit is in, as the relay routes it; `system` for
+  events of no unit);
 - `consumer`: per county named in `ZHIBAO_STATUS_CONSUMERS`, its topics' offsets as stored in
   its own views database, against the partitions' high-water marks on the broker.
 
@@ -19,8 +23,10 @@ when it cannot be read at all (a broker or database that does not answer).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -35,12 +41,17 @@ from infra.kafka.topics import SYSTEM_TOPIC_SUFFIX, events_topic
 from infra.reporting.reporter import CASCADE_LEVELS
 from infra.settings import Settings, get_settings
 from infra.store.databases import open_reader
+from infra.store.log import log_range
 from infra.store.records import event_payload
 from projections.fold import from_micros
 from projections.store import STORE_FEED, TABLES, ViewStore, views_url_for
 
 ALL_COUNTIES = "*"
 """The scope of a stage that serves every county at once."""
+COUNTY_BREAKDOWN = 100_000
+"""Events behind up to which the views' and the relay's lag is broken down per county (each
+waiting event is read once to find its unit)."""
+ROUTING_LEVELS = ("county", "city", "province")
 
 
 @dataclass(frozen=True)
@@ -51,10 +62,11 @@ class StageLag:
     head: int
     oldest_seconds: float | None = None  # how long the oldest unprocessed event has waited
     error: str = ""  # why the stage could not be read
+    pending: int | None = None  # a county's share of what waits (else all: head - position)
 
     @property
     def behind(self) -> int:
-        return max(0, self.head - self.position)
+        return self.pending if self.pending is not None else max(0, self.head - self.position)
 
     def stalled(self, threshold: float) -> bool:
         return bool(self.error) or (self.behind > 0 and (self.oldest_seconds or 0) > threshold)
@@ -137,8 +149,9 @@ class Probe:
         with self._lock:
             now = now or datetime.now(SHANGHAI)
             head = self.recorder.max_notification_id() or 0
-            stages = [self._views_lag(head, now), *self._relay_lag(head, now),
-                      *self._consumer_lags(now)]
+            stages = [self._views_lag(head, now), *self._relay_lag(head, now)]
+            stages += self._by_county(stages, now)
+            stages += self._consumer_lags(now)
             size, age = self._checkpoint(now)
             return Health(now, head, self.settings.status_stall_seconds, stages, size, age,
                           self._cascades())
@@ -162,6 +175,61 @@ class Probe:
             return []
         return [StageLag("relay", ALL_COUNTIES, position, head,
                          _waited(self.recorder, position, head, now))]
+
+    def _by_county(self, stages: list[StageLag], now: datetime) -> list[StageLag]:
+        """Per county, the events each lagging stage has yet to process: read once for the
+        stage furthest behind, counted for every stage whose position they are past."""
+        lagging = [s for s in stages if 0 < s.behind <= COUNTY_BREAKDOWN]
+        if not lagging:
+            return []
+        waiting: list[tuple[int, str, datetime]] = []
+        registered: dict[str, tuple[str, str]] = {}  # units the views may not know yet
+        for page in log_range(self.recorder, min(s.position for s in lagging),
+                              max(s.head for s in lagging)):
+            for notification in page:
+                payload = event_payload(notification.state)
+                if notification.topic.endswith(".AdminUnitRegistered"):
+                    registered[payload["code"]] = (payload["level"], payload["parent_code"])
+                waiting.append((notification.id, payload["unit_code"],
+                                datetime.fromisoformat(payload["timestamp"])))
+        route = self._routes(registered)
+        rows = []
+        for stage in lagging:
+            counties: dict[str, list[datetime]] = {}
+            for position, code, recorded in waiting:
+                if position > stage.position:
+                    counties.setdefault(route(code), []).append(recorded)
+            rows += [StageLag(stage.stage, county, stage.position, stage.head,
+                              (now - min(times)).total_seconds(), pending=len(times))
+                     for county, times in sorted(counties.items())]
+        return rows
+
+    def _routes(self, registered: dict[str, tuple[str, str]]) -> Callable[[str], str]:
+        """Unit code → the code of the county, city or province it is in, as the relay
+        routes it: from the views' unit tree (old codes included) and the units registered
+        among the waiting events; `system` for no unit."""
+        with self.views.snapshot() as tx:
+            ids = dict(tx.rows("SELECT code, unit_id FROM view_unit_codes"))
+            units = {unit_id: (code, level, parent) for unit_id, code, level, parent
+                     in tx.rows("SELECT unit_id, code, level, parent_id FROM view_units")}
+        tree = {code: (level, units[parent][0] if parent in units else "")
+                for code, level, parent in units.values()}
+        tree |= {old: tree[units[unit_id][0]] for old, unit_id in ids.items()
+                 if unit_id in units and old not in tree}
+        tree |= {code: entry for code, entry in registered.items() if code not in tree}
+
+        @cache
+        def route(code: str) -> str:
+            if not code:
+                return SYSTEM_TOPIC_SUFFIX
+            while code in tree:
+                level, parent = tree[code]
+                if level in ROUTING_LEVELS:
+                    return code
+                code = parent
+            return code or SYSTEM_TOPIC_SUFFIX
+
+        return route
 
     def _consumer_lags(self, now: datetime) -> list[StageLag]:
         if not self.settings.status_consumers:

@@ -69,6 +69,15 @@ def test_views_behind_are_stalled_until_caught_up(app: Zhibao, env: None,
     assert waited is not None and waited > 0  # the first event was recorded in 2021
     assert main(["status", "--check"]) == 1
     assert "stalled: views all" in capsys.readouterr().err
+    probe = Probe(settings)
+    try:
+        by_county = {s.scope: s.behind for s in probe.read().stages
+                     if s.stage == "views" and s.scope != ALL_COUNTIES}
+    finally:
+        probe.close()
+    assert sum(by_county.values()) == head  # every waiting event, each counted once …
+    assert set(by_county) == {"610000", "610900", "610902", "610921"}  # … where it routes
+    assert by_county["610902"] > by_county["610921"] > 0
     assert main(["status"]) == 0  # without --check it only reports
     capsys.readouterr()
 
@@ -172,6 +181,8 @@ def test_relay_and_a_county_consumer_behind_over_http(app: Zhibao, clock: FakeCl
     hazard_traffic(world, 4)
     after = stages()
     assert after["relay", ALL_COUNTIES].behind == app.recorder.max_notification_id() - head
+    assert after["relay", "610902"].behind == after["relay", "610921"].behind == 6  # 2 hazards
+    assert after["views", "610902"].behind == 6  # each, 3 events apiece
     Relay(app, settings).run()
     project(app)
     assert stages()["consumer", COUNTY].behind > 0
