@@ -183,9 +183,11 @@ def create_database(database_url: str) -> str:
                     sql.Identifier(target.schema)))
                 done.append(f'created schema "{target.schema}"')
     except psycopg.errors.InsufficientPrivilege:
+        owned = shlex.join(["createdb", "-h", target.host, "-p", str(target.port), "-O",
+                            target.user, target.dbname])
         raise StoreUnavailable(f'user "{target.user}" may not create databases or schemas on '
-                               f"{target.where}: ask its administrator to run "
-                               f"`{target.createdb()}`") from None
+                               f"{target.where}: ask an administrator of the server to run "
+                               f"`{owned}`") from None
     except psycopg.OperationalError as e:
         raise StoreUnavailable(_connection_failure(target, str(e))) from None
     what = "; ".join(done) or "nothing to create"

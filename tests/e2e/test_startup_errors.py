@@ -121,3 +121,20 @@ def test_fresh_is_never_suggested_on_postgres(tmp_path):
             events = connection.execute(
                 f'SELECT count(*) FROM "{schema}".zhibao_events').fetchone()
         assert events == (4,)  # what admin init wrote, nothing more
+
+
+def test_db_create_without_the_right_names_who_may(database_name, tmp_path):
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    try:
+        url = f"postgresql://{role}@127.0.0.1:5432/{database_name}"
+        line = refused(zhibao(url, "db", "create", cwd=tmp_path))
+        assert f'user "{role}" may not create databases or schemas' in line
+        assert f"`createdb -h 127.0.0.1 -p 5432 -O {role} {database_name}`" in line
+        with psycopg.connect(PG_ADMIN_URL) as connection:
+            assert connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                      (database_name,)).fetchone() is None
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+            connection.execute(f'DROP ROLE "{role}"')
