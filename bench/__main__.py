@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench [NAME ...] [--store sqlite|postgres ...]`.
+"""Run the benchmarks: `python -m bench [NAME ...] [--store sqlite|postgres ...] [--scale N]`.
 
 Every module `bench/bench_*.py` exposes `run(stores: list[str]) -> list[Result]`. The exit
 status is 1 when any ratio misses its target. Several benchmarks run one after another, each in
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -27,7 +28,11 @@ def main() -> int:
                                                  f"{', '.join(available())})")
     parser.add_argument("--store", action="append", choices=["sqlite", "postgres"],
                         help="stores to measure (default both)")
+    parser.add_argument("--scale", type=int, help="cities of the province benchmark's store "
+                                                  "(1-10; default 10)")
     args = parser.parse_args()
+    if args.scale:
+        os.environ["BENCH_SCALE"] = str(args.scale)  # read by bench_province, here and apart
     stores = args.store or ["sqlite", "postgres"]
     names = args.names or available()
     if len(names) > 1:

@@ -93,15 +93,3 @@ def describe(code: str) -> str:
     """The rule's text; an unknown code is a programming error, not a user's."""
     return RULES[code]
 
-
-def markdown() -> str:
-    """docs/rules.md: every code a rejection can cite (`python -m domain.rules`)."""
-    lines = ["# Rule codes", "",
-             "Every rejection names its field and one of these codes (`DomainError.code`); "
-             "generated from `domain/rules.py`.", "", "| code | rule |", "| --- | --- |"]
-    lines += [f"| `{code}` | {text} |" for code, text in RULES.items()]
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from prefect import Flow
@@ -42,13 +43,38 @@ def deployments() -> list[RunnerDeployment]:
     ]
 
 
-def serve() -> None:
-    """Serve every deployment until interrupted; refuses without a Prefect server."""
-    from prefect import serve as prefect_serve
+def _require_server(doing: str) -> None:
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
         raise RuntimeError(
-            "serving needs a Prefect server: start one (`prefect server start`) and set "
+            f"{doing} needs a Prefect server: start one (`prefect server start`) and set "
             "PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+
+
+def serve() -> None:
+    """Serve every deployment until interrupted; refuses without a Prefect server."""
+    from prefect import serve as prefect_serve
+
+    _require_server("serving")
     prefect_serve(*deployments())
+
+
+def deploy(pool: str) -> list[str]:
+    """Register every deployment with the Prefect server for `pool`, a process work pool
+    (created when missing); returns their names. The server's scheduler then creates their
+    runs and `prefect worker start --pool POOL` runs each in a process of its own — the
+    production set-up (deploy/), where a worker restarts on its own and more workers on
+    other hosts share the pool, instead of one `zhibao flows serve` holding every schedule."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    _require_server("deploying")
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    names = []
+    for deployment in deployments():
+        deployment.apply(work_pool_name=pool)
+        names.append(deployment.full_name)
+    return names

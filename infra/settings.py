@@ -93,13 +93,26 @@ HTTP front door (infra/http/; README "The front door"):
   holding the issuer's JSON Web Key Set) and `ZHIBAO_HTTP_OIDC_CLAIM` (default `zhibao_person`:
   the claim naming a registered person's id): the province's single sign-on; unset, bearer
   JWTs are not accepted.
-- `ZHIBAO_MAX_EVENT_BYTES` (default 262144): the largest command (hence event) accepted;
-  an HTTP request body may be at most this per command line (a batch: times its lines, up
-  to `ZHIBAO_HTTP_MAX_BATCH_LINES`, default 1000).
+- `ZHIBAO_HTTP_MAX_BATCH_LINES` (default 1000): lines of a JSONL batch; a request body may
+  be at most `ZHIBAO_MAX_EVENT_BYTES` per command line.
+
+Health and lag (infra/ops/; README "Production processes"):
+- `ZHIBAO_STATUS_STALL_SECONDS` (default 900): a stage whose oldest unprocessed event has
+  waited longer is stalled — `zhibao status --check` exits 1, `/healthz` answers 503.
+- `ZHIBAO_STATUS_CONSUMERS` (default none): the county consumers to watch, as JSON
+  `{"COUNTY CODE": "VIEWS URL", …}` — each consumer's own views database, where it keeps its
+  offsets.
+
+Offline by default (README "Production processes"): zhibao's own processes set, unless the
+environment already does, `DO_NOT_TRACK=1` and `PREFECT_SERVER_ANALYTICS_ENABLED=false`
+(`PREFECT_OFFLINE`) before Prefect is imported, so neither Prefect's client nor its server
+(the ephemeral one `zhibao flows run` starts included) calls out. The systemd units in
+`deploy/` set the same for `prefect server start` and the worker.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -174,9 +187,23 @@ class Settings(BaseSettings):
     http_oidc_jwks: Path | None = None
     http_oidc_claim: str = "zhibao_person"
     http_max_batch_lines: int = 1000
-    max_event_bytes: int = 262144
+    status_stall_seconds: float = 900.0
+    status_consumers: dict[str, str] = {}
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+PREFECT_OFFLINE = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+"""Prefect's client analytics and its server's telemetry heartbeat, both off: government
+networks are often offline, and the heartbeat's write into the ephemeral server's SQLite
+database, racing the flow run's own writes, is what failed with `database is locked`."""
+
+
+def keep_prefect_offline() -> None:
+    """Put PREFECT_OFFLINE into the environment (what is set there already wins); it must
+    run before Prefect is first imported, which reads its settings then."""
+    for name, value in PREFECT_OFFLINE.items():
+        os.environ.setdefault(name, value)

@@ -27,7 +27,6 @@ from typing import Any
 import orjson
 
 from domain.base import SHANGHAI, micros
-from domain.base import from_micros as from_micros  # re-exported: readers of view instants
 from domain.hazards import RectificationPlan
 from projections import tables as t
 from projections.catalogue import base_class

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
-pytest_plugins = ("tests.support.brokers",)  # the Kafka-protocol broker fixtures
+pytest_plugins = ("tests.support.brokers",  # the Kafka-protocol broker fixtures
+                  "tests.support.postgres")  # a PostgreSQL server that checks passwords
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "",

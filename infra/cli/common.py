@@ -10,7 +10,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 
 class UserError(Exception):
@@ -18,9 +18,24 @@ class UserError(Exception):
 
 
 def open_app() -> Any:
+    """The application on the configured store, or a one-line error naming what keeps the
+    store's (or the views') database from being used and how to fix it."""
     from infra.intake.service import Zhibao
+    from infra.settings import get_settings
 
+    settings = get_settings()
+    check_databases(settings.database_url, settings.views_url)
     return Zhibao()
+
+
+def check_databases(*urls: str | None) -> None:
+    from infra.store.databases import StoreUnavailable, check_database
+
+    for url in filter(None, urls):
+        try:
+            check_database(url)
+        except (StoreUnavailable, ValueError) as e:
+            raise UserError(str(e)) from None
 
 
 def progress_bar(transient: bool = False) -> Progress:

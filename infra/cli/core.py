@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--seed", type=int, default=2021, help="same seed, same city (default 2021)")
     p.add_argument("--scale", type=int, default=1, choices=range(1, 11), metavar="1-10",
                    help="number of Shaanxi's cities: 1 (default) to 10")
+    p.add_argument("--months", type=int, default=12, choices=range(1, 13), metavar="1-12",
+                   help="simulate only the year's first months and cascade the last of them "
+                        "(default 12: the whole year)")
     p.add_argument("--fresh", action="store_true",
                    help="replace an existing embedded (SQLite) store and its views")
     p.set_defaults(run=run_demo)
@@ -78,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     p = subparsers.add_parser("info", help="summarise the event store")
     p.set_defaults(run=run_info)
+
+    p = subparsers.add_parser("db", help="the store's database")
+    database = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = database.add_parser("create", help="create the PostgreSQL database and schema "
+                                           "ZHIBAO_DATABASE_URL names (for users allowed to)")
+    p.set_defaults(run=run_db_create)
 
 
 def run_admin_init(args: argparse.Namespace) -> int:
@@ -189,8 +198,21 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_db_create(args: argparse.Namespace) -> int:
+    from infra.settings import get_settings
+    from infra.store.databases import StoreUnavailable, create_database
+
+    settings = get_settings()
+    for url in filter(None, (settings.database_url, settings.views_url)):
+        try:
+            console.print(create_database(url))
+        except (StoreUnavailable, ValueError) as e:
+            raise UserError(str(e)) from None
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    from infra.demo import build_demo
+    from infra.demo import DemoSpan, build_demo
     from infra.settings import get_settings
     from infra.store.summary import events_by_type, hazards_by_state
 
@@ -200,14 +222,17 @@ def run_demo(args: argparse.Namespace) -> int:
     app = open_app()
     existing = app.recorder.max_notification_id() or 0
     if existing:
-        raise UserError(f"a store with {existing} events already exists at {url}; "
-                        "run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL "
-                        "to another location")
+        instead = ("run `zhibao demo --fresh` to replace it, or set ZHIBAO_DATABASE_URL to "
+                   "another location" if url.startswith("sqlite:") else
+                   "point ZHIBAO_DATABASE_URL at an empty database or schema (…?schema=NAME; "
+                   "`zhibao db create` makes it)")
+        raise UserError(f"a store with {existing} events already exists at {url}; {instead}")
     _demo_signing_key(app.settings, fresh=args.fresh)
+    span = DemoSpan(args.months)
     started = time.perf_counter()
     with progress_bar() as progress:
         task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
-        result = build_demo(app, seed=args.seed, scale=args.scale,
+        result = build_demo(app, seed=args.seed, scale=args.scale, until=span.until,
                             progress=lambda done: progress.update(task, completed=done))
     elapsed = time.perf_counter() - started
     for rejection in result.totals.rejections[:10]:
@@ -216,7 +241,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _print_counts("hazards by state", hazards_by_state(app.recorder, app.mapper))
     console.print(f"{result.commands} commands → {result.events} events in {elapsed:.1f} s "
                   f"({len(result.totals.rejections)} rejected); store: {url}")
-    _report_the_last_month(app)
+    _report_the_last_month(app, span)
     _checkpoint(app)
     _demo_sign_in(app)
     return 1 if result.totals.rejections else 0
@@ -250,22 +275,21 @@ def _report_last_month_clock(start: datetime) -> Any:
     return lambda: start + timedelta(seconds=next(ticks))
 
 
-def _report_the_last_month(app: Any) -> None:
-    from infra.demo import REPORTED_PERIOD, REPORTING_STARTS
+def _report_the_last_month(app: Any, span: Any) -> None:
     from infra.reporting.headlines import report_last_month
 
     started = time.perf_counter()
-    app.clock = _report_last_month_clock(REPORTING_STARTS)
-    with console.status(f"projecting the views and cascading {REPORTED_PERIOD} "
+    app.clock = _report_last_month_clock(span.reporting_starts)
+    with console.status(f"projecting the views and cascading {span.period} "
                         "village → town → county → city"):
-        paths, rows = report_last_month(app, REPORTED_PERIOD)
-    table = Table(title=f"{REPORTED_PERIOD} headline figures (一报表)")
+        paths, rows = report_last_month(app, span.period)
+    table = Table(title=f"{span.period} headline figures (一报表)")
     table.add_column("figure")
     table.add_column("value")
     for figure, value in rows:
         table.add_row(figure, value)
     console.print(table)
-    console.print(f"submissions for {REPORTED_PERIOD} in {time.perf_counter() - started:.1f} s; "
+    console.print(f"submissions for {span.period} in {time.perf_counter() - started:.1f} s; "
                   f"files under {paths[0]}")
     for path in paths[1:]:
         console.print(f"  {path}")
@@ -318,7 +342,8 @@ def _remove_embedded_store(url: str) -> None:
 
     if not url.startswith("sqlite:"):
         raise UserError("--fresh only replaces the embedded SQLite store; for PostgreSQL "
-                        "point ZHIBAO_DATABASE_URL at an empty database or schema")
+                        "point ZHIBAO_DATABASE_URL at an empty database or schema "
+                        "(…?schema=NAME; `zhibao db create` makes it)")
     for store_url in (url, views_url_for(url)):
         path = Path(eventsourcing_env(store_url)["SQLITE_DBNAME"])
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):

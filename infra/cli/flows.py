@@ -12,13 +12,14 @@ from typing import Any
 from rich.table import Table
 
 from domain.base import DomainError
-from infra.cli.common import UserError, console, parse_period
+from infra.cli.common import UserError, check_databases, console, parse_period
 
 FLOWS = {
     "cascade": "flows.reporting:cascade_flow",
     "overdue": "flows.reporting:overdue_flow",
 }
 SERVE = "flows.deployments:serve"
+DEPLOY = "flows.deployments:deploy"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -27,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = commands.add_parser("serve", help="serve every zhibao deployment on its cron schedule "
                                           "(needs a Prefect server: PREFECT_API_URL)")
     p.set_defaults(run=run_serve)
+    p = commands.add_parser("deploy", help="register every zhibao deployment with the Prefect "
+                                           "server for a process work pool, for `prefect "
+                                           "worker start --pool POOL` to run")
+    p.add_argument("--pool", default="zhibao", help="the process work pool (default zhibao; "
+                                                    "created when missing)")
+    p.set_defaults(run=run_deploy)
     p = commands.add_parser("run", help="run a flow once, now (Prefect's ephemeral mode)")
     p.add_argument("flow", choices=sorted(FLOWS))
     p.add_argument("--period", metavar="PERIOD", help="cascade: a month 2021-03, a quarter "
@@ -49,7 +56,21 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_deploy(args: argparse.Namespace) -> int:
+    try:
+        names = _load(DEPLOY)(args.pool)
+    except RuntimeError as e:
+        raise UserError(str(e)) from None
+    console.print(f"{len(names)} deployments on work pool {args.pool}: {', '.join(names)}; "
+                  f"run them with `prefect worker start --pool {args.pool}`")
+    return 0
+
+
 def run_flow(args: argparse.Namespace) -> int:
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    check_databases(settings.database_url, settings.views_url)
     flow = _load(FLOWS[args.flow])
     if args.flow == "overdue":
         console.print(f"{flow()} hazards recorded overdue")

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from infra.cli.common import UserError, console
+from infra.cli.common import UserError, check_databases, console, open_app
 
 STATUS_EVERY_SECONDS = 2.0
 
@@ -58,7 +58,6 @@ class _Status:
 
 
 def run_relay(args: argparse.Namespace) -> int:
-    from infra.intake.service import Zhibao
     from infra.kafka.relay import Relay, RelayError, RelayProgress
 
     def render(p: RelayProgress) -> str:
@@ -67,7 +66,7 @@ def run_relay(args: argparse.Namespace) -> int:
 
     _logging()
     status = _Status(render)
-    relay = Relay(Zhibao(), on_progress=status)
+    relay = Relay(open_app(), on_progress=status)
     try:
         progress = relay.run(follow=not args.once)
     except RelayError as e:
@@ -81,6 +80,8 @@ def run_relay(args: argparse.Namespace) -> int:
 
 def run_consume(args: argparse.Namespace) -> int:
     from infra.kafka.consumer import ConsumeProgress, CountyConsumer
+    from infra.settings import get_settings
+    from projections.store import views_url_for
 
     def render(p: ConsumeProgress) -> str:
         dead = sum(p.dead_letters.values())
@@ -91,6 +92,8 @@ def run_consume(args: argparse.Namespace) -> int:
 
     _logging()
     status = _Status(render)
+    settings = get_settings()
+    check_databases(settings.views_url or views_url_for(settings.database_url))
     consumer = CountyConsumer.from_settings(args.county, on_progress=status)
     try:
         if args.clear_alarm:

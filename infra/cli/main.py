@@ -23,11 +23,11 @@ from datetime import datetime
 from pathlib import Path
 
 from domain.base import DomainError
-from infra.cli import audit_export, core, flows, http, kafka, reporting
+from infra.cli import audit_export, core, flows, http, kafka, ops, reporting
 from infra.cli.common import UserError, console
 from infra.store.records import DamagedRecord
 
-FEATURES = (core, reporting, flows, audit_export, kafka, http)
+FEATURES = (core, reporting, flows, audit_export, kafka, http, ops)
 USER_ERROR = 2
 INTERNAL_ERROR = 3
 ERROR_LOG = "zhibao-errors.log"

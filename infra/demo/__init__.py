@@ -28,6 +28,29 @@ REPORTING_STARTS = datetime(YEAR + 1, 1, 3, 9, 0, tzinfo=YEAR_END.tzinfo)
 """When the simulated offices assemble it: early January, before the villages' deadline."""
 
 
+@dataclass(frozen=True)
+class DemoSpan:
+    """How much of the year the demo simulates: its first `months` (a short demo for a quick
+    look or an install check), then the cascade of its last month, assembled on the 3rd of
+    the month after, before the villages' deadline."""
+
+    months: int = 12
+
+    @property
+    def until(self) -> datetime | None:
+        if self.months == 12:
+            return None
+        return datetime(YEAR, self.months + 1, 1, tzinfo=YEAR_END.tzinfo)
+
+    @property
+    def period(self) -> str:
+        return f"{YEAR}-{self.months:02d}"
+
+    @property
+    def reporting_starts(self) -> datetime:
+        return self.until.replace(day=3, hour=9) if self.until else REPORTING_STARTS
+
+
 @dataclass
 class DemoResult:
     commands: int = 0
@@ -63,7 +86,7 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
         for batch in app.execute_batch(numbered(), batch_size, internal=True):
             result.totals.merge(batch)
             if progress is not None:
-                progress(_fraction(result.simulated_until))
+                progress(_fraction(result.simulated_until, until or YEAR_END))
     finally:
         app.clock = real_clock
     result.commands = result.totals.applied + len(result.totals.rejections)
@@ -71,5 +94,5 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
     return result
 
 
-def _fraction(at: datetime) -> float:
-    return min(1.0, max(0.0, (at - YEAR_START) / (YEAR_END - YEAR_START)))
+def _fraction(at: datetime, end: datetime) -> float:
+    return min(1.0, max(0.0, (at - YEAR_START) / (end - YEAR_START)))

@@ -17,12 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.base import DomainError
 from infra.http import api, web
 from infra.http.door import Door
 from infra.http.problems import Problem, from_domain
+from infra.ops.metrics import health_app, metrics_app
 from infra.settings import Settings, get_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -86,6 +88,17 @@ def _security_headers(request: Request, response: Response) -> None:
         response.headers["Cache-Control"] = "no-store"
 
 
+class _Plain:
+    """An ASGI app served at exactly one path: a Route given a plain object passes requests
+    through (a Mount would redirect `/metrics` to `/metrics/`, which monitors need not follow)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The front door over the store `settings` name (opened when the server starts)."""
     settings = settings or get_settings()
@@ -108,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
               name="docs-assets")
+    app.router.routes += [Route("/metrics", _Plain(metrics_app(settings))),
+                          Route("/healthz", _Plain(health_app(settings)))]
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

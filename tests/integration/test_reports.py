@@ -34,7 +34,6 @@ from tests.support.march_world import (
     read,
     record_late_hazard,
 )
-from tests.support.march_world import build_march as build_march  # for tests of other branches
 
 
 def test_march_figures_worked_out_by_hand(march: March, reporter: Reporter,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from domain.rules import RULES, markdown
+from domain.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("domain", "projections", "infra", "flows")
@@ -39,8 +39,3 @@ def test_every_rejection_names_a_rule_code_of_the_table():
                if isinstance(code := code_of(call), ast.Constant) and code.value not in RULES]
     assert missing == [] and unknown == []
 
-
-def test_the_rules_document_is_the_generated_one():
-    path = ROOT / "docs" / "rules.md"
-    assert path.read_text(encoding="utf-8") == markdown(), \
-        "docs/rules.md is stale: python -m domain.rules > docs/rules.md"
