@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FakeClock, open_app
-from tests.integration.test_reports import build_march
+from tests.support.march_world import build_march
 
 ZHIBAO = [sys.executable, "-m", "infra.cli.main"]
 

@@ -18,7 +18,7 @@ from infra.settings import PREFECT_OFFLINE
 from infra.store.summary import events_by_type
 from tests.conftest import FakeClock, open_app
 from tests.integration.test_flows import prefect_server  # noqa: F401 (the fixture)
-from tests.integration.test_reports import CITY, build_march
+from tests.support.march_world import CITY, build_march
 
 BIN = Path(sys.executable).parent
 POOL = "zhibao-test"
