@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.cli.main import ERROR_LOG, INTERNAL_ERROR, USER_ERROR, main
+from infra.cli.common import ERROR_LOG
+from infra.cli.main import INTERNAL_ERROR, USER_ERROR, main
 from infra.intake.service import Zhibao
 from infra.settings import Settings, get_settings
 from tests.conftest import PG_ADMIN_URL, FakeClock, open_app
