@@ -18,6 +18,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from domain.base import DomainError
 from infra.cli import audit_export, core, flows, kafka, reporting
 from infra.cli.common import UserError, console, log_details
@@ -55,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _user_error(f"rejected, nothing written — {e}")
     except DamagedRecord as e:
         return _user_error(str(e))
+    except ValidationError as e:
+        if e.title != "Settings":
+            return _internal_error(e)
+        error = e.errors(include_url=False)[0]
+        where = "ZHIBAO_" + "_".join(str(part) for part in error["loc"]).upper()
+        return _user_error(f"{where if error['loc'] else 'settings'}: "
+                           f"{error['msg'].removeprefix('Value error, ')}")
     except OSError as e:
         if e.filename is None:
             return _internal_error(e)
