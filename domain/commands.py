@@ -4,8 +4,11 @@ A command is JSON with a `command` name, an optional `command_id` (idempotency k
 an optional `occurred_at` and the fields below. It never names who issues it: the entry
 point does (the person it authenticated), so a body carrying `actor` is refused
 (AUTH-ACTOR). Parsing rejects unknown commands, unknown fields, unknown enum values,
-malformed dates and money without its unit, naming the field and the rule. Naive
-date-times are read in Asia/Shanghai.
+malformed dates and money without its unit, naming the field and the rule. Every field
+is of a bounded value type of `domain.values` (money, counts, texts, lists, business
+times, deadlines, codes, strict booleans), so no stored value can break a later stage.
+Naive date-times are read in Asia/Shanghai. Entry points read the JSON itself strictly
+(`infra.intake.parsing`).
 
 `ENTRY_COMMANDS` are what entry points parse. `INTERNAL_COMMANDS` are what only zhibao
 itself records — a submission with the hash it computed, 漏报, overdue, a reporting period,
@@ -67,6 +70,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class Model(BaseModel):
+    """Every input model: no unknown field, and no text longer than MAX_TEXT (BOUND-TEXT)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=MAX_TEXT)
 
 

@@ -12,6 +12,7 @@
   the largest event stored, in bytes (BOUND-EVENT). Every event goes to Kafka as one
   message, so keep it well below `ZHIBAO_KAFKA_MAX_REQUEST_BYTES` and the brokers'
   `message.max.bytes` (1 MiB by default): an event the brokers refuse would halt the stream.
+  Settings are refused unless it is at least 64 KiB below `ZHIBAO_KAFKA_MAX_REQUEST_BYTES`.
 - `ZHIBAO_AGGREGATE_CACHE_SIZE` (default 20000): aggregates kept in memory between batches.
 - `ZHIBAO_EXPORT_CRON` (default `15 * * * *`: hourly) and `ZHIBAO_AUDIT_CRON` (default
   `30 3 * * *`: daily 03:30): schedules of the Parquet export (into `ZHIBAO_OUTPUT_DIR/parquet`)
@@ -117,7 +118,11 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MESSAGE_HEADROOM = 65536
+"""Bytes a Kafka message needs besides its event (envelope, headers, batch framing)."""
 
 
 class Settings(BaseSettings):
@@ -189,6 +194,15 @@ class Settings(BaseSettings):
     http_max_batch_lines: int = 1000
     status_stall_seconds: float = 900.0
     status_consumers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _events_fit_a_message(self) -> Settings:
+        """An event the relay cannot send would halt its county's stream for good."""
+        if self.max_event_bytes + MESSAGE_HEADROOM > self.kafka_max_request_bytes:
+            raise ValueError(f"ZHIBAO_MAX_EVENT_BYTES ({self.max_event_bytes}) must stay at "
+                             f"least {MESSAGE_HEADROOM} bytes below "
+                             f"ZHIBAO_KAFKA_MAX_REQUEST_BYTES ({self.kafka_max_request_bytes})")
+        return self
 
 
 @lru_cache(maxsize=1)

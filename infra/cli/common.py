@@ -4,6 +4,12 @@ and the progress bar."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+import traceback
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
+ERROR_LOG = "zhibao-errors.log"
 
 
 class UserError(Exception):
@@ -79,3 +86,31 @@ def acting_person(app: Any, args: argparse.Namespace) -> Any:
     except DomainError as e:
         raise UserError(str(e)) from None
     return Issuer(person_id)
+
+
+def log_details(error: BaseException) -> Path:
+    """Append the traceback to the error log under the output directory (or, if that
+    cannot be written, a temporary file)."""
+    details = f"--- {datetime.now().astimezone().isoformat()} zhibao {' '.join(sys.argv[1:])}\n" \
+              + "".join(traceback.format_exception(error))
+    for directory in (_output_dir(), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / ERROR_LOG
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                                 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8", errors="backslashreplace") as log:
+                log.write(details)
+            return path
+        except OSError:
+            continue
+    return Path(os.devnull)
+
+
+def _output_dir() -> Path:
+    try:
+        from infra.settings import get_settings
+
+        return Path(get_settings().output_dir)
+    except Exception:
+        return Path(os.environ.get("ZHIBAO_OUTPUT_DIR", "zhibao-out"))

@@ -21,6 +21,7 @@ from infra.cli.common import (
     acting_person,
     add_actor_argument,
     console,
+    log_details,
     open_app,
     progress_bar,
 )
@@ -162,7 +163,8 @@ def _report(total: Any, elapsed: float) -> int:
     for warning in total.warnings:
         console.print(f"[cyan]warning[/] {warning}")
     for rejection in total.rejections:
-        console.print(f"[yellow]rejected[/] {rejection}")
+        where = f"; details in {log_details(rejection.error)}" if rejection.error else ""
+        console.print(f"[yellow]rejected[/] {rejection}{where}")
     console.print(f"{total.applied} commands applied ({total.events} events), "
                   f"{total.duplicates} already applied, {len(total.rejections)} rejected, "
                   f"in {elapsed:.1f} s")

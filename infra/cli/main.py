@@ -7,7 +7,7 @@ so `zhibao --help` stays fast.
 No traceback ever reaches the user. What the user can fix — a rejected command, a bad
 option, a missing file — is one line naming the field or option and the rule, exit status 2
 (`USER_ERROR`). Anything else is zhibao's fault: a short message saying where the details
-were logged (`zhibao-errors.log` under the output directory), exit status 3
+were logged (`zhibao-errors.log` under the output directory, `ERROR_LOG`), exit status 3
 (`INTERNAL_ERROR`).
 """
 
@@ -16,21 +16,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
+
+from pydantic import ValidationError
 
 from domain.base import DomainError
 from infra.cli import audit_export, core, flows, http, kafka, ops, reporting
-from infra.cli.common import UserError, console
+from infra.cli.common import UserError, console, log_details
 from infra.store.records import DamagedRecord
 
 FEATURES = (core, reporting, flows, audit_export, kafka, http, ops)
 USER_ERROR = 2
 INTERNAL_ERROR = 3
-ERROR_LOG = "zhibao-errors.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _user_error(f"rejected, nothing written — {e}")
     except DamagedRecord as e:
         return _user_error(str(e))
+    except ValidationError as e:
+        if e.title != "Settings":
+            return _internal_error(e)
+        error = e.errors(include_url=False)[0]
+        where = "ZHIBAO_" + "_".join(str(part) for part in error["loc"]).upper()
+        return _user_error(f"{where if error['loc'] else 'settings'}: "
+                           f"{error['msg'].removeprefix('Value error, ')}")
     except OSError as e:
         if e.filename is None:
             return _internal_error(e)
@@ -91,37 +95,11 @@ def _user_error(message: str) -> int:
 
 def _internal_error(error: BaseException) -> int:
     """Log the details, say where, exit INTERNAL_ERROR."""
-    where = _log_details(error)
+    where = log_details(error)
     summary = f"{type(error).__name__}: {error}".splitlines()[0][:200]
     console.print(f"[bold red]internal error[/] ({summary}); this is zhibao's fault, not "
                   f"yours — details in {where}", highlight=False, soft_wrap=True)
     return INTERNAL_ERROR
-
-
-def _log_details(error: BaseException) -> Path:
-    """Append the traceback to the error log under the output directory (or, if that
-    cannot be written, a temporary file)."""
-    details = f"--- {datetime.now().astimezone().isoformat()} zhibao {' '.join(sys.argv[1:])}\n" \
-              + "".join(traceback.format_exception(error))
-    for directory in (_output_dir(), Path(tempfile.gettempdir())):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / ERROR_LOG
-            with path.open("a", encoding="utf-8", errors="backslashreplace") as log:
-                log.write(details)
-            return path
-        except OSError:
-            continue
-    return Path(os.devnull)
-
-
-def _output_dir() -> Path:
-    try:
-        from infra.settings import get_settings
-
-        return Path(get_settings().output_dir)
-    except Exception:
-        return Path(os.environ.get("ZHIBAO_OUTPUT_DIR", "zhibao-out"))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ class Rejection:
     field: str
     rule: str
     code: str | None  # the rule's code in domain.rules.RULES
+    error: Exception | None = field(default=None, repr=False, compare=False)
+    """What zhibao did not foresee, when that is why the line failed (its details are for
+    a log, not for the user)."""
 
     def __str__(self) -> str:
         return f"line {self.line} ({self.command}): {self.field}: {citing(self.rule, self.code)}"
@@ -259,7 +262,7 @@ class Zhibao(Application[UUID]):
             if judged_again:
                 return self._replay_one_by_one(batch, internal)
             return self._run_batch(iter(batch), len(batch), internal, judged_again=True)
-        except (ConflictError, DomainError):  # the store refused the batch: find the culprit
+        except (ConflictError, DomainError, _Unsound):  # find the culprit, line by line
             uow.abandon()
             return self._replay_one_by_one(batch, internal)
         except BaseException:
@@ -282,6 +285,11 @@ class Zhibao(Application[UUID]):
             except DomainError as e:
                 result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
                 continue
+            except Exception as e:  # a fault of zhibao's: this line's, not the batch's
+                result.rejections.append(Rejection(
+                    line, _name(item), "command", f"zhibao could not apply it "
+                    f"({type(e).__name__}: {e})", None, error=e))
+                continue
             result.count(line, outcome)
             result.events += outcome.events
         return result
@@ -294,8 +302,18 @@ class Zhibao(Application[UUID]):
         try:
             return uow.run(_parsed(item), issuer, internal)
         except DomainError as e:
+            if uow.left_events_behind():
+                raise _Unsound from e
             result.rejections.append(Rejection(line, _name(item), e.field, e.rule, e.code))
             return None
+        except Exception as e:
+            raise _Unsound from e
+
+
+class _Unsound(Exception):
+    """A line of a batch failed in a way that may have left a trace in the batch's unit of
+    work (events pending, or an error zhibao did not foresee): the batch is replayed line
+    by line, each in a transaction of its own."""
 
 
 def _parsed(item: Command | DomainError) -> Command:

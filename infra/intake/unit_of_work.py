@@ -224,6 +224,12 @@ class UnitOfWork:
                 command_id, command_digest(command, issuer), outcome.to_json())
         return outcome
 
+    def left_events_behind(self) -> bool:
+        """Whether the command that ran last left events pending although it failed (a
+        step that changed one aggregate, then was refused on another)."""
+        return any(len(self.aggregates[agg_id].pending_events) > mark
+                   for agg_id, mark in self._marks.items() if agg_id in self.aggregates)
+
     def _logged_before(self, command_id: str | None) -> LoggedCommand | None:
         """The command log's entry for `command_id`, if an earlier write made one."""
         return None if command_id is None else self.app.recorder.select_command(command_id)

@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.cli.main import ERROR_LOG, INTERNAL_ERROR, USER_ERROR, main
+from infra.cli.common import ERROR_LOG
+from infra.cli.main import INTERNAL_ERROR, USER_ERROR, main
 from infra.intake.service import Zhibao
 from infra.settings import Settings, get_settings
 from tests.conftest import PG_ADMIN_URL, FakeClock, open_app
@@ -108,3 +109,19 @@ def test_an_unforeseen_error_says_where_its_details_are(world, capsys, tmp_path)
     log = tmp_path / "out" / ERROR_LOG
     assert f"details in {log}" in err
     assert "Traceback" in log.read_text()
+
+
+@pytest.mark.parametrize(("variable", "value", "names"), [
+    ("ZHIBAO_MAX_EVENT_BYTES", "2000000", "settings: ZHIBAO_MAX_EVENT_BYTES (2000000) must "
+                                          "stay at least 65536 bytes below"),
+    ("ZHIBAO_CLOCK_SKEW_SECONDS", "soon", "ZHIBAO_CLOCK_SKEW_SECONDS: Input should be a valid "
+                                          "integer"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable(world, capsys, monkeypatch, variable,
+                                                        value, names):
+    before = events(world)
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    assert names in one_line_error(capsys, "info")
+    monkeypatch.delenv(variable)
+    assert events(world) == before

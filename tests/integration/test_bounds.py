@@ -14,6 +14,7 @@ import pytest
 
 from domain.base import DomainError
 from domain.codes import complete_uscc
+from domain.commands import ReportHazard
 from domain.values import MAX_COUNT, MAX_FEN, MAX_ITEMS, MAX_TEXT
 from infra.intake.importer import import_file
 from infra.intake.parsing import command_from_json
@@ -248,3 +249,36 @@ def test_in_bulk_a_line_failing_for_any_reason_rejects_only_that_line(hazards, t
     assert sum(result.applied for result in results) == 3
     stored = app.recorder.select_notifications(start=before, limit=100, inclusive_of_start=False)
     assert len(stored) == 3
+
+
+def test_in_bulk_a_line_that_fails_unforeseen_or_half_done_rejects_only_that_line(
+        hazards, tmp_path, monkeypatch):
+    """Faults injected into the step of one command: a line whose step raises an error
+    zhibao did not foresee, and a line refused after its step had already triggered an
+    event. Each is that line's rejection; the batch's other lines are stored, and nothing
+    of the two."""
+    world, app = hazards.world, hazards.world.app
+    real_step = app.pipeline[ReportHazard]
+
+    def faulty(uow, command, ctx):
+        if command.description == "故障":
+            raise RuntimeError("a fault of zhibao's own")
+        hazard_id = real_step(uow, command, ctx)
+        if command.description == "半途":
+            raise DomainError("description", "refused after an event was triggered")
+        return hazard_id
+
+    monkeypatch.setattr(app, "pipeline", {**app.pipeline, ReportHazard: faulty})
+    good = [str(uuid4()) for _ in range(3)]
+    file = tmp_path / "faults.jsonl"
+    file.write_text("\n".join([
+        hazard(world, hazard_id=good[0]), hazard(world, description="故障"),
+        hazard(world, hazard_id=good[1]), hazard(world, description="半途"),
+        hazard(world, hazard_id=good[2])]), encoding="utf-8")
+    before = app.recorder.max_notification_id()
+    results = list(import_file(app, file, world.issuer("town"), batch_size=100))
+    rejected = {r.line: (r.field, r.error) for result in results for r in result.rejections}
+    assert sorted(rejected) == [2, 4]
+    assert isinstance(rejected[2][1], RuntimeError) and rejected[4] == ("description", None)
+    stored = app.recorder.select_notifications(start=before, limit=100, inclusive_of_start=False)
+    assert sorted(str(n.originator_id) for n in stored) == sorted(good)
