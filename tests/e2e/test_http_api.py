@@ -145,7 +145,7 @@ def test_errors_name_the_field_and_the_rule(front: Front) -> None:
     before = front.events()
     broken = front.as_("village").post("/api/v1/commands", content=b"{not json",
                                        headers={"content-type": "application/json"})
-    assert broken.status_code == 422 and broken.json()["field"] == "line"
+    assert broken.status_code == 422 and broken.json()["field"] == "command"
     assert front.events() == before
 
 
@@ -174,7 +174,7 @@ def test_a_jsonl_batch_answers_each_line(front: Front) -> None:
     results = [orjson.loads(line) for line in response.content.splitlines()]
     assert [(r["line"], r["status"]) for r in results] == [
         (1, "applied"), (2, "rejected"), (3, "rejected"), (5, "rejected")]
-    assert results[1]["field"] == "line" and results[2]["field"] == "channel"
+    assert results[1]["field"] == "command" and results[2]["field"] == "channel"
     assert results[3]["rule"].endswith("jurisdiction of org " + str(
         front.world.orgs["village"])) or "jurisdiction" in results[3]["rule"]
     assert front.events() == before + 1

@@ -286,7 +286,7 @@ def test_money_without_its_unit_is_rejected(world, amount):
              opened_on="2021-02-20")
     error = world.rejects("ImposeFine", "county_ema", case_id=case_id, amount=amount,
                           decided_on="2021-02-25")
-    assert (error.field, error.code) == ("amount", "INPUT")
+    assert (error.field, error.code) == ("amount", "V20")
     world.do("ImposeFine", "county_ema", case_id=case_id, amount="1.5万元",
              decided_on="2021-02-25")
     stored = list(world.app.recorder.select_events(case_id, desc=True, limit=1))
