@@ -3,7 +3,9 @@ and against the real PostgreSQL server on 127.0.0.1:5432 (a fresh schema per tes
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -22,6 +24,12 @@ if TYPE_CHECKING:
     from tests.support.hazard_paths import Hazards
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    # `.ci/run` runs the suite in parallel processes (pytest-xdist): each has a Prefect home
+    # of its own, so their ephemeral servers do not share (and lock) one SQLite database.
+    # Prefect reads PREFECT_HOME when it is first imported, which is after this module.
+    os.environ["PREFECT_HOME"] = str(Path(tempfile.gettempdir()) / f"zhibao-prefect-{worker}")
 
 pytest_plugins = ("tests.support.brokers",  # the Kafka-protocol broker fixtures
                   "tests.support.postgres")  # a PostgreSQL server that checks passwords

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from infra.cli.common import console
 from infra.cli.main import main
 from infra.intake.service import Zhibao
 from infra.settings import get_settings
@@ -18,7 +19,7 @@ from tests.support.builders import World, build_world
 def world(app: Zhibao, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     built = build_world(app)
     monkeypatch.setenv("ZHIBAO_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("COLUMNS", "250")  # rows whole, so each is one line
+    monkeypatch.setattr(console, "width", 250)  # rows whole, so each is one line
     get_settings.cache_clear()
     yield built
     get_settings.cache_clear()
