@@ -47,7 +47,7 @@ COMMANDS = 320  # over HTTP per round, 20 per client
 IN_PROCESS = 160  # per round
 ROUNDS = 3  # alternating, so both sides see the same load on a shared machine
 PAGES = 10
-WORKERS = 1  # server processes (ZHIBAO_HTTP_WORKERS): PostgreSQL serialises inserts anyway
+WORKERS = 1  # server processes (ZHIBAO_HTTP_WORKERS); 2 measured no better here
 
 
 def _village_and_enterprise(app: Zhibao) -> tuple[UUID, UUID]:
