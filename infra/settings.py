@@ -82,6 +82,8 @@ Views and submissions (projections/, flows/; README "Views and submissions"):
 HTTP front door (infra/http/; README "The front door"):
 - `ZHIBAO_HTTP_HOST` (default 127.0.0.1) and `ZHIBAO_HTTP_PORT` (default 8000): where
   `zhibao serve` listens (put TLS in front: README).
+- `ZHIBAO_HTTP_WORKERS` (default 1): server processes; each judges commands on its own
+  directory, as several writers on one store do (the sign-in rate limit is per process).
 - `ZHIBAO_HTTP_SESSION_SECONDS` (default 28800: 8 h): how long a web sign-in lasts.
 - `ZHIBAO_HTTP_SECRET_KEY` (default `zhibao-http.key`): file holding the key that signs
   session cookies and CSRF tokens (made on first start when missing); keep it private.
@@ -180,6 +182,7 @@ class Settings(BaseSettings):
     overdue_cron: str = "30 0 * * *"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = 1
     http_session_seconds: int = 8 * 3600
     http_secret_key: Path = Path("zhibao-http.key")
     http_max_failures: int = 5

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser("serve", help="serve the HTTP API and the web workspace")
     p.add_argument("--host", help="address to listen on (default ZHIBAO_HTTP_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default ZHIBAO_HTTP_PORT, 8000)")
+    p.add_argument("--workers", type=int, help="server processes (default ZHIBAO_HTTP_WORKERS, "
+                                               "1)")
     p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
     p.set_defaults(run=run_serve)
@@ -55,12 +57,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     host, port = args.host or settings.http_host, args.port or settings.http_port
+    workers = args.workers or settings.http_workers
     console.print(f"zhibao serving {settings.database_url} on "
                   f"{'https' if args.ssl_certfile else 'http'}://{host}:{port}/ "
-                  "(API docs at /api/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
-                proxy_headers=False)
+                  f"(API docs at /api/docs), {workers} process(es)")
+    # Several processes start the app by name, each reading the same settings (the
+    # environment, which --database-url has set).
+    app: Any = create_app(settings) if workers == 1 else "infra.http.app:create_app"
+    uvicorn.run(app, factory=workers > 1, workers=workers, host=host, port=port,
+                log_level="warning", ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile, proxy_headers=False)
     return 0
 
 

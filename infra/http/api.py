@@ -98,12 +98,17 @@ def me(caller: Caller, door: DoorDep) -> Me:
 @router.post("/commands", response_model=Outcome, status_code=201, openapi_extra=COMMAND_BODY,
              summary="apply one command, as the credential's person",
              responses={200: {"model": Outcome, "description": "a replay: applied before"}})
-async def command(request: Request, caller: Caller, door: DoorDep,
+async def command(request: Request, door: DoorDep,
                   idempotency_key: Annotated[str | None, Header(
                       min_length=1, max_length=200)] = None) -> Response:
     raw = await request.body()
-    parsed = door.parse(raw, caller, idempotency_key)
-    outcome = await run_in_threadpool(door.execute, parsed, caller)
+
+    def apply() -> Any:
+        """Credential, parsing and the command in one worker thread: one hop per request."""
+        caller = door.gate.bearer(request)
+        return door.execute(door.parse(raw, caller, idempotency_key), caller)
+
+    outcome = await run_in_threadpool(apply)
     body = {"command": outcome.command, "aggregate_id": outcome.aggregate_id,
             "events": outcome.events, "duplicate": outcome.duplicate,
             "warnings": list(outcome.warnings)}

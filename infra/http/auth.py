@@ -39,10 +39,18 @@ JWT_ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"]
 
 
 def secret_key(path: Path) -> bytes:
-    """The key that signs sessions and CSRF tokens: made (owner-only) when missing."""
+    """The key that signs sessions and CSRF tokens: made (owner-only) when missing — by
+    one process only, when several start together (a link fails if the file exists)."""
     if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        os.chmod(path, 0o600)
+        made = path.with_name(f".{path.name}.{os.getpid()}")
+        made.write_bytes(secrets.token_bytes(32))
+        os.chmod(made, 0o600)
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink()
     return path.read_bytes()
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -125,8 +126,16 @@ class Credentials:
                 conninfo += f" password={env['POSTGRES_PASSWORD']}"
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=8, open=True, kwargs={
                 "autocommit": True, "options": f"-c search_path={env['POSTGRES_SCHEMA']}"})
-        for statement in DDL:
-            self._execute(statement)
+        self._create_table()
+
+    def _create_table(self) -> None:
+        """The table, unless it exists; server processes starting together may race to
+        create it, and the losers find it made."""
+        try:
+            for statement in DDL:
+                self._execute(statement)
+        except (sqlite3.DatabaseError, psycopg.DatabaseError):
+            self._execute(f"SELECT 1 FROM {TABLE} WHERE 1 = 0")  # raises unless it exists
 
     def close(self) -> None:
         if self._sqlite is not None:

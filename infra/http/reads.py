@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from domain.base import SHANGHAI, Level, OrgProfile, OrgType
@@ -52,14 +53,18 @@ class Reader:
     analyzed: bool = False
 
     def fresh(self) -> None:
-        """Fold what was recorded since the last read (one reader folds at a time). The
+        """Fold what was recorded since the last read (one reader per process folds at a
+        time; another server process may fold the same page first). The
         planner's statistics are refreshed once per server: views folded in small pages
         (or by another process) may never have been analysed, and PostgreSQL then plans
         the figures' joins as if the tables were tiny (seconds instead of milliseconds)."""
         head = self.app.recorder.max_notification_id() or 0
         if self.views.position() < head or not self.analyzed:
             with self.lock:
-                catch_up(self.app, self.views)
+                try:
+                    catch_up(self.app, self.views)
+                except IntegrityError:  # another server process folded the same page
+                    catch_up(self.app, self.views)  # first; carry on after it
                 if not self.analyzed:
                     self.views.analyze()
                     self.analyzed = True
