@@ -305,3 +305,18 @@ def test_the_docs_are_served_from_zhibao_itself(front: Front) -> None:
     for source in sources:
         assert anonymous.get(source).status_code == 200, source
     assert anonymous.get("/api/v1/openapi.json").json()["info"]["title"].startswith("zhibao")
+
+
+def test_the_server_answers_monitors_at_metrics_and_healthz(front: Front) -> None:
+    """`zhibao serve` carries infra/ops' probes at their exact paths (no redirect): the
+    Prometheus text with the store's head, and the JSON health whose status a monitor reads."""
+    client = front.as_("village")
+    metrics = client.get("/metrics", follow_redirects=False)
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    head = re.search(r"^zhibao_store_head (\S+)$", metrics.text, re.M)
+    assert head is not None and float(head[1]) == front.events()
+    health = client.get("/healthz", follow_redirects=False)
+    assert health.status_code in (200, 503)
+    assert health.json()["head"] == front.events()
+    assert health.json()["status"] == ("ok" if health.status_code == 200 else "stalled")
