@@ -62,7 +62,11 @@ def test_a_worker_of_a_process_pool_runs_the_cascade(prefect_server: str,  # noq
                 time.sleep(1)
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still winding down on a loaded machine: the
+            worker.kill()                  # cascade is what this test is about
+            worker.wait()
         worker_log.close()
     log = (tmp_path / "worker.log").read_text()
     assert state.is_completed(), log[-3000:]
