@@ -87,3 +87,7 @@ def test_the_installed_command_runs_a_short_demo_from_an_empty_directory(install
     assert (tmp_path / "zhibao.db").is_file()
     assert (tmp_path / "zhibao-out/reports/2021-01/610900/v1.pdf").is_file()
     assert "Traceback" not in demo.stderr
+
+    status = subprocess.run([str(zhibao), "status", "--check"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr[-3000:]  # the demo leaves its views current
