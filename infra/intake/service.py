@@ -82,6 +82,9 @@ class BatchResult:
     events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict, repr=False)
+    """Each applied or duplicate line's outcome, for a caller answering line by line (the
+    HTTP group commit); totals do not merge them, so a long import does not keep them."""
 
     def merge(self, other: BatchResult) -> None:
         self.applied += other.applied
@@ -93,6 +96,7 @@ class BatchResult:
     def count(self, line: int, outcome: Outcome | None) -> None:
         if outcome is None:
             return
+        self.outcomes[line] = outcome
         self.warnings.extend(f"line {line}: {warning}" for warning in outcome.warnings)
         if outcome.duplicate:
             self.duplicates += 1
