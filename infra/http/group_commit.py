@@ -38,10 +38,11 @@ class GroupCommit:
     commit hands the interpreter lock to the waiting request threads and waits to get it
     back. While one writer commits, the commands of other requests queue here; the next
     writer takes all of them and applies them as `zhibao import` applies a file
-    (`Zhibao.execute_batch`): one transaction, a refused command leaving no trace, a
-    failed transaction replayed command by command. Each request then gets its own
-    outcome or its own refusal — the same rules, errors and replays (V11) as one command
-    alone — and only once its command is committed (or refused)."""
+    (`Zhibao.execute_batch`): one transaction, a refused command leaving no trace, a failed
+    transaction replayed command by command — but judged, as one command alone is, on
+    aggregates loaded afresh, since other processes write the same store. Each request
+    then gets its own outcome or its own refusal — the same rules, errors and replays (V11)
+    as alone — and only once its command is committed (or refused)."""
 
     def __init__(self, app: Zhibao, writing: threading.Lock) -> None:
         self.app = app
@@ -67,7 +68,7 @@ class GroupCommit:
             group, self.queue = self.queue, []
         numbered = [(line, w.issuer, w.command) for line, w in enumerate(group, start=1)]
         try:
-            for result in self.app.execute_batch(numbered, batch_size=len(group)):
+            for result in self.app.execute_batch(numbered, len(group), cached=False):
                 for rejection in result.rejections:
                     group[rejection.line - 1].failure = rejection.error or Refused(rejection)
                 for line, outcome in result.outcomes.items():

@@ -19,6 +19,7 @@ from domain.commands import parse_command
 from infra.http.group_commit import GroupCommit, Refused
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import Issuer, Outcome
+from tests.conftest import FakeClock, open_app
 from tests.support.builders import World, build_world
 
 
@@ -82,3 +83,26 @@ def test_queued_commands_share_a_write_and_keep_their_own_outcomes(app: Zhibao) 
     assert isinstance(reused, Refused) and reused.rejection.code == "V11"
     assert len({g.aggregate_id for g in applied}) == 3
     assert (app.recorder.max_notification_id() or 0) == before + sum(g.events for g in applied)
+
+
+def test_a_group_is_judged_on_what_other_processes_wrote(
+        app: Zhibao, database_url: str, clock: FakeClock) -> None:
+    """A hazard another process confirmed since this one last wrote it may be declared
+    rectified: the group loads it afresh, as one command alone would, rather than judging
+    on the reported hazard this process saw."""
+    world = build_world(app)
+    group = GroupCommit(app, threading.Lock())
+    reported = group.execute(parse_command(report(world)), world.issuer("village"))
+    other = open_app(database_url, clock)
+    try:
+        other.execute(parse_command({
+            "command": "ConfirmHazard", "hazard_id": str(reported.aggregate_id),
+            "grade": "general", "treatment": "deadline",
+            "deadline": (clock() + timedelta(days=10)).date().isoformat()}),
+            world.issuer("town"))
+    finally:
+        other.close()
+    declared = group.execute(parse_command({
+        "command": "DeclareRectified", "hazard_id": str(reported.aggregate_id),
+        "completed_at": clock().isoformat(), "evidence": "整改照片"}), world.issuer("chem"))
+    assert declared.events == 1 and not declared.duplicate
