@@ -169,9 +169,10 @@ def test_a_replay_with_the_same_idempotency_key_is_applied_once(front: Front) ->
 
 
 def test_concurrent_requests_each_get_their_own_outcome(front: Front) -> None:
-    """Requests sent at once are written together (group commit), yet each is answered
-    as it would be alone: applied, a replay, or refused with its own field and rule —
-    and a refused one leaves nothing."""
+    """Requests sent at once may be written together (group commit; how many share a
+    transaction depends on timing — tests/integration/test_group_commit.py groups them
+    every time), yet each is answered as it would be alone: applied, a replay, or refused
+    with its own field and rule — and a refused one leaves nothing."""
     hazard_id = front.as_("village").post("/api/v1/commands", json=hazard(front)).json()[
         "aggregate_id"]
     early = f"http-early-{uuid4()}"
