@@ -33,16 +33,16 @@ class _Waiting:
 class GroupCommit:
     """Applies single commands from concurrent requests in shared transactions.
 
-    Why: a served store spends a command's time holding the writer lock mostly in its
-    transaction's commit (the profile of 16 clients on SQLite: four fifths of it), and each
-    commit hands the interpreter lock to the waiting request threads and waits to get it
-    back. While one writer commits, the commands of other requests queue here; the next
-    writer takes all of them and applies them as `zhibao import` applies a file
-    (`Zhibao.execute_batch`): one transaction, a refused command leaving no trace, a failed
-    transaction replayed command by command — but judged, as one command alone is, on
-    aggregates loaded afresh, since other processes write the same store. Each request
-    then gets its own outcome or its own refusal — the same rules, errors and replays (V11)
-    as alone — and only once its command is committed (or refused)."""
+    Why: requests wait for the writer lock, and a command holds it mostly for its own
+    transaction's commit (the profile of 16 clients on SQLite: four fifths of the time
+    held), which one transaction of many commands pays once. While one writer commits, the
+    commands of other requests queue here; the next writer takes all of them and applies
+    them as `zhibao import` applies a file (`Zhibao.execute_batch`): one transaction, a
+    refused command leaving no trace, a failed transaction replayed command by command —
+    but judged, as one command alone is, on aggregates loaded afresh, since other processes
+    write the same store. Each request then gets its own outcome or its own refusal — the
+    same rules, errors and replays (V11) as alone — and only once its command is committed
+    (or refused)."""
 
     def __init__(self, app: Zhibao, writing: threading.Lock) -> None:
         self.app = app
