@@ -49,8 +49,14 @@ def principal(request: Request) -> Principal:
     return door_of(request).gate.bearer(request)
 
 
+async def _door(request: Request) -> Door:
+    """`door_of` as a dependency: async, as it waits for nothing — FastAPI runs a plain
+    function in a worker thread, a hop that cost every request a tenth of its time."""
+    return door_of(request)
+
+
 Caller = Annotated[Principal, Depends(principal)]
-DoorDep = Annotated[Door, Depends(door_of)]
+DoorDep = Annotated[Door, Depends(_door)]
 UnitCode = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z]+$")]
 
 

@@ -14,12 +14,13 @@ from domain.base import DomainError
 from domain.commands import Command
 from infra.http.auth import Gate
 from infra.http.credentials import Credentials, Principal
+from infra.http.group_commit import GroupCommit, Refused
 from infra.http.problems import Problem, forbidden, from_domain
 from infra.http.reads import Reader
 from infra.intake.importer import numbered_commands
 from infra.intake.parsing import command_from_json
-from infra.intake.service import BatchResult, Zhibao
-from infra.intake.unit_of_work import ConflictError, Issuer, Outcome
+from infra.intake.service import BatchResult, Rejection, Zhibao
+from infra.intake.unit_of_work import Issuer, Outcome
 from infra.reporting.reporter import open_views
 from infra.settings import Settings
 
@@ -31,6 +32,7 @@ class Door:
     gate: Gate
     reader: Reader
     writing: threading.Lock
+    group: GroupCommit
 
     @classmethod
     def open(cls, settings: Settings) -> Door:
@@ -38,7 +40,8 @@ class Door:
         writing = threading.Lock()
         credentials = Credentials(app, writing)
         return cls(app, credentials, Gate(credentials, settings),
-                   Reader(app, open_views(app), threading.Lock()), writing)
+                   Reader(app, open_views(app), threading.Lock()), writing,
+                   GroupCommit(app, writing))
 
     def close(self) -> None:
         self.credentials.close()
@@ -72,13 +75,11 @@ class Door:
                             "SCOPE")
 
     def execute(self, command: Command, principal: Principal) -> Outcome:
+        """One request's command, written with those other requests sent meanwhile."""
         try:
-            with self.writing:
-                return self.app.execute(command, self.issuer(principal))
-        except DomainError as e:
-            raise from_domain(e) from None
-        except ConflictError as e:
-            raise Problem(409, "conflict", "command", str(e)) from None
+            return self.group.execute(command, self.issuer(principal))
+        except Refused as e:
+            raise problem_of(e.rejection) from None
 
     def execute_lines(self, lines: list[bytes], principal: Principal
                       ) -> tuple[BatchResult, dict[int, str]]:
@@ -100,6 +101,13 @@ class Door:
             for result in self.app.execute_batch(numbered):
                 total.merge(result)
         return total, names
+
+
+def problem_of(rejection: Rejection) -> Problem:
+    """A rejected line as the problem its error alone would have been."""
+    if rejection.field == "conflict" and rejection.code == "V26":  # a ConflictError
+        return Problem(409, "conflict", "command", rejection.rule)
+    return from_domain(DomainError(rejection.field, rejection.rule, rejection.code))
 
 
 def door_of(request: Request) -> Door:

@@ -82,6 +82,9 @@ class BatchResult:
     events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict, repr=False)
+    """Each applied or duplicate line's outcome, for a caller answering line by line (the
+    HTTP group commit); totals do not merge them, so a long import does not keep them."""
 
     def merge(self, other: BatchResult) -> None:
         self.applied += other.applied
@@ -93,6 +96,7 @@ class BatchResult:
     def count(self, line: int, outcome: Outcome | None) -> None:
         if outcome is None:
             return
+        self.outcomes[line] = outcome
         self.warnings.extend(f"line {line}: {warning}" for warning in outcome.warnings)
         if outcome.duplicate:
             self.duplicates += 1
@@ -221,30 +225,33 @@ class Zhibao(Application[UUID]):
         return outcome
 
     def execute_batch(self, commands: Iterable[Numbered], batch_size: int | None = None,
-                      internal: bool = False) -> Iterator[BatchResult]:
+                      internal: bool = False, cached: bool = True) -> Iterator[BatchResult]:
         """Apply numbered commands (or parse errors) in transactions of `batch_size`,
         yielding one result per batch. Commands are pulled one at a time as they run, so a
         caller's clock (e.g. a simulation's) may advance between them. `internal` batches
         (zhibao's own: the overdue sweep, the demo's simulated year) may hold commands only
-        zhibao records."""
+        zhibao records. `cached=False` judges each batch on aggregates loaded afresh, as
+        `execute` judges one command, for a caller whose store other processes write
+        meanwhile (a batch judged on a stale cached aggregate may refuse what a fresh one
+        allows)."""
         size = batch_size or self.settings.import_batch_size
         pending = iter(commands)
         while True:
             with heap_left_out_of_collections():
-                result = self._run_batch(pending, size, internal)
+                result = self._run_batch(pending, size, internal, cached)
             if result is None:
                 return
             yield result
 
     def _run_batch(self, pending: Iterator[Numbered], size: int, internal: bool,
-                   judged_again: bool = False) -> BatchResult | None:
+                   cached: bool, judged_again: bool = False) -> BatchResult | None:
         """One transaction of up to `size` commands. The directory is refreshed first (one
         read per batch is cheap), so a write refused as stale is rare; such a batch is
         judged once more as a whole, then command by command."""
         self._require_undamaged()
         self.refresh_directory()
         result = BatchResult()
-        uow = UnitOfWork(self, cached=True)
+        uow = UnitOfWork(self, cached=cached)
         batch: list[Numbered] = []
         outcomes: list[tuple[int, Outcome | None]] = []
         try:
@@ -261,7 +268,8 @@ class Zhibao(Application[UUID]):
             uow.abandon()
             if judged_again:
                 return self._replay_one_by_one(batch, internal)
-            return self._run_batch(iter(batch), len(batch), internal, judged_again=True)
+            return self._run_batch(iter(batch), len(batch), internal, cached,
+                                   judged_again=True)
         except (ConflictError, DomainError, _Unsound):  # find the culprit, line by line
             uow.abandon()
             return self._replay_one_by_one(batch, internal)

@@ -1,18 +1,21 @@
 """The HTTP API against a real `zhibao serve` on a loopback port, on SQLite and PostgreSQL:
 the permission matrix over HTTP, 401 and 403 with nothing written, revoked and expired
-tokens, single sign-on JWTs, idempotent replays, a JSONL batch with bad lines, the views,
-submissions and audit — the same rules and errors as the command line."""
+tokens, single sign-on JWTs, idempotent replays, concurrent requests each answered as if
+alone, a JSONL batch with bad lines, the views, submissions and audit — the same rules and
+errors as the command line."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import orjson
 import pytest
@@ -22,6 +25,7 @@ from joserfc.jwk import KeySet, RSAKey
 from domain.base import SHANGHAI
 from infra.http.credentials import SCOPES, Credentials
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import COMMAND_ID_NAMESPACE
 from infra.settings import Settings
 from tests.support.builders import World, build_world
 from tests.support.server import Server, event_count, serving
@@ -162,6 +166,84 @@ def test_a_replay_with_the_same_idempotency_key_is_applied_once(front: Front) ->
                         headers={"Idempotency-Key": key})
     assert other.status_code == 422 and other.json()["code"] == "V11"
     assert front.events() == after_first
+
+
+def test_concurrent_requests_each_get_their_own_outcome(front: Front) -> None:
+    """Requests sent at once may be written together (group commit; how many share a
+    transaction depends on timing — tests/integration/test_group_commit.py groups them
+    every time), yet each is answered as it would be alone: applied, a replay, or refused
+    with its own field and rule — and a refused one leaves nothing."""
+    hazard_id = front.as_("village").post("/api/v1/commands", json=hazard(front)).json()[
+        "aggregate_id"]
+    early = f"http-early-{uuid4()}"
+    first = front.as_("village").post("/api/v1/commands", json=hazard(front),
+                                      headers={"Idempotency-Key": early})
+    assert first.status_code == 201
+    late_deadline = {"command": "ConfirmHazard", "hazard_id": hazard_id, "grade": "general",
+                     "treatment": "deadline", "deadline": "2021-02-01"}
+    kinds: dict[str, tuple[str, dict[str, Any], str | None]] = {  # who, body, key
+        "valid": ("village", hazard(front), None),
+        "bad channel": ("village", hazard(front, channel="x"), None),
+        "not theirs": ("village", hazard(front, enterprise="mine"), None),
+        "past deadline": ("town", late_deadline, None),
+        "no role": ("auditor", hazard(front), None),
+        "replay": ("village", hazard(front), early),
+        "key reused": ("village", hazard(front, description="另一处"), early)}
+    alone = {}  # each refusal as a request sent alone gets it: status, field, code
+    for kind, (who, body, key) in kinds.items():
+        if kind not in ("valid", "replay"):
+            status, problem = _post(front, who, body, key or f"http-alone-{uuid4()}")
+            alone[kind] = (status, problem["field"], problem["code"])
+    sent = [(kind, who, body, key or f"http-burst-{uuid4()}")
+            for _ in range(4) for kind, (who, body, key) in kinds.items()]
+    twin = f"http-twin-{uuid4()}"  # the same new command twice in one burst: one applies it
+    sent += [("twin", "village", hazard(front), twin)] * 2
+    before = front.events()
+    start = threading.Barrier(len(sent))
+
+    def post(who: str, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
+        start.wait()
+        return _post(front, who, body, key)
+
+    with ThreadPoolExecutor(len(sent)) as pool:
+        answers = list(pool.map(lambda s: post(*s[1:]), sent))
+
+    written, refused_ids = 0, []
+    for (kind, _, _, key), (status, body) in zip(sent, answers, strict=True):
+        if kind in alone:  # refused as when sent alone, and its aggregate never made
+            assert (status, body["field"], body["code"]) == alone[kind], (kind, body)
+            if kind != "key reused":
+                refused_ids.append(uuid5(COMMAND_ID_NAMESPACE, key))
+        elif kind == "replay":
+            assert status == 200 and body["duplicate"], body
+            assert body["aggregate_id"] == first.json()["aggregate_id"]
+        elif kind == "valid":
+            assert status == 201 and not body["duplicate"], body
+            assert body["aggregate_id"] == str(uuid5(COMMAND_ID_NAMESPACE, key))
+            written += body["events"]
+    twins = sorted((status, body["aggregate_id"]) for (kind, *_), (status, body)
+                   in zip(sent, answers, strict=True) if kind == "twin")
+    assert [status for status, _ in twins] == [200, 201]
+    assert twins[0][1] == twins[1][1] == str(uuid5(COMMAND_ID_NAMESPACE, twin))
+    written += 1
+    assert {s[0] for s in alone.values()} == {403, 422}
+    assert front.events() == before + written
+    app = Zhibao(Settings(database_url=front.server.database_url, audit_signing_key=None))
+    try:
+        assert not [i for i in refused_ids if list(app.recorder.select_events(i, limit=1))]
+    finally:
+        app.close()
+
+
+def _post(front: Front, who: str, body: dict[str, Any], key: str
+          ) -> tuple[int, dict[str, Any]]:
+    """A command sent with an Idempotency-Key: its status and answer."""
+    with front.as_(who) as client:
+        response = client.post("/api/v1/commands", json=body, headers={"Idempotency-Key": key})
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+    answer: dict[str, Any] = response.json()
+    return response.status_code, answer
 
 
 def test_a_jsonl_batch_answers_each_line(front: Front) -> None:
