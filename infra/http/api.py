@@ -4,14 +4,16 @@ proves, within their jurisdiction. Errors are problem details naming the field a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.base import DomainError
 from domain.periods import Period
@@ -107,19 +109,60 @@ def me(caller: Caller, door: DoorDep) -> Me:
 async def command(request: Request, door: DoorDep,
                   idempotency_key: Annotated[str | None, Header(
                       min_length=1, max_length=200)] = None) -> Response:
+    """Documents the route; `CommandRoute` answers it before FastAPI's routing would."""
+    return await _apply(door, request, idempotency_key)
+
+
+async def _apply(door: Door, request: Request, idempotency_key: str | None) -> Response:
+    """Credential, parsing and the command in one worker thread: one hop per request."""
     raw = await request.body()
 
     def apply() -> Any:
-        """Credential, parsing and the command in one worker thread: one hop per request."""
         caller = door.gate.bearer(request)
         return door.execute(door.parse(raw, caller, idempotency_key), caller)
 
-    outcome = await run_in_threadpool(apply)
+    outcome = await asyncio.get_running_loop().run_in_executor(door.threads, apply)
     body = {"command": outcome.command, "aggregate_id": outcome.aggregate_id,
             "events": outcome.events, "duplicate": outcome.duplicate,
             "warnings": list(outcome.warnings)}
     return Response(orjson.dumps(body), 200 if outcome.duplicate else 201,
                     media_type="application/json")
+
+
+IDEMPOTENCY_KEY = TypeAdapter(Annotated[str, StringConstraints(min_length=1, max_length=200)])
+"""The Idempotency-Key header as the route above declares it."""
+
+
+class CommandRoute:
+    """`POST /api/v1/commands` answered without FastAPI's routing and dependency handling,
+    still inside the app's middleware (body limit, security headers, server errors): a
+    command is ~0.4 ms, and the per-request Python around it was twice that (py-spy under
+    `python -m bench http`). Same answers as the documented route: outcome, or problem
+    details for a bad header, credential, body or command."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"] != "/api/v1/commands"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        try:
+            key = request.headers.get("idempotency-key")
+            if key is not None:
+                try:
+                    IDEMPOTENCY_KEY.validate_python(key)
+                except ValidationError as e:
+                    raise Problem(422, "rejected, nothing written", "idempotency-key",
+                                  e.errors()[0]["msg"]) from None
+            response = await _apply(door_of(request), request, key)
+        except Problem as e:
+            response = e.response()
+        except DomainError as e:
+            response = from_domain(e).response()
+        await response(scope, receive, send)
 
 
 @router.post("/commands/batch", openapi_extra=BATCH_BODY, response_class=Response,

@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return Problem(exc.status_code, str(exc.detail)).response()
 
+    app.add_middleware(api.CommandRoute)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, settings=settings)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
     return app
