@@ -168,6 +168,23 @@ def test_a_replay_with_the_same_idempotency_key_is_applied_once(front: Front) ->
     assert front.events() == after_first
 
 
+def test_an_idempotency_key_outside_its_bounds_is_refused_and_documented(front: Front) -> None:
+    """The lean route (`CommandRoute`) checks the header as the documented route declares
+    it: 1 to 200 characters, else a problem naming it, nothing written."""
+    before = front.events()
+    for key in ("", "k" * 201):
+        answer = front.as_("village").post("/api/v1/commands", json=hazard(front),
+                                           headers={"Idempotency-Key": key})
+        assert answer.status_code == 422 and answer.json()["field"] == "idempotency-key"
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["x-frame-options"] == "DENY"
+    assert front.events() == before
+    document = front.as_("village").get("/api/v1/openapi.json").json()
+    post = document["paths"]["/api/v1/commands"]["post"]
+    assert {"in": "header", "name": "idempotency-key"}.items() <= post["parameters"][0].items()
+    assert {"201", "401", "403", "422"} <= set(post["responses"])
+
+
 def test_concurrent_requests_each_get_their_own_outcome(front: Front) -> None:
     """Requests sent at once may be written together (group commit; how many share a
     transaction depends on timing — tests/integration/test_group_commit.py groups them
