@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from domain.base import SHANGHAI, DomainError
+from domain.values import EARLIEST, LATEST
 
 MONTH_PATTERN = r"([0-9]{4})-(0[1-9]|1[0-2])"
 """A month as text, `YYYY-MM` (groups: year, month)."""
@@ -19,7 +20,7 @@ PATTERN = r"([0-9]{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?"
 pattern the command schemas and `Period.parse` use."""
 _PARTS = re.compile(PATTERN)
 _QUARTER_NAMES = "一二三四"
-FIRST_YEAR, LAST_YEAR = 1949, 2199
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year - 1
 """The years a period may lie in: every date of them is representable (domain.values)."""
 
 

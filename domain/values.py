@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import cache
@@ -31,7 +31,8 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer, Strict
 from pydantic_core import PydanticCustomError
 
-from domain.base import SHANGHAI, DomainError
+from domain.base import SHANGHAI, DomainError, business_date, start_of_day
+from domain.money import FEN_PER_WAN_YUAN, FEN_PER_YUAN
 
 MAX_FEN = 10**12
 """Largest amount of money: 100亿元 (10¹² fen), far above any fine, fund or penalty."""
@@ -47,8 +48,8 @@ EARLIEST = date(1949, 10, 1)
 """No business fact predates the People's Republic."""
 LATEST = date(2200, 1, 1)
 """A static outer bound every stage represents; the clock narrows it (`check_times`)."""
-EARLIEST_INSTANT = datetime.combine(EARLIEST, time(), SHANGHAI)
-LATEST_INSTANT = datetime.combine(LATEST, time(), SHANGHAI)
+EARLIEST_INSTANT = start_of_day(EARLIEST)
+LATEST_INSTANT = start_of_day(LATEST)
 
 
 def _refuse(code: str, message: str) -> PydanticCustomError:
@@ -145,8 +146,8 @@ Items = Annotated[tuple[T, ...], Field(max_length=MAX_ITEMS)]
 
 # -- money -------------------------------------------------------------------------------------
 
-_MONEY_UNITS = {"分": 1, "fen": 1, "元": 100, "yuan": 100, "万元": 1_000_000,
-                "wan_yuan": 1_000_000}
+_MONEY_UNITS = {"分": 1, "fen": 1, "元": FEN_PER_YUAN, "yuan": FEN_PER_YUAN,
+                "万元": FEN_PER_WAN_YUAN, "wan_yuan": FEN_PER_WAN_YUAN}
 _AMOUNT = r"[0-9]+(?:\.[0-9]+)?"
 _AMOUNT_DIGITS = 40
 """Digits an amount may be written with; more is beyond any bound, whatever they say."""
@@ -256,16 +257,13 @@ def check_times(command: BaseModel, now: datetime, skew: timedelta, path: str = 
 
 
 def _not_after(field: str, value: date | datetime, latest: datetime) -> None:
-    if isinstance(value, datetime):
-        late = value > latest
-    else:
-        late = value > latest.astimezone(SHANGHAI).date()
+    late = value > latest if isinstance(value, datetime) else value > business_date(latest)
     if late:
         raise DomainError(field, f"{value.isoformat()} is in the future", "V2")
 
 
 def _not_beyond(field: str, value: date, now: datetime) -> None:
-    today = now.astimezone(SHANGHAI).date()
+    today = business_date(now)
     try:
         latest = today.replace(year=today.year + DEADLINE_YEARS)
     except ValueError:  # 29 February
