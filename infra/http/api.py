@@ -23,7 +23,6 @@ from infra.audit.history import hazard_history
 from infra.http.credentials import Principal
 from infra.http.door import Door, door_of
 from infra.http.problems import PROBLEM, Problem, from_domain
-from infra.reporting.reporter import Reporter
 from projections.report import differences
 
 PROBLEM_SCHEMA = {"type": "object", "required": ["title", "status"], "properties": {
@@ -307,9 +306,7 @@ def generate(code: str, period: str, caller: Caller, door: DoorDep,
     chosen = _period(door, period)
     door.reader.require_unit(caller, code)
     try:
-        with door.writing:
-            done = Reporter(door.app, door.reader.views).report(code, chosen,
-                                                                door.issuer(caller), draft)
+        done = door.report(caller, code, chosen, draft)
     except DomainError as e:
         raise from_domain(e) from None
     return {"unit_code": done.unit_code, "period": chosen, "version": done.version,

@@ -22,7 +22,7 @@ from infra.intake.importer import numbered_commands
 from infra.intake.parsing import command_from_json
 from infra.intake.service import BatchResult, Rejection, Zhibao
 from infra.intake.unit_of_work import Issuer, Outcome
-from infra.reporting.reporter import open_views
+from infra.reporting.reporter import Reporter, Submitted, open_views
 from infra.settings import Settings
 
 
@@ -86,6 +86,13 @@ class Door:
             return self.group.execute(command, self.issuer(principal))
         except Refused as e:
             raise problem_of(e.rejection) from None
+
+    def report(self, principal: Principal, code: str, period: str, draft: bool) -> Submitted:
+        """A unit's submission assembled and recorded as `zhibao report` does, by one
+        writer at a time (the API and the workspace both ask through here)."""
+        with self.writing:
+            return Reporter(self.app, self.reader.views).report(code, period,
+                                                                self.issuer(principal), draft)
 
     def execute_lines(self, lines: list[bytes], principal: Principal
                       ) -> tuple[BatchResult, dict[int, str]]:

@@ -35,7 +35,6 @@ from infra.http.auth import PRE_SESSION_COOKIE, SESSION_COOKIE
 from infra.http.credentials import Principal, Refused
 from infra.http.door import Door, door_of
 from infra.http.problems import Problem
-from infra.reporting.reporter import Reporter
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
@@ -574,12 +573,9 @@ async def generate(request: Request) -> Response:
     chosen = _chosen_period(door, form.get("period"))
     door.reader.require_unit(who.principal, code)
 
-    def report() -> None:
-        with door.writing:
-            Reporter(door.app, door.reader.views).report(
-                code, chosen, door.issuer(who.principal), form.get("draft") == "true")
     try:
-        await run_in_threadpool(report)
+        await run_in_threadpool(door.report, who.principal, code, chosen,
+                                form.get("draft") == "true")
     except DomainError as e:
         raise Problem(422, "rejected", e.field, e.rule, e.code) from None
     return RedirectResponse(f"/submissions?{urlencode({'unit': code, 'period': chosen})}", 303)

@@ -419,3 +419,19 @@ def test_the_server_answers_monitors_at_metrics_and_healthz(front: Front) -> Non
     assert health.status_code in (200, 503)
     assert health.json()["head"] == front.events()
     assert health.json()["status"] == ("ok" if health.status_code == 200 else "stalled")
+
+
+def test_a_refused_submission_writes_nothing(front: Front) -> None:
+    """Generating a submission records events and writes files: a read-only token, a unit
+    outside one's jurisdiction and a malformed period are each refused, and nothing is
+    recorded and no version appears."""
+    before = front.events()
+    read_only = front.as_("village_read").post("/api/v1/units/610902101201/submissions/2021-05")
+    assert read_only.status_code == 403 and read_only.json()["code"] == "SCOPE"
+    elsewhere = front.as_("village").post("/api/v1/units/610902101202/submissions/2021-05")
+    assert elsewhere.status_code == 403
+    malformed = front.as_("village").post("/api/v1/units/610902101201/submissions/2021-13")
+    assert malformed.status_code == 422 and malformed.json()["field"] == "period"
+    assert front.events() == before
+    for code in ("610902101201", "610902101202"):
+        assert front.as_("auditor").get(f"/api/v1/units/{code}/submissions/2021-05").json() == []
