@@ -59,6 +59,15 @@ class FakeClock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def own_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test writes reports, anchors and logs under its own folder, never into the
+    checkout's `zhibao-out` — where `zhibao demo` keeps its checkpoints' anchors, which a
+    test's empty store would rightly be refused against."""
+    monkeypatch.setenv("ZHIBAO_OUTPUT_DIR", str(tmp_path / "zhibao-out"))
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2021, 3, 1, 9, 0, tzinfo=SHANGHAI))
