@@ -30,9 +30,19 @@ def main() -> int:
                         help="stores to measure (default both)")
     parser.add_argument("--scale", type=int, help="cities of the province benchmark's store "
                                                   "(1-10; default 10)")
+    parser.add_argument("--shape", choices=["demo", "province"],
+                        help="units under each city of the province benchmark (default "
+                             "province: 10 counties × 8 towns × 20 villages)")
+    parser.add_argument("--keep", action="store_true",
+                        help="province: build its store once into a kept schema, reuse it after")
     args = parser.parse_args()
+    # read by bench_province, here and in a process apart
     if args.scale:
-        os.environ["BENCH_SCALE"] = str(args.scale)  # read by bench_province, here and apart
+        os.environ["BENCH_SCALE"] = str(args.scale)
+    if args.shape:
+        os.environ["BENCH_SHAPE"] = args.shape
+    if args.keep:
+        os.environ["BENCH_KEEP"] = "1"
     stores = args.store or ["sqlite", "postgres"]
     names = args.names or available()
     if len(names) > 1:

@@ -93,11 +93,14 @@ def throughput(store: str, broker: Broker) -> list[Result]:
     ]
 
 
-def encoded_messages(app: Zhibao, prefix: str) -> list[Message]:
-    """Every stored event as the relay would send it, under another topic prefix."""
+def encoded_messages(app: Zhibao, prefix: str, limit: int | None = None) -> list[Message]:
+    """Every stored event (or the first `limit`) as the relay would send it, under another
+    topic prefix."""
     codec, router = Codec(), Router(prefix)
-    messages = []
+    messages: list[Message] = []
     for page in log_range(app.recorder, 0):
+        if limit is not None and len(messages) >= limit:
+            break
         router.fold(page, app.mapper)
         for notification in page:
             encoded = codec.encode(notification)

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--seed", type=int, default=2021, help="same seed, same city (default 2021)")
     p.add_argument("--scale", type=int, default=1, choices=range(1, 11), metavar="1-10",
                    help="number of Shaanxi's cities: 1 (default) to 10")
+    p.add_argument("--shape", choices=("demo", "province"), default="demo",
+                   help="units under each city: demo (4 counties × 6 towns × 10 villages, "
+                        "~150k events a city) or province (10 × 8 × 20, ~1M events a city)")
     p.add_argument("--months", type=int, default=12, choices=range(1, 13), metavar="1-12",
                    help="simulate only the year's first months and cascade the last of them "
                         "(default 12: the whole year)")
@@ -215,6 +218,7 @@ def run_db_create(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from infra.demo import DemoSpan, build_demo
+    from infra.demo.world import SHAPES
     from infra.settings import get_settings
     from infra.store.summary import events_by_type, hazards_by_state
 
@@ -235,6 +239,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with progress_bar() as progress:
         task = progress.add_task(f"simulating {args.scale} city-year(s)", total=1.0)
         result = build_demo(app, seed=args.seed, scale=args.scale, until=span.until,
+                            shape=SHAPES[args.shape],
                             progress=lambda done: progress.update(task, completed=done))
     elapsed = time.perf_counter() - started
     for rejection in result.totals.rejections[:10]:

@@ -4,7 +4,8 @@ registered person with the role it needs — or, for what only zhibao records, b
 on a simulated clock so business time and recorded time look like a year of real use.
 
 Default size: 1 city, 4 county-level units (one a development zone) × 6 towns × 10 villages,
-about 3,000 enterprises, the year 2021. `scale` (up to 10) is the number of Shaanxi's cities.
+about 3,000 enterprises, the year 2021. `scale` (up to 10) is the number of Shaanxi's cities;
+`shape` the units under each (`PROVINCE_SHAPE`: a real province's density, ≈ 1M events a city).
 The same seed and scale always give the same store contents (ids, events, times).
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.commands import Command
-from infra.demo.world import WorldBuilder
+from infra.demo.world import DEMO_SHAPE, Shape, WorldBuilder
 from infra.demo.year import YEAR, YEAR_END, Year
 from infra.intake.service import BatchResult, Numbered, Zhibao
 from infra.intake.unit_of_work import Issuer
@@ -60,16 +61,16 @@ class DemoResult:
 
 
 def demo_commands(seed: int = 2021, scale: int = 1, until: datetime | None = None,
-                  ) -> Iterator[tuple[datetime, Issuer, Command]]:
+                  shape: Shape = DEMO_SHAPE) -> Iterator[tuple[datetime, Issuer, Command]]:
     """The demo's commands with the simulated system time each is recorded at and who
     issues it; a shorter history when `until` cuts the year (tests use a few months)."""
     rng = random.Random(f"zhibao-demo/{seed}/{scale}")
-    return Year(rng, WorldBuilder(rng, scale)).commands(until)
+    return Year(rng, WorldBuilder(rng, scale, shape)).commands(until)
 
 
 def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 2000,
                progress: Callable[[float], None] | None = None,
-               until: datetime | None = None) -> DemoResult:
+               until: datetime | None = None, shape: Shape = DEMO_SHAPE) -> DemoResult:
     """Record the demo into `app`'s store. `progress` receives the fraction of the simulated
     year done. The application's clock follows the simulation while this runs."""
     result = DemoResult()
@@ -77,7 +78,7 @@ def build_demo(app: Zhibao, seed: int = 2021, scale: int = 1, batch_size: int = 
 
     def numbered() -> Iterator[Numbered]:
         for number, (recorded_at, issuer, command) in enumerate(
-                demo_commands(seed, scale, until), start=1):
+                demo_commands(seed, scale, until, shape), start=1):
             result.simulated_until = recorded_at
             yield number, issuer, command
 

@@ -180,13 +180,32 @@ class World:
         return [e for c in self.counties for e in c.enterprises]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How many units sit under each unit of the level above. The demo's city is small
+    enough to read (4 county-level units × 6 towns × 10 villages: 148k events a year); a real
+    Shaanxi city has about 10 county-level units, a county 8 towns, a town 20 villages —
+    `PROVINCE_SHAPE`, which at Shaanxi's ten cities makes the ≈ 10M-event province-year
+    (≈ 17,000 units) the province benchmark measures."""
+
+    counties: int = 4
+    towns: int = 6
+    villages: int = 10
+
+
+DEMO_SHAPE = Shape()
+PROVINCE_SHAPE = Shape(counties=10, towns=8, villages=20)
+SHAPES = {"demo": DEMO_SHAPE, "province": PROVINCE_SHAPE}
+
+
 class WorldBuilder:
     """Plans the units, orgs, persons and enterprises and yields the commands that register
     them, each with who issues it."""
 
-    def __init__(self, rng: random.Random, scale: int) -> None:
+    def __init__(self, rng: random.Random, scale: int, shape: Shape = DEMO_SHAPE) -> None:
         self.rng = rng
         self.scale = scale
+        self.shape = shape
         self.world = World()
         self.province = Body(self.uuid())
         self.admin = Issuer(self.uuid())  # the bootstrap's first administrator
@@ -225,12 +244,20 @@ class WorldBuilder:
         admin = city.orgs["office"].someone(self.rng, "administrator")
         granter = city.orgs["office"].someone(self.rng, "committee_staff")
         yield from self._grant(self.granter, granter, city.orgs, CITY_ORGS)
-        counties = ANKANG_COUNTIES if code == "610900" else [
-            (f"{code[:4]}{n:02d}", "GB2260", "区" if n < 3 else "县", f"{self.name()}县",
-             f"{code[:4]}{n:02d}") for n in (2, 21, 22, 23)]
+        counties = self._counties(code)
         for county_code, system, kind, county_name, nbs_prefix in counties:
             yield from self._county(city, admin, granter, county_code, system, kind,
                                     county_name, nbs_prefix)
+
+    def _counties(self, city_code: str) -> list[tuple[str, str, str, str, str]]:
+        """Ankang's four real county-level units, the other cities' generated (a district,
+        then counties); a larger shape adds generated counties after Ankang's."""
+        real = ANKANG_COUNTIES if city_code == "610900" else []
+        taken = {code[4:] for code, *_ in real}
+        numbers = [n for n in (2, *range(21, 100)) if f"{n:02d}" not in taken]
+        return real + [(f"{city_code[:4]}{n:02d}", "GB2260", "区" if n < 3 else "县",
+                        f"{self.name()}县", f"{city_code[:4]}{n:02d}")
+                       for n in numbers[:self.shape.counties - len(real)]]
 
     def _county(self, city: City, admin: Issuer, granter: Issuer, code: str, system: str,
                 kind: str, name: str, nbs_prefix: str) -> Iterator[Issued]:
@@ -245,7 +272,8 @@ class WorldBuilder:
                                county.orgs, COUNTY_ORGS)
         # a development zone's towns keep the NBS prefix of the county they were carved from
         is_zone = system == "LOCAL"
-        townships = [3, 4, *range(110, 114)] if is_zone else [1, 2, *range(101, 105)]
+        townships = ([3, 4, *range(110, 108 + self.shape.towns)] if is_zone
+                     else [1, 2, *range(101, 99 + self.shape.towns)])
         for township in townships:
             yield from self._town(admin, county, f"{nbs_prefix}{township:03d}000",
                                   township < 100)
@@ -260,7 +288,7 @@ class WorldBuilder:
         yield admin, self._org(town.office, f"{name}安全生产办公室", "town_office", code, ())
         yield from self._staff(admin, town.office, TOWN_STAFF)
         first = 1 if is_subdistrict else 201
-        for n in range(first, first + 10):
+        for n in range(first, first + self.shape.villages):
             yield from self._village(admin, town, f"{code[:9]}{n:03d}", is_subdistrict)
 
     def _village(self, admin: Issuer, town: Town, code: str,
