@@ -208,6 +208,11 @@ class Settings(BaseSettings):
         return self
 
 
+class MissingResource(RuntimeError):
+    """What a setting names, or the machine should provide (a font, a key file), is not
+    there: the operator can fix it, so the command line says what and how in one line."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()

@@ -219,10 +219,12 @@ def run_db_create(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from infra.demo import DemoSpan, build_demo
     from infra.demo.world import SHAPES
+    from infra.reporting.pdf import font_path
     from infra.settings import get_settings
     from infra.store.summary import events_by_type, hazards_by_state
 
     url = get_settings().database_url
+    font_path(get_settings().pdf_font)  # before the year is built, not after: the forms need it
     if args.fresh:
         _remove_embedded_store(url)
     app = open_app()

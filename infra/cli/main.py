@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from domain.base import DomainError
 from infra.cli import audit_export, core, flows, http, kafka, ops, reporting
 from infra.cli.common import UserError, console, log_details
+from infra.settings import MissingResource
 from infra.store.records import DamagedRecord
 
 FEATURES = (core, reporting, flows, audit_export, kafka, http, ops)
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _user_error(str(e))
     except DomainError as e:
         return _user_error(f"rejected, nothing written — {e}")
-    except DamagedRecord as e:
+    except (DamagedRecord, MissingResource) as e:
         return _user_error(str(e))
     except ValidationError as e:
         if e.title != "Settings":

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 
 from infra.reporting.forms import Cell, Form, Format, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
+from infra.settings import MissingResource
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -45,7 +46,7 @@ ELIDED = "…（全文见 JSON 与工作簿）"
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
 
 
-class FontMissing(RuntimeError):
+class FontMissing(MissingResource):
     """No CJK TrueType font to embed."""
 
 

@@ -27,9 +27,12 @@ SECONDS = 15
 """Far below the connection pool's 30 s wait that these errors used to take."""
 
 
-def zhibao(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def zhibao(url: str, *args: str, cwd: Path, **settings: str,
+           ) -> subprocess.CompletedProcess[str]:
+    """`zhibao ARGS` on `url`, with only the `ZHIBAO_` settings given (`pdf_font="…"`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBAO_")}
     env["ZHIBAO_DATABASE_URL"] = url
+    env.update({f"ZHIBAO_{name.upper()}": value for name, value in settings.items()})
     return subprocess.run([*ZHIBAO, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=SECONDS)
 
@@ -102,6 +105,13 @@ def test_a_missing_sqlite_directory_is_named(tmp_path):
     line = refused(zhibao(f"sqlite:///{tmp_path}/nowhere/zhibao.db", "info", cwd=tmp_path))
     assert f"directory {tmp_path}/nowhere of the SQLite store does not exist" in line
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_missing_pdf_font_is_named_before_the_demo_builds_anything(tmp_path):
+    line = refused(zhibao(f"sqlite:///{tmp_path}/zhibao.db", "demo", "--months", "1",
+                          cwd=tmp_path, pdf_font=str(tmp_path / "missing.ttf")))
+    assert f"ZHIBAO_PDF_FONT: {tmp_path}/missing.ttf does not exist" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fresh_is_never_suggested_on_postgres(tmp_path):
