@@ -28,6 +28,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -100,7 +101,10 @@ def _measure_kept(work: Path, broker: Broker) -> list[Result]:
 
 
 def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> list[Result]:
-    cities = scale()
+    """The stages that read only the events first (relay, consumer, verify), then the views'
+    rebuild, the cascade from them, and the export (which snapshots the cascade's
+    submissions); each result is also printed to stderr as it comes, since the whole run
+    takes long."""
     settings = Settings(database_url=url, output_dir=work / "out",
                         audit_signing_key=None, kafka_bootstrap_servers=broker.bootstrap,
                         kafka_topic_prefix="province")
@@ -113,44 +117,47 @@ def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> lis
     finally:
         app.close()
     raw_rate = events / raw_seconds
-    projection = stage(_project, settings)
-    cascade = stage(_cascade, settings)
+    results: list[Result] = []
+
+    def measured(name: str, done: dict[str, Any], unit: str, peer: float, peer_name: str,
+                 target: float | None) -> dict[str, Any]:
+        result = Result(f"province {name} [postgres]", done["count"] / done["seconds"], unit,
+                        peer, peer_name, target,
+                        note=f"{done['count']:,} in {done['seconds']:.1f} s, peak RSS "
+                             f"{done['rss']:.0f} MB")
+        results.append(result)
+        print(result.line(), file=sys.stderr, flush=True)
+        return done
+
+    measured(f"build, {scale()} cities of {shape_name()} shape", build, "events/s", raw_rate,
+             "raw notification-log read", None)
     relay = stage(_relay, settings)
     _, produce_seconds = timed(lambda: raw_produce(settings, messages))
+    measured("relay to noida", relay, "events/s", len(messages) / produce_seconds,
+             "raw kafka-python producer", 0.5)
     county = next(code for code in codes(settings) if not code.endswith("00"))  # a county's
     consumer = stage(_consume, settings, county, str(work / "county.db"))
     fetched, fetch_seconds = timed(lambda: raw_fetch(
         settings, [f"province.events.{county}", "province.events.system"]))
-    export = stage(_export, settings, str(work / "parquet"))
-    verification = stage(_verify, settings)
-    total = sum(s["seconds"] for s in (projection, cascade, export, verification))
-
-    def line(name: str, done: dict[str, Any], unit: str, peer: float, peer_name: str,
-             target: float | None) -> Result:
-        return Result(f"province {name} [postgres]", done["count"] / done["seconds"], unit,
-                      peer, peer_name, target,
-                      note=f"{done['count']:,} in {done['seconds']:.1f} s, peak RSS "
-                           f"{done['rss']:.0f} MB")
-
-    return [
-        line(f"build, {cities} cities of {shape_name()} shape", build, "events/s", raw_rate,
-             "raw notification-log read", None),
-        line("projection rebuild", projection, "events/s", raw_rate,
-             "raw notification-log read", 0.5),
-        line(f"cascade {PERIOD}, every unit with files", cascade, "units/s",
-             UNITS_PER_SECOND, "the limit", 1),
-        line("relay to noida", relay, "events/s", len(messages) / produce_seconds,
-             "raw kafka-python producer", 0.5),
-        line(f"consumer of county {county}", consumer, "events/s", fetched / fetch_seconds,
-             "raw fetch of its topics", 0.4),
-        line("Parquet export", export, "events/s", raw_rate, "raw notification-log read",
-             None),  # its peer, a bare pyarrow export, is `bench export`'s
-        line("audit verify", verification, "events/s", raw_rate,
-             "raw notification-log read", 0.3),
-        Result("province projection + cascade + export + verify [postgres]",
-               TOTAL_LIMIT_SECONDS, "s", total, "ours", 1,
-               note=f"{events:,} events: {total:.0f} s of the {TOTAL_LIMIT_SECONDS} s limit"),
+    measured(f"consumer of county {county}", consumer, "events/s", fetched / fetch_seconds,
+             "raw fetch of its topics", 0.4)
+    spent = [
+        measured("audit verify", stage(_verify, settings), "events/s", raw_rate,
+                 "raw notification-log read", 0.3),
+        measured("projection rebuild", stage(_project, settings), "events/s", raw_rate,
+                 "raw notification-log read", 0.5),
+        measured(f"cascade {PERIOD}, every unit with files", stage(_cascade, settings),
+                 "units/s", UNITS_PER_SECOND, "the limit", 1),
+        measured("Parquet export", stage(_export, settings, str(work / "parquet")),
+                 "events/s", raw_rate, "raw notification-log read",
+                 None),  # its peer, a bare pyarrow export, is `bench export`'s
     ]
+    total = sum(done["seconds"] for done in spent)
+    results.append(Result(
+        "province projection + cascade + export + verify [postgres]", TOTAL_LIMIT_SECONDS, "s",
+        total, "ours", 1, note=f"{events:,} events: {total:.0f} s of the "
+                               f"{TOTAL_LIMIT_SECONDS} s limit"))
+    return results
 
 
 def stage(target: Callable[..., int], *args: Any) -> dict[str, Any]:
