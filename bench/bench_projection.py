@@ -54,7 +54,7 @@ def big_store(kind: str) -> str:
         _build_sqlite(sqlite_path)
     if kind == "sqlite":
         return f"sqlite:///{sqlite_path}"
-    return _postgres_copy(sqlite_path)
+    return postgres_copy(sqlite_path)
 
 
 def _forget_stale_stores() -> None:
@@ -89,9 +89,9 @@ def _build_sqlite(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _postgres_copy(sqlite_path: Path) -> str:
+def postgres_copy(sqlite_path: Path, schema: str | None = None) -> str:
     """A schema holding the same stored events (same positions), copied once and kept."""
-    schema = f"bench_cache_{sqlite_path.stem.removeprefix('demo-')}"
+    schema = schema or f"bench_cache_{sqlite_path.stem.removeprefix('demo-')}"
     url = f"{PG_BENCH_URL}?schema={schema}"
     with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')

@@ -39,7 +39,7 @@ import psycopg
 
 from bench.bench_cascade import store_copy
 from bench.bench_kafka import codes, encoded_messages, raw_fetch, raw_produce, resident_peak_mb
-from bench.bench_projection import raw_read
+from bench.bench_projection import postgres_copy, raw_read
 from bench.harness import PG_BENCH_URL, Result, scratch_schema, timed
 from infra.demo import REPORTING_STARTS, build_demo
 from infra.demo.world import SHAPES
@@ -51,6 +51,10 @@ PERIOD = "2021-12"
 UNITS_PER_SECOND = 100
 TOTAL_LIMIT_SECONDS = 15 * 60
 PEER_SAMPLE = 1_000_000
+RELAY_TAIL = 1_000_000
+"""The relay publishes the log's last million events (its router folds the units before
+them): at a broker's raw rate of a few thousand a second, all of a province-year would take
+an hour, and the rate per event does not depend on how deep the log is."""
 
 
 def scale() -> int:
@@ -73,15 +77,18 @@ def run(stores: list[str]) -> list[Result]:
             if os.environ.get("BENCH_KEEP"):
                 return _measure_kept(work, broker)
             with scratch_schema(PG_BENCH_URL, "province") as url:
-                build = stage(_build, Settings(database_url=url), scale(), shape_name())
+                build = built(stage(_build, Settings(database_url=url), scale(),
+                                    shape_name()))
                 return _measure(url, build, work, broker)
         finally:
             broker.stop()
 
 
 def _measure_kept(work: Path, broker: Broker) -> list[Result]:
-    """Build once into a kept schema (its build's figures kept beside it), then measure the
-    derived stages on a fresh copy of its events."""
+    """Build once and keep: the demo recorded into an SQLite file (its bulk import is
+    several times PostgreSQL's on this machine, and a province-year is long), then copied
+    with COPY into a kept PostgreSQL schema, the build's figures kept beside it; the derived
+    stages run on a fresh copy of its events."""
     schema = f"province_{shape_name()}_{scale()}"
     url = f"{PG_BENCH_URL}?schema={schema}"
     with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
@@ -90,12 +97,19 @@ def _measure_kept(work: Path, broker: Broker) -> list[Result]:
                      "(count bigint, seconds float8, rss float8)")
         kept = conn.execute(f'SELECT count, seconds, rss FROM "{schema}".bench_build').fetchone()
     if kept is None:
-        build = stage(_build, Settings(database_url=url), scale(), shape_name())
+        file = Path(tempfile.gettempdir()) / "zhibao-province" / f"{schema}.db"
+        file.parent.mkdir(exist_ok=True)
+        file.unlink(missing_ok=True)
+        build = built(stage(_build, Settings(database_url=f"sqlite:///{file}"), scale(),
+                            shape_name()))
+        postgres_copy(file, schema)
+        file.unlink()
         with psycopg.connect(PG_BENCH_URL, autocommit=True) as conn:
             conn.execute(f'INSERT INTO "{schema}".bench_build VALUES (%s, %s, %s)',
                          (build["count"], build["seconds"], build["rss"]))
     else:
         build = dict(zip(("count", "seconds", "rss"), kept, strict=True))
+    build["store"] = "SQLite"
     with store_copy(url) as copy:
         return _measure(copy, build, work, broker)
 
@@ -121,17 +135,23 @@ def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> lis
 
     def measured(name: str, done: dict[str, Any], unit: str, peer: float, peer_name: str,
                  target: float | None) -> dict[str, Any]:
-        result = Result(f"province {name} [postgres]", done["count"] / done["seconds"], unit,
-                        peer, peer_name, target,
-                        note=f"{done['count']:,} in {done['seconds']:.1f} s, peak RSS "
-                             f"{done['rss']:.0f} MB")
+        if "error" in done:
+            result = Result(f"province {name} [postgres]", 0, unit, peer, peer_name,
+                            target or 1, note=f"failed: {done['error']}")
+            done = {"seconds": float("nan")}
+        else:
+            result = Result(f"province {name} [postgres]", done["count"] / done["seconds"],
+                            unit, peer, peer_name, target,
+                            note=f"{done['count']:,} in {done['seconds']:.1f} s, peak RSS "
+                                 f"{done['rss']:.0f} MB")
         results.append(result)
         print(result.line(), file=sys.stderr, flush=True)
         return done
 
-    measured(f"build, {scale()} cities of {shape_name()} shape", build, "events/s", raw_rate,
-             "raw notification-log read", None)
-    relay = stage(_relay, settings)
+    measured(f"build on {build.get('store', 'PostgreSQL')}, {scale()} cities of "
+             f"{shape_name()} shape", build, "events/s", raw_rate, "raw notification-log read",
+             None)
+    relay = stage(_relay, settings, max(0, events - RELAY_TAIL))
     _, produce_seconds = timed(lambda: raw_produce(settings, messages))
     measured("relay to noida", relay, "events/s", len(messages) / produce_seconds,
              "raw kafka-python producer", 0.5)
@@ -161,15 +181,21 @@ def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> lis
 
 
 def stage(target: Callable[..., int], *args: Any) -> dict[str, Any]:
-    """Run `target(*args)` in a fresh process: what it counted, its seconds, its peak RSS."""
+    """Run `target(*args)` in a fresh process: what it counted, its seconds, its peak RSS —
+    or the error it ended with, so one failed stage does not cost the others' figures."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_timed_in_process, args=(target, args, queue))
     process.start()
     done = queue.get()
     process.join()
+    return done
+
+
+def built(done: dict[str, Any]) -> dict[str, Any]:
+    """The build's figures; without a store there is nothing to measure."""
     if "error" in done:
-        raise RuntimeError(f"{target.__name__}: {done['error']}")
+        raise RuntimeError(f"build: {done['error']}")
     return done
 
 
@@ -217,12 +243,14 @@ def _cascade(settings: Settings) -> int:
         app.close()
 
 
-def _relay(settings: Settings) -> int:
+def _relay(settings: Settings, start: int) -> int:
     from infra.kafka.relay import Relay
 
     app = Zhibao(settings)
     try:
-        return Relay(app, settings).run().published
+        relay = Relay(app, settings)
+        relay.positions.save(start)
+        return relay.run().published
     finally:
         app.close()
 
