@@ -1,7 +1,9 @@
 """The printed forms of many submissions at once: rendering a workbook and a PDF is the
 costliest step of the cascade (pure Python), so a level with many units spreads it over
-worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`); a few are rendered in this
-process, where starting workers would cost more than it saves."""
+worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`). A few are rendered in this
+process while no worker runs, where starting workers would cost more than it saves; once
+the workers run, every level with two forms or more goes to them (a county's or a city's
+form takes ten times a village's)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from infra.reporting.pdf import render_pdf
 from infra.reporting.xlsx import render_workbook
 
 IN_WORKERS = 16
-"""Forms to render before worker processes are worth starting."""
+"""Forms to render before worker processes are worth starting; once started, two are."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,18 @@ class Renderer:
 
     def render(self, jobs: Sequence[Job]) -> list[dict[str, bytes]]:
         """Each job's files, in order."""
-        if self.workers <= 1 or len(jobs) < IN_WORKERS:
+        if not self._in_workers(len(jobs)):
             return [render(job, self.settings, self.font) for job in jobs]
         if self._pool is None:  # spawned: a forked child would share the database handles
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
         count = len(jobs)
         return list(self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
                                    chunksize=max(1, count // (4 * self.workers))))
+
+    def _in_workers(self, count: int) -> bool:
+        if self.workers <= 1 or count < 2:
+            return False
+        return self._pool is not None or count >= IN_WORKERS
 
     def close(self) -> None:
         if self._pool is not None:
