@@ -15,13 +15,15 @@ a legible size); the report form is also fitted to two pages.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from infra.reporting.forms import Cell, Form, Format, Section, Table
+from infra.reporting.forms import Cell, Form, Format, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
 
 FONT = "zhibao-cjk"
@@ -37,6 +39,7 @@ CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
 ROW_PADDING = 1.8  # points of vertical padding in a row
 GREY = "#EDEDED"
+SECTION_GREY = "#F7F7F7"
 CELL_CHARS = 400
 """Longest text a PDF cell prints: a longer one (a description may have 4,000 characters,
 domain.values.MAX_TEXT) would make a row taller than a page. The JSON and the workbook
@@ -138,7 +141,7 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    flowables.append(_grid(table, font, size, leading, width, header_rows))
+    flowables.append(_grid(table, font, size, leading, width))
     if table.note:
         flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
     if table.signature:
@@ -150,57 +153,68 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float,
-          header_rows: int) -> Any:
-    from reportlab.lib import colors
-    from reportlab.platypus import Table as Grid
+def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Any:
+    from infra.reporting.grid import Band, Box, Grid, Lettering
 
-    widths = [_points(column.width, size) for column in table.columns]
-    stretch = width / sum(widths)  # fill the page width exactly
-    widths = [w * stretch for w in widths]
-    style = [("FONT", (0, 0), (-1, -1), font, size, leading),
-             ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
-             ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor(GREY)),
-             ("ALIGN", (0, 0), (-1, header_rows - 1), "CENTER"),
-             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-             ("TOPPADDING", (0, 0), (-1, -1), ROW_PADDING / 3),
-             ("BOTTOMPADDING", (0, 0), (-1, -1), 2 * ROW_PADDING / 3),
-             ("LEFTPADDING", (0, 0), (-1, -1), PAD / 2),
-             ("RIGHTPADDING", (0, 0), (-1, -1), PAD / 2)]
-    style += [("ALIGN", (index, header_rows), (index, -1), "RIGHT")
-              for index, column in enumerate(table.columns) if column.format in NUMBERS]
-    rows: list[list[Any]] = []
-    if table.groups:
-        top: list[Any] = []
-        column = 0
-        for text, span in table.groups:
-            top += [text] + [""] * (span - 1)
-            end = column + span - 1
-            style.append(("SPAN", (column, 0), (end, 0 if span > 1 else 1)))
-            column += span
-        rows.append(top)
-    rows.append([wrap(column.header, font, size, w - PAD)
-                 for column, w in zip(table.columns, widths, strict=True)])
-    for index, line in enumerate(table.rows, start=header_rows):
-        if isinstance(line, Section):
-            rows.append([line.title] + [""] * (len(table.columns) - 1))
-            style += [("SPAN", (0, index), (-1, index)),
-                      ("BACKGROUND", (0, index), (-1, index), colors.HexColor("#F7F7F7"))]
-            continue
-        cells = []
-        for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
-            text = shown(value, table.format_of(index - header_rows, column_index))
-            if len(text) > CELL_CHARS:
-                text = text[:CELL_CHARS] + ELIDED
-            if text == "—":  # not applicable: centred, as forms show it
-                style.append(("ALIGN", (column_index, index), (column_index, index), "CENTER"))
-            cells.append(wrap(text, font, size, widths[column_index] - PAD)
-                         if column.wrap else text)
-        rows.append(cells)
+    natural = [_points(column.width, size) for column in table.columns]
+    stretch = width / sum(natural)  # fill the page width exactly
+    edges = list(accumulate((w * stretch for w in natural), initial=0.0))
+    lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
+    body = [_band(table, index, line, edges, lettering) for index, line in enumerate(table.rows)]
     if not table.rows:
-        rows.append(["（本期无）"] + [""] * (len(table.columns) - 1))
-        style.append(("SPAN", (0, header_rows), (-1, header_rows)))
-    return Grid(rows, colWidths=widths, repeatRows=header_rows, style=style)
+        body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
+    return Grid(_header(table, edges, lettering), body, width, lettering)
+
+
+def _header(table: Table, edges: list[float], lettering: Any) -> Any:
+    """The column headers (centred, wrapped to their columns) under their groups, if any;
+    a group of one column spans both header rows."""
+    from infra.reporting.grid import CENTRE, Band, Box
+
+    columns = [Box(left, right, _lines(column.header, lettering, right - left), CENTRE)
+               for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
+    columns_height = lettering.height(max(len(box.lines) for box in columns))
+    if not table.groups:
+        return Band(columns_height, tuple(columns), GREY)
+    groups_height = lettering.height(1)
+    boxes: list[Any] = []
+    column = 0
+    for text, span in table.groups:
+        lines = tuple(text.split("\n"))
+        if span == 1:
+            boxes.append(Box(edges[column], edges[column + 1], lines, CENTRE))
+        else:
+            boxes.append(Box(edges[column], edges[column + span], lines, CENTRE,
+                             height=groups_height))
+            boxes += [replace(box, top=groups_height, height=columns_height)
+                      for box in columns[column:column + span]]
+        column += span
+    return Band(groups_height + columns_height, tuple(boxes), GREY)
+
+
+def _band(table: Table, index: int, line: Row, edges: list[float], lettering: Any) -> Any:
+    """One body row: a section's heading across the table, or a row of cells — numbers to
+    the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
+    wraps."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
+
+    if isinstance(line, Section):
+        return Band(lettering.height(1), (Box(0.0, edges[-1], (line.title,)),), SECTION_GREY)
+    boxes = []
+    for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
+        text = shown(value, table.format_of(index, column_index))
+        if len(text) > CELL_CHARS:
+            text = text[:CELL_CHARS] + ELIDED
+        left, right = edges[column_index], edges[column_index + 1]
+        align = CENTRE if text == "—" else RIGHT if column.format in NUMBERS else LEFT
+        lines = (_lines(text, lettering, right - left) if column.wrap
+                 else tuple(text.split("\n")))
+        boxes.append(Box(left, right, lines, align))
+    return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
+
+
+def _lines(text: str, lettering: Any, width: float) -> tuple[str, ...]:
+    return tuple(wrap(text, lettering.font, lettering.size, width - PAD).split("\n"))
 
 
 def shown(value: Cell, kind: str) -> str:
@@ -237,7 +251,7 @@ def _char_width(char: str, font: str, size: float) -> float:
 @cache
 def wrap(text: str, font: str, size: float, width: float) -> str:
     """The text broken into lines that fit `width` points (anywhere, as Chinese breaks),
-    keeping its own line breaks; ReportLab's table draws each line."""
+    keeping its own line breaks; the grid draws each line."""
     lines = []
     for paragraph in text.split("\n"):
         line, used = [], 0.0

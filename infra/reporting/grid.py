@@ -1,0 +1,174 @@
+"""A form's table drawn straight onto the PDF canvas, for `infra.reporting.pdf`.
+
+ReportLab's platypus `Table` lays out and draws every cell through general machinery (spans,
+styles, nested flowables): most of a form's rendering time went there. A form's grid needs
+little of it — fixed columns, rows of plain text lines, merged header cells — so it is
+measured once and drawn per page as a few rules (lines run on through the rows they
+separate), one text object and the header's fill. Like platypus' table, it breaks between
+rows and repeats its header on every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from reportlab.lib.colors import HexColor, black
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.platypus import Flowable
+
+LEFT, RIGHT, CENTRE = "left", "right", "centre"
+RULE = 0.5  # points: the width of the grid's lines
+
+Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+@dataclass(frozen=True)
+class Lettering:
+    """The grid's type — one font and size with its leading — and the cells' padding."""
+
+    font: str
+    size: float
+    leading: float
+    side: float  # left and right padding
+    above: float  # top padding
+    below: float  # bottom padding
+
+    def height(self, lines: int) -> float:
+        """A row's height for the given lines of text."""
+        return lines * self.leading + self.above + self.below
+
+
+@dataclass(frozen=True)
+class Box:
+    """A cell, or cells merged: its text lines and where it stands in its band."""
+
+    left: float
+    right: float
+    lines: tuple[str, ...]
+    align: str = LEFT
+    top: float = 0.0  # below the band's top
+    height: float | None = None  # None: the band's whole height
+
+
+@dataclass(frozen=True)
+class Band:
+    """What a page keeps together: the header rows, or one body row."""
+
+    height: float
+    boxes: tuple[Box, ...]
+    fill: str | None = None
+
+    @cached_property
+    def edges(self) -> tuple[float, ...]:
+        """The inner vertical rules through the band's whole height."""
+        return tuple(box.left for box in self.boxes if box.left > 0 and box.height is None)
+
+    @cached_property
+    def partial_rules(self) -> tuple[Rule, ...]:
+        """The rules of boxes that fill part of its height (merged header cells), as
+        offsets below the band's top."""
+        rules: list[Rule] = []
+        for box in self.boxes:
+            if box.height is None:
+                continue
+            bottom = box.top + box.height
+            if box.left > 0:
+                rules.append((box.left, box.top, box.left, bottom))
+            if bottom < self.height:
+                rules.append((box.left, bottom, box.right, bottom))
+        return tuple(rules)
+
+
+class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
+    """A table of bands under a header band repeated on every page it spans."""
+
+    def __init__(self, header: Band, body: list[Band], width: float,
+                 lettering: Lettering) -> None:
+        super().__init__()
+        self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
+        self.header = header
+        self.body = body
+        self.width = width
+        self.height = header.height + sum(band.height for band in body)
+        self.lettering = lettering
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def split(self, available_width: float, available_height: float) -> list[Grid]:
+        """The rows that fit under the header here, and the rest (under the header again)."""
+        room = available_height - self.header.height
+        fitting = 0
+        for band in self.body:
+            room -= band.height
+            if room < 0:
+                break
+            fitting += 1
+        if fitting == 0:
+            return []
+        return [Grid(self.header, self.body[:fitting], self.width, self.lettering),
+                Grid(self.header, self.body[fitting:], self.width, self.lettering)]
+
+    def draw(self) -> None:
+        placed = []  # each band with the height of its top
+        top = self.height
+        for band in (self.header, *self.body):
+            placed.append((band, top))
+            top -= band.height
+        canvas = self.canv
+        canvas.saveState()
+        for band, top in placed:
+            if band.fill is not None:
+                canvas.setFillColor(HexColor(band.fill))
+                canvas.rect(0, top - band.height, self.width, band.height, stroke=0, fill=1)
+        canvas.setStrokeColor(black)
+        canvas.setLineWidth(RULE)
+        canvas.lines(self._rules(placed))
+        canvas.setFillColor(black)
+        canvas.drawText(self._text(canvas, placed))
+        canvas.restoreState()
+
+    def _rules(self, placed: list[tuple[Band, float]]) -> list[Rule]:
+        """Every line of the grid; a vertical one runs on through the bands it divides."""
+        width = self.width
+        rules: list[Rule] = [(0, self.height, width, self.height), (0, 0, 0, self.height),
+                             (width, 0, width, self.height)]
+        running: dict[float, float] = {}  # an inner vertical rule's x → where it began
+        for band, top in placed:
+            for x in [x for x in running if x not in band.edges]:
+                rules.append((x, running.pop(x), x, top))
+            for x in band.edges:
+                running.setdefault(x, top)
+            rules += [(x1, top - y1, x2, top - y2) for x1, y1, x2, y2 in band.partial_rules]
+            rules.append((0, top - band.height, width, top - band.height))
+        rules += [(x, start, x, 0) for x, start in running.items()]
+        return rules
+
+    def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> Any:
+        """Every cell's lines, centred vertically in it, in one text object."""
+        lettering = self.lettering
+        font, size, leading = lettering.font, lettering.size, lettering.leading
+        text = canvas.beginText()
+        text.setFont(font, size, leading)
+        for band, top in placed:
+            for box in band.boxes:
+                height = band.height if box.height is None else box.height
+                bottom = top - box.top - height
+                y = bottom + (lettering.below + height - lettering.above
+                              + len(box.lines) * leading) / 2 - size
+                for line in box.lines:
+                    if line:
+                        text.setTextOrigin(self._x(box, line), y)
+                        text.textOut(line)
+                    y -= leading
+        return text
+
+    def _x(self, box: Box, line: str) -> float:
+        if box.align == LEFT:
+            return box.left + self.lettering.side
+        width = stringWidth(line, self.lettering.font, self.lettering.size)
+        if box.align == RIGHT:
+            return box.right - self.lettering.side - width
+        return (box.left + box.right - width) / 2
