@@ -15,13 +15,15 @@ from functools import cached_property
 from typing import Any
 
 from reportlab.lib.colors import HexColor, black
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.lib.rl_accel import escapePDF, fp_str
+from reportlab.pdfbase.pdfmetrics import getFont
 from reportlab.platypus import Flowable
 
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
+Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, escaped
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ class Band:
 class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
     """A table of bands under a header band repeated on every page it spans."""
 
-    def __init__(self, header: Band, body: list[Band], width: float,
-                 lettering: Lettering) -> None:
+    def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
+                 lines: dict[str, tuple[Chunks, float]] | None = None) -> None:
         super().__init__()
         self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
         self.header = header
@@ -93,6 +95,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         self.width = width
         self.height = header.height + sum(band.height for band in body)
         self.lettering = lettering
+        self._lines = {} if lines is None else lines  # encoded, shared by the pages' parts
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         return self.width, self.height
@@ -108,8 +111,8 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
             fitting += 1
         if fitting == 0:
             return []
-        return [Grid(self.header, self.body[:fitting], self.width, self.lettering),
-                Grid(self.header, self.body[fitting:], self.width, self.lettering)]
+        return [Grid(self.header, part, self.width, self.lettering, self._lines)
+                for part in (self.body[:fitting], self.body[fitting:])]
 
     def draw(self) -> None:
         placed = []  # each band with the height of its top
@@ -127,7 +130,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         canvas.setLineWidth(RULE)
         canvas.lines(self._rules(placed))
         canvas.setFillColor(black)
-        canvas.drawText(self._text(canvas, placed))
+        canvas.addLiteral(self._text(canvas, placed))
         canvas.restoreState()
 
     def _rules(self, placed: list[tuple[Band, float]]) -> list[Rule]:
@@ -146,12 +149,15 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         rules += [(x, start, x, 0) for x, start in running.items()]
         return rules
 
-    def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> Any:
-        """Every cell's lines, centred vertically in it, in one text object."""
+    def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> str:
+        """Every cell's lines, centred vertically in it, as one block of PDF text operators
+        (ReportLab's text object formats each string anew: most of the drawing time)."""
         lettering = self.lettering
-        font, size, leading = lettering.font, lettering.size, lettering.leading
-        text = canvas.beginText()
-        text.setFont(font, size, leading)
+        size, leading = lettering.size, lettering.leading
+        font = getFont(lettering.font)
+        document = canvas._doc  # (a TrueType font numbers its subsets per document)
+        code = ["BT"]
+        current = -1  # the font subset in use
         for band, top in placed:
             for box in band.boxes:
                 height = band.height if box.height is None else box.height
@@ -160,15 +166,30 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
                               + len(box.lines) * leading) / 2 - size
                 for line in box.lines:
                     if line:
-                        text.setTextOrigin(self._x(box, line), y)
-                        text.textOut(line)
+                        chunks, width = self._encoded(line, font, document)
+                        code.append(f"1 0 0 1 {fp_str(self._x(box, width), y)} Tm")
+                        for subset, chunk in chunks:
+                            if subset != current:
+                                name = font.getSubsetInternalName(subset, document)
+                                code.append(f"{name} {fp_str(size)} Tf")
+                                current = subset
+                            code.append(f"({chunk}) Tj")
                     y -= leading
-        return text
+        code.append("ET")
+        return "\n".join(code)
 
-    def _x(self, box: Box, line: str) -> float:
+    def _encoded(self, line: str, font: Any, document: Any) -> tuple[Chunks, float]:
+        """The line in the font's subsets, escaped, and its width; once per document."""
+        known = self._lines.get(line)
+        if known is None:
+            chunks = tuple((subset, escapePDF(chunk))
+                           for subset, chunk in font.splitString(line, document))
+            known = self._lines[line] = chunks, font.stringWidth(line, self.lettering.size)
+        return known
+
+    def _x(self, box: Box, width: float) -> float:
         if box.align == LEFT:
             return box.left + self.lettering.side
-        width = stringWidth(line, self.lettering.font, self.lettering.size)
         if box.align == RIGHT:
             return box.right - self.lettering.side - width
         return (box.left + box.right - width) / 2
