@@ -7,7 +7,7 @@ form takes ten times a village's)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -47,13 +47,18 @@ class Renderer:
 
     def render(self, jobs: Sequence[Job]) -> list[dict[str, bytes]]:
         """Each job's files, in order."""
+        return list(self.start(jobs))
+
+    def start(self, jobs: Sequence[Job]) -> Iterator[dict[str, bytes]]:
+        """Each job's files, in order, as they are ready: in the workers, every job is under
+        way on return, so this process can go on with other work meanwhile."""
         if not self._in_workers(len(jobs)):
-            return [render(job, self.settings, self.font) for job in jobs]
+            return iter([render(job, self.settings, self.font) for job in jobs])
         if self._pool is None:  # spawned: a forked child would share the database handles
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
         count = len(jobs)
-        return list(self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
-                                   chunksize=max(1, count // (4 * self.workers))))
+        return self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
+                              chunksize=max(1, count // (4 * self.workers)))
 
     def _in_workers(self, count: int) -> bool:
         if self.workers <= 1 or count < 2:
