@@ -1,11 +1,13 @@
-"""A form's table drawn straight onto the PDF canvas, for `infra.reporting.pdf`.
+"""A form's tables, and the lines of text above them, drawn straight onto the PDF canvas,
+for `infra.reporting.pdf`.
 
 ReportLab's platypus `Table` lays out and draws every cell through general machinery (spans,
 styles, nested flowables): most of a form's rendering time went there. A form's grid needs
 little of it — fixed columns, rows of plain text lines, merged header cells — so it is
 measured once and drawn per page as a few rules (lines run on through the rows they
 separate), one text object and the header's fill. Like platypus' table, it breaks between
-rows and repeats its header on every page.
+rows and repeats its header on every page. The lines above a table (its title, the header
+block, the draft notice) never need the line breaking of platypus' paragraphs either.
 """
 
 from __future__ import annotations
@@ -193,3 +195,45 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         if box.align == RIGHT:
             return box.right - self.lettering.side - width
         return (box.left + box.right - width) / 2
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One line of text above a table: its pieces at the left, the centre or the right."""
+
+    height: float
+    size: float
+    pieces: tuple[tuple[str, str], ...]  # text, LEFT / CENTRE / RIGHT
+    colour: str = "#000000"
+
+
+class Captions(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
+    """Lines of text, each on one line, as wide as the table under them."""
+
+    def __init__(self, lines: list[Caption], width: float, font: str) -> None:
+        super().__init__()
+        self.hAlign = "CENTER"  # as the grid
+        self.lines = lines
+        self.width = width
+        self.height = sum(line.height for line in lines)
+        self.font = font
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        canvas = self.canv
+        canvas.saveState()
+        top = self.height
+        for line in self.lines:
+            canvas.setFont(self.font, line.size)
+            canvas.setFillColor(HexColor(line.colour))
+            for text, align in line.pieces:
+                if align == LEFT:
+                    canvas.drawString(0, top - line.size, text)
+                elif align == RIGHT:
+                    canvas.drawRightString(self.width, top - line.size, text)
+                else:
+                    canvas.drawCentredString(self.width / 2, top - line.size, text)
+            top -= line.height
+        canvas.restoreState()

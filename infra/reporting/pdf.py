@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from infra.reporting.forms import Cell, Form, Format, Row, Section, Table
+from infra.reporting.forms import Cell, Form, Format, Heading, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
 
 FONT = "zhibao-cjk"
@@ -109,30 +109,12 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
 def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import Paragraph, Spacer
-    from reportlab.platypus import Table as Grid
 
     width, height = frame
     natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
     size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
-    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=19, alignment=1)
     small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10.5)
-    heading = form.heading
-    left = [f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）",
-            f"报告期：{heading.period}　　计量单位：{table.measure}"]
-    right = [f"表　　号：{heading.form_no}　　制定机关：{heading.authority}",
-             f"批准文号：{heading.approval_no}　　有效期至：{heading.valid_until}"]
-    block = Grid([[_text(a, small), _text(b, small, right=True)]
-                  for a, b in zip(left, right, strict=True)],
-                 colWidths=[width / 2, width / 2],
-                 style=[("FONT", (0, 0), (-1, -1), font, 8),
-                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                        ("TOPPADDING", (0, 0), (-1, -1), 0.5),
-                        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)])
-    flowables: list[Any] = [Paragraph(escape(table.title), title), Spacer(1, 3), block]
-    if heading.draft:
-        flowables.append(Paragraph(f"<font color='#C00000'>{DRAFT}</font>", small))
-    flowables.append(Spacer(1, 3))
+    flowables: list[Any] = [_captions(table, form.heading, font, width), Spacer(1, 3)]
     header_rows = 2 if table.groups else 1
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
@@ -147,6 +129,23 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
     if table.signature:
         flowables += [Spacer(1, 8), Paragraph(escape(signature_line()), small)]
     return flowables
+
+
+def _captions(table: Table, heading: Heading, font: str, width: float) -> Any:
+    """The table's title, the header block (填报单位, 报告期 and 计量单位 at the left; 表号,
+    制定机关, 批准文号 and 有效期至 at the right) and, on a draft, the notice."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Caption, Captions
+
+    lines = [Caption(19, 15, ((table.title, CENTRE),)), Caption(3, 0, ()),
+             Caption(11.5, 8, ((f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）", LEFT),
+                               (f"表　　号：{heading.form_no}　　制定机关：{heading.authority}",
+                                RIGHT))),
+             Caption(11.5, 8, ((f"报告期：{heading.period}　　计量单位：{table.measure}", LEFT),
+                               (f"批准文号：{heading.approval_no}　　有效期至："
+                                f"{heading.valid_until}", RIGHT)))]
+    if heading.draft:
+        lines.append(Caption(10.5, 8, ((DRAFT, LEFT),), "#C00000"))
+    return Captions(lines, width, font)
 
 
 def _points(cells: int, size: float) -> float:
@@ -230,15 +229,6 @@ def shown(value: Cell, kind: str) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
-
-
-def _text(text: str, style: Any, right: bool = False) -> Any:
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.platypus import Paragraph
-
-    if right:
-        style = ParagraphStyle("right", parent=style, alignment=2)
-    return Paragraph(escape(text), style)
 
 
 @cache
