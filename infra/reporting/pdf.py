@@ -15,7 +15,6 @@ a legible size); the report form is also fitted to two pages.
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from decimal import Decimal
 from functools import cache
 from itertools import accumulate
@@ -185,7 +184,7 @@ def _header(table: Table, edges: list[float], lettering: Any) -> Any:
         else:
             boxes.append(Box(edges[column], edges[column + span], lines, CENTRE,
                              height=groups_height))
-            boxes += [replace(box, top=groups_height, height=columns_height)
+            boxes += [box._replace(top=groups_height, height=columns_height)
                       for box in columns[column:column + span]]
         column += span
     return Band(groups_height + columns_height, tuple(boxes), GREY)
