@@ -67,9 +67,10 @@ def font_path(configured: Path | None) -> Path:
 @cache
 def _register(path: Path) -> str:
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
-    pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
+    from infra.reporting.fontsubsets import remembering_font
+
+    pdfmetrics.registerFont(remembering_font(FONT, str(path)))
     return FONT
 
 
@@ -101,8 +102,27 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
         canvas.drawCentredString(page[0] / 2, MARGIN - 4, f"第 {doc.page} 页")
         canvas.restoreState()
 
-    document.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    def first_page(canvas: Any, doc: Any) -> None:
+        from reportlab.pdfbase.pdfmetrics import getFont
+
+        from infra.reporting.fontsubsets import pin
+
+        pin(getFont(name), _common_text(form), canvas._doc)  # (the document's, not platypus')
+        decorate(canvas, doc)
+
+    document.build(story, onFirstPage=first_page, onLaterPages=decorate)
     return buffer.getvalue()
+
+
+def _common_text(form: Form) -> str:
+    """What every form of the same tables prints, whoever its unit: titles, headers, section
+    headings and the signature line — enough characters to fill the font's first subset."""
+    parts = [signature_line()]
+    for table in form.tables:
+        parts += [table.title, *(text for text, _ in table.groups),
+                  *(column.header for column in table.columns),
+                  *(row.title for row in table.rows if isinstance(row, Section))]
+    return "".join(parts)
 
 
 def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
