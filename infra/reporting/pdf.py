@@ -1,12 +1,14 @@
 """The PDF of a submission: the same form as the workbook (`infra.reporting.forms`), on
 landscape A4 — what gets printed, stamped and filed.
 
-ReportLab draws it (see pyproject.toml): its tables repeat their header rows on every page
-and break Chinese text anywhere, it embeds a subset of a TrueType font, and in its invariant
-mode the same document always gives the same bytes, so the PDF's SHA-256 is recorded with
-the submission. Chinese needs a CJK TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's
-fonts-wqy-microhei). ReportLab cannot embed the PostScript outlines of OpenType CJK fonts
-such as Noto Sans CJK, so a TrueType one it is.
+ReportLab draws it (see pyproject.toml): platypus flows the sections onto the pages, the
+tables themselves are drawn straight on the canvas (`infra.reporting.grid`: header rows
+repeated on every page, Chinese text broken anywhere), it embeds subsets of a TrueType font
+(`infra.reporting.fontsubsets`), and in its invariant mode the same document always gives
+the same bytes, so the PDF's SHA-256 is recorded with the submission. Chinese needs a CJK
+TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's fonts-wqy-microhei). ReportLab
+cannot embed the PostScript outlines of OpenType CJK fonts such as Noto Sans CJK, so a
+TrueType one it is.
 
 Every table is fitted to the page width (its columns and type shrink together, never below
 a legible size); the report form is also fitted to two pages.
