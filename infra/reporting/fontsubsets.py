@@ -38,7 +38,8 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
 
 
 def remembering_font(name: str, path: str) -> TTFont:
-    """A TrueType font (the first of a collection) whose subsets are made once."""
+    """A TrueType font (the first of a collection) whose subsets are made once (its file is
+    read a second time for the face, once a process: ReportLab makes its own face inside)."""
     font = TTFont(name, path, subfontIndex=0)
     font.face = RememberingFace(path, subfontIndex=0)
     return font

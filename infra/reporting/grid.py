@@ -113,6 +113,8 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
             fitting += 1
         if fitting == 0:
             return []
+        if fitting == len(self.body):
+            return [self]
         return [Grid(self.header, part, self.width, self.lettering, self._lines)
                 for part in (self.body[:fitting], self.body[fitting:])]
 

@@ -21,11 +21,14 @@ from decimal import Decimal
 from functools import cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from infra.reporting.forms import Cell, Form, Format, Heading, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
+
+if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
+    from infra.reporting.grid import Band, Captions, Grid, Lettering
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -152,7 +155,7 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
     return flowables
 
 
-def _captions(table: Table, heading: Heading, font: str, width: float) -> Any:
+def _captions(table: Table, heading: Heading, font: str, width: float) -> Captions:
     """The table's title, the header block (填报单位, 报告期 and 计量单位 at the left; 表号,
     制定机关, 批准文号 and 有效期至 at the right) and, on a draft, the notice."""
     from infra.reporting.grid import CENTRE, LEFT, RIGHT, Caption, Captions
@@ -173,7 +176,7 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Any:
+def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
@@ -186,7 +189,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     return Grid(_header(table, edges, lettering), body, width, lettering)
 
 
-def _header(table: Table, edges: list[float], lettering: Any) -> Any:
+def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
     """The column headers (centred, wrapped to their columns) under their groups, if any;
     a group of one column spans both header rows."""
     from infra.reporting.grid import CENTRE, Band, Box
@@ -197,7 +200,7 @@ def _header(table: Table, edges: list[float], lettering: Any) -> Any:
     if not table.groups:
         return Band(columns_height, tuple(columns), GREY)
     groups_height = lettering.height(1)
-    boxes: list[Any] = []
+    boxes = []
     column = 0
     for text, span in table.groups:
         lines = tuple(text.split("\n"))
@@ -212,7 +215,8 @@ def _header(table: Table, edges: list[float], lettering: Any) -> Any:
     return Band(groups_height + columns_height, tuple(boxes), GREY)
 
 
-def _band(table: Table, index: int, line: Row, edges: list[float], lettering: Any) -> Any:
+def _band(table: Table, index: int, line: Row, edges: list[float],
+          lettering: Lettering) -> Band:
     """One body row: a section's heading across the table, or a row of cells — numbers to
     the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
     wraps."""
@@ -233,7 +237,7 @@ def _band(table: Table, index: int, line: Row, edges: list[float], lettering: An
     return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
 
 
-def _lines(text: str, lettering: Any, width: float) -> tuple[str, ...]:
+def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
     return tuple(wrap(text, lettering.font, lettering.size, width - PAD).split("\n"))
 
 
