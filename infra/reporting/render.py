@@ -2,8 +2,8 @@
 costliest step of the cascade (pure Python), so a level with many units spreads it over
 worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`). A few are rendered in this
 process while no worker runs, where starting workers would cost more than it saves; once
-the workers run, every level with two forms or more goes to them (a county's or a city's
-form takes ten times a village's)."""
+the workers run, every form goes to them, a county's or the city's too (each takes ten
+times a village's, and this process would first have to load the PDF's font)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from infra.reporting.pdf import render_pdf
 from infra.reporting.xlsx import render_workbook
 
 IN_WORKERS = 16
-"""Forms to render before worker processes are worth starting; once started, two are."""
+"""Forms to render before worker processes are worth starting; once started, one is."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Renderer:
                               chunksize=max(1, count // (4 * self.workers)))
 
     def _in_workers(self, count: int) -> bool:
-        if self.workers <= 1 or count < 2:
+        if self.workers <= 1 or count == 0:
             return False
         return self._pool is not None or count >= IN_WORKERS
 
