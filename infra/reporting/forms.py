@@ -11,6 +11,7 @@ JSON; names stand wherever a person reads (an org's name, never its id).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -49,6 +50,9 @@ LABELS: dict[str, dict[str, str]] = {
 SECTIONS = {"A": "一、企业覆盖与自查自纠", "B": "二、隐患排查治理", "C": "三、重大隐患与挂牌督办",
             "D": "四、执法与问责", "E": "五、制度措施", "F": "六、过程指标"}
 FLOW_HEADINGS = {PeriodKind.MONTH: "本月", PeriodKind.QUARTER: "本季", PeriodKind.YEAR: "本年"}
+WIDE = re.compile("[\u2e81-\U0010ffff]")
+"""A character that takes two cells: CJK and everything after it (counted in C, not per
+character in Python: the workbook measures every wrapped text)."""
 SIGNATURES = ("单位负责人", "统计负责人", "填表人", "联系电话", "报出日期")
 
 
@@ -134,8 +138,8 @@ def width_of(value: Cell) -> int:
         return len(f"{value:,.2f}")
     if isinstance(value, int):
         return len(f"{value:,}")
-    return max((sum(2 if ord(char) > 0x2E80 else 1 for char in line)
-                for line in str(value).split("\n")), default=0)
+    return max((len(line) + len(WIDE.findall(line)) for line in str(value).split("\n")),
+               default=0)
 
 
 def label(group: str, value: Any) -> Any:

@@ -1,12 +1,14 @@
 """The PDF of a submission: the same form as the workbook (`infra.reporting.forms`), on
 landscape A4 — what gets printed, stamped and filed.
 
-ReportLab draws it (see pyproject.toml): its tables repeat their header rows on every page
-and break Chinese text anywhere, it embeds a subset of a TrueType font, and in its invariant
-mode the same document always gives the same bytes, so the PDF's SHA-256 is recorded with
-the submission. Chinese needs a CJK TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's
-fonts-wqy-microhei). ReportLab cannot embed the PostScript outlines of OpenType CJK fonts
-such as Noto Sans CJK, so a TrueType one it is.
+ReportLab draws it (see pyproject.toml): platypus flows the sections onto the pages, the
+tables themselves are drawn straight on the canvas (`infra.reporting.grid`: header rows
+repeated on every page, Chinese text broken anywhere), it embeds subsets of a TrueType font
+(`infra.reporting.fontsubsets`), and in its invariant mode the same document always gives
+the same bytes, so the PDF's SHA-256 is recorded with the submission. Chinese needs a CJK
+TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's fonts-wqy-microhei). ReportLab
+cannot embed the PostScript outlines of OpenType CJK fonts such as Noto Sans CJK, so a
+TrueType one it is.
 
 Every table is fitted to the page width (its columns and type shrink together, never below
 a legible size); the report form is also fitted to two pages.
@@ -17,13 +19,17 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from infra.reporting.forms import Cell, Form, Format, Section, Table
+from infra.reporting.forms import Cell, Form, Format, Heading, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
+
+if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
+    from infra.reporting.grid import Band, Captions, Grid, Lettering
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -38,6 +44,7 @@ CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
 ROW_PADDING = 1.8  # points of vertical padding in a row
 GREY = "#EDEDED"
+SECTION_GREY = "#F7F7F7"
 CELL_CHARS = 400
 """Longest text a PDF cell prints: a longer one (a description may have 4,000 characters,
 domain.values.MAX_TEXT) would make a row taller than a page. The JSON and the workbook
@@ -66,9 +73,10 @@ def font_path(configured: Path | None) -> Path:
 @cache
 def _register(path: Path) -> str:
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
-    pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
+    from infra.reporting.fontsubsets import remembering_font
+
+    pdfmetrics.registerFont(remembering_font(FONT, str(path)))
     return FONT
 
 
@@ -100,37 +108,38 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
         canvas.drawCentredString(page[0] / 2, MARGIN - 4, f"第 {doc.page} 页")
         canvas.restoreState()
 
-    document.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    def first_page(canvas: Any, doc: Any) -> None:
+        from reportlab.pdfbase.pdfmetrics import getFont
+
+        from infra.reporting.fontsubsets import pin
+
+        pin(getFont(name), _common_text(form), canvas._doc)  # (the document's, not platypus')
+        decorate(canvas, doc)
+
+    document.build(story, onFirstPage=first_page, onLaterPages=decorate)
     return buffer.getvalue()
+
+
+def _common_text(form: Form) -> str:
+    """What every form of the same tables prints, whoever its unit: titles, headers, section
+    headings and the signature line — enough characters to fill the font's first subset."""
+    parts = [signature_line()]
+    for table in form.tables:
+        parts += [table.title, *(text for text, _ in table.groups),
+                  *(column.header for column in table.columns),
+                  *(row.title for row in table.rows if isinstance(row, Section))]
+    return "".join(parts)
 
 
 def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import Paragraph, Spacer
-    from reportlab.platypus import Table as Grid
 
     width, height = frame
     natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
     size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
-    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=19, alignment=1)
     small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10.5)
-    heading = form.heading
-    left = [f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）",
-            f"报告期：{heading.period}　　计量单位：{table.measure}"]
-    right = [f"表　　号：{heading.form_no}　　制定机关：{heading.authority}",
-             f"批准文号：{heading.approval_no}　　有效期至：{heading.valid_until}"]
-    block = Grid([[_text(a, small), _text(b, small, right=True)]
-                  for a, b in zip(left, right, strict=True)],
-                 colWidths=[width / 2, width / 2],
-                 style=[("FONT", (0, 0), (-1, -1), font, 8),
-                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                        ("TOPPADDING", (0, 0), (-1, -1), 0.5),
-                        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)])
-    flowables: list[Any] = [Paragraph(escape(table.title), title), Spacer(1, 3), block]
-    if heading.draft:
-        flowables.append(Paragraph(f"<font color='#C00000'>{DRAFT}</font>", small))
-    flowables.append(Spacer(1, 3))
+    flowables: list[Any] = [_captions(table, form.heading, font, width), Spacer(1, 3)]
     header_rows = 2 if table.groups else 1
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
@@ -139,7 +148,7 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    flowables.append(_grid(table, font, size, leading, width, header_rows))
+    flowables.append(_grid(table, font, size, leading, width))
     if table.note:
         flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
     if table.signature:
@@ -147,61 +156,90 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
     return flowables
 
 
+def _captions(table: Table, heading: Heading, font: str, width: float) -> Captions:
+    """The table's title, the header block (填报单位, 报告期 and 计量单位 at the left; 表号,
+    制定机关, 批准文号 and 有效期至 at the right) and, on a draft, the notice."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Caption, Captions
+
+    lines = [Caption(19, 15, ((table.title, CENTRE),)), Caption(3, 0, ()),
+             Caption(11.5, 8, ((f"填报单位（盖章）：{heading.unit}（{heading.unit_code}）", LEFT),
+                               (f"表　　号：{heading.form_no}　　制定机关：{heading.authority}",
+                                RIGHT))),
+             Caption(11.5, 8, ((f"报告期：{heading.period}　　计量单位：{table.measure}", LEFT),
+                               (f"批准文号：{heading.approval_no}　　有效期至："
+                                f"{heading.valid_until}", RIGHT)))]
+    if heading.draft:
+        lines.append(Caption(10.5, 8, ((DRAFT, LEFT),), "#C00000"))
+    return Captions(lines, width, font)
+
+
 def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float,
-          header_rows: int) -> Any:
-    from reportlab.lib import colors
-    from reportlab.platypus import Table as Grid
+def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
+    from infra.reporting.grid import Band, Box, Grid, Lettering
 
-    widths = [_points(column.width, size) for column in table.columns]
-    stretch = width / sum(widths)  # fill the page width exactly
-    widths = [w * stretch for w in widths]
-    style = [("FONT", (0, 0), (-1, -1), font, size, leading),
-             ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
-             ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor(GREY)),
-             ("ALIGN", (0, 0), (-1, header_rows - 1), "CENTER"),
-             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-             ("TOPPADDING", (0, 0), (-1, -1), ROW_PADDING / 3),
-             ("BOTTOMPADDING", (0, 0), (-1, -1), 2 * ROW_PADDING / 3),
-             ("LEFTPADDING", (0, 0), (-1, -1), PAD / 2),
-             ("RIGHTPADDING", (0, 0), (-1, -1), PAD / 2)]
-    style += [("ALIGN", (index, header_rows), (index, -1), "RIGHT")
-              for index, column in enumerate(table.columns) if column.format in NUMBERS]
-    rows: list[list[Any]] = []
-    if table.groups:
-        top: list[Any] = []
-        column = 0
-        for text, span in table.groups:
-            top += [text] + [""] * (span - 1)
-            end = column + span - 1
-            style.append(("SPAN", (column, 0), (end, 0 if span > 1 else 1)))
-            column += span
-        rows.append(top)
-    rows.append([wrap(column.header, font, size, w - PAD)
-                 for column, w in zip(table.columns, widths, strict=True)])
-    for index, line in enumerate(table.rows, start=header_rows):
-        if isinstance(line, Section):
-            rows.append([line.title] + [""] * (len(table.columns) - 1))
-            style += [("SPAN", (0, index), (-1, index)),
-                      ("BACKGROUND", (0, index), (-1, index), colors.HexColor("#F7F7F7"))]
-            continue
-        cells = []
-        for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
-            text = shown(value, table.format_of(index - header_rows, column_index))
-            if len(text) > CELL_CHARS:
-                text = text[:CELL_CHARS] + ELIDED
-            if text == "—":  # not applicable: centred, as forms show it
-                style.append(("ALIGN", (column_index, index), (column_index, index), "CENTER"))
-            cells.append(wrap(text, font, size, widths[column_index] - PAD)
-                         if column.wrap else text)
-        rows.append(cells)
+    natural = [_points(column.width, size) for column in table.columns]
+    stretch = width / sum(natural)  # fill the page width exactly
+    edges = list(accumulate((w * stretch for w in natural), initial=0.0))
+    lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
+    body = [_band(table, index, line, edges, lettering) for index, line in enumerate(table.rows)]
     if not table.rows:
-        rows.append(["（本期无）"] + [""] * (len(table.columns) - 1))
-        style.append(("SPAN", (0, header_rows), (-1, header_rows)))
-    return Grid(rows, colWidths=widths, repeatRows=header_rows, style=style)
+        body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
+    return Grid(_header(table, edges, lettering), body, width, lettering)
+
+
+def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
+    """The column headers (centred, wrapped to their columns) under their groups, if any;
+    a group of one column spans both header rows."""
+    from infra.reporting.grid import CENTRE, Band, Box
+
+    columns = [Box(left, right, _lines(column.header, lettering, right - left), CENTRE)
+               for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
+    columns_height = lettering.height(max(len(box.lines) for box in columns))
+    if not table.groups:
+        return Band(columns_height, tuple(columns), GREY)
+    groups_height = lettering.height(1)
+    boxes = []
+    column = 0
+    for text, span in table.groups:
+        lines = tuple(text.split("\n"))
+        if span == 1:
+            boxes.append(Box(edges[column], edges[column + 1], lines, CENTRE))
+        else:
+            boxes.append(Box(edges[column], edges[column + span], lines, CENTRE,
+                             height=groups_height))
+            boxes += [box._replace(top=groups_height, height=columns_height)
+                      for box in columns[column:column + span]]
+        column += span
+    return Band(groups_height + columns_height, tuple(boxes), GREY)
+
+
+def _band(table: Table, index: int, line: Row, edges: list[float],
+          lettering: Lettering) -> Band:
+    """One body row: a section's heading across the table, or a row of cells — numbers to
+    the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
+    wraps."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
+
+    if isinstance(line, Section):
+        return Band(lettering.height(1), (Box(0.0, edges[-1], (line.title,)),), SECTION_GREY)
+    boxes = []
+    for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
+        text = shown(value, table.format_of(index, column_index))
+        if len(text) > CELL_CHARS:
+            text = text[:CELL_CHARS] + ELIDED
+        left, right = edges[column_index], edges[column_index + 1]
+        align = CENTRE if text == "—" else RIGHT if column.format in NUMBERS else LEFT
+        lines = (_lines(text, lettering, right - left) if column.wrap
+                 else tuple(text.split("\n")))
+        boxes.append(Box(left, right, lines, align))
+    return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
+
+
+def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
+    return tuple(wrap(text, lettering.font, lettering.size, width - PAD).split("\n"))
 
 
 def shown(value: Cell, kind: str) -> str:
@@ -219,15 +257,6 @@ def shown(value: Cell, kind: str) -> str:
     return str(value)
 
 
-def _text(text: str, style: Any, right: bool = False) -> Any:
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.platypus import Paragraph
-
-    if right:
-        style = ParagraphStyle("right", parent=style, alignment=2)
-    return Paragraph(escape(text), style)
-
-
 @cache
 def _char_width(char: str, font: str, size: float) -> float:
     from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -238,7 +267,7 @@ def _char_width(char: str, font: str, size: float) -> float:
 @cache
 def wrap(text: str, font: str, size: float, width: float) -> str:
     """The text broken into lines that fit `width` points (anywhere, as Chinese breaks),
-    keeping its own line breaks; ReportLab's table draws each line."""
+    keeping its own line breaks; the grid draws each line."""
     lines = []
     for paragraph in text.split("\n"):
         line, used = [], 0.0

@@ -1,11 +1,13 @@
 """The printed forms of many submissions at once: rendering a workbook and a PDF is the
 costliest step of the cascade (pure Python), so a level with many units spreads it over
-worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`); a few are rendered in this
-process, where starting workers would cost more than it saves."""
+worker processes, one per CPU (`ZHIBAO_REPORT_WORKERS`). A few are rendered in this
+process while no worker runs, where starting workers would cost more than it saves; once
+the workers run, every form goes to them, a county's or the city's too (each takes ten
+times a village's, and this process would first have to load the PDF's font)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -17,7 +19,7 @@ from infra.reporting.pdf import render_pdf
 from infra.reporting.xlsx import render_workbook
 
 IN_WORKERS = 16
-"""Forms to render before worker processes are worth starting."""
+"""Forms to render before worker processes are worth starting; once started, one is."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,23 @@ class Renderer:
 
     def render(self, jobs: Sequence[Job]) -> list[dict[str, bytes]]:
         """Each job's files, in order."""
-        if self.workers <= 1 or len(jobs) < IN_WORKERS:
-            return [render(job, self.settings, self.font) for job in jobs]
+        return list(self.start(jobs))
+
+    def start(self, jobs: Sequence[Job]) -> Iterator[dict[str, bytes]]:
+        """Each job's files, in order, as they are ready: in the workers, every job is under
+        way on return, so this process can go on with other work meanwhile."""
+        if not self._in_workers(len(jobs)):
+            return iter([render(job, self.settings, self.font) for job in jobs])
         if self._pool is None:  # spawned: a forked child would share the database handles
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
         count = len(jobs)
-        return list(self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
-                                   chunksize=max(1, count // (4 * self.workers))))
+        return self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
+                              chunksize=max(1, count // (4 * self.workers)))
+
+    def _in_workers(self, count: int) -> bool:
+        if self.workers <= 1 or count == 0:
+            return False
+        return self._pool is not None or count >= IN_WORKERS
 
     def close(self) -> None:
         if self._pool is not None:

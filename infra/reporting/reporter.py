@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -161,12 +161,10 @@ class Reporter:
                 assembler, units = self._assembler(
                     period, False, lambda a, lv=level: a.tree.at_level(lv), facts)
                 facts = assembler.facts or facts
-                for start in range(0, len(units), CHUNK):
-                    for submitted in self._submit(assembler, units[start:start + CHUNK],
-                                                  ZHIBAO, False, renderer):
-                        done.append(submitted)
-                        if progress is not None:
-                            progress(submitted)
+                for submitted in self._submit_level(assembler, units, renderer):
+                    done.append(submitted)
+                    if progress is not None:
+                        progress(submitted)
         finally:
             renderer.close()
         return self._with_bundles(period, done)
@@ -210,17 +208,42 @@ class Reporter:
     def _folder(self, period: str, unit: Unit) -> Path:
         return self.output_dir / "reports" / period / unit.code
 
+    def _submit_level(self, assembler: Assembler, units: Sequence[Unit],
+                      renderer: Renderer) -> Iterator[Submitted]:
+        """A level's submissions, CHUNK units at a time; each chunk is assembled while the
+        workers render the one before it, so that this process's share of the work (about
+        a third) overlaps theirs."""
+        waiting: Started | None = None
+        for start in range(0, len(units), CHUNK):
+            started = self._start(assembler, units[start:start + CHUNK], False, renderer)
+            if waiting is not None:
+                yield from self._finish(assembler, waiting, ZHIBAO, False)
+            waiting = started
+        if waiting is not None:
+            yield from self._finish(assembler, waiting, ZHIBAO, False)
+
     def _submit(self, assembler: Assembler, units: Sequence[Unit], issuer: Issuer,
                 draft: bool, renderer: Renderer) -> list[Submitted]:
         """Each unit's submission: skipped when its latest version is still it, else
         assembled, rendered (the units together), recorded and written, in that order —
         nothing is recorded for a unit whose files could not be rendered."""
+        return self._finish(assembler, self._start(assembler, units, draft, renderer),
+                            issuer, draft)
+
+    def _start(self, assembler: Assembler, units: Sequence[Unit], draft: bool,
+               renderer: Renderer) -> Started:
+        """The units assembled (or found unchanged) and their rendering under way."""
         prepared = [self._prepare(assembler, unit, draft) for unit in units]
-        jobs = [item for item in prepared if isinstance(item, Prepared)]
-        rendered = iter(renderer.render([item.job for item in jobs]))
+        jobs = [item.job for item in prepared if isinstance(item, Prepared)]
+        return Started(prepared, renderer.start(jobs))
+
+    def _finish(self, assembler: Assembler, started: Started, issuer: Issuer,
+                draft: bool) -> list[Submitted]:
+        """Once every file of the units is rendered, each recorded and written."""
+        rendered = iter(list(started.rendering))
         return [item if isinstance(item, Submitted)
                 else self._complete(assembler, item, next(rendered), issuer, draft)
-                for item in prepared]
+                for item in started.prepared]
 
     def _prepare(self, assembler: Assembler, unit: Unit, draft: bool) -> Prepared | Submitted:
         latest = assembler.latest(unit)
@@ -328,6 +351,14 @@ class Prepared:
                    f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json")
 
 
+@dataclass(frozen=True)
+class Started:
+    """Units assembled, or found unchanged, and their files being rendered."""
+
+    prepared: list[Prepared | Submitted]
+    rendering: Iterator[dict[str, bytes]]  # the prepared ones' files, in order
+
+
 def _diff(changes: Changes, latest: Known) -> bytes:
     """A correction's differences from the version it supersedes, numbers as numbers."""
     figures, rows = changes
@@ -400,3 +431,4 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
             raise DomainError(rejected.field, str(rejected), rejected.code)
         recorded += result.events
     return recorded
+

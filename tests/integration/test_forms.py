@@ -188,3 +188,24 @@ def test_worker_processes_render_the_same_bytes(town: Any, app: Zhibao,
     finally:
         pool.close()
     assert inline[0][".pdf"] != inline[1][".pdf"]  # (their properties say which copy)
+
+
+def test_once_the_workers_run_a_single_form_goes_to_them(town: Any, app: Zhibao,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The city alone at its level renders in the running workers, not in this process
+    (which would first load the font while the workers sat idle)."""
+    import infra.reporting.render as rendering
+
+    jobs = [rendering.Job(document_of(town), f"v1; copy {n}") for n in range(2)]
+    monkeypatch.setattr(rendering, "IN_WORKERS", 2)
+    pool = rendering.Renderer(FormSettings(), font_path(app.settings.pdf_font), 2)
+    try:
+        first = pool.render(jobs)  # starts the workers
+
+        def in_this_process(*args: Any) -> bytes:
+            raise AssertionError("rendered in this process")
+
+        monkeypatch.setattr(rendering, "render_pdf", in_this_process)  # (not the workers')
+        assert pool.render(jobs[:1]) == first[:1]
+    finally:
+        pool.close()

@@ -1,0 +1,60 @@
+"""The PDF font's subsets, made and compressed once per process, for `infra.reporting.pdf`.
+
+ReportLab embeds a TrueType font as subsets of at most 256 characters, numbered in the order
+the document first uses them, and makes and compresses each subset anew for every PDF: a
+third of a village form's time. When a form first uses (`pin`s) the text every form of its
+shape prints — titles, headers, labels, in the same order — its first subset is the same as
+every other such form's, so it is made and compressed once; later subsets, which hold the
+unit's own names, are made as before. A cached subset is byte for byte what ReportLab makes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from functools import lru_cache
+from typing import Any
+
+from reportlab.pdfbase.pdfdoc import PDFName
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
+
+KEPT = 16  # subsets kept per process (≈ 90 kB each, raw and compressed)
+
+
+class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no type hints)
+    """A font file whose subsets are made and compressed once."""
+
+    def makeSubset(self, subset: list[int]) -> bytes:
+        return _made(self, tuple(subset))
+
+    def addSubsetObjects(self, doc: Any, fontname: str, subset: list[int]) -> Any:
+        """ReportLab's subset objects, with the font file's stream compressed already."""
+        reference = super().addSubsetObjects(doc, fontname, subset)
+        if doc.compression:
+            descriptor = doc.idToObject[reference.name]
+            stream = doc.idToObject[descriptor.dict["FontFile2"].name]
+            stream.content = _compressed(self, tuple(subset))
+            stream.dictionary["Filter"] = PDFName("FlateDecode")  # (so not compressed again)
+        return reference
+
+
+def remembering_font(name: str, path: str) -> TTFont:
+    """A TrueType font (the first of a collection) whose subsets are made once (its file is
+    read a second time for the face, once a process: ReportLab makes its own face inside)."""
+    font = TTFont(name, path, subfontIndex=0)
+    font.face = RememberingFace(path, subfontIndex=0)
+    return font
+
+
+def pin(font: TTFont, text: str, document: Any) -> None:
+    """Number the characters of `text` first in the document's subsets of the font."""
+    font.splitString(text, document)
+
+
+@lru_cache(maxsize=KEPT)
+def _made(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
+    return TTFontFace.makeSubset(face, list(subset))  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=KEPT)
+def _compressed(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
+    return zlib.compress(_made(face, subset))
