@@ -24,15 +24,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID
 
 import psycopg
 
 from bench.bench_projection import big_store
 from bench.harness import PG_BENCH_URL, Result, timed
 from domain import commands as c
+from domain.authority import Role
 from domain.base import SHANGHAI, micros
 from infra.intake.service import Zhibao
+from infra.intake.unit_of_work import Issuer
 from infra.reporting.reporter import Reporter, catch_up, open_views
 from infra.settings import Settings
 from projections.stats import Window, figures, tally
@@ -100,17 +101,18 @@ def more_events(app: Zhibao, views: ViewStore, share: float, late: float) -> int
     discovered in January 2022 — or, `late` of them, on 31 December 2021 and recorded only
     now — recorded on 11 January. Returns how many events were recorded."""
     rng = random.Random(14 + int(late * 1000))
-    with views.snapshot() as tx:
-        enterprises = [e for (e,) in tx.rows("SELECT enterprise_id FROM view_enterprises "
-                                             "ORDER BY enterprise_id")]
+    app.refresh_directory()
+    principals = {person.org_id: Issuer(person.person_id)  # each enterprise's 主要负责人
+                  for person in app.directory.persons.values()
+                  if Role.ENTERPRISE_PRINCIPAL in person.roles}
+    enterprises = sorted(principals)
     wanted = int(app.recorder.max_notification_id() * share)
     commands = []
     for number in range(1, wanted + 1):
         found = (datetime(2021, 12, 31, 15, tzinfo=SHANGHAI) if rng.random() < late else
                  datetime(2022, 1, rng.randint(1, 9), 10, tzinfo=SHANGHAI))
-        enterprise = UUID(rng.choice(enterprises))
-        commands.append((number, c.ReportHazard(
-            actor=c.ActorIn(person_id="负责人", org_id=enterprise, role="enterprise_principal"),
+        enterprise = rng.choice(enterprises)
+        commands.append((number, principals[enterprise], c.ReportHazard(
             enterprise_id=enterprise, channel="self_inspection", discovered_at=found,
             description="消防通道堵塞", category="unsafe_condition")))
     app.clock = lambda: datetime(2022, 1, 11, 9, tzinfo=SHANGHAI)
