@@ -65,7 +65,8 @@ class CatchUp:
 class Projector:
     def __init__(self, recorder: ApplicationRecorder, store: ViewStore, page_size: int = 10_000,
                  database_url: str | None = None, workers: int = 0,
-                 parallel_from: int = PARALLEL_FROM) -> None:
+                 parallel_from: int = PARALLEL_FROM,
+                 pages_per_commit: int = PAGES_PER_COMMIT) -> None:
         """`database_url` (the store's) lets worker processes read it; `workers` 0 means
         one per CPU."""
         self.recorder = recorder
@@ -74,6 +75,7 @@ class Projector:
         self.database_url = database_url
         self.workers = workers or os.cpu_count() or 1
         self.parallel_from = parallel_from
+        self.pages_per_commit = pages_per_commit
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Fold everything recorded since the views' position."""
@@ -96,7 +98,7 @@ class Projector:
 
     def _write(self, pages: Iterator[Folded], head: int, applied: Applied,
                progress: Progress | None) -> tuple[int, int]:
-        """Write folded pages in log order as they come, up to `PAGES_PER_COMMIT` in one
+        """Write folded pages in log order as they come, up to `pages_per_commit` in one
         transaction that also advances the position; returns the last position and the
         number of pages."""
         position, written = self.store.position(STORE_FEED), 0
@@ -104,7 +106,7 @@ class Projector:
             committed: list[tuple[int, Applied]] = []
             with self.store.transaction() as tx:
                 for reached, rows, page_applied in chain(
-                        [first], islice(pages, PAGES_PER_COMMIT - 1)):
+                        [first], islice(pages, self.pages_per_commit - 1)):
                     Batch.from_lists(rows).write(tx)
                     committed.append((reached, page_applied))
                 position = committed[-1][0]

@@ -175,7 +175,7 @@ from projections.runner import Projector
 from projections.store import ViewStore
 app = Zhibao(Settings(database_url=sys.argv[1]))
 views = ViewStore(sys.argv[2])
-Projector(app.recorder, views, page_size=1).catch_up(
+Projector(app.recorder, views, page_size=1, pages_per_commit=2).catch_up(
     lambda position, head: print(position, flush=True))
 """
 
@@ -193,7 +193,7 @@ def test_kill_9_mid_batch_then_restart_equals_a_clean_rebuild(
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert child.stdout is not None
-        for _ in range(rng.randint(1, 4)):  # some commits (of several pages), then killed anywhere
+        for _ in range(rng.randint(5, 20)):  # some commits (of two pages), then killed anywhere
             child.stdout.readline()
         time.sleep(rng.uniform(0, 0.01))
         child.send_signal(signal.SIGKILL)
