@@ -34,21 +34,21 @@ class EventRecord:
         return event_id(self.originator_id, self.originator_version)
 
 
-ENVELOPE_FIELDS = ("occurred_at", "timestamp", "unit_code", "actor", "command_id")
-
-
 def from_notification(notification: Notification) -> EventRecord:
-    payload = event_payload(notification.state)
+    data = event_payload(notification.state)  # the envelope's fields are taken out of it
     originator_id = notification.originator_id
     assert isinstance(originator_id, UUID)
+    occurred_at, recorded_at = data.pop("occurred_at"), data.pop("timestamp")
+    unit_code, actor = data.pop("unit_code"), data.pop("actor")
+    data.pop("command_id", None)
     return EventRecord(
         position=notification.id,
         event_type=event_type(notification.topic),
         originator_id=originator_id,
         originator_version=notification.originator_version,
-        occurred_at=datetime.fromisoformat(payload["occurred_at"]),
-        recorded_at=datetime.fromisoformat(payload["timestamp"]),
-        unit_code=payload["unit_code"],
-        actor_org_id=payload["actor"]["org_id"],
-        data={k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS},
+        occurred_at=datetime.fromisoformat(occurred_at),
+        recorded_at=datetime.fromisoformat(recorded_at),
+        unit_code=unit_code,
+        actor_org_id=actor["org_id"],
+        data=data,
     )

@@ -1,12 +1,13 @@
 """The projector: keeps the views caught up with the store's notification log.
 
-It reads the log in pages of positions (`select_notifications`; the SQLite recorder has no
-subscriptions) and applies each page as one transaction that also advances the position,
-so after a crash — even `kill -9` in the middle of a page — the views hold exactly the pages
-before it and the next run resumes there: every event is applied exactly once. Memory is
-bounded by the page size, whatever the length of the log.
+It reads the log in pages of positions (`range_except`, without the event types the views
+never use; the SQLite recorder has no subscriptions) and writes up to `PAGES_PER_COMMIT`
+pages, one after another as they come, in one transaction that also advances the position,
+so after a crash — even `kill -9` in the middle of a transaction — the views hold exactly the
+transactions before it and the next run resumes there: every event is applied exactly once.
+Memory is bounded by the page size, whatever the length of the log.
 
-Reading and folding cost several times the writing, so a long backlog (a rebuild, a first
+Reading and folding cost about twice the writing, so a long backlog (a rebuild, a first
 catch-up) is read and folded by worker processes, a page each, while this process writes
 the pages in log order; a short one is folded here. Workers are spawned (a forked child
 would share this process's database connections), so a script calling the projector needs
@@ -24,13 +25,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from itertools import islice
+from functools import cache
+from itertools import chain, islice
 from multiprocessing import get_context
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.utils import get_topic
 
+from domain.event_types import event_classes
 from infra.store.databases import open_reader
+from infra.store.log import range_except
 from infra.store.records import event_type
 from projections.events import EventRecord, from_notification
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
@@ -42,7 +47,12 @@ log = logging.getLogger("zhibao.projections")
 
 PARALLEL_FROM = 50_000
 """Backlogs at least this long are folded by worker processes (starting them costs ~1 s)."""
-Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # last position, rows, counts
+PAGES_PER_COMMIT = 10
+"""Pages written in one transaction. Rows keyed by random ids land all over each table, so
+each commit writes out most of the table pages again: at one commit a page, committing was
+half of a rebuild's writing on SQLite; a commit every 5 pages cut the writing by a third,
+every 20 by almost half."""
+Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # position reached, rows, counts
 
 
 @dataclass(frozen=True)
@@ -55,16 +65,17 @@ class CatchUp:
 class Projector:
     def __init__(self, recorder: ApplicationRecorder, store: ViewStore, page_size: int = 10_000,
                  database_url: str | None = None, workers: int = 0,
-                 parallel_from: int = PARALLEL_FROM) -> None:
+                 parallel_from: int = PARALLEL_FROM,
+                 pages_per_commit: int = PAGES_PER_COMMIT) -> None:
         """`database_url` (the store's) lets worker processes read it; `workers` 0 means
         one per CPU."""
         self.recorder = recorder
         self.store = store
-        self.writer = ViewWriter(store)
         self.page_size = page_size
         self.database_url = database_url
         self.workers = workers or os.cpu_count() or 1
         self.parallel_from = parallel_from
+        self.pages_per_commit = pages_per_commit
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Fold everything recorded since the views' position."""
@@ -85,17 +96,24 @@ class Projector:
             self.store.analyze()
         return CatchUp(position, applied, in_workers)
 
-    def _write(self, pages: Iterable[Folded], head: int, applied: Applied,
+    def _write(self, pages: Iterator[Folded], head: int, applied: Applied,
                progress: Progress | None) -> tuple[int, int]:
-        """Write folded pages in log order, each with its position; returns the last
-        position and the number of pages."""
+        """Write folded pages in log order as they come, up to `pages_per_commit` in one
+        transaction that also advances the position; returns the last position and the
+        number of pages."""
         position, written = self.store.position(STORE_FEED), 0
-        for last, rows, page_applied in pages:
-            self.writer.write(Batch.from_lists(rows),
-                              track=lambda tx, last=last: tx.track(STORE_FEED, last))
-            applied.merge(page_applied)
-            written += 1
-            position = last
+        for first in pages:
+            committed: list[tuple[int, Applied]] = []
+            with self.store.transaction() as tx:
+                for reached, rows, page_applied in chain(
+                        [first], islice(pages, self.pages_per_commit - 1)):
+                    Batch.from_lists(rows).write(tx)
+                    committed.append((reached, page_applied))
+                position = committed[-1][0]
+                tx.track(STORE_FEED, position)
+            for _, page_applied in committed:
+                applied.merge(page_applied)
+            written += len(committed)
             if progress is not None:
                 progress(position, max(head, position))
         return position, written
@@ -123,9 +141,7 @@ class Projector:
 
     def _here(self, position: int, head: int) -> Iterator[Folded]:
         for after, through in self._ranges(position, head):
-            folded = fold_range(self.recorder, after, through)
-            if folded is not None:
-                yield folded
+            yield fold_range(self.recorder, after, through)
 
     def _in_workers(self, position: int, head: int) -> Iterator[Folded]:
         """Pages folded by worker processes, a few ahead, yielded in log order."""
@@ -134,23 +150,26 @@ class Projector:
                                  initializer=_open_recorder,
                                  initargs=(self.database_url,)) as pool:
             ranges = self._ranges(position, head)
-            pending: deque[Future[Folded | None]] = deque(
+            pending: deque[Future[Folded]] = deque(
                 pool.submit(_fold_in_worker, *r) for r in islice(ranges, 2 * self.workers))
             while pending:
                 folded = pending.popleft().result()
                 pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
-                if folded is not None:
-                    yield folded
+                yield folded
 
 
-def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded | None:
-    """The events at positions (after, through] folded into rows; None if there are none."""
-    page = recorder.select_notifications(start=after, stop=through, limit=through - after,
-                                         inclusive_of_start=False)
-    if not page:
-        return None
+def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded:
+    """The events at positions (after, through] folded into rows; those of ignored types
+    are not even read."""
+    page = range_except(recorder, after, through, ignored_topics())
     batch, applied = fold_batch(records(page))
-    return page[-1].id, batch.as_lists(), applied
+    return through, batch.as_lists(), applied
+
+
+@cache
+def ignored_topics() -> tuple[str, ...]:
+    """The stored topics of the `IGNORED` event types."""
+    return tuple(sorted(get_topic(event_classes()[name]) for name in IGNORED))
 
 
 _worker_recorder: ApplicationRecorder | None = None
@@ -162,7 +181,7 @@ def _open_recorder(database_url: str) -> None:
     _worker_recorder = open_reader(database_url)
 
 
-def _fold_in_worker(after: int, through: int) -> Folded | None:
+def _fold_in_worker(after: int, through: int) -> Folded:
     assert _worker_recorder is not None
     return fold_range(_worker_recorder, after, through)
 

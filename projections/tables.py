@@ -49,7 +49,7 @@ class Table:
         (a later event sets it). A name that is not a column is an error, not a lost value."""
         if not values.keys() <= self._names:
             raise KeyError(f"{self.name} has no column {sorted(values.keys() - self._names)}")
-        return tuple(values.get(name) for name in self.column_names)
+        return tuple(map(values.get, self.column_names))
 
     @cached_property
     def _names(self) -> frozenset[str]:

@@ -26,7 +26,7 @@ from infra.intake.service import Zhibao
 from infra.settings import get_settings
 from projections.events import EventRecord
 from projections.fold import ViewWriter
-from projections.runner import Projector, project_records, records
+from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
 from projections.store import STORE_FEED, ViewStore, views_url_for
 from projections.tables import TABLES
 from tests.conftest import PG_ADMIN_URL, FakeClock
@@ -95,7 +95,8 @@ def test_catch_up_in_small_pages_equals_a_rebuild(world: Zhibao, views: ViewStor
         lambda position, head: seen.append((position, head)))
     head = world.recorder.max_notification_id()
     assert small.position == head == views.position(STORE_FEED)
-    assert seen[-1] == (head, head) and len(seen) == -(-head // 7)
+    pages = -(-head // 7)
+    assert seen[-1] == (head, head) and len(seen) == -(-pages // PAGES_PER_COMMIT) > 1
     assert Projector(world.recorder, views).catch_up().applied.folded == 0  # nothing new
 
     rebuilt = Projector(world.recorder, fresh_views, page_size=1000).rebuild()
@@ -106,15 +107,17 @@ def test_catch_up_in_small_pages_equals_a_rebuild(world: Zhibao, views: ViewStor
 
 def test_worker_processes_fold_the_same_views(world: Zhibao, database_url: str,
                                               views: ViewStore, fresh_views: ViewStore) -> None:
-    """A long backlog is read and folded by worker processes, written here in log order.
-    Four workers open the store at once (on PostgreSQL they once raced each other's DDL
-    and every page fell back to this process)."""
+    """A long backlog is read and folded by worker processes, written here in log order,
+    several pages to a commit. Four workers open the store at once (on PostgreSQL they
+    once raced each other's DDL and every page fell back to this process)."""
     parallel = Projector(world.recorder, views, page_size=40, database_url=database_url,
                          workers=4, parallel_from=0)
     positions: list[int] = []
     done = parallel.catch_up(lambda position, head: positions.append(position))
-    assert positions == sorted(positions) and done.position == world.recorder.max_notification_id()
-    assert done.pages_in_workers == len(positions) > 4
+    head = world.recorder.max_notification_id()
+    assert positions == sorted(positions) and positions[-1] == done.position == head
+    assert done.pages_in_workers == -(-head // 40) > 4
+    assert len(positions) == -(-done.pages_in_workers // PAGES_PER_COMMIT)
     Projector(world.recorder, fresh_views).rebuild()
     assert dump(views) == dump(fresh_views)
 
@@ -172,7 +175,7 @@ from projections.runner import Projector
 from projections.store import ViewStore
 app = Zhibao(Settings(database_url=sys.argv[1]))
 views = ViewStore(sys.argv[2])
-Projector(app.recorder, views, page_size=1).catch_up(
+Projector(app.recorder, views, page_size=1, pages_per_commit=2).catch_up(
     lambda position, head: print(position, flush=True))
 """
 
@@ -190,7 +193,7 @@ def test_kill_9_mid_batch_then_restart_equals_a_clean_rebuild(
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert child.stdout is not None
-        for _ in range(rng.randint(5, 40)):  # some pages committed, then killed anywhere
+        for _ in range(rng.randint(5, 20)):  # some commits (of two pages), then killed anywhere
             child.stdout.readline()
         time.sleep(rng.uniform(0, 0.01))
         child.send_signal(signal.SIGKILL)
