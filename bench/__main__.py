@@ -35,6 +35,8 @@ def main() -> int:
                              "province: 10 counties × 8 towns × 20 villages)")
     parser.add_argument("--keep", action="store_true",
                         help="province: build its store once into a kept schema, reuse it after")
+    parser.add_argument("--stages", help="province: which derived stages, comma-separated "
+                                          "(projection,verify,relay,cascade,export; default all)")
     args = parser.parse_args()
     # read by bench_province, here and in a process apart
     if args.scale:
@@ -43,6 +45,8 @@ def main() -> int:
         os.environ["BENCH_SHAPE"] = args.shape
     if args.keep:
         os.environ["BENCH_KEEP"] = "1"
+    if args.stages:
+        os.environ["BENCH_STAGES"] = args.stages
     stores = args.store or ["sqlite", "postgres"]
     names = args.names or available()
     if len(names) > 1:

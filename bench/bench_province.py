@@ -67,6 +67,16 @@ def shape_name() -> str:
     return os.environ.get("BENCH_SHAPE", "province")
 
 
+STAGES = ("projection", "verify", "relay", "cascade", "export")
+
+
+def chosen() -> tuple[str, ...]:
+    """The derived stages to measure: `--stages a,b` (BENCH_STAGES), default all of
+    `STAGES` (relay includes the consumer of one county)."""
+    text = os.environ.get("BENCH_STAGES")
+    return tuple(text.split(",")) if text else STAGES
+
+
 def run(stores: list[str]) -> list[Result]:
     if "postgres" not in stores:
         return []
@@ -115,19 +125,19 @@ def _measure_kept(work: Path, broker: Broker) -> list[Result]:
 
 
 def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> list[Result]:
-    """The stages with targets first (the views' rebuild, the cascade from them, verify),
-    then relay and consumer, and last the export (it snapshots the cascade's submissions,
-    and is the longest); each result is also printed to stderr as it comes, since the
-    whole run takes long."""
+    """The chosen stages (`chosen()`), those with targets first: the views' rebuild,
+    verify, relay and a consumer, then the cascade from the rebuilt views and the export (it
+    snapshots the cascade's submissions) — the longest two. Each result is also printed to
+    stderr as it comes, since the whole run takes long. The raw read is timed once, right
+    after the copy wrote the table (a second, warming read of 10M events costs minutes)."""
     settings = Settings(database_url=url, output_dir=work / "out",
                         audit_signing_key=None, kafka_bootstrap_servers=broker.bootstrap,
                         kafka_topic_prefix="province")
-    events = build["count"]
+    events, wanted = build["count"], chosen()
     app = Zhibao(settings)
     try:
-        raw_read(app)  # warm the caches
         _, raw_seconds = timed(lambda: raw_read(app))
-        messages = encoded_messages(app, "raw", limit=PEER_SAMPLE)
+        messages = encoded_messages(app, "raw", limit=PEER_SAMPLE) if "relay" in wanted else []
     finally:
         app.close()
     raw_rate = events / raw_seconds
@@ -151,27 +161,34 @@ def _measure(url: str, build: dict[str, Any], work: Path, broker: Broker) -> lis
     measured(f"build on {build.get('store', 'PostgreSQL')}, {scale()} cities of "
              f"{shape_name()} shape", build, "events/s", raw_rate, "raw notification-log read",
              None)
-    spent = [
-        measured("projection rebuild", stage(_project, settings), "events/s", raw_rate,
-                 "raw notification-log read", 0.5),
-        measured(f"cascade {PERIOD}, every unit with files", stage(_cascade, settings),
-                 "units/s", UNITS_PER_SECOND, "the limit", 1),
-        measured("audit verify", stage(_verify, settings), "events/s", raw_rate,
-                 "raw notification-log read", 0.3),
-    ]
-    relay = stage(_relay, settings, max(0, events - RELAY_TAIL))
-    _, produce_seconds = timed(lambda: raw_produce(settings, messages))
-    measured(f"relay to noida, the log's last {RELAY_TAIL:,}", relay, "events/s",
-             len(messages) / produce_seconds, "raw kafka-python producer", 0.5)
-    county = next(code for code in codes(settings) if not code.endswith("00"))  # a county's
-    consumer = stage(_consume, settings, county, str(work / "county.db"))
-    fetched, fetch_seconds = timed(lambda: raw_fetch(
-        settings, [f"province.events.{county}", "province.events.system"]))
-    measured(f"consumer of county {county}", consumer, "events/s", fetched / fetch_seconds,
-             "raw fetch of its topics", 0.4)
-    spent.append(measured("Parquet export", stage(_export, settings, str(work / "parquet")),
-                          "events/s", raw_rate, "raw notification-log read",
-                          None))  # its peer, a bare pyarrow export, is `bench export`'s
+    spent: list[dict[str, Any]] = []
+    if "projection" in wanted:
+        spent.append(measured("projection rebuild", stage(_project, settings), "events/s",
+                              raw_rate, "raw notification-log read", 0.5))
+    if "verify" in wanted:
+        spent.append(measured("audit verify", stage(_verify, settings), "events/s", raw_rate,
+                              "raw notification-log read", 0.3))
+    if "relay" in wanted:
+        relay = stage(_relay, settings, max(0, events - RELAY_TAIL))
+        _, produce_seconds = timed(lambda: raw_produce(settings, messages))
+        measured(f"relay to noida, the log's last {RELAY_TAIL:,}", relay, "events/s",
+                 len(messages) / produce_seconds, "raw kafka-python producer", 0.5)
+        county = next(code for code in codes(settings) if not code.endswith("00"))
+        consumer = stage(_consume, settings, county, str(work / "county.db"))
+        fetched, fetch_seconds = timed(lambda: raw_fetch(
+            settings, [f"province.events.{county}", "province.events.system"]))
+        measured(f"consumer of county {county}", consumer, "events/s",
+                 fetched / fetch_seconds, "raw fetch of its topics", 0.4)
+    if "cascade" in wanted:
+        spent.append(measured(f"cascade {PERIOD}, every unit with files",
+                              stage(_cascade, settings), "units/s", UNITS_PER_SECOND,
+                              "the limit", 1))
+    if "export" in wanted:
+        spent.append(measured("Parquet export", stage(_export, settings, str(work / "parquet")),
+                              "events/s", raw_rate, "raw notification-log read",
+                              None))  # its peer, a bare pyarrow export, is `bench export`'s
+    if len(spent) < 4:
+        return results
     total = sum(done["seconds"] for done in spent)
     results.append(Result(
         "province projection + cascade + export + verify [postgres]", TOTAL_LIMIT_SECONDS, "s",
