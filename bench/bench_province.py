@@ -1,7 +1,7 @@
 """A province-year, end to end on PostgreSQL: the demo's generator at `--scale N` cities
 (`python -m bench province --scale N`, default 10, all of Shaanxi's) in the province's shape
 (`--shape province`, the default: 10 county-level units a city, 8 towns a county, 20 villages
-a town — ≈ 9.5M events and ≈ 17,000 units at ten cities) recorded through the application
+a town — 8.3M events and 16,911 units at ten cities) recorded through the application
 service, then every derived stage measured from that store, each in a process of its own so
 its peak RSS is its own:
 

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="number of Shaanxi's cities: 1 (default) to 10")
     p.add_argument("--shape", choices=("demo", "province"), default="demo",
                    help="units under each city: demo (4 counties × 6 towns × 10 villages, "
-                        "~150k events a city) or province (10 × 8 × 20, ~1M events a city)")
+                        "~150k events a city) or province (10 × 8 × 20, ~0.8M events a city)")
     p.add_argument("--months", type=int, default=12, choices=range(1, 13), metavar="1-12",
                    help="simulate only the year's first months and cascade the last of them "
                         "(default 12: the whole year)")

@@ -5,7 +5,7 @@ on a simulated clock so business time and recorded time look like a year of real
 
 Default size: 1 city, 4 county-level units (one a development zone) × 6 towns × 10 villages,
 about 3,000 enterprises, the year 2021. `scale` (up to 10) is the number of Shaanxi's cities;
-`shape` the units under each (`PROVINCE_SHAPE`: a real province's density, ≈ 1M events a city).
+`shape` the units under each (`PROVINCE_SHAPE`: a real province's density, ≈ 0.8M events a city).
 The same seed and scale always give the same store contents (ids, events, times).
 """
 

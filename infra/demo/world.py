@@ -185,8 +185,8 @@ class Shape:
     """How many units sit under each unit of the level above. The demo's city is small
     enough to read (4 county-level units × 6 towns × 10 villages: 148k events a year); a real
     Shaanxi city has about 10 county-level units, a county 8 towns, a town 20 villages —
-    `PROVINCE_SHAPE`, which at Shaanxi's ten cities makes the ≈ 10M-event province-year
-    (≈ 17,000 units) the province benchmark measures."""
+    `PROVINCE_SHAPE`, which at Shaanxi's ten cities makes the 8.3M-event province-year
+    (16,911 units) the province benchmark measures."""
 
     counties: int = 4
     towns: int = 6
