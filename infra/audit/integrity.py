@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -61,13 +62,15 @@ from infra.audit.verifier import (
     parse_note,
 )
 from infra.intake.service import Zhibao
-from infra.store.log import last_position, locate, log_range
+from infra.store.log import PAGE, Version, last_position, locate, locate_many, log_range
 from infra.store.records import GENESIS, DamagedRecord, chain_hash, unpack_record
 
 NOT_SEALED = sys.maxsize
 """`block_last` once the walk is past every legacy sealed block."""
 HEADS_KEPT = 200_000
-"""Aggregate heads the verifier remembers (bounded memory); older ones are looked up."""
+"""Aggregate heads the verifier remembers from one page to the next (bounded memory); a link
+to an older one is checked against the previous version looked up, a page's in one query
+(`_Walk._predecessors`)."""
 SEALED_TOPIC = get_topic(AuditTrail.CheckpointSealed)
 
 Progress = Callable[[int], None]
@@ -243,6 +246,7 @@ class _Walk:
         self.targets = sorted({s.size for s in trail.signed} | {a.size for a in outside})
         self.target_index = 0
         self.heads: dict[str, tuple[int, str]] = {}  # by aggregate id; the oldest goes first
+        self.predecessors: dict[Version, tuple[int, str] | None] = {}  # of the current page
         self.events = 0
         self.position = 0
         blocks = trail.blocks
@@ -254,9 +258,11 @@ class _Walk:
 
     def run(self, through: int, progress: Progress | None) -> Break | None:
         try:
-            for page in log_range(self.app.recorder, 0, through):
+            for page in log_range(self.app.recorder, 0, through, PAGE):
+                self.predecessors = self._predecessors(page)
                 for notification in page:
                     self._visit(notification)
+                self._forget_oldest_heads()
                 if progress:
                     progress(self.position)
             self._end()
@@ -265,6 +271,31 @@ class _Walk:
         except DamagedRecord:  # a store that cannot even read the record back (PostgreSQL)
             return self._damaged_after(self.position)
         return None
+
+    def _predecessors(self, page: list[Notification]) -> dict[Version, tuple[int, str] | None]:
+        """The previous versions the page's events link to that neither a remembered head
+        nor an earlier event of the page holds, looked up in one query (None: not in the
+        store) — every link `_check_link` cannot check against a head. A province-year has
+        more live aggregates than `HEADS_KEPT`; a query per such link kept its verify under
+        0.08 of the raw read."""
+        seen: set[Version] = set()
+        wanted: list[Version] = []
+        for n in page:
+            oid, version = n.originator_id, n.originator_version
+            assert isinstance(oid, UUID)
+            if version > 1 and (oid, version - 1) not in seen:
+                head = self.heads.get(str(oid))
+                if head is None or head[0] != version - 1:
+                    wanted.append((oid, version - 1))
+            seen.add((oid, version))
+        found = locate_many(self.app.recorder, wanted)
+        return {previous: found.get(previous) for previous in wanted}
+
+    def _forget_oldest_heads(self) -> None:
+        """Keep `HEADS_KEPT` heads, the most recently seen, between pages (within a page
+        every head is kept, so no link inside a page is ever looked up)."""
+        for aggregate in list(islice(self.heads, max(0, len(self.heads) - HEADS_KEPT))):
+            del self.heads[aggregate]
 
     def _damaged_after(self, position: int) -> Break:
         """The first record after `position` that cannot be read, found one at a time."""
@@ -298,8 +329,6 @@ class _Walk:
         heads = self.heads
         heads.pop(aggregate, None)
         heads[aggregate] = (version, digest)
-        if len(heads) > HEADS_KEPT:
-            del heads[next(iter(heads))]
         self.recent.append(n)
         self.builder.add(n.id, leaf_hash(event_leaf(n.id, prev, aggregate, version, n.topic,
                                                     payload)))
@@ -356,7 +385,7 @@ class _Walk:
         if head is not None and head[0] == version - 1:
             previous_hash = head[1]
         else:
-            located = locate(self.app.recorder, oid, version - 1)
+            located = self.predecessors[oid, version - 1]
             if located is None:
                 raise _Stop(_break(BreakKind.MISSING, n, f"version {version - 1} is not in "
                                                          "the store"))

@@ -1,7 +1,7 @@
 """Reading the notification log: ranges of positions in pages (the one way every reader —
-audit, export, relay, summaries — walks the log with bounded memory), and the one point
-lookup a verifier needs, (position, chain hash) of a given aggregate version, and the
-notification at a position (`first_from`). Readers of a range of the log go through
+audit, export, relay, summaries — walks the log with bounded memory), the point lookups a
+verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`),
+and the notification at a position (`first_from`). Readers of a range of the log go through
 `log_range`; only the relay's poll fetches one page itself, and the projector reads
 ranges without the topics it never uses (`range_except`)."""
 
@@ -92,22 +92,42 @@ def last_position(recorder: ApplicationRecorder) -> int:
     return recorder.max_notification_id() or 0
 
 
+Version = tuple[UUID, int]
+"""An aggregate's id and one of its versions."""
+
+
 def locate(recorder: ApplicationRecorder, originator_id: UUID,
            version: int) -> tuple[int, str] | None:
     """Where a version of an aggregate sits in the log, and its chain hash."""
+    return locate_many(recorder, [(originator_id, version)]).get((originator_id, version))
+
+
+def locate_many(recorder: ApplicationRecorder, versions: Sequence[Version]
+                ) -> dict[Version, tuple[int, str]]:
+    """Where each of `versions` sits in the log, with its chain hash; those not in the store
+    are left out. One query for them all on PostgreSQL, where a query per version costs a
+    round trip each (SQLite runs in-process: one statement per version is as cheap)."""
+    found: dict[Version, tuple[int, str]] = {}
+    if not versions:
+        return found
     if isinstance(recorder, SQLiteApplicationRecorder):
         statement = (f"SELECT rowid, state FROM {recorder.events_table_name} "
                      "WHERE originator_id = ? AND originator_version = ?")
         with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (originator_id.hex, version))
-            row = cursor.fetchone()
-            return None if row is None else (row[0], unpack_record(row[1])[1])
-    query = SQL("SELECT notification_id, state FROM {}.{} "
-                "WHERE originator_id = %s AND originator_version = %s").format(
-        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+            for originator_id, version in versions:
+                cursor.execute(statement, (originator_id.hex, version))
+                row = cursor.fetchone()
+                if row is not None:
+                    found[originator_id, version] = row[0], unpack_record(row[1])[1]
+        return found
+    query = SQL("SELECT k.id, k.version, e.notification_id, e.state "
+                "FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, version) "
+                "JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
+                ).format(Identifier(recorder.datastore.schema),
+                         Identifier(recorder.events_table_name))
     with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(query, (originator_id, version))
-        found = cursor.fetchone()
-        if found is None:
-            return None
-        return found["notification_id"], unpack_record(found["state"])[1]
+        cursor.row_factory = tuple_row
+        cursor.execute(query, ([i for i, _ in versions], [v for _, v in versions]))
+        for originator_id, version, position, state in cursor.fetchall():
+            found[originator_id, version] = position, unpack_record(state)[1]
+    return found

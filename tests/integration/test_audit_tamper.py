@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
+from infra.audit import integrity
 from infra.audit.anchors import anchor_from_text, anchors_path
 from infra.audit.bundles import consistency
 from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
@@ -120,10 +121,21 @@ def raw(app: Zhibao) -> Iterator[RawStore]:
     store.conn.close()
 
 
+@pytest.fixture(params=["heads remembered", "heads looked up"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways a link is checked: against the aggregate's head the walk remembers, and,
+    as in a province with more aggregates than it remembers, against the previous version
+    looked up — with the page's others (pages of a few events) or alone."""
+    if request.param == "heads looked up":
+        monkeypatch.setattr(integrity, "HEADS_KEPT", 0)
+        monkeypatch.setattr(integrity, "PAGE", 5)
+
+
 def keys(public: Path) -> list[Any]:
     return read_verifier_keys(str(public))
 
 
+@pytest.mark.usefixtures("walk")
 def test_clean_store_verifies_before_and_after_checkpoints(app: Zhibao, ledger: Ledger) -> None:
     unsigned = verify(app)
     assert unsigned.ok and unsigned.checkpoints == 0 and unsigned.tree_size == 0
@@ -142,6 +154,7 @@ def test_clean_store_verifies_before_and_after_checkpoints(app: Zhibao, ledger: 
     assert result.events == unsigned.events + 4  # two trail records, one event, one more
 
 
+@pytest.mark.usefixtures("walk")
 def test_altered_record_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     hazard = ledger.hazards[1]
     raw.put_state(hazard, 1, raw.state(hazard, 1).replace("消防通道堵塞".encode(), "无".encode()))
@@ -160,6 +173,7 @@ def test_checkpoint_refuses_to_sign_an_altered_record(app: Zhibao, ledger: Ledge
     assert not anchors_path(app.settings).exists()
 
 
+@pytest.mark.usefixtures("walk")
 def test_deleted_middle_version_is_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     hazard = ledger.hazards[0]
     third = raw.position_of(hazard, 3)
@@ -168,6 +182,7 @@ def test_deleted_middle_version_is_found(app: Zhibao, ledger: Ledger, raw: RawSt
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, third)
 
 
+@pytest.mark.usefixtures("walk")
 def test_versions_reordered_in_the_log_are_found(app: Zhibao, ledger: Ledger,
                                                  raw: RawStore) -> None:
     hazard = ledger.hazards[0]
@@ -177,6 +192,7 @@ def test_versions_reordered_in_the_log_are_found(app: Zhibao, ledger: Ledger,
     assert (found.aggregate_id, found.version, found.position) == (hazard, 3, second)
 
 
+@pytest.mark.usefixtures("walk")
 def test_swapped_versions_are_found(app: Zhibao, ledger: Ledger, raw: RawStore) -> None:
     hazard = ledger.hazards[0]
     second = raw.position_of(hazard, 2)
