@@ -52,7 +52,7 @@ from infra.export.manifest import (
     read_manifest,
     write_manifest,
 )
-from infra.export.views import recorded_submissions, snapshot_tables
+from infra.export.views import recorded_submissions, write_snapshots
 from infra.intake.directory import REFERENCE_TOPICS, Directory, catch_up_directory
 from infra.intake.service import Zhibao
 from infra.store.log import first_from, last_position, log_range
@@ -120,14 +120,18 @@ def _export_run(app: Zhibao, directory: Path, manifest: Manifest, progress: Prog
     run = manifest.next_run
     if through == manifest.watermark:
         return ExportResult(run, through, through, 0, [])  # nothing new: no run recorded
-    snapshots = snapshot_tables(app, recorded_submissions(app, manifest.watermark, through))
     writer = _RunWriter(directory, run)
     manifest.pending = Pending(run=run, token=writer.token)
     write_manifest(directory, manifest)  # names this run's temporaries before any exists
+    try:  # the snapshots first: a refusal comes before the long pass over the events
+        write_snapshots(app, recorded_submissions(app, manifest.watermark, through),
+                        writer.write_view)
+    except ExportError:
+        writer.discard()
+        manifest.pending = None
+        write_manifest(directory, manifest)
+        raise
     events = _Exporter(app, manifest.watermark, writer).run(through, progress)
-    for dataset, periods in sorted(snapshots.items()):
-        for period, table in sorted(periods.items()):
-            writer.write(("views", dataset, f"period={period}"), dataset, table)
     writer.publish(manifest)
     manifest.runs.append(Run(run=run, after=manifest.watermark, through=through, events=events,
                              finished_at=now(), checkpoint=_newest_checkpoint(app)))
@@ -174,7 +178,7 @@ class _RunWriter:
         self.directory = directory
         self.run = run
         self.token = secrets.token_hex(6)
-        self.chunk = 0
+        self.chunk = 0  # in the next file's name: advanced after each chunk and views file
         self.files: list[FileEntry] = []
         self.temporaries: list[Path] = []
 
@@ -192,13 +196,24 @@ class _RunWriter:
             rows=table.num_rows, run=self.run, first_position=positions[0].as_py(),
             last_position=positions[-1].as_py()))
 
+    def write_view(self, dataset: str, period: str, table: pa.Table) -> None:
+        """One file of a snapshot dataset's period (infra/export/views.py)."""
+        self.write(("views", dataset, f"period={period}"), dataset, table)
+        self.chunk += 1
+
+    def discard(self) -> None:
+        """Remove what was written: the run is abandoned before anything is published."""
+        for temporary in self.temporaries:
+            temporary.unlink()
+        self.temporaries.clear()
+        self.files.clear()
+
     def publish(self, manifest: Manifest) -> None:
         """Give every file its real name — each must be free — after the manifest names
         them as pending, so an interruption leaves nothing the next run cannot remove."""
         for entry in self.files:
             if os.path.lexists(self.directory / entry.path):
-                for temporary in self.temporaries:
-                    temporary.unlink()
+                self.discard()
                 raise ExportError(f"{self.directory / entry.path} was not written by this "
                                   "export and stands where its file goes; move it away")
         assert manifest.pending is not None

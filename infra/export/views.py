@@ -7,13 +7,15 @@ A submission event carries only the document's SHA-256, so the document is assem
 from the views at the submission's own cut-off (the views are bitemporal) and must hash to
 what was recorded: an export never publishes figures other than those submitted. Each
 version is exported once, in the run whose range holds its event, so the snapshots are as
-incremental as the events.
+incremental as the events. A province's lists repeat at every level above the village, far
+too many rows to hold at once: the rows are written `SNAPSHOT_ROWS` at a time, and one
+assembler (one cut-off) is held at a time.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +38,10 @@ from projections.report import Assembled, Assembler
 SUBMISSION_TOPICS = (get_topic(ReportSubmission.ReportSubmitted),
                      get_topic(ReportSubmission.ReportAmended))
 VALUE = pa.decimal128(24, 4)
+SNAPSHOT_ROWS = 100_000
+"""Rows of one dataset and period written as one file."""
+Write = Callable[[str, str, pa.Table], None]
+"""Writes one file of a dataset (name, period, rows)."""
 
 SUBMISSION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("report_unit_code", pa.string()), ("report_unit_name", pa.string()),
@@ -100,38 +106,43 @@ def recorded_submissions(app: Zhibao, after: int, through: int) -> list[Submissi
     return found
 
 
-def snapshot_tables(app: Zhibao, submissions: list[Submission]) -> dict[str, dict[str, pa.Table]]:
-    """dataset → period → rows of every submission, its document reassembled and checked."""
-    if not submissions:
-        return {}
-    rows: dict[str, dict[str, list[dict[str, Any]]]] = {name: defaultdict(list)
-                                                       for name in DATASETS}
+def write_snapshots(app: Zhibao, submissions: list[Submission], write: Write) -> None:
+    """Every submission's rows, its document reassembled and checked, passed to `write` a
+    file at a time per dataset and period. ExportError when a document no longer hashes to
+    what was submitted: the caller then publishes nothing."""
+    rows: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for submission, assembled in _reassembled(app, submissions):
         head = _submission_row(submission, assembled)
         document = assembled.document
         for name, items in (("report_statistics", map(_statistic, document["statistics"])),
                             ("hazard_list", map(_money, document["hazard_list"])),
                             ("measure_list", document["measure_list"])):
-            rows[name][submission.period].extend({**head, **item} for item in items)
-    return {name: {period: _table(name, period_rows)
-                   for period, period_rows in periods.items() if period_rows}
-            for name, periods in rows.items()}
+            held = rows[name, submission.period]
+            held.extend({**head, **item} for item in items)
+            if len(held) >= SNAPSHOT_ROWS:
+                write(name, submission.period, _table(name, held))
+                held.clear()
+    for (name, period), held in sorted(rows.items()):
+        if held:
+            write(name, period, _table(name, held))
 
 
 def _reassembled(app: Zhibao, submissions: list[Submission]
                  ) -> Iterable[tuple[Submission, Assembled]]:
+    """The submissions' documents, in the order of their periods and cut-offs, so that one
+    assembler is held at a time."""
     views = open_views(app)
     try:
         catch_up(app, views)
         major_only = tuple(Level(level) for level in app.settings.major_only_list_levels)
-        assemblers: dict[tuple[str, datetime], Assembler] = {}
-        for submission in submissions:
-            key = (submission.period, submission.cut_off)
-            if key not in assemblers:
+        assembler: Assembler | None = None
+        for submission in sorted(submissions, key=lambda s: (s.period, s.cut_off, s.position)):
+            if assembler is None or (assembler.period, assembler.cut_off) != (
+                    submission.period, submission.cut_off):
+                assembler = None  # its facts freed before the next's are counted
                 with views.snapshot() as tx:
-                    assemblers[key] = Assembler(tx, submission.period, submission.cut_off,
-                                                major_only)
-            assembler = assemblers[key]
+                    assembler = Assembler(tx, submission.period, submission.cut_off,
+                                          major_only)
             assembled = assembler.assemble(assembler.unit(submission.unit_code),
                                            submission.draft)
             if assembled.sha256 != submission.sha256:

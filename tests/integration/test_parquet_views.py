@@ -5,6 +5,7 @@ no longer reproduce what was submitted."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from domain.base import SHANGHAI
-from infra.export.manifest import ExportError
+from infra.export import views
+from infra.export.manifest import ExportError, read_manifest
 from infra.export.parquet import export_parquet
 from infra.export.views import markdown_table
 from infra.intake.service import Zhibao
@@ -53,14 +55,19 @@ def reporter(app: Zhibao, ledger: Ledger, clock: FakeClock,
     views.close()
 
 
+@pytest.mark.parametrize("rows_a_file", [views.SNAPSHOT_ROWS, 3])
 def test_each_submission_is_exported_as_submitted(app: Zhibao, ledger: Ledger,
                                                   reporter: Reporter, clock: FakeClock,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path, rows_a_file: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rows whether a period's dataset is one file or many (a province's are)."""
+    monkeypatch.setattr(views, "SNAPSHOT_ROWS", rows_a_file)
     town, county = reporter.report(TOWN, "2021-03"), reporter.report(COUNTY, "2021-03")
     out = tmp_path / "export"
     first = export_parquet(app, out)
-    assert {f.dataset for f in first.files} >= {"report_statistics", "hazard_list",
-                                                "measure_list"}
+    written = Counter(f.dataset for f in first.files)
+    assert set(written) >= {"report_statistics", "hazard_list", "measure_list"}
+    assert written["report_statistics"] == (1 if rows_a_file > 3 else 2)  # a file a document
 
     statistics = ds.dataset(out / "views" / "report_statistics", partitioning=PERIOD).to_table()
     for done in (town, county):
@@ -119,7 +126,9 @@ def test_views_that_no_longer_reproduce_a_submission_are_refused(
     out = tmp_path / "export"
     with pytest.raises(ExportError, match="the views no longer reproduce 610902's submission"):
         export_parquet(app, out)
-    assert not list(out.rglob("*.parquet"))
+    assert not list(out.rglob("*.parquet")) and not list(out.rglob(".part-*"))
+    manifest = read_manifest(out)
+    assert manifest is not None and manifest.pending is None and not manifest.runs
 
 
 def test_the_readme_table_is_the_generated_one() -> None:
