@@ -3,9 +3,10 @@ submission version recorded in an export run — the statistics, the problem-haz
 the measure list exactly as submitted — as rows partitioned by `period=` (a month YYYY-MM,
 a quarter YYYY-Qn or a year YYYY).
 
-A submission event carries only the document's SHA-256, so the document is assembled again
-from the views at the submission's own cut-off (the views are bitemporal) and must hash to
-what was recorded: an export never publishes figures other than those submitted. Each
+A submission event carries only the document's SHA-256, so the document is its JSON file as
+the reporter wrote it, if that hashes to what was recorded, or else assembled again from the
+views at the submission's own cut-off (the views are bitemporal), which must hash to it: an
+export never publishes figures other than those submitted. Each
 version is exported once, in the run whose range holds its event, so the snapshots are as
 incremental as the events. A province's lists repeat at every level above the village, far
 too many rows to hold at once: the rows are written `SNAPSHOT_ROWS` at a time, and one
@@ -15,7 +16,7 @@ assembler (one cut-off) is held at a time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,10 +31,11 @@ from domain.reports import ReportSubmission
 from infra.export.columns import DICTIONARY, MONEY, TIMESTAMP
 from infra.export.manifest import ExportError
 from infra.intake.service import Zhibao
-from infra.reporting.reporter import catch_up, open_views
+from infra.reporting.reporter import catch_up, kept_document, open_views, submission_folder
 from infra.store.log import log_range
 from infra.store.records import event_payload
-from projections.report import Assembled, Assembler
+from projections.report import Assembler
+from projections.store import ViewStore
 
 SUBMISSION_TOPICS = (get_topic(ReportSubmission.ReportSubmitted),
                      get_topic(ReportSubmission.ReportAmended))
@@ -107,13 +109,12 @@ def recorded_submissions(app: Zhibao, after: int, through: int) -> list[Submissi
 
 
 def write_snapshots(app: Zhibao, submissions: list[Submission], write: Write) -> None:
-    """Every submission's rows, its document reassembled and checked, passed to `write` a
-    file at a time per dataset and period. ExportError when a document no longer hashes to
-    what was submitted: the caller then publishes nothing."""
+    """Every submission's rows passed to `write` a file at a time per dataset and period.
+    ExportError when a document no longer hashes to what was submitted: the caller then
+    publishes nothing."""
     rows: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for submission, assembled in _reassembled(app, submissions):
-        head = _submission_row(submission, assembled)
-        document = assembled.document
+    for submission, document in _documents(app, submissions):
+        head = _submission_row(submission, document["unit"])
         for name, items in (("report_statistics", map(_statistic, document["statistics"])),
                             ("hazard_list", map(_money, document["hazard_list"])),
                             ("measure_list", document["measure_list"])):
@@ -127,39 +128,67 @@ def write_snapshots(app: Zhibao, submissions: list[Submission], write: Write) ->
             write(name, period, _table(name, held))
 
 
-def _reassembled(app: Zhibao, submissions: list[Submission]
-                 ) -> Iterable[tuple[Submission, Assembled]]:
-    """The submissions' documents, in the order of their periods and cut-offs, so that one
-    assembler is held at a time."""
-    views = open_views(app)
+def _documents(app: Zhibao, submissions: list[Submission]
+               ) -> Iterator[tuple[Submission, dict[str, Any]]]:
+    """Each submission's document, by period and cut-off: its JSON file as the reporter
+    wrote it when that hashes to the recorded SHA-256 (reading it costs far less than
+    assembling), else assembled again from the views."""
+    reassembler = _Reassembler(app)
     try:
-        catch_up(app, views)
-        major_only = tuple(Level(level) for level in app.settings.major_only_list_levels)
-        assembler: Assembler | None = None
         for submission in sorted(submissions, key=lambda s: (s.period, s.cut_off, s.position)):
-            if assembler is None or (assembler.period, assembler.cut_off) != (
-                    submission.period, submission.cut_off):
-                assembler = None  # its facts freed before the next's are counted
-                with views.snapshot() as tx:
-                    assembler = Assembler(tx, submission.period, submission.cut_off,
-                                          major_only)
-            assembled = assembler.assemble(assembler.unit(submission.unit_code),
-                                           submission.draft)
-            if assembled.sha256 != submission.sha256:
-                raise ExportError(
-                    f"the views no longer reproduce {submission.unit_code}'s submission for "
-                    f"{submission.period} (version {submission.version}, sha256 "
-                    f"{submission.sha256[:12]}…); nothing was exported — rebuild them with "
-                    "`zhibao project --rebuild` and check the store with `zhibao audit verify`")
-            yield submission, assembled
+            folder = submission_folder(app.settings.output_dir, submission.period,
+                                       submission.unit_code)
+            document = kept_document(folder, submission.version, submission.draft,
+                                     submission.sha256)
+            if document is None:
+                document = reassembler.document(submission)
+            yield submission, document
     finally:
-        views.close()
+        reassembler.close()
 
 
-def _submission_row(submission: Submission, assembled: Assembled) -> dict[str, Any]:
-    unit = assembled.unit
-    return {"report_unit_code": submission.unit_code, "report_unit_name": unit.name,
-            "report_unit_level": unit.level.value, "version": submission.version,
+class _Reassembler:
+    """Documents assembled again from the views at their submissions' cut-offs (bitemporal
+    views), each required to hash to what was recorded. The views are opened and caught up
+    on first use; one assembler, of one period and cut-off, is held at a time."""
+
+    def __init__(self, app: Zhibao) -> None:
+        self.app = app
+        self.views: ViewStore | None = None
+        self.assembler: Assembler | None = None
+
+    def document(self, submission: Submission) -> dict[str, Any]:
+        assembler = self._assembler(submission.period, submission.cut_off)
+        assembled = assembler.assemble(assembler.unit(submission.unit_code), submission.draft)
+        if assembled.sha256 != submission.sha256:
+            raise ExportError(
+                f"the views no longer reproduce {submission.unit_code}'s submission for "
+                f"{submission.period} (version {submission.version}, sha256 "
+                f"{submission.sha256[:12]}…); nothing was exported — rebuild them with "
+                "`zhibao project --rebuild` and check the store with `zhibao audit verify`")
+        return assembled.document
+
+    def _assembler(self, period: str, cut_off: datetime) -> Assembler:
+        if self.views is None:
+            self.views = open_views(self.app)
+            catch_up(self.app, self.views)
+        if self.assembler is None or (self.assembler.period, self.assembler.cut_off) != (
+                period, cut_off):
+            self.assembler = None  # its facts freed before the next's are counted
+            major_only = tuple(Level(level) for level in self.app.settings.major_only_list_levels)
+            with self.views.snapshot() as tx:
+                self.assembler = Assembler(tx, period, cut_off, major_only)
+        return self.assembler
+
+    def close(self) -> None:
+        if self.views is not None:
+            self.views.close()
+
+
+def _submission_row(submission: Submission, unit: dict[str, Any]) -> dict[str, Any]:
+    """The columns naming the submission, `unit` as its document names it."""
+    return {"report_unit_code": submission.unit_code, "report_unit_name": unit["name"],
+            "report_unit_level": unit["level"], "version": submission.version,
             "draft": submission.draft, "late": submission.late, "cut_off": submission.cut_off,
             "sha256": submission.sha256, "position": submission.position}
 

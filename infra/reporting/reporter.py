@@ -206,7 +206,7 @@ class Reporter:
         return _written(self._folder(assembler.period, unit), stem, latest.sha256)
 
     def _folder(self, period: str, unit: Unit) -> Path:
-        return self.output_dir / "reports" / period / unit.code
+        return submission_folder(self.output_dir, period, unit.code)
 
     def _submit_level(self, assembler: Assembler, units: Sequence[Unit],
                       renderer: Renderer) -> Iterator[Submitted]:
@@ -300,13 +300,9 @@ class Reporter:
         """The latest version's document: its JSON file when that still hashes to what
         was recorded, else assembled again from the views at its own cut-off (which must
         hash to it too)."""
-        stem = f"v{latest.version}" + ("-draft" if latest.draft else "")
-        try:
-            kept = (folder / f"{stem}.json").read_bytes()
-        except FileNotFoundError:
-            kept = b""
-        if hashlib.sha256(kept).hexdigest() == latest.sha256:
-            return orjson.loads(kept)  # type: ignore[no-any-return]
+        kept = kept_document(folder, latest.version, latest.draft, latest.sha256)
+        if kept is not None:
+            return kept
         with self.views.snapshot() as tx:
             again = Assembler(tx, assembled.document["period"], latest.cut_off,
                               self.major_only).assemble(assembled.unit, latest.draft)
@@ -374,6 +370,24 @@ def _stem(latest: Known | None, assembled: Assembled, draft: bool) -> str:
     version = 1 if latest is None else (
         latest.version if latest.sha256 == assembled.sha256 else latest.version + 1)
     return f"v{version}" + ("-draft" if draft else "")
+
+
+def submission_folder(output_dir: Path, period: str, unit_code: str) -> Path:
+    """Where a unit's submissions for a period are written: `reports/<period>/<code>/`."""
+    return output_dir / "reports" / period / unit_code
+
+
+def kept_document(folder: Path, version: int, draft: bool, sha256: str
+                  ) -> dict[str, Any] | None:
+    """A version's document as its JSON file holds it, if that still hashes to what was
+    recorded: a proof of the submitted content that costs no assembling."""
+    try:
+        kept = (folder / (f"v{version}" + ("-draft" if draft else "") + ".json")).read_bytes()
+    except FileNotFoundError:
+        return None
+    if hashlib.sha256(kept).hexdigest() != sha256:
+        return None
+    return orjson.loads(kept)  # type: ignore[no-any-return]
 
 
 def _written(folder: Path, stem: str, sha256: str) -> tuple[Path, ...] | None:

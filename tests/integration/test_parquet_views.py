@@ -131,6 +131,34 @@ def test_views_that_no_longer_reproduce_a_submission_are_refused(
     assert manifest is not None and manifest.pending is None and not manifest.runs
 
 
+def test_the_written_documents_are_exported_without_assembling_them_again(
+        app: Zhibao, ledger: Ledger, clock: FakeClock, tmp_path: Path) -> None:
+    """The JSON files the reporter wrote, when they hash to what was recorded, are what is
+    exported — even once the views were rewritten; a file that does not hash is never
+    used: the document is assembled again and must hash, so here the run is refused."""
+    clock.now = datetime(2021, 4, 6, 10, tzinfo=SHANGHAI)
+    views = open_views(app)
+    try:
+        county = Reporter(app, views).report(COUNTY, "2021-03")  # into the settings' folder
+        with views.transaction() as tx:
+            tx.execute("UPDATE view_hazards SET description = 'rewritten'")
+    finally:
+        views.close()
+    out = tmp_path / "export"
+    export_parquet(app, out)
+    exported = duckdb.sql(f"SELECT hazard_id, description FROM {views_sql(out, 'hazard_list')} "
+                          "ORDER BY no").fetchall()
+    assert exported == [(row["hazard_id"], row["description"])
+                        for row in document(county)["hazard_list"]] != []
+
+    kept = county.files[0]
+    kept.write_bytes(kept.read_bytes().replace(b'"statistics"', b'"statistics" '))
+    again = tmp_path / "again"
+    with pytest.raises(ExportError, match="the views no longer reproduce 610902's submission"):
+        export_parquet(app, again)
+    assert not list(again.rglob("*.parquet"))
+
+
 def test_the_readme_table_is_the_generated_one() -> None:
     text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     begin = text.index("\n", text.index("<!-- parquet-views:begin")) + 1
