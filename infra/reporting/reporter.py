@@ -316,6 +316,8 @@ class Reporter:
         """Record 漏报 for children found missing (once each)."""
         missing = tuple(child.unit_code for child in assembled.children
                         if child.status == "missing")
+        if not missing:  # most units: no need to read the views
+            return missing
         with self.views.snapshot() as tx:
             marked = {code for (code,) in tx.rows(
                 "SELECT unit_code FROM view_missing WHERE period = ?", (period,))}
