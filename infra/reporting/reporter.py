@@ -150,7 +150,9 @@ class Reporter:
         it was recorded. A unit whose submission cannot have changed since its latest
         version (`Assembler.unchanged`) and whose files are in place is skipped without
         being assembled; the facts are counted once, and again only when some were
-        recorded meanwhile."""
+        recorded meanwhile. A level's units come in code order, so county by county: the
+        list rows of one county-level subtree are read once a level and dropped for the
+        next (`Assembler.scope`): the rows held grow with a county, not with the province."""
         require_reportable(period, self.app.clock(), draft=False)
         open_period(self.app, self.views, period)
         done: list[Submitted] = []
@@ -251,6 +253,9 @@ class Reporter:
         if latest is not None and files is not None:  # nothing to assemble or write
             return Submitted(unit.code, unit.name, unit.level, latest.version, latest.sha256,
                              draft, latest.late, True, files, ())
+        if not assembler.holds_lists_of(unit):
+            with self.views.snapshot() as tx:
+                assembler.read_lists(tx, unit)
         assembled = assembler.assemble(unit, draft)
         stem = _stem(latest, assembled, draft)
         folder = self._folder(assembler.period, unit)
@@ -308,8 +313,11 @@ class Reporter:
         if hashlib.sha256(kept).hexdigest() == latest.sha256:
             return orjson.loads(kept)  # type: ignore[no-any-return]
         with self.views.snapshot() as tx:
-            again = Assembler(tx, assembled.document["period"], latest.cut_off,
-                              self.major_only).assemble(assembled.unit, latest.draft)
+            assembler = Assembler(tx, assembled.document["period"], latest.cut_off,
+                                  self.major_only, counted=False)
+            assembler.count(tx)
+            assembler.read_lists(tx, assembled.unit)
+        again = assembler.assemble(assembled.unit, latest.draft)
         if again.sha256 != latest.sha256:
             raise RuntimeError(f"the views no longer reproduce {assembled.unit.code}'s "
                                f"submission {latest.sha256[:12]}…; rebuild them (zhibao "
