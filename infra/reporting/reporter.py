@@ -212,12 +212,12 @@ class Reporter:
 
     def _submit_level(self, assembler: Assembler, units: Sequence[Unit],
                       renderer: Renderer) -> Iterator[Submitted]:
-        """A level's submissions, CHUNK units at a time; each chunk is assembled while the
+        """A level's submissions, a chunk at a time; each chunk is assembled while the
         workers render the one before it, so that this process's share of the work (about
         a third) overlaps theirs."""
         waiting: Started | None = None
-        for start in range(0, len(units), CHUNK):
-            started = self._start(assembler, units[start:start + CHUNK], False, renderer)
+        for chunk in self._chunks(assembler, units):
+            started = Started(chunk, renderer.start(_jobs(chunk)))
             if waiting is not None:
                 yield from self._finish(assembler, waiting, ZHIBAO, False)
             waiting = started
@@ -232,12 +232,29 @@ class Reporter:
         return self._finish(assembler, self._start(assembler, units, draft, renderer),
                             issuer, draft)
 
+    def _chunks(self, assembler: Assembler, units: Sequence[Unit]
+                ) -> Iterator[list[Prepared | Submitted]]:
+        """The units assembled (or found unchanged) in turn, cut into chunks of CHUNK units
+        or of CHUNK_ROWS list rows, whichever comes first: the documents held at once (two
+        chunks') stay within a few thousand rows and the largest document, however many
+        counties the level has."""
+        chunk: list[Prepared | Submitted] = []
+        rows = 0
+        for unit in units:
+            item = self._prepare(assembler, unit, False)
+            chunk.append(item)
+            rows += item.rows if isinstance(item, Prepared) else 0
+            if len(chunk) == CHUNK or rows >= CHUNK_ROWS:
+                yield chunk
+                chunk, rows = [], 0
+        if chunk:
+            yield chunk
+
     def _start(self, assembler: Assembler, units: Sequence[Unit], draft: bool,
                renderer: Renderer) -> Started:
         """The units assembled (or found unchanged) and their rendering under way."""
         prepared = [self._prepare(assembler, unit, draft) for unit in units]
-        jobs = [item.job for item in prepared if isinstance(item, Prepared)]
-        return Started(prepared, renderer.start(jobs))
+        return Started(prepared, renderer.start(_jobs(prepared)))
 
     def _finish(self, assembler: Assembler, started: Started, issuer: Issuer,
                 draft: bool) -> list[Submitted]:
@@ -341,6 +358,7 @@ class Reporter:
 
 Changes = tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]
 CHUNK = 64  # units assembled, then rendered together, then recorded and written
+CHUNK_ROWS = 4096  # or fewer, whose hazard and measure lists hold this many rows together
 
 
 @dataclass(frozen=True)
@@ -358,6 +376,11 @@ class Prepared:
         return Job(self.assembled.document,
                    f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json")
 
+    @property
+    def rows(self) -> int:
+        document = self.assembled.document
+        return len(document["hazard_list"]) + len(document["measure_list"])
+
 
 @dataclass(frozen=True)
 class Started:
@@ -365,6 +388,11 @@ class Started:
 
     prepared: list[Prepared | Submitted]
     rendering: Iterator[dict[str, bytes]]  # the prepared ones' files, in order
+
+
+def _jobs(prepared: list[Prepared | Submitted]) -> list[Job]:
+    """The rendering of the units assembled (the others' files are in place)."""
+    return [item.job for item in prepared if isinstance(item, Prepared)]
 
 
 def _diff(changes: Changes, latest: Known) -> bytes:
