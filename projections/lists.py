@@ -26,6 +26,9 @@ from projections.tree import UnitTree
 Row = dict[str, Any]
 LIST_ATTRS = ("criteria_ref", "progress", "treating_org")
 """Changing hazard attributes the list shows beyond those the conditions read."""
+LISTABLE = "NOT COALESCE(hz.ended_at < :T0 AND hz.ended_rec <= :C, FALSE)"
+"""A hazard a list may show: not ended before the period began, as known at the cut-off —
+the others' changes are not even read."""
 NAMED = ("enterprise_id", "discovering_org_id", "latest_treating_org", "confirmed_treating_org",
          "verifier_org_id")
 """A hazard's columns holding the id of an org or enterprise the list names."""
@@ -91,9 +94,10 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | N
     recorded under `codes` (None: all), only the major or listed ones if `major_only`."""
     in_codes, code_params = sql_list(codes)
     params = {**window.params(), **code_params}
+    only = f"{LISTABLE} AND hz.unit_code IN {in_codes}" if in_codes else LISTABLE
     major = " AND (is_major OR listed)" if major_only else ""
     found = []
-    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, True, in_codes)}) f "
+    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, True, only)}) f "
                             f"WHERE NOT is_void AND (is_open OR ended_at >= :T0){major}",
                             params):
         unit_id = tree.resolve(row["unit_code"])
