@@ -10,7 +10,10 @@ and the same month is cascaded again: only the units whose document changed are 
 recorded and written, the others are skipped — target ≤ 10 % of the first cascade's time
 (shown as the inverse ratio, ≥ 10). Then by 1 % more, `LATE_SHARE` of it late records of
 the reported month, which amend their units and every ancestor: reported. The cascade runs
-on a throwaway copy of the store, since it records events.
+on a throwaway copy of the store, since it records events. Last, the peak RSS of the
+cascade's main process on the million-event store vs on the demo (148k events), each first
+cascade in a fresh process whose views another process built: issue 14 wants it to grow
+with the largest document (a county's lists), not with the province.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
+from bench.bench_export import demo_store
+from bench.bench_kafka import in_process, resident_peak_mb
 from bench.bench_projection import big_store
 from bench.harness import PG_BENCH_URL, Result, timed
 from domain import commands as c
@@ -93,7 +99,47 @@ def recomputed_from_raw_events(app: Zhibao) -> int:
 
 
 def run(stores: list[str]) -> list[Result]:
-    return [result for kind in stores for result in _measure(kind)]
+    return [result for kind in stores for result in _measure(kind)] + (
+        memory() if "sqlite" in stores else [])
+
+
+def memory() -> list[Result]:
+    """Peak RSS of the cascade's main process: the million-event store vs the demo."""
+    (small_units, small_mb), (big_units, big_mb) = (
+        _cascade_rss(url) for url in (demo_store("sqlite"), big_store("sqlite")))
+    return [Result(f"cascade's main process peak RSS, {big_units:,} units", big_mb, "MB",
+                   small_mb, f"{small_units:,} units (the demo)", None,
+                   note="sqlite; each first cascade in a fresh process")]
+
+
+def _cascade_rss(url: str) -> tuple[int, float]:
+    """(submissions, peak RSS in MB) of a first cascade in a fresh process, on a copy of
+    the store whose views another fresh process built."""
+    with store_copy(url) as copy:
+        in_process(_project, copy)
+        return in_process(_cascade, copy)
+
+
+def _project(url: str, queue: Any) -> None:
+    app = Zhibao(Settings(database_url=url))
+    views = open_views(app)
+    try:
+        queue.put((catch_up(app, views).position, resident_peak_mb()))
+    finally:
+        views.close()
+        app.close()
+
+
+def _cascade(url: str, queue: Any) -> None:
+    app = Zhibao(Settings(database_url=url, output_dir=Path(tempfile.mkdtemp())))
+    views = open_views(app)
+    try:
+        app.clock = lambda: CUT_OFF
+        queue.put((len(Reporter(app, views).cascade(PERIOD)), resident_peak_mb()))
+    finally:
+        views.close()
+        shutil.rmtree(app.settings.output_dir, ignore_errors=True)
+        app.close()
 
 
 def more_events(app: Zhibao, views: ViewStore, share: float, late: float) -> int:

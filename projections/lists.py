@@ -12,6 +12,7 @@ same inputs always give the same list.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -25,6 +26,12 @@ from projections.tree import UnitTree
 Row = dict[str, Any]
 LIST_ATTRS = ("criteria_ref", "progress", "treating_org")
 """Changing hazard attributes the list shows beyond those the conditions read."""
+LISTABLE = "NOT COALESCE(hz.ended_at < :T0 AND hz.ended_rec <= :C, FALSE)"
+"""A hazard a list may show: not ended before the period began, as known at the cut-off —
+the others' changes are not even read."""
+NAMED = ("enterprise_id", "discovering_org_id", "latest_treating_org", "confirmed_treating_org",
+         "verifier_org_id")
+"""A hazard's columns holding the id of an org or enterprise the list names."""
 
 
 def day_of(instant: int | None) -> str | None:
@@ -32,8 +39,42 @@ def day_of(instant: int | None) -> str | None:
     return None if instant is None else from_micros(instant).date().isoformat()
 
 
-def _names(tx: Tx, table: str, key: str, name: str) -> dict[str, str]:
-    return {found: named for found, named in tx.rows(f"SELECT {key}, {name} FROM {table}")}
+def sql_list(values: Sequence[str] | None) -> tuple[str, dict[str, str]]:
+    """Values as an SQL list of named parameters, `(:v0, :v1)`, and the parameters; no list
+    for None (nothing to filter by)."""
+    if values is None:
+        return "", {}
+    names = {f"v{number}": value for number, value in enumerate(values)}
+    return f"({', '.join(f':{name}' for name in names)})", names
+
+
+ID_BATCH = 5000
+"""Ids looked up by one statement, well under SQLite's and PostgreSQL's parameter limits."""
+
+
+def _by_id(tx: Tx, select: str, ids: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """The rows `select` (ending `WHERE <id> IN`) finds for the ids, a batch a statement."""
+    wanted = sorted({found for found in ids if isinstance(found, str) and found})
+    rows = []
+    for start in range(0, len(wanted), ID_BATCH):
+        listed, params = sql_list(wanted[start:start + ID_BATCH])
+        rows += tx.rows(f"{select} {listed}", params)
+    return rows
+
+
+def _org_names(tx: Tx, ids: Iterable[Any]) -> dict[str, str]:
+    return dict(_by_id(tx, "SELECT org_id, name FROM view_orgs WHERE org_id IN", ids))
+
+
+def _bodies(tx: Tx, ids: set[Any]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Of the orgs and enterprises among `ids`: the names (an org's where both have the id)
+    and each enterprise's name and USCC. Only those the rows name are read, so the read
+    grows with the part of the tree listed, not with the province."""
+    enterprises = {e: (name, uscc) for e, name, uscc in _by_id(
+        tx, "SELECT enterprise_id, name, uscc FROM view_enterprises WHERE enterprise_id IN",
+        ids)}
+    names = {e: name for e, (name, _) in enterprises.items()}
+    return {**names, **_org_names(tx, ids)}, enterprises
 
 
 def _named(text: str | None, names: dict[str, str]) -> str | None:
@@ -47,20 +88,27 @@ def _tag(row: Row, start: int) -> str:
     return "new" if row["reported_at"] >= start else "carried_over"
 
 
-def hazard_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
-    """List rows by the unit id each hazard belongs to (not yet rolled up)."""
-    params = window.params()
-    enterprises = {e: (name, uscc) for e, name, uscc in tx.rows(
-        "SELECT enterprise_id, name, uscc FROM view_enterprises")}
-    names = {**{e: name for e, (name, _) in enterprises.items()},
-             **_names(tx, "view_orgs", "org_id", "name")}
-    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
-    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, state=True)}) f "
-                            "WHERE NOT is_void AND (is_open OR ended_at >= :T0)", params):
+def hazard_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | None = None,
+                major_only: bool = False) -> dict[str, list[Row]]:
+    """List rows by the unit id each hazard belongs to (not yet rolled up): of the hazards
+    recorded under `codes` (None: all), only the major or listed ones if `major_only`."""
+    in_codes, code_params = sql_list(codes)
+    params = {**window.params(), **code_params}
+    only = f"{LISTABLE} AND hz.unit_code IN {in_codes}" if in_codes else LISTABLE
+    major = " AND (is_major OR listed)" if major_only else ""
+    found = []
+    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, True, only)}) f "
+                            f"WHERE NOT is_void AND (is_open OR ended_at >= :T0){major}",
+                            params):
         unit_id = tree.resolve(row["unit_code"])
-        if unit_id is None:
-            continue
-        plan = orjson.loads(row["latest_plan"]) if row["latest_plan"] else {}
+        if unit_id is not None:
+            found.append((unit_id, row, orjson.loads(row["latest_plan"])
+                          if row["latest_plan"] else {}))
+    names, enterprises = _bodies(
+        tx, {row[key] for _, row, _ in found for key in NAMED}
+        | {plan.get("responsible_org") for _, _, plan in found})
+    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
+    for unit_id, row, plan in found:
         name, uscc = enterprises.get(row["enterprise_id"], (None, None))
         treating = row["latest_treating_org"] or (
             row["confirmed_treating_org"] if row["confirmed"] else row["discovering_org_id"])
@@ -110,19 +158,25 @@ def _location(tree: UnitTree, unit_id: str) -> str:
     return f"{'/'.join(u.name for u in tree.location(unit_id))} {tree.units[unit_id].code}"
 
 
-def measure_rows(tx: Tx, window: Window, tree: UnitTree) -> dict[str, list[Row]]:
-    orgs = _names(tx, "view_orgs", "org_id", "name")
-    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
-    for (measure_id, unit_code, org_id, title, kind, sector, content, partners, planned_date,
-         related, doc_no, issued_on, completed_on, evidence) in tx.rows("""
+def measure_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | None = None
+                 ) -> dict[str, list[Row]]:
+    """List rows by the unit id each measure belongs to (not yet rolled up), of the
+    measures recorded under `codes` (None: all)."""
+    in_codes, code_params = sql_list(codes)
+    mine = f" AND unit_code IN {in_codes}" if in_codes else ""
+    found = tx.rows("""
             SELECT measure_id, unit_code, org_id, title, kind, sector, content, partners,
               planned_date, related,
               CASE WHEN issued_at < :T AND issued_rec <= :C THEN doc_no END,
               CASE WHEN issued_at < :T AND issued_rec <= :C THEN issued_on END,
               CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_on END,
               CASE WHEN completed_at < :T AND completed_rec <= :C THEN evidence END
-            FROM view_measures WHERE planned_at < :T AND planned_rec <= :C""",
-            window.params()):
+            FROM view_measures WHERE planned_at < :T AND planned_rec <= :C""" + mine,
+                    {**window.params(), **code_params})
+    orgs = _org_names(tx, (row[2] for row in found))
+    by_unit: defaultdict[str, list[Row]] = defaultdict(list)
+    for (measure_id, unit_code, org_id, title, kind, sector, content, partners, planned_date,
+         related, doc_no, issued_on, completed_on, evidence) in found:
         unit_id = tree.resolve(unit_code)
         if unit_id is None:
             continue

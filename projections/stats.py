@@ -97,17 +97,21 @@ class Window:
         }
 
 
-def _latest(table: str, key: str, attrs: tuple[str, ...], before: str) -> str:
+def _latest(table: str, key: str, attrs: tuple[str, ...], before: str, among: str = "") -> str:
     """One row per entity: `latest_<attr>`, its latest value of each attribute among the
-    changes occurred `before` and known at :C (the highest version wins)."""
+    changes occurred `before` and known at :C (the highest version wins); `among`, a query
+    of the keys wanted, limits the entities read (through the key's index)."""
     names = ", ".join(f"'{a}'" for a in attrs)
     pivot = ", ".join(f"MAX(CASE WHEN c.attr = '{a}' THEN c.value END) AS latest_{a}"
                       for a in attrs)
+    wanted = f" AND {key} IN ({among})" if among else ""
+    read = f"\n      WHERE c.{key} IN ({among})" if among else ""
     return f"""
       SELECT c.{key}, {pivot} FROM {table} c
       JOIN (SELECT {key}, attr, MAX(version) AS version FROM {table}
-            WHERE attr IN ({names}) AND at {before} AND rec <= :C GROUP BY {key}, attr) m
-        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version
+            WHERE attr IN ({names}) AND at {before} AND rec <= :C{wanted}
+            GROUP BY {key}, attr) m
+        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version{read}
       GROUP BY c.{key}"""
 
 
@@ -115,26 +119,30 @@ HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "
 """Hazard attributes that change after confirmation and that the conditions read."""
 
 
-def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False) -> str:
+def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False, only: str = "") -> str:
     """Every hazard reported before :T and known at :C, as it stood at :T: the stored
     columns, grade_at, deadline_at, ended_as (if ended by :T), `latest_<attr>` of each
     changing attribute (HAZARD_ATTRS and `extra_attrs`), the catalogue's conditions
     (`projections.catalogue.HAZARD_CONDITIONS`), `plan_funds_fen` and, with `state`,
-    `state_at` (which reads the `completed` attribute too)."""
+    `state_at` (which reads the `completed` attribute too). `only`, a condition on the
+    stored row (as `hz`), keeps only the hazards it holds for, in both tables read, so that
+    a part of the hazards (a county's, through the unit code index) costs only its own."""
+    within = f" AND {only}" if only else ""
+    among = "SELECT hazard_id FROM known" if only else ""
     wanted = (*extra_attrs, "completed") if state else extra_attrs
     attrs = HAZARD_ATTRS + tuple(a for a in wanted if a not in HAZARD_ATTRS)
     latest = "".join(f", later.latest_{a}" for a in attrs if a not in ("grade", "deadline"))
     conditions = ",\n      ".join(f"{sql} AS {name}" for name, sql in HAZARD_CONDITIONS.items())
     return f"""
-    WITH later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T")}),
-    known AS (
+    WITH known AS (
       SELECT hz.*,
         COALESCE(hz.confirmed_at < :T AND hz.confirmed_rec <= :C, FALSE) AS confirmed,
         COALESCE(hz.verified_at < :T AND hz.verified_rec <= :C, FALSE) AS verified,
         COALESCE(hz.ended_at < :T AND hz.ended_rec <= :C, FALSE) AS ended,
         COALESCE(hz.listed_at < :T AND hz.listed_rec <= :C, FALSE) AS listed,
         COALESCE(hz.delisted_at < :T AND hz.delisted_rec <= :C, FALSE) AS delisted
-      FROM view_hazards hz WHERE hz.reported_at < :T AND hz.reported_rec <= :C),
+      FROM view_hazards hz WHERE hz.reported_at < :T AND hz.reported_rec <= :C{within}),
+    later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T", among)}),
     h AS (
       SELECT k.*,
         CASE WHEN k.ended THEN k.end_kind END AS ended_as,

@@ -9,8 +9,9 @@ Conventions (both databases):
   cut-off C" by ignoring facts recorded after C. That is what makes a frozen submission
   reproducible from the live views (DOMAIN §7.1, §11.2 rule 8);
 - reports read whole tables (every unit's figures at once), so beyond the keys there are
-  indexes only where a report looks up a part (a period's self-inspections and submissions):
-  each index would slow every write of the projection.
+  indexes only where a report looks up a part (a period's self-inspections and submissions;
+  the hazards and measures of a county, which the cascade's lists read one at a time): each
+  index would slow every write of the projection.
 
 Rows are keyed by the event that produced them (aggregate id, version) or set columns that
 only one event of an aggregate can set, so applying an event twice changes nothing.
@@ -119,7 +120,7 @@ HAZARDS = Table(
           "ended_at:int ended_rec:int ended_on end_kind ended_by "
           "listed_at:int listed_rec:int listing_level listing_authority supervising_org "
           "listing_notice_no listing_deadline delisted_at:int delisted_rec:int"),
-    ("hazard_id",))
+    ("hazard_id",), indexes=(("unit_code",),))
 """One row per hazard: what it is, and each once-only step with its business and system
 time. The grade, deadline, treating org and criteria set at confirmation are kept here; later
 changes to them are rows of HAZARD_CHANGES. `end_kind` is closed | on_spot | voided |
@@ -141,7 +142,7 @@ MEASURES = Table(
     _cols("measure_id unit_code org_id title kind sector content partners planned_date "
           "related planned_at:int planned_rec:int doc_no issued_on issued_at:int "
           "issued_rec:int completed_on completed_at:int completed_rec:int evidence"),
-    ("measure_id",))
+    ("measure_id",), indexes=(("unit_code",),))
 
 TASKS = Table(
     "view_tasks",

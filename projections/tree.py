@@ -120,5 +120,11 @@ class UnitTree:
             stack.extend(self._children.get(current, ()))
         return found
 
+    def codes_within(self, unit_id: str) -> list[str]:
+        """Every code whose facts belong to the unit's subtree (recoded, merged and retired
+        codes included): what a reader of only that part of the tree filters the facts by."""
+        inside = self.subtree(unit_id)
+        return sorted(code for code in self._codes if self.resolve(code) in inside)
+
     def at_level(self, level: Level) -> list[Unit]:
         return sorted((u for u in self.units.values() if u.level is level), key=lambda u: u.code)

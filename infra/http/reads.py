@@ -173,7 +173,9 @@ class Reader:
         with self.snapshot() as tx:
             assembler = self.assembler(tx, period)
             assembler.count(tx)
-            return assembler.assemble(assembler.unit(code), draft=True)
+            unit = assembler.unit(code)
+            assembler.read_lists(tx, unit)
+            return assembler.assemble(unit, draft=True)
 
     def hazards(self, principal: Principal, code: str, period: str, filters: dict[str, Any],
                 after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:

@@ -150,7 +150,9 @@ class Reporter:
         it was recorded. A unit whose submission cannot have changed since its latest
         version (`Assembler.unchanged`) and whose files are in place is skipped without
         being assembled; the facts are counted once, and again only when some were
-        recorded meanwhile."""
+        recorded meanwhile. A level's units come in code order, so county by county: the
+        list rows of one county-level subtree are read once a level and dropped for the
+        next (`Assembler.scope`): the rows held grow with a county, not with the province."""
         require_reportable(period, self.app.clock(), draft=False)
         open_period(self.app, self.views, period)
         done: list[Submitted] = []
@@ -210,12 +212,12 @@ class Reporter:
 
     def _submit_level(self, assembler: Assembler, units: Sequence[Unit],
                       renderer: Renderer) -> Iterator[Submitted]:
-        """A level's submissions, CHUNK units at a time; each chunk is assembled while the
+        """A level's submissions, a chunk at a time; each chunk is assembled while the
         workers render the one before it, so that this process's share of the work (about
         a third) overlaps theirs."""
         waiting: Started | None = None
-        for start in range(0, len(units), CHUNK):
-            started = self._start(assembler, units[start:start + CHUNK], False, renderer)
+        for chunk in self._chunks(assembler, units):
+            started = Started(chunk, renderer.start(_jobs(chunk)))
             if waiting is not None:
                 yield from self._finish(assembler, waiting, ZHIBAO, False)
             waiting = started
@@ -230,12 +232,29 @@ class Reporter:
         return self._finish(assembler, self._start(assembler, units, draft, renderer),
                             issuer, draft)
 
+    def _chunks(self, assembler: Assembler, units: Sequence[Unit]
+                ) -> Iterator[list[Prepared | Submitted]]:
+        """The units assembled (or found unchanged) in turn, cut into chunks of CHUNK units
+        or of CHUNK_ROWS list rows, whichever comes first: the documents held at once (two
+        chunks') stay within a few thousand rows and the largest document, however many
+        counties the level has."""
+        chunk: list[Prepared | Submitted] = []
+        rows = 0
+        for unit in units:
+            item = self._prepare(assembler, unit, False)
+            chunk.append(item)
+            rows += item.rows if isinstance(item, Prepared) else 0
+            if len(chunk) == CHUNK or rows >= CHUNK_ROWS:
+                yield chunk
+                chunk, rows = [], 0
+        if chunk:
+            yield chunk
+
     def _start(self, assembler: Assembler, units: Sequence[Unit], draft: bool,
                renderer: Renderer) -> Started:
         """The units assembled (or found unchanged) and their rendering under way."""
         prepared = [self._prepare(assembler, unit, draft) for unit in units]
-        jobs = [item.job for item in prepared if isinstance(item, Prepared)]
-        return Started(prepared, renderer.start(jobs))
+        return Started(prepared, renderer.start(_jobs(prepared)))
 
     def _finish(self, assembler: Assembler, started: Started, issuer: Issuer,
                 draft: bool) -> list[Submitted]:
@@ -255,6 +274,9 @@ class Reporter:
         if latest is not None and files is not None:  # nothing to assemble or write
             return Submitted(unit.code, unit.name, unit.level, latest.version, latest.sha256,
                              draft, latest.late, True, files, ())
+        if not assembler.holds_lists_of(unit):
+            with self.views.snapshot() as tx:
+                assembler.read_lists(tx, unit)
         assembled = assembler.assemble(unit, draft)
         stem = _stem(latest, assembled, draft)
         folder = self._folder(assembler.period, unit)
@@ -323,8 +345,11 @@ class Reporter:
         if kept is not None:
             return kept
         with self.views.snapshot() as tx:
-            again = Assembler(tx, assembled.document["period"], latest.cut_off,
-                              self.major_only).assemble(assembled.unit, latest.draft)
+            assembler = Assembler(tx, assembled.document["period"], latest.cut_off,
+                                  self.major_only, counted=False)
+            assembler.count(tx)
+            assembler.read_lists(tx, assembled.unit)
+        again = assembler.assemble(assembled.unit, latest.draft)
         if again.sha256 != latest.sha256:
             raise RuntimeError(f"the views no longer reproduce {assembled.unit.code}'s "
                                f"submission {latest.sha256[:12]}…; rebuild them (zhibao "
@@ -350,6 +375,7 @@ class Reporter:
 
 Changes = tuple[tuple[FigureChange, ...], tuple[RowChanges, ...]]
 CHUNK = 64  # units assembled, then rendered together, then recorded and written
+CHUNK_ROWS = 4096  # or fewer, whose hazard and measure lists hold this many rows together
 
 
 @dataclass(frozen=True)
@@ -367,6 +393,11 @@ class Prepared:
         return Job(self.assembled.document,
                    f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json")
 
+    @property
+    def rows(self) -> int:
+        document = self.assembled.document
+        return len(document["hazard_list"]) + len(document["measure_list"])
+
 
 @dataclass(frozen=True)
 class Started:
@@ -374,6 +405,11 @@ class Started:
 
     prepared: list[Prepared | Submitted]
     rendering: Iterator[dict[str, bytes]]  # the prepared ones' files, in order
+
+
+def _jobs(prepared: list[Prepared | Submitted]) -> list[Job]:
+    """The rendering of the units assembled (the others' files are in place)."""
+    return [item.job for item in prepared if isinstance(item, Prepared)]
 
 
 def _diff(changes: Changes, latest: Known) -> bytes:
