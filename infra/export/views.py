@@ -130,12 +130,13 @@ def write_snapshots(app: Zhibao, submissions: list[Submission], write: Write) ->
 
 def _documents(app: Zhibao, submissions: list[Submission]
                ) -> Iterator[tuple[Submission, dict[str, Any]]]:
-    """Each submission's document, by period and cut-off: its JSON file as the reporter
+    """Each submission's document, by period, cut-off and unit code: its JSON file as the reporter
     wrote it when that hashes to the recorded SHA-256 (reading it costs far less than
     assembling), else assembled again from the views."""
     reassembler = _Reassembler(app)
     try:
-        for submission in sorted(submissions, key=lambda s: (s.period, s.cut_off, s.position)):
+        for submission in sorted(submissions, key=lambda s: (s.period, s.cut_off,
+                                                             s.unit_code, s.position)):
             folder = submission_folder(app.settings.output_dir, submission.period,
                                        submission.unit_code)
             document = kept_document(folder, submission.version, submission.draft,
@@ -150,7 +151,8 @@ def _documents(app: Zhibao, submissions: list[Submission]
 class _Reassembler:
     """Documents assembled again from the views at their submissions' cut-offs (bitemporal
     views), each required to hash to what was recorded. The views are opened and caught up
-    on first use; one assembler, of one period and cut-off, is held at a time."""
+    on first use; one assembler, of one period and cut-off, is held at a time, with the
+    list rows of one county (`Assembler.scope`): the submissions come in code order."""
 
     def __init__(self, app: Zhibao) -> None:
         self.app = app
@@ -159,7 +161,12 @@ class _Reassembler:
 
     def document(self, submission: Submission) -> dict[str, Any]:
         assembler = self._assembler(submission.period, submission.cut_off)
-        assembled = assembler.assemble(assembler.unit(submission.unit_code), submission.draft)
+        unit = assembler.unit(submission.unit_code)
+        if not assembler.holds_lists_of(unit):
+            assert self.views is not None
+            with self.views.snapshot() as tx:
+                assembler.read_lists(tx, unit)
+        assembled = assembler.assemble(unit, submission.draft)
         if assembled.sha256 != submission.sha256:
             raise ExportError(
                 f"the views no longer reproduce {submission.unit_code}'s submission for "
@@ -177,7 +184,8 @@ class _Reassembler:
             self.assembler = None  # its facts freed before the next's are counted
             major_only = tuple(Level(level) for level in self.app.settings.major_only_list_levels)
             with self.views.snapshot() as tx:
-                self.assembler = Assembler(tx, period, cut_off, major_only)
+                self.assembler = Assembler(tx, period, cut_off, major_only, counted=False)
+                self.assembler.count(tx)
         return self.assembler
 
     def close(self) -> None:
