@@ -75,6 +75,7 @@ def store_copy(url: str) -> Iterator[str]:
         conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".{name}', "
                      f"'notification_id'), (SELECT max(notification_id) FROM "
                      f'"{schema}".{name}))')
+        conn.execute(f'ANALYZE "{schema}".{name}')  # as after any bulk load
     try:
         yield copy
     finally:

@@ -111,6 +111,7 @@ def postgres_copy(sqlite_path: Path, schema: str | None = None) -> str:
                 copy.write_row((row[0], uuid.UUID(row[1]), row[2], row[3], row[4]))
         cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'), "
                        f"(SELECT max(notification_id) FROM {table}))")
+        cursor.execute(f"ANALYZE {table}")  # as after any bulk load: see recorder.analyze
     source.close()
     return url
 

@@ -47,11 +47,19 @@ from infra.settings import Settings, get_settings
 from infra.store.databases import APPLICATION_NAME, eventsourcing_env, prepare_sqlite_store
 from infra.store.log import last_position
 from infra.store.mapper import ChainedEventStore, ChainedMapper, OrjsonTranscoder
-from infra.store.recorders import Horizon, StaleRead, with_horizon_recorder
+from infra.store.recorders import (
+    Horizon,
+    HorizonPostgresRecorder,
+    StaleRead,
+    with_horizon_recorder,
+)
 from infra.store.records import DamagedRecord
 
 ATTEMPTS = 3
 """Attempts at one command; the last holds the store's write lock, so it cannot be stale."""
+BULK_EVENTS = 100_000
+"""Events one `execute_batch` run records (an import, the demo) after which the store's
+statistics are refreshed (PostgreSQL; SQLite's planner needs none to use the keys)."""
 STALE = (StaleRead, DirectoryBehind)
 """The directory missed reference data another process recorded: refresh, judge again."""
 A = TypeVar("A", bound=ZhibaoAggregate)
@@ -252,12 +260,16 @@ class Zhibao(Application[UUID]):
         allows)."""
         size = batch_size or self.settings.import_batch_size
         pending = iter(commands)
+        recorded = 0
         while True:
             with heap_left_out_of_collections():
                 result = self._run_batch(pending, size, internal, cached)
             if result is None:
-                return
+                break
+            recorded += result.events
             yield result
+        if recorded >= BULK_EVENTS and isinstance(self.recorder, HorizonPostgresRecorder):
+            self.recorder.analyze()
 
     def _run_batch(self, pending: Iterator[Numbered], size: int, internal: bool,
                    cached: bool, judged_again: bool = False) -> BatchResult | None:

@@ -201,6 +201,16 @@ class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder
             finally:
                 connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics of the events table after a bulk write. Without
+        them (a new table, autovacuum off or not yet round) PostgreSQL guessed 200,000 rows
+        an aggregate and loaded each in parallel workers: 40–65 ms instead of a fraction of
+        a millisecond, which held a province's cascade to 11 units/s."""
+        with self.datastore.get_connection() as connection:
+            connection.execute(SQL("ANALYZE {schema}.{table}").format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name)))
+
     @contextmanager
     def holding_write_lock(self) -> Iterator[None]:
         """Take the table lock every insert takes, and keep it until the block ends; it

@@ -13,15 +13,19 @@ from typing import Any
 from uuid import uuid4
 
 import orjson
+import psycopg
 import pytest
 
 from domain.base import DomainError
 from domain.commands import parse_command
 from domain.hazards import HazardState
 from infra.cli.main import main
+from infra.intake import service
 from infra.intake.importer import import_file
 from infra.intake.service import BatchResult, Zhibao
 from infra.settings import get_settings
+from infra.store.recorders import HorizonPostgresRecorder
+from tests.conftest import PG_ADMIN_URL
 from tests.support.builders import World, stored_types
 from tests.support.hazard_paths import Hazards
 
@@ -216,6 +220,31 @@ def test_a_batch_leaves_the_heap_out_of_collections_only_while_it_runs(hazards, 
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+def test_a_bulk_import_refreshes_the_planners_statistics(hazards, tmp_path, monkeypatch):
+    """After `BULK_EVENTS` events or more in one run, PostgreSQL's planner knows the events
+    table's size even with autovacuum off (as on this machine): without statistics it
+    loaded each aggregate with parallel workers, a hundred times slower. Below, nothing."""
+    app = hazards.world.app
+    if not isinstance(app.recorder, HorizonPostgresRecorder):
+        pytest.skip("SQLite's planner uses the keys without statistics")
+    monkeypatch.setattr(service, "BULK_EVENTS", 2)
+    table = f'"{app.recorder.datastore.schema}"."{app.recorder.events_table_name}"'
+
+    def estimated_and_counted() -> tuple[float, int]:
+        with psycopg.connect(PG_ADMIN_URL) as conn:
+            return conn.execute(f"SELECT reltuples, (SELECT count(*) FROM {table}) FROM "
+                                f"pg_class WHERE oid = '{table}'::regclass").fetchone()
+
+    assert run_import(hazards.world, write_jsonl(tmp_path / "one.jsonl", [report(hazards)]),
+                      batch_size=1).events == 1
+    estimated, counted = estimated_and_counted()
+    assert estimated != counted
+    assert run_import(hazards.world, write_jsonl(tmp_path / "two.jsonl", [
+        report(hazards), report(hazards)]), batch_size=1).events == 2
+    estimated, counted = estimated_and_counted()
+    assert estimated == counted
+
 
 # -- the command line ----------------------------------------------------------------------
 
