@@ -202,8 +202,9 @@ class Zhibao(Application[UUID]):
     def record_all(self, commands: Sequence[Command], issuer: Issuer = ZHIBAO) -> int:
         """zhibao's internal path for many commands (a cascade's chunk of submissions, the
         overdue sweep): `record` in transactions of `import_batch_size` — one commit a
-        chunk instead of one a command. DomainError for the first command refused; the
-        events recorded otherwise."""
+        chunk instead of one a command. The events recorded; DomainError for the first
+        command refused, once the others were recorded (each judged alone, as a batch
+        with a refused line is)."""
         recorded = 0
         numbered = ((n, issuer, command) for n, command in enumerate(commands, start=1))
         for result in self.execute_batch(numbered, internal=True, cached=False):
