@@ -13,7 +13,8 @@ throwaway database fed only the events recorded up to the cut-off.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -189,6 +190,14 @@ class Assembler:
 
     def holds_lists_of(self, unit: Unit) -> bool:
         return self.lists is not None and self.lists.scope in (WHOLE, self.scope(unit))
+
+    def hold_lists_of(self, unit: Unit,
+                      snapshot: Callable[[], AbstractContextManager[Tx]]) -> None:
+        """The list rows `unit` is assembled from, read in a new `snapshot` of the views
+        unless they are held already (a level's units come county by county)."""
+        if not self.holds_lists_of(unit):
+            with snapshot() as tx:
+                self.read_lists(tx, unit)
 
     def read_lists(self, tx: Tx, unit: Unit) -> None:
         """Hold the list rows of `unit`'s scope in place of those held before, read at this

@@ -162,10 +162,8 @@ class _Reassembler:
     def document(self, submission: Submission) -> dict[str, Any]:
         assembler = self._assembler(submission.period, submission.cut_off)
         unit = assembler.unit(submission.unit_code)
-        if not assembler.holds_lists_of(unit):
-            assert self.views is not None
-            with self.views.snapshot() as tx:
-                assembler.read_lists(tx, unit)
+        assert self.views is not None
+        assembler.hold_lists_of(unit, self.views.snapshot)
         assembled = assembler.assemble(unit, submission.draft)
         if assembled.sha256 != submission.sha256:
             raise ExportError(

@@ -23,7 +23,7 @@ from infra.audit.history import hazard_history
 from infra.http.credentials import Principal
 from infra.http.door import Door, door_of
 from infra.http.problems import PROBLEM, Problem, from_domain
-from infra.reporting.reporter import submission_folder
+from infra.reporting.reporter import submission_folder, version_stem
 from projections.report import differences
 
 PROBLEM_SCHEMA = {"type": "object", "required": ["title", "status"], "properties": {
@@ -318,7 +318,7 @@ def generate(code: str, period: str, caller: Caller, door: DoorDep,
 def submission_file(door: Door, code: str, period: str, version: int, suffix: str) -> bytes:
     """A written version's file (`vN.json`, `vN.xlsx`; a draft's too), or 404."""
     folder = submission_folder(door.app.settings.output_dir, period, code)
-    for stem in (f"v{version}", f"v{version}-draft"):
+    for stem in (version_stem(version, False), version_stem(version, True)):
         path = folder / f"{stem}{suffix}"
         if path.is_file():
             return path.read_bytes()

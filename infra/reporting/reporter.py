@@ -204,8 +204,8 @@ class Reporter:
         latest = assembler.latest(unit)
         if latest is None or not assembler.unchanged(unit, draft):
             return None
-        stem = f"v{latest.version}" + ("-draft" if draft else "")
-        return _written(self._folder(assembler.period, unit), stem, latest.sha256)
+        return _written(self._folder(assembler.period, unit), version_stem(latest.version, draft),
+                        latest.sha256)
 
     def _folder(self, period: str, unit: Unit) -> Path:
         return submission_folder(self.output_dir, period, unit.code)
@@ -274,9 +274,7 @@ class Reporter:
         if latest is not None and files is not None:  # nothing to assemble or write
             return Submitted(unit.code, unit.name, unit.level, latest.version, latest.sha256,
                              draft, latest.late, True, files, ())
-        if not assembler.holds_lists_of(unit):
-            with self.views.snapshot() as tx:
-                assembler.read_lists(tx, unit)
+        assembler.hold_lists_of(unit, self.views.snapshot)
         assembled = assembler.assemble(unit, draft)
         stem = _stem(latest, assembled, draft)
         folder = self._folder(assembler.period, unit)
@@ -426,6 +424,11 @@ def _stem(latest: Known | None, assembled: Assembled, draft: bool) -> str:
     """vN (vN-draft): the version these files are of."""
     version = 1 if latest is None else (
         latest.version if latest.sha256 == assembled.sha256 else latest.version + 1)
+    return version_stem(version, draft)
+
+
+def version_stem(version: int, draft: bool) -> str:
+    """The name a version's files share: vN, or vN-draft."""
     return f"v{version}" + ("-draft" if draft else "")
 
 
@@ -439,7 +442,7 @@ def kept_document(folder: Path, version: int, draft: bool, sha256: str
     """A version's document as its JSON file holds it, if that still hashes to what was
     recorded: a proof of the submitted content that costs no assembling."""
     try:
-        kept = (folder / (f"v{version}" + ("-draft" if draft else "") + ".json")).read_bytes()
+        kept = (folder / f"{version_stem(version, draft)}.json").read_bytes()
     except FileNotFoundError:
         return None
     if hashlib.sha256(kept).hexdigest() != sha256:
