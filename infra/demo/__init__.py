@@ -23,8 +23,6 @@ from infra.intake.service import BatchResult, Numbered, Zhibao
 from infra.intake.unit_of_work import Issuer
 
 YEAR_START = datetime(YEAR - 1, 12, 1, tzinfo=YEAR_END.tzinfo)
-REPORTED_PERIOD = f"{YEAR}-12"
-"""The last month of the demo's data: the one `zhibao demo` cascades."""
 REPORTING_STARTS = datetime(YEAR + 1, 1, 3, 9, 0, tzinfo=YEAR_END.tzinfo)
 """When the simulated offices assemble it: early January, before the villages' deadline."""
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,7 +66,6 @@ PENDING_ROWS = 10_000
 enough that the garbage collector does not keep walking a large heap of them."""
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 LOCK = "_export.lock"
-PART_FILE = re.compile(r"part-(\d{6})-\d{4}\.parquet")
 
 Progress = Callable[[int], None]
 
@@ -343,15 +341,6 @@ class _Exporter:
         self.buffers.clear()
         self.buffered = self.pending = 0
         self.writer.chunk += 1
-
-
-def _lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = payload
-    for key in path:
-        if value is None:
-            return None
-        value = value.get(key)
-    return value
 
 
 def _month(occurred_at: str) -> str:
