@@ -19,6 +19,7 @@ batch is ever half-written and no good command is lost.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -150,13 +151,10 @@ class Zhibao(Application[UUID]):
         super().__init__(env=with_horizon_recorder(env))
         self.clock = clock
         self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
-        self.directory = Directory()
         self.cache = AggregateCache(self.settings.aggregate_cache_size)
-        self.damage: DamagedRecord | None = None
-        try:
-            self.refresh_directory()
-        except DamagedRecord as e:  # it still opens, for the audit to say where
-            self.damage = e
+        self._directory: Directory | None = None
+        self._damage: DamagedRecord | None = None
+        self._folding = threading.Lock()  # a served app's threads may ask for it at once
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -170,13 +168,39 @@ class Zhibao(Application[UUID]):
 
     # -- the directory ---------------------------------------------------------------------
 
+    @property
+    def directory(self) -> Directory:
+        """Folded on first use, not when the application opens: the stages that only read
+        the log — the projector, verify, the relay, the export — never judge a command,
+        and at a province's 200,000 enterprises and persons it would be most of their
+        memory."""
+        if self._directory is None:
+            with self._folding:
+                if self._directory is None:
+                    directory = Directory()
+                    try:
+                        self._fold_into(directory)
+                    except DamagedRecord as e:  # it still opens, for the audit to say where
+                        self._damage = e
+                    self._directory = directory
+        return self._directory
+
+    @property
+    def damage(self) -> DamagedRecord | None:
+        """The damaged reference record the directory stopped at, if any."""
+        _ = self.directory
+        return self._damage
+
     def refresh_directory(self) -> int:
         """Fold reference events recorded since the last look (by any process) and say
         how many there were. The scan stops at the log's current end and resumes from
         there next time, so each event is looked at once however rare reference events
         are."""
+        return self._fold_into(self.directory)
+
+    def _fold_into(self, directory: Directory) -> int:
         end = last_position(self.recorder)
-        return catch_up_directory(self.directory, self.recorder, self.mapper, end)
+        return catch_up_directory(directory, self.recorder, self.mapper, end)
 
     def _require_undamaged(self) -> None:
         """A store with a damaged reference record records nothing: who may act could
