@@ -27,7 +27,7 @@ from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
 from projections.lists import Row, hazard_rows, measure_rows, task_rows
 from projections.stats import (
-    Tally,
+    Counts,
     Value,
     Window,
     figures,
@@ -96,7 +96,7 @@ class Facts:
     time (`Lists`)."""
 
     cut_off: datetime
-    tallies: dict[str, Tally]
+    tallies: dict[str, Counts]
     tasks: dict[str, list[Row]]
 
     @classmethod
@@ -308,7 +308,7 @@ class Assembler:
                 "rows": [_industry(code, values) for code, values in rows],
                 "total": total}
 
-    def _tally(self, unit: Unit) -> Tally:
+    def _tally(self, unit: Unit) -> Counts:
         assert self.facts is not None
         return self.facts.tallies[unit.unit_id]
 

@@ -271,8 +271,9 @@ assert all(m.family == "hazards" for m, _ in SECTOR_ADDITIVE)
 
 @dataclass
 class Tally:
-    """A unit's rolled-up raw figures: the additive ones (slots of ADDITIVE), distinct sets,
-    and per sector the slots of SECTOR_ADDITIVE and the distinct sets."""
+    """A unit's raw figures while the tree is rolled up: the additive ones (slots of
+    ADDITIVE), distinct sets, and per sector the slots of SECTOR_ADDITIVE and the distinct
+    sets."""
 
     totals: list[int] = field(default_factory=lambda: [0] * len(ADDITIVE))
     sets: defaultdict[tuple[str, str], set[str]] = field(
@@ -297,26 +298,49 @@ class Tally:
         for key, found in other.sector_sets.items():
             self.sector_sets[key] |= found
 
-    def value(self, code: str, column: str) -> int:
-        slot = SLOT.get((code, column))
-        return self.totals[slot] if slot is not None else len(self.sets[code, column])
+    def counted(self) -> Counts:
+        """The sizes of the sets, which is all a unit's figures read once its total is
+        merged into its parent's."""
+        over_sectors: defaultdict[str, set[str]] = defaultdict(set)
+        for (_, code, _), found in self.sector_sets.items():
+            over_sectors[code] |= found
+        return Counts(self.totals, {key: len(found) for key, found in self.sets.items()},
+                      dict(self.sectors),
+                      {key: len(found) for key, found in self.sector_sets.items()},
+                      {code: len(found) for code, found in over_sectors.items()})
 
 
-def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Tally]:
+@dataclass(frozen=True)
+class Counts:
+    """A unit's rolled-up raw figures, distinct ones as counts: holding each unit's sets
+    would hold the province's keys again at every level above them (most of a province
+    cascade's memory for its figures)."""
+
+    totals: list[int]
+    distinct: dict[tuple[str, str], int]
+    sectors: dict[str, list[int]]
+    sector_distinct: dict[tuple[str, str, str], int]  # (sector, metric, column)
+    distinct_over_sectors: dict[str, int]  # per metric: over the union of the sectors'
+
+
+def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Counts]:
     """Raw figures of every unit in `tree`: each fact counted at its own unit, then every
-    unit's total added into its parent's, lowest level first."""
+    unit's total added into its parent's, lowest level first; a unit's sets are counted as
+    soon as its total is complete and merged, so at most two levels' sets are held."""
     params = window.params()
     own: defaultdict[str, Tally] = defaultdict(Tally)
     for family, sql in FAMILIES.items():
         _count(tx, family, sql, params, tree, own)
         _distinct(tx, family, sql, params, tree, own)
     totals: defaultdict[str, Tally] = defaultdict(Tally)
+    counted: dict[str, Counts] = {}
     for unit in sorted(tree.units.values(), key=lambda u: u.level.rank):
-        total = totals[unit.unit_id]
-        total.merge(own[unit.unit_id])
+        total = totals.pop(unit.unit_id, None) or Tally()
+        total.merge(own.pop(unit.unit_id, None) or Tally())
         if unit.parent_id in tree.units:
             totals[unit.parent_id].merge(total)  # type: ignore[index]
-    return {unit_id: totals[unit_id] for unit_id in tree.units}
+        counted[unit.unit_id] = total.counted()
+    return {unit_id: counted[unit_id] for unit_id in tree.units}
 
 
 def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
@@ -388,12 +412,12 @@ class Figure:
     values: dict[str, Value]  # month / cumulative / at_end → value
 
 
-def figures(tally_: Tally, level: Level) -> list[Figure]:
+def figures(counts: Counts, level: Level) -> list[Figure]:
     """The statistical table of one unit: the catalogue's metrics for its level, in order."""
-    totals, sets = tally_.totals, tally_.sets
+    totals, distinct = counts.totals, counts.distinct
 
     def value(operand: Operand) -> int:
-        return totals[operand] if isinstance(operand, int) else len(sets.get(operand, ()))
+        return totals[operand] if isinstance(operand, int) else distinct.get(operand, 0)
 
     return [Figure(metric, {column: value(numerator) if denominator is None
                             else rate(value(numerator), value(denominator))
@@ -401,39 +425,38 @@ def figures(tally_: Tally, level: Level) -> list[Figure]:
             for metric, values in _plan(level)]
 
 
-def sector_figures(tally_: Tally) -> list[tuple[str, dict[str, Value]]]:
+def sector_figures(counts: Counts) -> list[tuple[str, dict[str, Value]]]:
     """The sector breakdown (条) of one unit: per sector with hazards, SECTOR_COLUMNS."""
-    return [(sector, {key: counts[SECTOR_SLOT[code, column]]
+    return [(sector, {key: slots[SECTOR_SLOT[code, column]]
                       for key, (code, column) in SECTOR_COLUMNS.items()})
-            for sector, counts in sorted(tally_.sectors.items())]
+            for sector, slots in sorted(counts.sectors.items())]
 
 
-def national_figures(tally_: Tally) -> tuple[list[tuple[str, dict[str, Value]]],
-                                             dict[str, Value]]:
+def national_figures(counts: Counts) -> tuple[list[tuple[str, dict[str, Value]]],
+                                              dict[str, Value]]:
     """The national table of one unit (DOMAIN §7.3): per industry with anything to show,
     and the total — additive columns summed over the industries (a hazard has one), the
     enterprises re-counted over the union (an enterprise may have several)."""
-    sectors = sorted(set(tally_.sectors) | {s for s, _, _ in tally_.sector_sets})
-    rows = [(sector, _national(lambda code, s=sector: _sector_value(tally_, s, code)))
+    sectors = sorted(set(counts.sectors) | {s for s, _, _ in counts.sector_distinct})
+    rows = [(sector, _national(lambda code, s=sector: _sector_value(counts, s, code)))
             for sector in sectors]
     rows = [(sector, values) for sector, values in rows if any(values.values())]
 
     def total(code: str) -> int:
         slot = SECTOR_SLOT.get((code, YEAR))
         if slot is not None:
-            return sum(counts[slot] for counts in tally_.sectors.values())
-        return len(set().union(*(found for (_, c, _), found in tally_.sector_sets.items()
-                                 if c == code)))
+            return sum(slots[slot] for slots in counts.sectors.values())
+        return counts.distinct_over_sectors.get(code, 0)
 
     return rows, _national(total)
 
 
-def _sector_value(tally_: Tally, sector: str, code: str) -> int:
+def _sector_value(counts: Counts, sector: str, code: str) -> int:
     slot = SECTOR_SLOT.get((code, YEAR))
     if slot is not None:
-        counts = tally_.sectors.get(sector)
-        return counts[slot] if counts else 0
-    return len(tally_.sector_sets.get((sector, code, YEAR), ()))
+        slots = counts.sectors.get(sector)
+        return slots[slot] if slots else 0
+    return counts.sector_distinct.get((sector, code, YEAR), 0)
 
 
 def _national(value: Callable[[str], int]) -> dict[str, Value]:
