@@ -18,6 +18,10 @@ from reportlab.pdfbase.pdfdoc import PDFName
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 
 KEPT = 16  # subsets kept per process (≈ 90 kB each, raw and compressed)
+LEVEL = 1
+"""zlib's level for a subset: glyph outlines barely compress, and level 1 takes half the time
+of the default 6 for 6 % more bytes (a village's own subset: 1.2 against 2.6 ms, 26.4
+against 24.9 kB)."""
 
 
 class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no type hints)
@@ -70,4 +74,4 @@ def _made(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
 
 @lru_cache(maxsize=KEPT)
 def _compressed(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
-    return zlib.compress(_made(face, subset))
+    return zlib.compress(_made(face, subset), LEVEL)

@@ -89,7 +89,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
     """A table of bands under a header band repeated on every page it spans."""
 
     def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
-                 lines: dict[str, tuple[Chunks, float]] | None = None) -> None:
+                 encoded: dict[str, Chunks]) -> None:
         super().__init__()
         self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
         self.header = header
@@ -97,7 +97,8 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         self.width = width
         self.height = header.height + sum(band.height for band in body)
         self.lettering = lettering
-        self._lines = {} if lines is None else lines  # encoded, shared by the pages' parts
+        self.encoded = encoded  # each line in the font's subsets: one dictionary for all
+        # the document's grids (the same labels and numbers recur in its tables)
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         return self.width, self.height
@@ -115,7 +116,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
             return []
         if fitting == len(self.body):
             return [self]
-        return [Grid(self.header, part, self.width, self.lettering, self._lines)
+        return [Grid(self.header, part, self.width, self.lettering, self.encoded)
                 for part in (self.body[:fitting], self.body[fitting:])]
 
     def draw(self) -> None:
@@ -162,7 +163,8 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         above, below = lettering.above, lettering.below
         font = getFont(lettering.font)
         document = canvas._doc  # (a TrueType font numbers its subsets per document)
-        encoded = self._lines
+        encoded = self.encoded
+        string_width = font.stringWidth
         selections: dict[int, str] = {}  # a font subset → the operator that selects it
         code = ["BT"]
         current = -1  # the font subset in use
@@ -174,12 +176,17 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
                 y = bottom + (below + height - above + len(lines) * leading) / 2 - size
                 for line in lines:
                     if line:
-                        known = encoded.get(line)
-                        if known is None:
-                            known = encoded[line] = self._encoded(line, font, document)
-                        chunks, width = known
-                        x = (left + side if align == LEFT else right - side - width
-                             if align == RIGHT else (left + right - width) / 2)
+                        chunks = encoded.get(line)
+                        if chunks is None:
+                            chunks = encoded[line] = tuple(
+                                (subset, escapePDF(chunk))
+                                for subset, chunk in font.splitString(line, document))
+                        if align == LEFT:
+                            x = left + side
+                        elif align == RIGHT:
+                            x = right - side - string_width(line, size)
+                        else:
+                            x = (left + right - string_width(line, size)) / 2
                         code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
                         for subset, chunk in chunks:
                             if subset != current:
@@ -193,13 +200,6 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
                     y -= leading
         code.append("ET")
         return "\n".join(code)
-
-    def _encoded(self, line: str, font: Any, document: Any) -> tuple[Chunks, float]:
-        """The line in the font's subsets, escaped, and its width (once per document: the
-        grid's parts on later pages share what the first encoded)."""
-        return (tuple((subset, escapePDF(chunk))
-                      for subset, chunk in font.splitString(line, document)),
-                font.stringWidth(line, self.lettering.size))
 
 
 @dataclass(frozen=True)

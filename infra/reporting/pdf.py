@@ -29,7 +29,7 @@ from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
 if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
-    from infra.reporting.grid import Band, Captions, Grid, Lettering
+    from infra.reporting.grid import Band, Captions, Chunks, Grid, Lettering
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -97,10 +97,11 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
         creator="zhibao", invariant=1, pageCompression=1, initialFontName=name)
     frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
     story: list[Any] = []
+    encoded: dict[str, Chunks] = {}  # (grid.Grid)
     for index, table in enumerate(form.tables):
         if index:
             story.append(PageBreak())
-        story.extend(_section(table, form, name, frame))
+        story.extend(_section(table, form, name, frame, encoded))
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
@@ -134,7 +135,8 @@ def _common_text(form: Form) -> str:
     return "".join(parts)
 
 
-def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
+def _section(table: Table, form: Form, font: str, frame: tuple[float, float],
+             encoded: dict[str, Chunks]) -> list[Any]:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import Paragraph, Spacer
 
@@ -151,7 +153,7 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    flowables.append(_grid(table, font, size, leading, width))
+    flowables.append(_grid(table, font, size, leading, width, encoded))
     if table.note:
         flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
     if table.signature:
@@ -180,7 +182,8 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
+def _grid(table: Table, font: str, size: float, leading: float, width: float,
+          encoded: dict[str, Chunks]) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
@@ -193,7 +196,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
             for index, line in enumerate(table.rows)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
-    return Grid(_header(table, edges, lettering), body, width, lettering)
+    return Grid(_header(table, edges, lettering), body, width, lettering, encoded)
 
 
 def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
