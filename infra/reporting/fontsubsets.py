@@ -14,7 +14,7 @@ import zlib
 from functools import lru_cache
 from typing import Any
 
-from reportlab.pdfbase.pdfdoc import PDFName
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFName, PDFObject
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 
 KEPT = 16  # subsets kept per process (≈ 90 kB each, raw and compressed)
@@ -54,10 +54,38 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
         return reference
 
 
+class RememberingFont(TTFont):  # type: ignore[misc]  # (ReportLab has no type hints)
+    """A TrueType font whose subsets' widths and ToUnicode maps are formatted and compressed
+    once per process too (the first subset's are the same in every form)."""
+
+    def addObjects(self, doc: Any) -> None:
+        fonts = doc.idToObject["BasicFonts"].dict
+        before = set(fonts)
+        super().addObjects(doc)
+        for name in fonts.keys() - before:  # this font's subsets
+            subset = fonts[name]
+            subset.Widths = Formatted(_widths(tuple(subset.Widths.sequence)))
+            if doc.compression:
+                cmap = doc.idToObject[subset.ToUnicode.name]
+                cmap.content = _deflated(cmap.content)
+                cmap.dictionary["Filter"] = PDFArray([PDFName("FlateDecode")])  # (as
+                # ReportLab writes it, and so not compressed again)
+
+
+class Formatted(PDFObject):  # type: ignore[misc]
+    """A PDF object already formatted."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+    def format(self, document: Any) -> bytes:
+        return self.text
+
+
 def remembering_font(name: str, path: str) -> TTFont:
     """A TrueType font (the first of a collection) whose subsets are made once (its file is
     read a second time for the face, once a process: ReportLab makes its own face inside)."""
-    font = TTFont(name, path, subfontIndex=0)
+    font = RememberingFont(name, path, subfontIndex=0)
     font.face = RememberingFace(path, subfontIndex=0)
     return font
 
@@ -70,6 +98,16 @@ def pin(font: TTFont, text: str, document: Any) -> None:
 @lru_cache(maxsize=KEPT)
 def _made(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
     return TTFontFace.makeSubset(face, list(subset))  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=KEPT)
+def _widths(widths: tuple[int, ...]) -> bytes:
+    return PDFArray(list(widths)).format(None)  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=KEPT)
+def _deflated(text: str) -> bytes:
+    return zlib.compress(text.encode())  # (as ReportLab's filter, at zlib's default level)
 
 
 @lru_cache(maxsize=KEPT)
