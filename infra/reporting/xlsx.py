@@ -150,7 +150,9 @@ class _Sheet:
         columns = "".join(
             f'<col min="{n}" max="{n}" width="{_character_width(c.width):.16g}" '
             f'customWidth="1"/>' for n, c in enumerate(table.columns, start=1))
-        merged = "".join(f'<mergeCell ref="{ref}"/>' for ref in self.merged)
+        merged = (f'<mergeCells count="{len(self.merged)}">'
+                  + "".join(f'<mergeCell ref="{ref}"/>' for ref in self.merged)
+                  + "</mergeCells>") if self.merged else ""
         header = _escape(f"&L&8{heading.unit} {heading.period}&R&8{table.title}")
         tab = ' tabSelected="1"' if selected else ""
         return (
@@ -162,7 +164,7 @@ class _Sheet:
             '<selection pane="bottomLeft"/></sheetView></sheetViews>'
             f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols>'
             f'<sheetData>{"".join(rows)}</sheetData>'
-            f'<mergeCells count="{len(self.merged)}">{merged}</mergeCells>'
+            f"{merged}"
             '<printOptions horizontalCentered="1"/><pageMargins left="0.4" right="0.4" '
             'top="0.55" bottom="0.55" header="0.3" footer="0.3"/>'
             f'<pageSetup paperSize="9" fitToHeight="{table.pages or 0}" '
