@@ -89,7 +89,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
     """A table of bands under a header band repeated on every page it spans."""
 
     def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
-                 lines: dict[str, tuple[Chunks, float]] | None = None) -> None:
+                 encoded: dict[str, Chunks]) -> None:
         super().__init__()
         self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
         self.header = header
@@ -97,7 +97,8 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         self.width = width
         self.height = header.height + sum(band.height for band in body)
         self.lettering = lettering
-        self._lines = {} if lines is None else lines  # encoded, shared by the pages' parts
+        self.encoded = encoded  # each line in the font's subsets: one dictionary for all
+        # the document's grids (the same labels and numbers recur in its tables)
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         return self.width, self.height
@@ -115,7 +116,7 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
             return []
         if fitting == len(self.body):
             return [self]
-        return [Grid(self.header, part, self.width, self.lettering, self._lines)
+        return [Grid(self.header, part, self.width, self.lettering, self.encoded)
                 for part in (self.body[:fitting], self.body[fitting:])]
 
     def draw(self) -> None:
@@ -155,48 +156,50 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
 
     def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> str:
         """Every cell's lines, centred vertically in it, as one block of PDF text operators
-        (ReportLab's text object formats each string anew: most of the drawing time)."""
+        (ReportLab's text object formats each string anew: most of the drawing time). The
+        grid's innermost loop: a line costs a dictionary look-up and one formatted string."""
         lettering = self.lettering
-        size, leading = lettering.size, lettering.leading
+        size, leading, side = lettering.size, lettering.leading, lettering.side
+        above, below = lettering.above, lettering.below
         font = getFont(lettering.font)
         document = canvas._doc  # (a TrueType font numbers its subsets per document)
+        encoded = self.encoded
+        string_width = font.stringWidth
+        selections: dict[int, str] = {}  # a font subset → the operator that selects it
         code = ["BT"]
         current = -1  # the font subset in use
         for band, top in placed:
             for box in band.boxes:
-                height = band.height if box.height is None else box.height
-                bottom = top - box.top - height
-                y = bottom + (lettering.below + height - lettering.above
-                              + len(box.lines) * leading) / 2 - size
-                for line in box.lines:
+                left, right, lines, align, box_top, box_height = box
+                height = band.height if box_height is None else box_height
+                bottom = top - box_top - height
+                y = bottom + (below + height - above + len(lines) * leading) / 2 - size
+                for line in lines:
                     if line:
-                        chunks, width = self._encoded(line, font, document)
-                        code.append(f"1 0 0 1 {fp_str(self._x(box, width), y)} Tm")
+                        chunks = encoded.get(line)
+                        if chunks is None:
+                            chunks = encoded[line] = tuple(
+                                (subset, escapePDF(chunk))
+                                for subset, chunk in font.splitString(line, document))
+                        if align == LEFT:
+                            x = left + side
+                        elif align == RIGHT:
+                            x = right - side - string_width(line, size)
+                        else:
+                            x = (left + right - string_width(line, size)) / 2
+                        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
                         for subset, chunk in chunks:
                             if subset != current:
-                                name = font.getSubsetInternalName(subset, document)
-                                code.append(f"{name} {fp_str(size)} Tf")
+                                selection = selections.get(subset)
+                                if selection is None:
+                                    name = font.getSubsetInternalName(subset, document)
+                                    selection = selections[subset] = f"{name} {fp_str(size)} Tf"
+                                code.append(selection)
                                 current = subset
                             code.append(f"({chunk}) Tj")
                     y -= leading
         code.append("ET")
         return "\n".join(code)
-
-    def _encoded(self, line: str, font: Any, document: Any) -> tuple[Chunks, float]:
-        """The line in the font's subsets, escaped, and its width; once per document."""
-        known = self._lines.get(line)
-        if known is None:
-            chunks = tuple((subset, escapePDF(chunk))
-                           for subset, chunk in font.splitString(line, document))
-            known = self._lines[line] = chunks, font.stringWidth(line, self.lettering.size)
-        return known
-
-    def _x(self, box: Box, width: float) -> float:
-        if box.align == LEFT:
-            return box.left + self.lettering.side
-        if box.align == RIGHT:
-            return box.right - self.lettering.side - width
-        return (box.left + box.right - width) / 2
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
 if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
-    from infra.reporting.grid import Band, Captions, Grid, Lettering
+    from infra.reporting.grid import Band, Captions, Chunks, Grid, Lettering
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -50,6 +50,9 @@ CELL_CHARS = 400
 domain.values.MAX_TEXT) would make a row taller than a page. The JSON and the workbook
 carry it whole; the PDF says where."""
 ELIDED = "…（全文见 JSON 与工作簿）"
+WRAPPED = 1 << 16
+"""Texts whose lines a process keeps (the same names and labels recur in every form of a
+county and in its villages'; the bound keeps a long cascade's workers from growing)."""
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
 
 
@@ -94,10 +97,11 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
         creator="zhibao", invariant=1, pageCompression=1, initialFontName=name)
     frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
     story: list[Any] = []
+    encoded: dict[str, Chunks] = {}  # (grid.Grid)
     for index, table in enumerate(form.tables):
         if index:
             story.append(PageBreak())
-        story.extend(_section(table, form, name, frame))
+        story.extend(_section(table, form, name, frame, encoded))
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
@@ -131,7 +135,8 @@ def _common_text(form: Form) -> str:
     return "".join(parts)
 
 
-def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) -> list[Any]:
+def _section(table: Table, form: Form, font: str, frame: tuple[float, float],
+             encoded: dict[str, Chunks]) -> list[Any]:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import Paragraph, Spacer
 
@@ -148,7 +153,7 @@ def _section(table: Table, form: Form, font: str, frame: tuple[float, float]) ->
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    flowables.append(_grid(table, font, size, leading, width))
+    flowables.append(_grid(table, font, size, leading, width, encoded))
     if table.note:
         flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
     if table.signature:
@@ -177,17 +182,21 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
+def _grid(table: Table, font: str, size: float, leading: float, width: float,
+          encoded: dict[str, Chunks]) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
     stretch = width / sum(natural)  # fill the page width exactly
     edges = list(accumulate((w * stretch for w in natural), initial=0.0))
     lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
-    body = [_band(table, index, line, edges, lettering) for index, line in enumerate(table.rows)]
+    columns = [(left, right, column.format, column.wrap)
+               for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
+    body = [_band(table, index, line, columns, lettering)
+            for index, line in enumerate(table.rows)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
-    return Grid(_header(table, edges, lettering), body, width, lettering)
+    return Grid(_header(table, edges, lettering), body, width, lettering, encoded)
 
 
 def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
@@ -216,30 +225,31 @@ def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
     return Band(groups_height + columns_height, tuple(boxes), GREY)
 
 
-def _band(table: Table, index: int, line: Row, edges: list[float],
-          lettering: Lettering) -> Band:
+def _band(table: Table, index: int, line: Row,
+          columns: list[tuple[float, float, str, bool]], lettering: Lettering) -> Band:
     """One body row: a section's heading across the table, or a row of cells — numbers to
     the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
-    wraps."""
+    wraps. (`columns`: each column's edges, format and whether it wraps.)"""
     from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
 
     if isinstance(line, Section):
-        return Band(lettering.height(1), (Box(0.0, edges[-1], (line.title,)),), SECTION_GREY)
+        return Band(lettering.height(1), (Box(0.0, columns[-1][1], (line.title,)),),
+                    SECTION_GREY)
     boxes = []
-    for column_index, (column, value) in enumerate(zip(table.columns, line, strict=True)):
-        text = shown(value, table.format_of(index, column_index))
+    for (left, right, kind, wraps), value in zip(columns, line, strict=True):
+        text = value if isinstance(value, str) else shown(
+            value, table.formats[index] if kind == Format.FIGURE else kind)
         if len(text) > CELL_CHARS:
             text = text[:CELL_CHARS] + ELIDED
-        left, right = edges[column_index], edges[column_index + 1]
-        align = CENTRE if text == "—" else RIGHT if column.format in NUMBERS else LEFT
-        lines = (_lines(text, lettering, right - left) if column.wrap
+        align = CENTRE if text == "—" else RIGHT if kind in NUMBERS else LEFT
+        lines = (_lines(text, lettering, right - left) if wraps
                  else tuple(text.split("\n")))
         boxes.append(Box(left, right, lines, align))
     return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
 
 
 def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
-    return tuple(wrap(text, lettering.font, lettering.size, width - PAD).split("\n"))
+    return wrap(text, lettering.font, lettering.size, width - PAD)
 
 
 def shown(value: Cell, kind: str) -> str:
@@ -264,12 +274,18 @@ def _char_width(char: str, font: str, size: float) -> float:
     return stringWidth(char, font, size)
 
 
-@cache
-def wrap(text: str, font: str, size: float, width: float) -> str:
+@lru_cache(maxsize=WRAPPED)
+def wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
     """The text broken into lines that fit `width` points (anywhere, as Chinese breaks),
-    keeping its own line breaks; the grid draws each line."""
+    keeping its own line breaks; the grid draws each line. A paragraph clearly narrower
+    than the width (measured whole, in C) is one line, with no character measured alone."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
     lines = []
     for paragraph in text.split("\n"):
+        if stringWidth(paragraph, font, size) < width - 0.001:  # (the sum below could
+            lines.append(paragraph)  # round another way by a hair)
+            continue
         line, used = [], 0.0
         for char in paragraph:
             advance = _char_width(char, font, size)
@@ -279,4 +295,4 @@ def wrap(text: str, font: str, size: float, width: float) -> str:
             line.append(char)
             used += advance
         lines.append("".join(line))
-    return "\n".join(lines)
+    return tuple(lines)

@@ -1,0 +1,99 @@
+"""The CPU a submission's printed forms take — its workbook and its PDF, as a cascade's
+render worker makes them (`infra.reporting.render.render`) — per village, town, county and
+city, from the documents of the demo's December cascade (`zhibao demo`'s store). Against the
+whole cascade's budget at issue 14's 100 units/s on two cores (20 ms of CPU a unit, for
+assembling, recording and writing besides), the render CPU of an average unit, the levels
+weighed as a cascade has them (report only: what is left for the rest).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.bench_cascade import CUT_OFF, PERIOD, store_copy
+from bench.bench_export import demo_store
+from bench.harness import Result
+from infra.intake.service import Zhibao
+from infra.reporting.forms import FormSettings, build_form
+from infra.reporting.pdf import font_path, render_pdf
+from infra.reporting.reporter import Reporter, open_views, submission_folder, version_stem
+from infra.reporting.xlsx import render_workbook
+from infra.settings import Settings
+
+LEVELS = ("village", "town", "county", "city")
+BUDGET_MS = 2 * 1000 / 100  # two cores' CPU at 100 units/s
+ROUNDS = 3  # each document rendered this many times, the fastest kept
+
+
+def run(stores: list[str]) -> list[Result]:
+    documents = _documents()
+    font = font_path(Settings().pdf_font)
+    render_pdf(build_form(documents["village"][0], FormSettings()), font, "warm-up")  # the
+    # font loaded and its first subset made, as in a worker that has rendered a form
+    costs = {level: [_cost(document, font) for document in documents[level]]
+             for level in LEVELS}
+    units = sum(len(costs[level]) for level in LEVELS)
+    average = sum(sum(x + p for x, p in costs[level]) for level in LEVELS) / units
+    results = [
+        Result(f"render CPU of a {level}'s forms (workbook + PDF)", BUDGET_MS, "ms",
+               workbook + pdf, "its workbook and PDF", None,
+               note=f"{len(costs[level])} forms, workbook {workbook:.1f} ms + PDF {pdf:.1f} ms "
+                    f"a form; budget: {BUDGET_MS:.0f} ms a unit for the whole cascade")
+        for level in LEVELS
+        for workbook, pdf in [_mean(costs[level])]]
+    results.append(Result(
+        "render CPU of a cascade's average unit vs the whole cascade's budget at 100 units/s",
+        BUDGET_MS, "ms", average, "render CPU", None,
+        note=f"{units} units ({', '.join(f'{len(costs[level])} {level}' for level in LEVELS)}): "
+             f"{average:.1f} ms a unit"))
+    return results
+
+
+def _documents() -> dict[str, list[dict[str, Any]]]:
+    """Each level's submissions of the demo's December, from a cascade on a store copy."""
+    output = Path(tempfile.mkdtemp(prefix="zhibao-bench-forms-"))
+    try:
+        with store_copy(demo_store("sqlite")) as url:
+            app = Zhibao(Settings(database_url=url, output_dir=output))
+            views = open_views(app)
+            try:
+                app.clock = lambda: CUT_OFF
+                submitted = Reporter(app, views).cascade(PERIOD)
+            finally:
+                views.close()
+                app.close()
+        documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for done in submitted:
+            stem = version_stem(done.version, done.draft)
+            path = submission_folder(output, PERIOD, done.unit_code) / f"{stem}.json"
+            document = orjson.loads(path.read_bytes())
+            documents[document["unit"]["level"]].append(document)
+        return documents
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def _cost(document: dict[str, Any], font: Path) -> tuple[float, float]:
+    """The CPU milliseconds of the document's workbook and PDF (form built once for each,
+    as `render` does for both), the fastest of ROUNDS."""
+    about = f"v1; sha256 {'0' * 64} of v1.json"
+    workbook = pdf = float("inf")
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        render_workbook(build_form(document, FormSettings()), about)
+        middle = time.process_time()
+        render_pdf(build_form(document, FormSettings()), font, about)
+        ended = time.process_time()
+        workbook, pdf = min(workbook, middle - started), min(pdf, ended - middle)
+    return workbook * 1000, pdf * 1000
+
+
+def _mean(costs: list[tuple[float, float]]) -> tuple[float, float]:
+    return (sum(x for x, _ in costs) / len(costs), sum(p for _, p in costs) / len(costs))
