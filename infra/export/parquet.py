@@ -29,7 +29,8 @@ import io
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from domain.base import SHANGHAI, event_id_text
 from infra import files
@@ -59,7 +60,7 @@ from infra.export.manifest import (
 from infra.export.views import recorded_submissions, write_snapshots
 from infra.intake.directory import UNIT_TOPICS, Directory
 from infra.intake.service import Zhibao
-from infra.store.log import first_from, last_position, log_range
+from infra.store.log import PAGE, first_from, last_position, log_range, range_except
 from infra.store.records import DamagedRecord, event_type, unpack_record
 
 CHUNK_EVENTS = 500_000
@@ -69,6 +70,8 @@ ROW_GROUP_ROWS = 1_000_000
 PENDING_ROWS = 10_000
 """Events held as read, over all types, before they become Arrow batches (a JSON read and
 a cast per column and type costs the same for ten rows as for hundreds)."""
+WRITERS = 2
+"""Files written at once."""
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 LOCK = "_export.lock"
 
@@ -185,23 +188,32 @@ class _RunWriter:
         self.files: list[FileEntry] = []
         self.temporaries: list[Path] = []
 
-    def write(self, where: tuple[str, ...], dataset: str, table: pa.Table) -> None:
-        """One file of `dataset` in the folder `where` (relative to the export directory)."""
+    def write(self, parts: Iterable[tuple[tuple[str, ...], str, pa.Table]]) -> None:
+        """Files of the current chunk: each part a file of `dataset` (its rows `table`) in the
+        folder `where` (relative to the export directory), `WRITERS` written at once — Arrow
+        encodes and compresses without holding the GIL — and listed in the order given."""
+        with ThreadPoolExecutor(WRITERS) as pool:
+            for temporary, entry in pool.map(lambda part: self._file(*part), parts):
+                self.temporaries.append(temporary)
+                self.files.append(entry)
+
+    def _file(self, where: tuple[str, ...], dataset: str, table: pa.Table
+              ) -> tuple[Path, FileEntry]:
         folder = files.folder(self.directory, *where)
         name = f"part-{self.run:06d}-{self.chunk:04d}.parquet"
         temporary = files.hidden(folder, name, self.token)
+        table = table.combine_chunks()  # its batches' dictionaries made one: written faster
         with files.created(temporary) as file:
             pq.write_table(table, file, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        self.temporaries.append(temporary)
         positions = table.column("position")
-        self.files.append(FileEntry(
+        return temporary, FileEntry(
             path=(folder / name).relative_to(self.directory).as_posix(), dataset=dataset,
             rows=table.num_rows, run=self.run, first_position=positions[0].as_py(),
-            last_position=positions[-1].as_py()))
+            last_position=positions[-1].as_py())
 
     def write_view(self, dataset: str, period: str, table: pa.Table) -> None:
         """One file of a snapshot dataset's period (infra/export/views.py)."""
-        self.write(("views", dataset, f"period={period}"), dataset, table)
+        self.write([(("views", dataset, f"period={period}"), dataset, table)])
         self.chunk += 1
 
     def discard(self) -> None:
@@ -247,7 +259,7 @@ class _Exporter:
 
     def run(self, through: int, progress: Progress | None) -> int:
         events = 0
-        for page in log_range(self.app.recorder, self.after, through):
+        for page in _pages(self.app.recorder, self.after, through):
             for notification in page:
                 topic = notification.topic
                 if topic in UNIT_TOPICS:
@@ -292,13 +304,25 @@ class _Exporter:
 
     def _flush(self) -> None:
         self._convert()
+        parts = []
         for (topic, county, year), batches in sorted(self.batches.items()):
             dataset = dataset_name(event_type(topic))
-            where = ("events", dataset, f"county={county}", f"recorded_year={year}")
-            self.writer.write(where, dataset, pa.Table.from_batches(batches).combine_chunks())
+            parts.append((("events", dataset, f"county={county}", f"recorded_year={year}"),
+                          dataset, pa.Table.from_batches(batches)))
+        self.writer.write(parts)
         self.batches.clear()
         self.buffered = 0
         self.writer.chunk += 1
+
+
+def _pages(recorder: ApplicationRecorder, after: int, through: int
+           ) -> Iterator[list[Notification]]:
+    """The log range, `PAGE` positions at a time, read by `range_except` leaving no topic out:
+    its plain rows cost a quarter less than the library's query, which builds a dict a row."""
+    for start in range(after, through, PAGE):
+        page = range_except(recorder, start, min(start + PAGE, through), ())
+        if page:
+            yield page
 
 
 def _batch(topic: str, notifications: list[Notification], tree: _UnitTree
