@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -317,12 +318,22 @@ class _Exporter:
 
 def _pages(recorder: ApplicationRecorder, after: int, through: int
            ) -> Iterator[list[Notification]]:
-    """The log range, `PAGE` positions at a time, read by `range_except` leaving no topic out:
-    its plain rows cost a quarter less than the library's query, which builds a dict a row."""
-    for start in range(after, through, PAGE):
-        page = range_except(recorder, start, min(start + PAGE, through), ())
-        if page:
-            yield page
+    """The log range, `PAGE` positions at a time, read by `range_except` leaving no topic out
+    (its plain rows cost a quarter less than the library's query, which builds a dict a
+    row), each page read by a thread while the one before is converted: on PostgreSQL half
+    a page's time is the server's."""
+
+    def read(start: int) -> list[Notification]:
+        return range_except(recorder, start, min(start + PAGE, through), ())
+
+    with ThreadPoolExecutor(1) as reader:
+        starts = iter(range(after, through, PAGE))
+        ahead = [reader.submit(read, start) for start in islice(starts, 1)]
+        while ahead:
+            page = ahead.pop().result()
+            ahead.extend(reader.submit(read, start) for start in islice(starts, 1))
+            if page:
+                yield page
 
 
 def _batch(topic: str, notifications: list[Notification], tree: _UnitTree
@@ -381,9 +392,9 @@ def _records(notifications: list[Notification], schema: pa.Schema) -> pa.RecordB
                              pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
                              pj.ParseOptions(explicit_schema=schema,
                                              unexpected_field_behavior="ignore"))
-    except (pa.ArrowInvalid, TypeError):  # TypeError: a NULL state
-        raise DamagedRecord("a stored event's record is not the JSON zhibao wrote: the store "
-                            "was altered outside zhibao (run `zhibao audit verify`)") from None
+    except (pa.ArrowInvalid, TypeError) as e:  # TypeError: a NULL state
+        raise DamagedRecord(f"a stored record of {notifications[0].topic} does not read as the "
+                            f"JSON zhibao writes ({e}); run `zhibao audit verify`") from None
     return table.combine_chunks().to_batches()[0]
 
 
