@@ -18,18 +18,18 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import Any
 from uuid import UUID
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from domain.event_types import event_classes, own_fields
-from domain.money import yuan
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 2)
@@ -39,8 +39,7 @@ LOW_CARDINALITY = frozenset({"sector", "discovering_level", "owner_level", "kind
                              "responsible_unit", "section"})
 """Plain-string fields that take few distinct values, whatever the event type."""
 
-Convert = Callable[[Any], Any]
-"""Turns a JSON value of the stored event into what `pyarrow.array` takes."""
+YUAN_PER_FEN = pa.scalar(Decimal("0.01"))
 
 
 @dataclass(frozen=True)
@@ -48,18 +47,32 @@ class Column:
     name: str
     type: pa.DataType
     path: tuple[str, ...]  # where the value sits in the stored event's JSON
-    convert: Convert | None = None  # per value; None: the JSON value is taken (or cast) as is
     doc: str = ""
 
-    def array(self, values: list[Any]) -> pa.Array:
-        """The column's values as one Arrow array; ISO strings are cast in bulk."""
-        if self.type in (TIMESTAMP, pa.date32()):
-            return pa.array(values, pa.string()).cast(self.type)
+    @property
+    def stored_type(self) -> pa.DataType:
+        """How the value is written in the stored event's JSON, as Arrow's JSON reader reads
+        it: instants and dates as ISO text, money as integer fen."""
+        return pa.int64() if self.type == MONEY else _as_text(self.type)
+
+    def array(self, stored: pa.ChunkedArray) -> pa.ChunkedArray:
+        """The column from its stored values (`stored_type`), converted in bulk."""
         if self.type == DICTIONARY:
-            return pa.array(values, pa.string()).dictionary_encode()
-        if self.convert is not None:
-            values = [None if v is None else self.convert(v) for v in values]
-        return pa.array(values, self.type)
+            return stored.dictionary_encode()
+        if self.type == MONEY:  # fen → yuan, exactly: fen × 0.01 in decimals
+            return pc.multiply(stored.cast(pa.decimal128(19, 0)), YUAN_PER_FEN).cast(MONEY)
+        return stored if stored.type == self.type else stored.cast(self.type)
+
+
+def _as_text(arrow_type: pa.DataType) -> pa.DataType:
+    """`arrow_type` with its dates, instants and dictionaries as the JSON text stored."""
+    if arrow_type in (TIMESTAMP, pa.date32(), DICTIONARY):
+        return pa.string()
+    if pa.types.is_list(arrow_type):
+        return pa.list_(_as_text(arrow_type.value_type))
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([pa.field(field.name, _as_text(field.type)) for field in arrow_type])
+    return arrow_type
 
 
 ENVELOPE: tuple[Column, ...] = (
@@ -119,40 +132,32 @@ def _columns(name: str, hint: Any, path: tuple[str, ...]) -> list[Column]:
         return [column for field_name, field_hint in typing.get_type_hints(hint).items()
                 for column in _columns(f"{name}_{field_name}", field_hint, (*path, field_name))]
     if hint is int and name.endswith("_fen"):
-        return [Column(name.removesuffix("_fen") + "_yuan", MONEY, path, yuan,
+        return [Column(name.removesuffix("_fen") + "_yuan", MONEY, path,
                        "money in yuan (stored as fen)")]
     if (isinstance(hint, type) and issubclass(hint, Enum)) or (
             hint is str and name in LOW_CARDINALITY):
         return [Column(name, DICTIONARY, path)]
-    arrow_type, convert = _arrow(hint)
-    return [Column(name, arrow_type, path, convert)]
+    return [Column(name, _arrow(hint), path)]
 
 
-def _arrow(hint: Any) -> tuple[pa.DataType, Convert | None]:
-    """Arrow type of a field, and how to convert its JSON value when Arrow cannot take it."""
+def _arrow(hint: Any) -> pa.DataType:
+    """Arrow type of a field."""
     hint = _without_none(hint)
     if hint is bool:
-        return pa.bool_(), None
+        return pa.bool_()
     if hint is int:
-        return pa.int64(), None
+        return pa.int64()
     if hint in (str, UUID) or (isinstance(hint, type) and issubclass(hint, Enum)):
-        return pa.string(), None
+        return pa.string()
     if hint is date:
-        return pa.date32(), date.fromisoformat
+        return pa.date32()
     if hint is datetime:
-        return TIMESTAMP, datetime.fromisoformat
+        return TIMESTAMP
     if typing.get_origin(hint) is tuple:
-        item_type, convert_item = _arrow(typing.get_args(hint)[0])
-        return pa.list_(item_type), (None if convert_item is None else
-                                     lambda items: [convert_item(item) for item in items])
+        return pa.list_(_arrow(typing.get_args(hint)[0]))
     if dataclasses.is_dataclass(hint):
-        fields = {name: _arrow(field_hint)
-                  for name, field_hint in typing.get_type_hints(hint).items()}
-        converting = {name: convert for name, (_, convert) in fields.items() if convert}
-        struct = pa.struct([pa.field(name, arrow_type) for name, (arrow_type, _) in fields.items()])
-        return struct, (None if not converting else lambda value: {
-            k: (v if v is None or k not in converting else converting[k](v))
-            for k, v in value.items()})
+        return pa.struct([pa.field(name, _arrow(field_hint))
+                          for name, field_hint in typing.get_type_hints(hint).items()])
     raise TypeError(f"no Arrow type for {hint!r}")
 
 

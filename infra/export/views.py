@@ -9,13 +9,12 @@ views at the submission's own cut-off (the views are bitemporal), which must has
 export never publishes figures other than those submitted. Each
 version is exported once, in the run whose range holds its event, so the snapshots are as
 incremental as the events. A province's lists repeat at every level above the village, far
-too many rows to hold at once: the rows are written `SNAPSHOT_ROWS` at a time, and one
-assembler (one cut-off) is held at a time.
+too many rows to hold at once: the rows are written `SNAPSHOT_ROWS` at a time and when their
+period ends, and one assembler (one cut-off) is held at a time.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,21 +110,31 @@ def recorded_submissions(app: Zhibao, after: int, through: int) -> list[Submissi
 def write_snapshots(app: Zhibao, submissions: list[Submission], write: Write) -> None:
     """Every submission's rows passed to `write` a file at a time per dataset and period.
     ExportError when a document no longer hashes to what was submitted: the caller then
-    publishes nothing."""
-    rows: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    publishes nothing. The documents come period by period, so a period's rows are written
+    when the next period's begin: at most one period's, `SNAPSHOT_ROWS` a dataset, are held."""
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in sorted(DATASETS)}
+    period = ""
     for submission, document in _documents(app, submissions):
+        if submission.period != period:
+            _write_held(rows, period, write)
+            period = submission.period
         head = _submission_row(submission, document["unit"])
         for name, items in (("report_statistics", map(_statistic, document["statistics"])),
                             ("hazard_list", map(_money, document["hazard_list"])),
                             ("measure_list", document["measure_list"])):
-            held = rows[name, submission.period]
+            held = rows[name]
             held.extend({**head, **item} for item in items)
             if len(held) >= SNAPSHOT_ROWS:
-                write(name, submission.period, _table(name, held))
+                write(name, period, _table(name, held))
                 held.clear()
-    for (name, period), held in sorted(rows.items()):
+    _write_held(rows, period, write)
+
+
+def _write_held(rows: dict[str, list[dict[str, Any]]], period: str, write: Write) -> None:
+    for name, held in rows.items():
         if held:
             write(name, period, _table(name, held))
+            held.clear()
 
 
 def _documents(app: Zhibao, submissions: list[Submission]

@@ -116,9 +116,13 @@ class Acting:
 
 SYSTEM_PROFILE = OrgProfile(SYSTEM_ORG_ID, OrgType.SYSTEM, None, "", frozenset(), True, True)
 
-REFERENCE_EVENTS: tuple[type, ...] = (
+UNIT_EVENTS: tuple[type, ...] = (
     AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded, AdminUnit.AdminUnitMerged,
-    AdminUnit.AdminUnitRetired, OrgUnit.OrgUnitRegistered, OrgUnit.OrgPowerGranted,
+    AdminUnit.AdminUnitRetired)
+"""The unit tree's events: all a fold needs to place a unit code in its county."""
+UNIT_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in UNIT_EVENTS)
+REFERENCE_EVENTS: tuple[type, ...] = (
+    *UNIT_EVENTS, OrgUnit.OrgUnitRegistered, OrgUnit.OrgPowerGranted,
     OrgUnit.OrgPowerRevoked, OrgUnit.OrgSectorsSet, Person.PersonRegistered,
     Person.RoleGranted, Person.RoleRevoked, Person.PersonDeactivated,
     Enterprise.EnterpriseRegistered, Enterprise.EnterpriseRelocated,

@@ -18,20 +18,15 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification
-from eventsourcing.utils import get_topic
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from domain.units import AdminUnit
-from infra.intake.directory import Directory
+from infra.intake.directory import UNIT_TOPICS, Directory
 from infra.settings import Settings
 
 log = logging.getLogger("zhibao.kafka")
 
-UNIT_EVENTS = (AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded,
-               AdminUnit.AdminUnitMerged, AdminUnit.AdminUnitRetired)
-UNIT_TOPICS = frozenset(get_topic(cls) for cls in UNIT_EVENTS)
 SYSTEM_TOPIC_SUFFIX = "system"
 
 

@@ -2,8 +2,9 @@
 audit, export, relay, summaries — walks the log with bounded memory), the point lookups a
 verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`),
 and the notification at a position (`first_from`). Readers of a range of the log go through
-`log_range`; only the relay's poll fetches one page itself, and the projector reads
-ranges without the topics it never uses (`range_except`)."""
+`log_range`; only the relay's poll fetches one page itself, the projector reads ranges
+without the topics it never uses (`range_except`), and the export reads its range with
+`range_except` too, as plain rows (no topic left out)."""
 
 from __future__ import annotations
 

@@ -164,3 +164,15 @@ def test_the_readme_table_is_the_generated_one() -> None:
     begin = text.index("\n", text.index("<!-- parquet-views:begin")) + 1
     assert text[begin:text.index("<!-- parquet-views:end -->")] == markdown_table(), \
         "the README's views table is stale; paste `infra.export.views.markdown_table()`"
+
+
+def test_a_periods_rows_are_written_before_the_next_periods_are_read(
+        app: Zhibao, ledger: Ledger, reporter: Reporter, tmp_path: Path) -> None:
+    """A province holds far more rows than fit in memory: each period's files are written
+    once its documents are read, period by period, not all periods' at the end."""
+    for period in ("2021-02", "2021-03"):
+        reporter.report(TOWN, period)
+    exported = export_parquet(app, tmp_path / "export")
+    periods = [file.path.split("period=")[1].split("/")[0] for file in exported.files
+               if file.path.startswith("views/")]
+    assert periods == sorted(periods) and set(periods) == {"2021-02", "2021-03"}
