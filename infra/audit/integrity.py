@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,7 +35,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.audit import AUDIT_TRAIL_ID, AuditTrail, SealedBlock
@@ -55,15 +53,23 @@ from infra.audit.verifier import (
     HASH_SIZE,
     ProofError,
     VerifierKey,
-    event_leaf,
-    leaf_hash,
+    chained_leaf_hash,
     open_checkpoint,
     parse_checkpoint,
     parse_note,
 )
 from infra.intake.service import Zhibao
-from infra.store.log import PAGE, Version, last_position, locate, locate_many, log_range
-from infra.store.records import GENESIS, DamagedRecord, chain_hash, unpack_record
+from infra.store.log import (
+    PAGE,
+    Row,
+    Version,
+    first_from,
+    last_position,
+    locate,
+    locate_many,
+    row_range,
+)
+from infra.store.records import GENESIS, DamagedRecord, chain_hash, chained, unpack_record
 
 NOT_SEALED = sys.maxsize
 """`block_last` once the walk is past every legacy sealed block."""
@@ -241,12 +247,13 @@ class _Walk:
         self.tree = tree
         self.stored_size = tree.size()
         self.builder = TreeBuilder()
-        self.recent: deque[Notification] = deque(maxlen=TILE_WIDTH)  # to name a leaf
+        self.stored: dict[int, Tile] = {}  # level-0 tiles stored for the current page's leaves
+        self.stored_span = range(0)  # the indexes `stored` was read for
         self.outside = outside
         self.targets = sorted({s.size for s in trail.signed} | {a.size for a in outside})
         self.target_index = 0
         self.heads: dict[str, tuple[int, str]] = {}  # by aggregate id; the oldest goes first
-        self.predecessors: dict[Version, tuple[int, str] | None] = {}  # of the current page
+        self.predecessors: dict[tuple[str, int], tuple[int, str] | None] = {}  # of the page
         self.events = 0
         self.position = 0
         blocks = trail.blocks
@@ -258,10 +265,9 @@ class _Walk:
 
     def run(self, through: int, progress: Progress | None) -> Break | None:
         try:
-            for page in log_range(self.app.recorder, 0, through, PAGE):
-                self.predecessors = self._predecessors(page)
-                for notification in page:
-                    self._visit(notification)
+            for rows in row_range(self.app.recorder, 0, through, PAGE):
+                self.predecessors = self._predecessors(rows)
+                self._page(rows)
                 self._forget_oldest_heads()
                 if progress:
                     progress(self.position)
@@ -272,24 +278,24 @@ class _Walk:
             return self._damaged_after(self.position)
         return None
 
-    def _predecessors(self, page: list[Notification]) -> dict[Version, tuple[int, str] | None]:
+    def _predecessors(self, rows: list[Row]) -> dict[tuple[str, int], tuple[int, str] | None]:
         """The previous versions the page's events link to that neither a remembered head
-        nor an earlier event of the page holds, looked up in one query (None: not in the
-        store) — every link `_check_link` cannot check against a head. A province-year has
-        more live aggregates than `HEADS_KEPT`; a query per such link kept its verify under
-        0.08 of the raw read."""
-        seen: set[Version] = set()
-        wanted: list[Version] = []
-        for n in page:
-            oid, version = n.originator_id, n.originator_version
-            assert isinstance(oid, UUID)
-            if version > 1 and (oid, version - 1) not in seen:
-                head = self.heads.get(str(oid))
+        nor the aggregate's latest event earlier in the page holds, looked up in one query
+        (None: not in the store) — every link `_check_link` cannot check against a head. A
+        province-year has more live aggregates than `HEADS_KEPT`; a query per such link kept
+        its verify under 0.08 of the raw read."""
+        latest: dict[str, int] = {}  # each aggregate's version seen last in the page
+        wanted: list[tuple[str, int]] = []
+        heads = self.heads
+        for _, aggregate, version, _, _ in rows:
+            if version > 1 and latest.get(aggregate) != version - 1:
+                head = heads.get(aggregate)
                 if head is None or head[0] != version - 1:
-                    wanted.append((oid, version - 1))
-            seen.add((oid, version))
-        found = locate_many(self.app.recorder, wanted)
-        return {previous: found.get(previous) for previous in wanted}
+                    wanted.append((aggregate, version - 1))
+            latest[aggregate] = version
+        keys: list[Version] = [(UUID(aggregate), version) for aggregate, version in wanted]
+        found = locate_many(self.app.recorder, keys)
+        return {previous: found.get(key) for previous, key in zip(wanted, keys, strict=True)}
 
     def _forget_oldest_heads(self) -> None:
         """Keep `HEADS_KEPT` heads, the most recently seen, between pages (within a page
@@ -309,38 +315,85 @@ class _Walk:
                              f"the record after position {position} is empty or cut short")
             position = page[0].id
 
-    def _visit(self, n: Notification) -> None:
-        if n.id > self.block_last:
-            self._seal_up_to(n.id - 1)
+    def _page(self, rows: list[Row]) -> None:
+        """The page's chains first, then its leaves into the tree. A break in the chains is
+        raised only once the leaves before it are in the tree and compared: the tree, or a
+        checkpoint, may break earlier in the log, and the first break is the one reported."""
+        leaves: list[tuple[int, bytes]] = []
         try:
-            prev, digest, payload = unpack_record(n.state)
-        except DamagedRecord:
-            raise _Stop(_break(BreakKind.ALTERED, n, "the record is empty or cut short")) \
-                from None
-        aggregate = str(n.originator_id)  # once: the hash input, and a cheap dictionary key
-        version = n.originator_version
-        if self.block_last != NOT_SEALED:
-            self.block_digest.update(b"%d:%s\n" % (n.id, digest.encode()))
-            self.block_events += 1
-        if chain_hash(prev, aggregate, version, n.topic, payload) != digest:
-            raise _Stop(_break(BreakKind.ALTERED, n, "the stored hash does not match the "
-                                                     "record's content"))
-        self._check_link(n, aggregate, prev)
-        heads = self.heads
-        heads.pop(aggregate, None)
-        heads[aggregate] = (version, digest)
-        self.recent.append(n)
-        self.builder.add(n.id, leaf_hash(event_leaf(n.id, prev, aggregate, version, n.topic,
-                                                    payload)))
-        if self.builder.finished:
-            self._compare_tiles(self.builder.finished)
-            self.builder.finished.clear()
-        while self.target_index < len(self.targets) and \
-                self.targets[self.target_index] == self.builder.size:
-            self._compare_roots(self.builder.size, self.builder.root())
-            self.target_index += 1
-        self.events += 1
-        self.position = n.id
+            self._chains(rows, leaves)
+        except _Stop:
+            self._grow(leaves)
+            raise
+        self._grow(leaves)
+
+    def _chains(self, rows: list[Row], leaves: list[tuple[int, bytes]]) -> None:
+        """Each record's hash recomputed and its link checked, in log order, each leaf hash
+        appended to `leaves` — the walk's hot loop: a link that follows its remembered head
+        is checked inline, the rest in `_check_link`."""
+        heads, append, sha256 = self.heads, leaves.append, hashlib.sha256
+        for position, aggregate, version, topic, state in rows:
+            if position > self.block_last:
+                self._seal_up_to(position - 1)
+            try:
+                prev, digest, payload = unpack_record(state)  # type: ignore[arg-type]
+            except DamagedRecord:
+                raise _Stop(_break(BreakKind.ALTERED, position, aggregate, version,
+                                   "the record is empty or cut short")) from None
+            if self.block_last != NOT_SEALED:
+                self.block_digest.update(b"%d:%s\n" % (position, digest.encode()))
+                self.block_events += 1
+            body = chained(prev, aggregate, version, topic, payload)
+            if sha256(body).hexdigest() != digest:
+                raise _Stop(_break(BreakKind.ALTERED, position, aggregate, version,
+                                   "the stored hash does not match the record's content"))
+            head = heads.pop(aggregate, None)  # re-inserted below: the newest goes last
+            if head is None or head[0] != version - 1 or head[1] != prev:
+                self._check_link(position, aggregate, version, prev, head)
+            heads[aggregate] = (version, digest)
+            append((position, chained_leaf_hash(position, body)))
+
+    def _grow(self, leaves: list[tuple[int, bytes]]) -> None:
+        """Add `leaves` to the rebuilt tree in runs that end where a tile fills or a
+        checkpoint's size is reached, and compare there: every comparison sees the tree (and
+        counts the events) as it stood after that very leaf."""
+        if not leaves:
+            return
+        builder = self.builder
+        self._read_stored(builder.size, len(leaves))
+        start = 0
+        while start < len(leaves):
+            end = start + TILE_WIDTH - builder.size % TILE_WIDTH
+            if self.target_index < len(self.targets) and \
+                    self.targets[self.target_index] > builder.size:
+                end = min(end, start + self.targets[self.target_index] - builder.size)
+            run = leaves[start:end]
+            builder.extend(run)
+            self.events += len(run) - 1  # a break at the run's last leaf leaves it uncounted
+            if len(run) > 1:
+                self.position = run[-2][0]
+            if builder.finished:
+                self._compare_tiles(builder.finished)
+                builder.finished.clear()
+            while self.target_index < len(self.targets) and \
+                    self.targets[self.target_index] == builder.size:
+                self._compare_roots(builder.size, builder.root())
+                self.target_index += 1
+            self.events += 1
+            self.position = run[-1][0]
+            start = end
+
+    def _read_stored(self, size: int, leaves: int) -> None:
+        """The stored level-0 tiles a page's `leaves` added after `size` fill or reach, in
+        one query."""
+        first, last = size // TILE_WIDTH, (size + leaves - 1) // TILE_WIDTH
+        self.stored = self.tree.tiles.read_range(0, first, last)
+        self.stored_span = range(first, last + 1)
+
+    def _stored_tile(self, level: int, index: int) -> Tile | None:
+        if level == 0 and index in self.stored_span:
+            return self.stored.get(index)
+        return self.tree.tiles.read(level, index)
 
     def _end(self) -> None:
         self._seal_up_to(None)
@@ -370,40 +423,39 @@ class _Walk:
 
     # chains
 
-    def _check_link(self, n: Notification, aggregate: str, prev: str) -> None:
-        oid, version = n.originator_id, n.originator_version
-        assert isinstance(oid, UUID)
+    def _check_link(self, position: int, aggregate: str, version: int, prev: str,
+                    head: tuple[int, str] | None) -> None:
+        """The link of an event to the previous version of its aggregate; `head` is the
+        aggregate's remembered head before this event."""
+        def stop(kind: BreakKind, detail: str) -> _Stop:
+            return _Stop(_break(kind, position, aggregate, version, detail))
+
         if version == 1:
             if prev != GENESIS:
-                raise _Stop(_break(BreakKind.BROKEN_LINK, n, "the first version does not "
-                                                             "start a chain"))
+                raise stop(BreakKind.BROKEN_LINK, "the first version does not start a chain")
             return
-        head = self.heads.get(aggregate)
         if head is not None and head[0] >= version:
-            raise _Stop(_break(BreakKind.OUT_OF_ORDER, n, f"version {head[0]} appeared "
-                                                          "earlier in the log"))
+            raise stop(BreakKind.OUT_OF_ORDER, f"version {head[0]} appeared earlier in the log")
         if head is not None and head[0] == version - 1:
             previous_hash = head[1]
         else:
-            located = self.predecessors[oid, version - 1]
+            located = self.predecessors[aggregate, version - 1]
             if located is None:
-                raise _Stop(_break(BreakKind.MISSING, n, f"version {version - 1} is not in "
-                                                         "the store"))
-            if located[0] > n.id:
-                raise _Stop(_break(BreakKind.OUT_OF_ORDER, n, f"version {version - 1} comes "
-                                                              f"later, at position "
-                                                              f"{located[0]}"))
+                raise stop(BreakKind.MISSING, f"version {version - 1} is not in the store")
+            if located[0] > position:
+                raise stop(BreakKind.OUT_OF_ORDER, f"version {version - 1} comes later, at "
+                                                   f"position {located[0]}")
             previous_hash = located[1]
         if prev != previous_hash:
-            raise _Stop(_break(BreakKind.BROKEN_LINK, n, f"prev does not match the hash of "
-                                                         f"version {version - 1}"))
+            raise stop(BreakKind.BROKEN_LINK, f"prev does not match the hash of version "
+                                              f"{version - 1}")
 
     # the tree and the checkpoints
 
     def _compare_tiles(self, tiles: list[Tile]) -> None:
         """Each rebuilt tile against the stored one, as far as the stored tree reaches."""
         for tile in tiles:
-            stored = self.tree.tiles.read(tile.level, tile.index)
+            stored = self._stored_tile(tile.level, tile.index)
             if stored is None:
                 continue  # beyond the stored tree: nothing was committed there yet
             width = min(stored.width, tile.width)
@@ -422,12 +474,14 @@ class _Walk:
                       or stored.position(i) != tile.position(i))
         index = tile.index * TILE_WIDTH + offset
         position = tile.position(offset)
-        here = next((n for n in self.recent if n.id == position), None)
+        here = first_from(self.app.recorder, position)  # the event just read there
         detail = (f"the event here is not the one the tree committed to as leaf {index} (at "
                   f"position {stored.position(offset)}): rewritten, removed, inserted or moved")
-        if here is None:
+        if here is None or here.id != position:
             return Break(BreakKind.TREE, position, None, None, detail)
-        return _break(BreakKind.TREE, here, detail)
+        assert isinstance(here.originator_id, UUID)
+        return Break(BreakKind.TREE, position, here.originator_id, here.originator_version,
+                     detail)
 
     def _compare_roots(self, size: int, root: bytes) -> None:
         """At a checkpoint's size: the leaves so far against the stored tree first (it names
@@ -478,9 +532,8 @@ class _Walk:
                           f"{block.events} event(s) sealed, {found} found — {what}"))
 
 
-def _break(kind: BreakKind, n: Notification, detail: str) -> Break:
-    assert isinstance(n.originator_id, UUID)
-    return Break(kind, n.id, n.originator_id, n.originator_version, detail)
+def _break(kind: BreakKind, position: int, aggregate: str, version: int, detail: str) -> Break:
+    return Break(kind, position, UUID(aggregate), version, detail)
 
 
 def verify_then_checkpoint(app: Zhibao, progress: Progress | None = None,

@@ -9,6 +9,7 @@ without the topics it never uses (`range_except`), and the export reads its rang
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
@@ -41,6 +42,53 @@ def log_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
         if len(notifications) < page:  # the log's end, or past `through`: nothing more
             return
         position = notifications[-1].id
+
+
+Row = tuple[int, str, int, str, bytes | None]
+"""A stored event as `row_range` reads it: position, originator id (text), version, topic,
+state."""
+
+
+def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None = None,
+              page: int = PAGE) -> Iterator[list[Row]]:
+    """Pages of the stored rows with `after < position <= through`, in log order, as plain
+    tuples: a reader that only hashes each record (verify) builds no UUID and no Notification
+    for it. The originator id comes as `str(UUID)` writes it — PostgreSQL's text form of a
+    uuid, and on SQLite (which holds `UUID.hex`) the same dashes added in SQL. The upper bound
+    is applied here, as in `log_range`."""
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        dashed = ("lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || "
+                  "'-' || substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) "
+                  "|| '-' || substr(originator_id, 21))")
+        statement = (f"SELECT rowid, {dashed}, originator_version, topic, state "
+                     f"FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?")
+    else:
+        statement = SQL("SELECT notification_id, originator_id::text, originator_version, "
+                        "topic, state FROM {}.{} WHERE notification_id > %s "
+                        "ORDER BY notification_id LIMIT %s").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    position = after
+    while True:
+        rows = _rows(recorder, statement, position, page)
+        if through is not None:
+            rows = [row for row in rows if row[0] <= through]
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        position = rows[-1][0]
+
+
+def _rows(recorder: ApplicationRecorder, statement: Any, after: int, limit: int) -> list[Row]:
+    with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            cursor = cursor.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(statement, (after, limit))
+        else:
+            cursor.row_factory = tuple_row
+            cursor.execute(statement, (after, limit), prepare=True)
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def range_except(recorder: ApplicationRecorder, after: int, through: int,

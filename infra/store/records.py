@@ -23,10 +23,16 @@ _HASH_AT = _PREV_AT + 64 + len(b'","hash":"')
 _EVENT_AT = _HASH_AT + 64 + len(b'","event":')
 
 
+def chained(prev: str, originator_id: UUID | str, version: int, topic: str,
+            payload: bytes) -> bytes:
+    """Exactly the bytes an event's chain hash covers; its Merkle leaf is its log position
+    and these (`infra.audit.verifier.event_leaf`), so a verifier builds them once for both."""
+    return f"{prev}\n{originator_id}\n{version}\n{topic}\n".encode() + payload
+
+
 def chain_hash(prev: str, originator_id: UUID | str, version: int, topic: str,
                payload: bytes) -> str:
-    head = f"{prev}\n{originator_id}\n{version}\n{topic}\n".encode()
-    return hashlib.sha256(head + payload).hexdigest()
+    return hashlib.sha256(chained(prev, originator_id, version, topic, payload)).hexdigest()
 
 
 def pack_record(prev: str, digest: str, payload: bytes) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 import json
 import random
 import shutil
@@ -25,6 +26,8 @@ from infra.audit.verifier import (
     COSIGNATURE,
     EMPTY_ROOT,
     ProofError,
+    chained_leaf_hash,
+    event_leaf,
     leaf_hash,
     open_checkpoint,
     parse_verifier_key,
@@ -32,6 +35,7 @@ from infra.audit.verifier import (
     verify_consistency,
     verify_inclusion,
 )
+from infra.store.records import chain_hash, chained
 
 VECTORS = json.loads((Path(__file__).parents[1] / "fixtures" / "rfc9162-vectors.json")
                      .read_text())
@@ -85,6 +89,17 @@ def test_the_tree_builder_gives_the_reference_roots() -> None:
     for size, leaf in enumerate(LEAVES, start=1):
         builder.add(size, leaf_hash(bytes.fromhex(leaf)))
         assert builder.root().hex() == ROOTS[size]
+
+
+def test_a_leaf_hashed_from_the_chained_bytes_is_the_event_leafs_hash() -> None:
+    """`audit verify` hashes each leaf from the bytes it has just checked the chain hash of;
+    the leaf must be exactly the documented one the standalone verifier builds."""
+    prev, aggregate, topic = "ab" * 32, "0b5e4d1c-7a52-4c43-9d2f-3f1a2b3c4d5e", "m:A.B"
+    payload = '{"名称":"矿山","n":1}'.encode()
+    covered = chained(prev, aggregate, 7, topic, payload)
+    assert hashlib.sha256(covered).hexdigest() == chain_hash(prev, aggregate, 7, topic, payload)
+    assert chained_leaf_hash(123_456, covered) == leaf_hash(
+        event_leaf(123_456, prev, aggregate, 7, topic, payload))
 
 
 def test_proofs_of_an_independent_implementation_verify_on_random_trees() -> None:
