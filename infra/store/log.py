@@ -69,7 +69,7 @@ def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
             Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
     position = after
     while True:
-        rows = _rows(recorder, statement, position, page)
+        rows = _rows(recorder, statement, (position, page))
         if through is not None:
             rows = [row for row in rows if row[0] <= through]
         if rows:
@@ -79,15 +79,17 @@ def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
         position = rows[-1][0]
 
 
-def _rows(recorder: ApplicationRecorder, statement: Any, after: int, limit: int) -> list[Row]:
+def _rows(recorder: ApplicationRecorder, statement: Any, params: tuple[Any, ...]
+          ) -> list[Any]:
+    """A statement's rows as plain tuples, on either store."""
     with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
         if isinstance(recorder, SQLiteApplicationRecorder):
             cursor = cursor.sqlite_cursor
             cursor.row_factory = None
-            cursor.execute(statement, (after, limit))
+            cursor.execute(statement, params)
         else:
             cursor.row_factory = tuple_row
-            cursor.execute(statement, (after, limit), prepare=True)
+            cursor.execute(statement, params, prepare=True)
         return cursor.fetchall()  # type: ignore[no-any-return]
 
 
@@ -103,22 +105,16 @@ def range_except(recorder: ApplicationRecorder, after: int, through: int,
         statement = (f"SELECT {columns}, rowid FROM {recorder.events_table_name} "
                      f"WHERE rowid > ? AND rowid <= ? AND topic NOT IN ({marks}) "
                      "ORDER BY rowid")
-        with recorder.datastore.transaction(commit=False) as cursor:
-            raw = cursor.sqlite_cursor
-            raw.row_factory = None
-            raw.execute(statement, (after, through, *topics))
-            rows = raw.fetchall()
         uuid = recorder.convert_originator_id  # stored as text
         return [Notification(uuid(originator_id), version, topic, state, position)
-                for originator_id, version, topic, state, position in rows]
+                for originator_id, version, topic, state, position
+                in _rows(recorder, statement, (after, through, *topics))]
     query = SQL(f"SELECT {columns}, notification_id FROM {{}}.{{}} "
                 "WHERE notification_id > %s AND notification_id <= %s "
                 "AND topic <> ALL(%s) ORDER BY notification_id LIMIT %s").format(
         Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.row_factory = tuple_row
-        cursor.execute(query, (after, through, list(topics), through - after), prepare=True)
-        return [Notification(*row) for row in cursor.fetchall()]
+    return [Notification(*row) for row in _rows(recorder, query, (after, through, list(topics),
+                                                                 through - after))]
 
 
 def notifications(recorder: ApplicationRecorder,
