@@ -42,6 +42,7 @@ class Door:
     @classmethod
     def open(cls, settings: Settings) -> Door:
         app = Zhibao(settings)
+        app.fold_directory()
         writing = threading.Lock()
         credentials = Credentials(app, writing)
         return cls(app, credentials, Gate(credentials, settings),

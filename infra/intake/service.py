@@ -174,21 +174,25 @@ class Zhibao(Application[UUID]):
         the log — the projector, verify, the relay, the export — never judge a command,
         and at a province's 200,000 enterprises and persons it would be most of their
         memory."""
-        if self._directory is None:
-            with self._folding:
-                if self._directory is None:
-                    directory = Directory()
-                    try:
-                        self._fold_into(directory)
-                    except DamagedRecord as e:  # it still opens, for the audit to say where
-                        self._damage = e
-                    self._directory = directory
-        return self._directory
+        return self._directory or self.fold_directory()
+
+    def fold_directory(self) -> Directory:
+        """The directory, folded now if it is not yet (a server does, so that its first
+        request does not wait for it)."""
+        with self._folding:
+            if self._directory is None:
+                directory = Directory()
+                try:
+                    self._fold_into(directory)
+                except DamagedRecord as e:  # it still opens, for the audit to say where
+                    self._damage = e
+                self._directory = directory
+            return self._directory
 
     @property
     def damage(self) -> DamagedRecord | None:
         """The damaged reference record the directory stopped at, if any."""
-        _ = self.directory
+        self.fold_directory()
         return self._damage
 
     def refresh_directory(self) -> int:
