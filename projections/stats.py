@@ -326,7 +326,8 @@ class Counts:
 def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Counts]:
     """Raw figures of every unit in `tree`: each fact counted at its own unit, then every
     unit's total added into its parent's, lowest level first; a unit's sets are counted as
-    soon as its total is complete and merged, so at most two levels' sets are held."""
+    soon as its total is complete and merged, so besides the facts' own sets at most two
+    levels' rolled-up sets are held."""
     params = window.params()
     own: defaultdict[str, Tally] = defaultdict(Tally)
     for family, sql in FAMILIES.items():

@@ -174,20 +174,25 @@ class Zhibao(Application[UUID]):
         the log — the projector, verify, the relay, the export — never judge a command,
         and at a province's 200,000 enterprises and persons it would be most of their
         memory."""
-        return self._directory or self.fold_directory()
+        return self.fold_directory()
 
     def fold_directory(self) -> Directory:
         """The directory, folded now if it is not yet (a server does, so that its first
-        request does not wait for it)."""
-        with self._folding:
-            if self._directory is None:
-                directory = Directory()
-                try:
-                    self._fold_into(directory)
-                except DamagedRecord as e:  # it still opens, for the audit to say where
-                    self._damage = e
-                self._directory = directory
-            return self._directory
+        request does not wait for it); once folded, no lock is taken."""
+        directory = self._directory
+        if directory is None:
+            with self._folding:
+                directory = self._directory or self._folded()
+        return directory
+
+    def _folded(self) -> Directory:
+        directory = Directory()
+        try:
+            self._fold_into(directory)
+        except DamagedRecord as e:  # it still opens, for the audit to say where
+            self._damage = e
+        self._directory = directory
+        return directory
 
     @property
     def damage(self) -> DamagedRecord | None:
