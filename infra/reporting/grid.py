@@ -1,17 +1,20 @@
-"""A form's tables, and the lines of text above them, drawn straight onto the PDF canvas,
-for `infra.reporting.pdf`.
+"""A form's tables, and the lines of text around them, drawn straight onto the PDF canvas
+down its pages, for `infra.reporting.pdf`.
 
-ReportLab's platypus `Table` lays out and draws every cell through general machinery (spans,
-styles, nested flowables): most of a form's rendering time went there. A form's grid needs
-little of it — fixed columns, rows of plain text lines, merged header cells — so it is
-measured once and drawn per page as a few rules (lines run on through the rows they
-separate), one text object and the header's fill. Like platypus' table, it breaks between
-rows and repeats its header on every page. The lines above a table (its title, the header
-block, the draft notice) never need the line breaking of platypus' paragraphs either.
+ReportLab's platypus lays out flowables on frames and its `Table` draws every cell, through
+general machinery (spans, styles, nested flowables, templates): most of a form's rendering
+time went there. A form needs little of it — a table from the top of a page, fixed columns,
+rows of plain text lines, merged header cells, a few lines of text above and below — so a
+cursor (`Pages`) goes down the page and on to the next, and a grid is measured once and
+drawn per page as a few rules (lines run on through the rows they separate), one text
+object and the header's fill. Like platypus' table, it breaks between rows and repeats its
+header on every page. The lines of text (the title, the header block, a draft's notice, the
+note, the signature line) are each drawn whole, a block of them kept on one page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -19,10 +22,10 @@ from typing import Any, NamedTuple
 from reportlab.lib.colors import HexColor, black
 from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.pdfbase.pdfmetrics import getFont
-from reportlab.platypus import Flowable
 
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
+FUZZ = 1e-6  # points
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, escaped
@@ -85,64 +88,70 @@ class Band:
         return tuple(rules)
 
 
-class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
+class Grid:
     """A table of bands under a header band repeated on every page it spans."""
 
     def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
                  encoded: dict[str, Chunks]) -> None:
-        super().__init__()
-        self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
         self.header = header
         self.body = body
         self.width = width
-        self.height = header.height + sum(band.height for band in body)
         self.lettering = lettering
         self.encoded = encoded  # each line in the font's subsets: one dictionary for all
         # the document's grids (the same labels and numbers recur in its tables)
 
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self.width, self.height
+    def flow(self, pages: Pages, left: float) -> None:
+        """Draw the rows down the pages, as many on each as fit under the header; a page
+        breaks between rows, never in one."""
+        rows = self.body
+        while rows:
+            fitting = self._fitting(rows, pages.room)
+            if fitting == 0:
+                if pages.fresh:
+                    raise ValueError("a row of the table is taller than a page")
+                pages.turn()
+                continue
+            height = self.header.height + sum(band.height for band in rows[:fitting])
+            self._draw(pages.canvas, left, pages.take(height), rows[:fitting], height)
+            rows = rows[fitting:]
+            if rows:
+                pages.turn()
 
-    def split(self, available_width: float, available_height: float) -> list[Grid]:
-        """The rows that fit under the header here, and the rest (under the header again)."""
-        room = available_height - self.header.height
-        fitting = 0
-        for band in self.body:
+    def _fitting(self, rows: list[Band], room: float) -> int:
+        """How many of the rows fit under the header in `room` points."""
+        room -= self.header.height
+        for count, band in enumerate(rows):
             room -= band.height
             if room < 0:
-                break
-            fitting += 1
-        if fitting == 0:
-            return []
-        if fitting == len(self.body):
-            return [self]
-        return [Grid(self.header, part, self.width, self.lettering, self.encoded)
-                for part in (self.body[:fitting], self.body[fitting:])]
+                return count
+        return len(rows)
 
-    def draw(self) -> None:
+    def _draw(self, canvas: Any, left: float, top: float, rows: list[Band],
+              height: float) -> None:
+        """The header and the rows, the header's top left corner at (left, top)."""
         placed = []  # each band with the height of its top
-        top = self.height
-        for band in (self.header, *self.body):
-            placed.append((band, top))
-            top -= band.height
-        canvas = self.canv
+        y = height
+        for band in (self.header, *rows):
+            placed.append((band, y))
+            y -= band.height
         canvas.saveState()
-        for band, top in placed:
+        canvas.translate(left, top - height)
+        for band, y in placed:
             if band.fill is not None:
                 canvas.setFillColor(HexColor(band.fill))
-                canvas.rect(0, top - band.height, self.width, band.height, stroke=0, fill=1)
+                canvas.rect(0, y - band.height, self.width, band.height, stroke=0, fill=1)
         canvas.setStrokeColor(black)
         canvas.setLineWidth(RULE)
-        canvas.lines(self._rules(placed))
+        canvas.lines(self._rules(placed, height))
         canvas.setFillColor(black)
         canvas.addLiteral(self._text(canvas, placed))
         canvas.restoreState()
 
-    def _rules(self, placed: list[tuple[Band, float]]) -> list[Rule]:
+    def _rules(self, placed: list[tuple[Band, float]], height: float) -> list[Rule]:
         """Every line of the grid; a vertical one runs on through the bands it divides."""
         width = self.width
-        rules: list[Rule] = [(0, self.height, width, self.height), (0, 0, 0, self.height),
-                             (width, 0, width, self.height)]
+        rules: list[Rule] = [(0, height, width, height), (0, 0, 0, height),
+                             (width, 0, width, height)]
         running: dict[float, float] = {}  # an inner vertical rule's x → where it began
         for band, top in placed:
             for x in [x for x in running if x not in band.edges]:
@@ -212,33 +221,69 @@ class Caption:
     colour: str = "#000000"
 
 
-class Captions(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
-    """Lines of text, each on one line, as wide as the table under them."""
+class Captions:
+    """Lines of text, each on one line, as wide as the table under them (or the note under
+    it), kept together on a page."""
 
     def __init__(self, lines: list[Caption], width: float, font: str) -> None:
-        super().__init__()
-        self.hAlign = "CENTER"  # as the grid
         self.lines = lines
         self.width = width
         self.height = sum(line.height for line in lines)
         self.font = font
 
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self.width, self.height
-
-    def draw(self) -> None:
-        canvas = self.canv
+    def flow(self, pages: Pages, left: float) -> None:
+        """Draw the lines below what the page has, or at the top of the next."""
+        canvas = pages.canvas
+        top = pages.take(self.height)
         canvas.saveState()
-        top = self.height
         for line in self.lines:
             canvas.setFont(self.font, line.size)
             canvas.setFillColor(HexColor(line.colour))
             for text, align in line.pieces:
                 if align == LEFT:
-                    canvas.drawString(0, top - line.size, text)
+                    canvas.drawString(left, top - line.size, text)
                 elif align == RIGHT:
-                    canvas.drawRightString(self.width, top - line.size, text)
+                    canvas.drawRightString(left + self.width, top - line.size, text)
                 else:
-                    canvas.drawCentredString(self.width / 2, top - line.size, text)
+                    canvas.drawCentredString(left + self.width / 2, top - line.size, text)
             top -= line.height
         canvas.restoreState()
+
+
+class Pages:
+    """Where the next thing drawn goes: a cursor down the page between its top and bottom
+    margins, on to a new page (decorated as it begins) when what comes does not fit."""
+
+    def __init__(self, canvas: Any, top: float, bottom: float,
+                 decorate: Callable[[Any, int], None]) -> None:
+        self.canvas = canvas
+        self.top = top
+        self.bottom = bottom
+        self.decorate = decorate
+        self.number = 1
+        self.y = top
+        decorate(canvas, self.number)
+
+    @property
+    def room(self) -> float:
+        """The points left on the page (and a hair more: a float sum's last bit never
+        pushes a row on to the next page)."""
+        return self.y - self.bottom + FUZZ
+
+    @property
+    def fresh(self) -> bool:
+        return self.y == self.top
+
+    def take(self, height: float) -> float:
+        """The top of the next `height` points, on a new page if they do not fit here."""
+        if height > self.room:
+            self.turn()
+        top = self.y
+        self.y -= height
+        return top
+
+    def turn(self) -> None:
+        self.canvas.showPage()
+        self.number += 1
+        self.y = self.top
+        self.decorate(self.canvas, self.number)
