@@ -91,14 +91,12 @@ class Band:
 class Grid:
     """A table of bands under a header band repeated on every page it spans."""
 
-    def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
-                 encoded: dict[str, Chunks]) -> None:
+    def __init__(self, header: Band, body: list[Band], width: float,
+                 lettering: Lettering) -> None:
         self.header = header
         self.body = body
         self.width = width
         self.lettering = lettering
-        self.encoded = encoded  # each line in the font's subsets: one dictionary for all
-        # the document's grids (the same labels and numbers recur in its tables)
 
     def flow(self, pages: Pages, left: float) -> None:
         """Draw the rows down the pages, as many on each as fit under the header; a page
@@ -112,7 +110,7 @@ class Grid:
                 pages.turn()
                 continue
             height = self.header.height + sum(band.height for band in rows[:fitting])
-            self._draw(pages.canvas, left, pages.take(height), rows[:fitting], height)
+            self._draw(pages, left, pages.take(height), rows[:fitting], height)
             rows = rows[fitting:]
             if rows:
                 pages.turn()
@@ -126,9 +124,10 @@ class Grid:
                 return count
         return len(rows)
 
-    def _draw(self, canvas: Any, left: float, top: float, rows: list[Band],
+    def _draw(self, pages: Pages, left: float, top: float, rows: list[Band],
               height: float) -> None:
         """The header and the rows, the header's top left corner at (left, top)."""
+        canvas = pages.canvas
         placed = []  # each band with the height of its top
         y = height
         for band in (self.header, *rows):
@@ -144,7 +143,7 @@ class Grid:
         canvas.setLineWidth(RULE)
         canvas.lines(self._rules(placed, height))
         canvas.setFillColor(black)
-        canvas.addLiteral(self._text(canvas, placed))
+        self._text(pages.writing(self.lettering.font), placed)
         canvas.restoreState()
 
     def _rules(self, placed: list[tuple[Band, float]], height: float) -> list[Rule]:
@@ -163,20 +162,11 @@ class Grid:
         rules += [(x, start, x, 0) for x, start in running.items()]
         return rules
 
-    def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> str:
-        """Every cell's lines, centred vertically in it, as one block of PDF text operators
-        (ReportLab's text object formats each string anew: most of the drawing time). The
-        grid's innermost loop: a line costs a dictionary look-up and one formatted string."""
+    def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
+        """Every cell's lines, centred vertically in it (the grid's innermost loop)."""
         lettering = self.lettering
         size, leading, side = lettering.size, lettering.leading, lettering.side
         above, below = lettering.above, lettering.below
-        font = getFont(lettering.font)
-        document = canvas._doc  # (a TrueType font numbers its subsets per document)
-        encoded = self.encoded
-        string_width = font.stringWidth
-        selections: dict[int, str] = {}  # a font subset → the operator that selects it
-        code = ["BT"]
-        current = -1  # the font subset in use
         for band, top in placed:
             for box in band.boxes:
                 left, right, lines, align, box_top, box_height = box
@@ -185,30 +175,9 @@ class Grid:
                 y = bottom + (below + height - above + len(lines) * leading) / 2 - size
                 for line in lines:
                     if line:
-                        chunks = encoded.get(line)
-                        if chunks is None:
-                            chunks = encoded[line] = tuple(
-                                (subset, escapePDF(chunk))
-                                for subset, chunk in font.splitString(line, document))
-                        if align == LEFT:
-                            x = left + side
-                        elif align == RIGHT:
-                            x = right - side - string_width(line, size)
-                        else:
-                            x = (left + right - string_width(line, size)) / 2
-                        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
-                        for subset, chunk in chunks:
-                            if subset != current:
-                                selection = selections.get(subset)
-                                if selection is None:
-                                    name = font.getSubsetInternalName(subset, document)
-                                    selection = selections[subset] = f"{name} {fp_str(size)} Tf"
-                                code.append(selection)
-                                current = subset
-                            code.append(f"({chunk}) Tj")
+                        writing.line(line, left + side, right - side, y, size, align)
                     y -= leading
-        code.append("ET")
-        return "\n".join(code)
+        writing.draw()
 
 
 @dataclass(frozen=True)
@@ -233,21 +202,14 @@ class Captions:
 
     def flow(self, pages: Pages, left: float) -> None:
         """Draw the lines below what the page has, or at the top of the next."""
-        canvas = pages.canvas
         top = pages.take(self.height)
-        canvas.saveState()
+        writing = pages.writing(self.font)
         for line in self.lines:
-            canvas.setFont(self.font, line.size)
-            canvas.setFillColor(HexColor(line.colour))
+            writing.colour(line.colour)
             for text, align in line.pieces:
-                if align == LEFT:
-                    canvas.drawString(left, top - line.size, text)
-                elif align == RIGHT:
-                    canvas.drawRightString(left + self.width, top - line.size, text)
-                else:
-                    canvas.drawCentredString(left + self.width / 2, top - line.size, text)
+                writing.line(text, left, left + self.width, top - line.size, line.size, align)
             top -= line.height
-        canvas.restoreState()
+        writing.draw()
 
 
 class Pages:
@@ -255,14 +217,16 @@ class Pages:
     margins, on to a new page (decorated as it begins) when what comes does not fit."""
 
     def __init__(self, canvas: Any, top: float, bottom: float,
-                 decorate: Callable[[Any, int], None]) -> None:
+                 decorate: Callable[[Pages], None]) -> None:
         self.canvas = canvas
         self.top = top
         self.bottom = bottom
         self.decorate = decorate
+        self.encoded: dict[str, Chunks] = {}  # each line in the font's subsets, once a
+        # document (the same labels and numbers recur in its tables and pages)
         self.number = 1
         self.y = top
-        decorate(canvas, self.number)
+        decorate(self)
 
     @property
     def room(self) -> float:
@@ -286,4 +250,60 @@ class Pages:
         self.canvas.showPage()
         self.number += 1
         self.y = self.top
-        self.decorate(self.canvas, self.number)
+        self.decorate(self)
+
+    def writing(self, font: str) -> Writing:
+        """Somewhere to write lines of text in the font on this page."""
+        return Writing(self.canvas, font, self.encoded)
+
+
+class Writing:
+    """Lines of text as PDF text operators, written in one text object: ReportLab's text
+    object formats each string anew (most of the drawing time went there); here a line
+    costs a dictionary look-up and one formatted string."""
+
+    def __init__(self, canvas: Any, font: str, encoded: dict[str, Chunks]) -> None:
+        self.canvas = canvas
+        self.font = getFont(font)
+        self.document = canvas._doc  # (a TrueType font numbers its subsets per document)
+        self.encoded = encoded
+        self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
+        # operator that selects them
+        self.current = (-1, 0.0)  # the font subset and size in use
+        self.code = ["BT"]
+
+    def line(self, text: str, left: float, right: float, y: float, size: float,
+             align: str) -> None:
+        """One line of text at its baseline `y`, aligned between `left` and `right`."""
+        font, document = self.font, self.document
+        chunks = self.encoded.get(text)
+        if chunks is None:
+            chunks = self.encoded[text] = tuple(
+                (subset, escapePDF(chunk)) for subset, chunk in font.splitString(text, document))
+        if align == LEFT:
+            x = left
+        elif align == RIGHT:
+            x = right - font.stringWidth(text, size)
+        else:
+            x = (left + right - font.stringWidth(text, size)) / 2
+        code = self.code
+        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        for subset, chunk in chunks:
+            if (subset, size) != self.current:
+                self.current = (subset, size)
+                selection = self.selections.get(self.current)
+                if selection is None:
+                    name = font.getSubsetInternalName(subset, document)
+                    selection = self.selections[self.current] = f"{name} {fp_str(size)} Tf"
+                code.append(selection)
+            code.append(f"({chunk}) Tj")
+
+    def colour(self, colour: str) -> None:
+        """The colour of the lines after."""
+        self.code.append(f"{fp_str(*HexColor(colour).rgb())} rg")
+
+    def draw(self) -> None:
+        """Put the lines on the page (their colour goes with them)."""
+        self.canvas.saveState()
+        self.canvas.addLiteral("\n".join([*self.code, "ET"]))
+        self.canvas.restoreState()

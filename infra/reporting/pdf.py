@@ -29,7 +29,7 @@ from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
 if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
-    from infra.reporting.grid import Band, Captions, Chunks, Grid, Lettering, Pages
+    from infra.reporting.grid import Band, Captions, Grid, Lettering, Pages
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -100,7 +100,7 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     from reportlab.pdfgen.canvas import Canvas
 
     from infra.reporting.fontsubsets import pin
-    from infra.reporting.grid import Pages
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Pages
 
     name = _register(font)
     buffer = io.BytesIO()
@@ -113,21 +113,21 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     canvas.setCreator("zhibao")
     pin(getFont(name), _common_text(form), canvas._doc)
 
-    def decorate(canvas: Any, number: int) -> None:
-        canvas.saveState()
-        canvas.setFont(name, 7)
-        canvas.drawString(MARGIN, height - MARGIN + 2,
-                          f"{form.heading.unit}（{form.heading.unit_code}） {form.heading.period}")
-        canvas.drawRightString(width - MARGIN, height - MARGIN + 2, form.title)
-        canvas.drawCentredString(width / 2, MARGIN - 4, f"第 {number} 页")
-        canvas.restoreState()
+    def decorate(pages: Pages) -> None:
+        """The running header (the unit and period, the form's title) and the number."""
+        writing = pages.writing(name)
+        heading = form.heading
+        writing.line(f"{heading.unit}（{heading.unit_code}） {heading.period}", MARGIN,
+                     width - MARGIN, height - MARGIN + 2, 7, LEFT)
+        writing.line(form.title, MARGIN, width - MARGIN, height - MARGIN + 2, 7, RIGHT)
+        writing.line(f"第 {pages.number} 页", MARGIN, width - MARGIN, MARGIN - 4, 7, CENTRE)
+        writing.draw()
 
     pages = Pages(canvas, height - TOP, BOTTOM, decorate)
-    encoded: dict[str, Chunks] = {}  # (grid.Grid)
     for index, table in enumerate(form.tables):
         if index:
             pages.turn()
-        _section(table, form, name, pages, width - 2 * MARGIN, encoded)
+        _section(table, form, name, pages, width - 2 * MARGIN)
     canvas.showPage()
     _compress_pages(canvas._doc)
     canvas.save()
@@ -154,8 +154,7 @@ def _common_text(form: Form) -> str:
     return "".join(parts)
 
 
-def _section(table: Table, form: Form, font: str, pages: Pages, width: float,
-             encoded: dict[str, Chunks]) -> None:
+def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:
     """The table under its captions, and its note and signature line, if any."""
     natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
     size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
@@ -170,7 +169,7 @@ def _section(table: Table, form: Form, font: str, pages: Pages, width: float,
         size = max(SMALLEST, leading - 2.5)
     _captions(table, form.heading, font, width).flow(pages, MARGIN)
     pages.take(3)
-    _grid(table, font, size, leading, width, encoded).flow(pages, MARGIN)
+    _grid(table, font, size, leading, width).flow(pages, MARGIN)
     if table.note:
         pages.take(2)
         _small(table.note, font, width - 2 * INDENT).flow(pages, MARGIN + INDENT)
@@ -208,8 +207,7 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float,
-          encoded: dict[str, Chunks]) -> Grid:
+def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
@@ -222,7 +220,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
             for index, line in enumerate(table.rows)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
-    return Grid(_header(table, edges, lettering), body, width, lettering, encoded)
+    return Grid(_header(table, edges, lettering), body, width, lettering)
 
 
 def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
