@@ -114,7 +114,7 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     pin(getFont(name), _common_text(form), canvas._doc)
 
     def decorate(pages: Pages) -> None:
-        """The running header (the unit and period, the form's title) and the number."""
+        """The running header (the unit and period, the form's title) and the page number."""
         writing = pages.writing(name)
         heading = form.heading
         writing.line(f"{heading.unit}（{heading.unit_code}） {heading.period}", MARGIN,
