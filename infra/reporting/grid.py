@@ -9,7 +9,9 @@ cursor (`Pages`) goes down the page and on to the next, and a grid is measured o
 drawn per page as a few rules (lines run on through the rows they separate), one text
 object and the header's fill. Like platypus' table, it breaks between rows and repeats its
 header on every page. The lines of text (the title, the header block, a draft's notice, the
-note, the signature line) are each drawn whole, a block of them kept on one page.
+note, the signature line) are each drawn whole, a block of them kept on one page. All text,
+the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
+font's subsets once a document.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ class Grid:
 
 @dataclass(frozen=True)
 class Caption:
-    """One line of text above a table: its pieces at the left, the centre or the right."""
+    """One line of text above a table (or below it): its pieces at the left, the centre or
+    the right."""
 
     height: float
     size: float
