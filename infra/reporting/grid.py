@@ -1,17 +1,22 @@
-"""A form's tables, and the lines of text above them, drawn straight onto the PDF canvas,
-for `infra.reporting.pdf`.
+"""A form's tables, and the lines of text around them, drawn straight onto the PDF canvas
+down its pages, for `infra.reporting.pdf`.
 
-ReportLab's platypus `Table` lays out and draws every cell through general machinery (spans,
-styles, nested flowables): most of a form's rendering time went there. A form's grid needs
-little of it — fixed columns, rows of plain text lines, merged header cells — so it is
-measured once and drawn per page as a few rules (lines run on through the rows they
-separate), one text object and the header's fill. Like platypus' table, it breaks between
-rows and repeats its header on every page. The lines above a table (its title, the header
-block, the draft notice) never need the line breaking of platypus' paragraphs either.
+ReportLab's platypus lays out flowables on frames and its `Table` draws every cell, through
+general machinery (spans, styles, nested flowables, templates): most of a form's rendering
+time went there. A form needs little of it — a table from the top of a page, fixed columns,
+rows of plain text lines, merged header cells, a few lines of text above and below — so a
+cursor (`Pages`) goes down the page and on to the next, and a grid is measured once and
+drawn per page as a few rules (lines run on through the rows they separate), one text
+object and the header's fill. Like platypus' table, it breaks between rows and repeats its
+header on every page. The lines of text (the title, the header block, a draft's notice, the
+note, the signature line) are each drawn whole, a block of them kept on one page. All text,
+the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
+font's subsets once a document.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -19,10 +24,10 @@ from typing import Any, NamedTuple
 from reportlab.lib.colors import HexColor, black
 from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.pdfbase.pdfmetrics import getFont
-from reportlab.platypus import Flowable
 
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
+FUZZ = 1e-6  # points
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, escaped
@@ -85,64 +90,69 @@ class Band:
         return tuple(rules)
 
 
-class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
+class Grid:
     """A table of bands under a header band repeated on every page it spans."""
 
-    def __init__(self, header: Band, body: list[Band], width: float, lettering: Lettering,
-                 encoded: dict[str, Chunks]) -> None:
-        super().__init__()
-        self.hAlign = "CENTER"  # as platypus' table: the frame's padding is the margin
+    def __init__(self, header: Band, body: list[Band], width: float,
+                 lettering: Lettering) -> None:
         self.header = header
         self.body = body
         self.width = width
-        self.height = header.height + sum(band.height for band in body)
         self.lettering = lettering
-        self.encoded = encoded  # each line in the font's subsets: one dictionary for all
-        # the document's grids (the same labels and numbers recur in its tables)
 
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self.width, self.height
+    def flow(self, pages: Pages, left: float) -> None:
+        """Draw the rows down the pages, as many on each as fit under the header; a page
+        breaks between rows, never in one."""
+        rows = self.body
+        while rows:
+            fitting = self._fitting(rows, pages.room)
+            if fitting == 0:
+                if pages.fresh:
+                    raise ValueError("a row of the table is taller than a page")
+                pages.turn()
+                continue
+            height = self.header.height + sum(band.height for band in rows[:fitting])
+            self._draw(pages, left, pages.take(height), rows[:fitting], height)
+            rows = rows[fitting:]
+            if rows:
+                pages.turn()
 
-    def split(self, available_width: float, available_height: float) -> list[Grid]:
-        """The rows that fit under the header here, and the rest (under the header again)."""
-        room = available_height - self.header.height
-        fitting = 0
-        for band in self.body:
+    def _fitting(self, rows: list[Band], room: float) -> int:
+        """How many of the rows fit under the header in `room` points."""
+        room -= self.header.height
+        for count, band in enumerate(rows):
             room -= band.height
             if room < 0:
-                break
-            fitting += 1
-        if fitting == 0:
-            return []
-        if fitting == len(self.body):
-            return [self]
-        return [Grid(self.header, part, self.width, self.lettering, self.encoded)
-                for part in (self.body[:fitting], self.body[fitting:])]
+                return count
+        return len(rows)
 
-    def draw(self) -> None:
+    def _draw(self, pages: Pages, left: float, top: float, rows: list[Band],
+              height: float) -> None:
+        """The header and the rows, the header's top left corner at (left, top)."""
+        canvas = pages.canvas
         placed = []  # each band with the height of its top
-        top = self.height
-        for band in (self.header, *self.body):
-            placed.append((band, top))
-            top -= band.height
-        canvas = self.canv
+        y = height
+        for band in (self.header, *rows):
+            placed.append((band, y))
+            y -= band.height
         canvas.saveState()
-        for band, top in placed:
+        canvas.translate(left, top - height)
+        for band, y in placed:
             if band.fill is not None:
                 canvas.setFillColor(HexColor(band.fill))
-                canvas.rect(0, top - band.height, self.width, band.height, stroke=0, fill=1)
+                canvas.rect(0, y - band.height, self.width, band.height, stroke=0, fill=1)
         canvas.setStrokeColor(black)
         canvas.setLineWidth(RULE)
-        canvas.lines(self._rules(placed))
+        canvas.lines(self._rules(placed, height))
         canvas.setFillColor(black)
-        canvas.addLiteral(self._text(canvas, placed))
+        self._text(pages.writing(self.lettering.font), placed)
         canvas.restoreState()
 
-    def _rules(self, placed: list[tuple[Band, float]]) -> list[Rule]:
+    def _rules(self, placed: list[tuple[Band, float]], height: float) -> list[Rule]:
         """Every line of the grid; a vertical one runs on through the bands it divides."""
         width = self.width
-        rules: list[Rule] = [(0, self.height, width, self.height), (0, 0, 0, self.height),
-                             (width, 0, width, self.height)]
+        rules: list[Rule] = [(0, height, width, height), (0, 0, 0, height),
+                             (width, 0, width, height)]
         running: dict[float, float] = {}  # an inner vertical rule's x → where it began
         for band, top in placed:
             for x in [x for x in running if x not in band.edges]:
@@ -154,20 +164,11 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
         rules += [(x, start, x, 0) for x, start in running.items()]
         return rules
 
-    def _text(self, canvas: Any, placed: list[tuple[Band, float]]) -> str:
-        """Every cell's lines, centred vertically in it, as one block of PDF text operators
-        (ReportLab's text object formats each string anew: most of the drawing time). The
-        grid's innermost loop: a line costs a dictionary look-up and one formatted string."""
+    def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
+        """Every cell's lines, centred vertically in it (the grid's innermost loop)."""
         lettering = self.lettering
         size, leading, side = lettering.size, lettering.leading, lettering.side
         above, below = lettering.above, lettering.below
-        font = getFont(lettering.font)
-        document = canvas._doc  # (a TrueType font numbers its subsets per document)
-        encoded = self.encoded
-        string_width = font.stringWidth
-        selections: dict[int, str] = {}  # a font subset → the operator that selects it
-        code = ["BT"]
-        current = -1  # the font subset in use
         for band, top in placed:
             for box in band.boxes:
                 left, right, lines, align, box_top, box_height = box
@@ -176,35 +177,15 @@ class Grid(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
                 y = bottom + (below + height - above + len(lines) * leading) / 2 - size
                 for line in lines:
                     if line:
-                        chunks = encoded.get(line)
-                        if chunks is None:
-                            chunks = encoded[line] = tuple(
-                                (subset, escapePDF(chunk))
-                                for subset, chunk in font.splitString(line, document))
-                        if align == LEFT:
-                            x = left + side
-                        elif align == RIGHT:
-                            x = right - side - string_width(line, size)
-                        else:
-                            x = (left + right - string_width(line, size)) / 2
-                        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
-                        for subset, chunk in chunks:
-                            if subset != current:
-                                selection = selections.get(subset)
-                                if selection is None:
-                                    name = font.getSubsetInternalName(subset, document)
-                                    selection = selections[subset] = f"{name} {fp_str(size)} Tf"
-                                code.append(selection)
-                                current = subset
-                            code.append(f"({chunk}) Tj")
+                        writing.line(line, left + side, right - side, y, size, align)
                     y -= leading
-        code.append("ET")
-        return "\n".join(code)
+        writing.draw()
 
 
 @dataclass(frozen=True)
 class Caption:
-    """One line of text above a table: its pieces at the left, the centre or the right."""
+    """One line of text above a table (or below it): its pieces at the left, the centre or
+    the right."""
 
     height: float
     size: float
@@ -212,33 +193,120 @@ class Caption:
     colour: str = "#000000"
 
 
-class Captions(Flowable):  # type: ignore[misc]  # (ReportLab has no type hints)
-    """Lines of text, each on one line, as wide as the table under them."""
+class Captions:
+    """Lines of text, each on one line, as wide as the table under them (or the note under
+    it), kept together on a page."""
 
     def __init__(self, lines: list[Caption], width: float, font: str) -> None:
-        super().__init__()
-        self.hAlign = "CENTER"  # as the grid
         self.lines = lines
         self.width = width
         self.height = sum(line.height for line in lines)
         self.font = font
 
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self.width, self.height
+    def flow(self, pages: Pages, left: float) -> None:
+        """Draw the lines below what the page has, or at the top of the next."""
+        top = pages.take(self.height)
+        writing = pages.writing(self.font)
+        for line in self.lines:
+            writing.colour(line.colour)
+            for text, align in line.pieces:
+                writing.line(text, left, left + self.width, top - line.size, line.size, align)
+            top -= line.height
+        writing.draw()
+
+
+class Pages:
+    """Where the next thing drawn goes: a cursor down the page between its top and bottom
+    margins, on to a new page (decorated as it begins) when what comes does not fit."""
+
+    def __init__(self, canvas: Any, top: float, bottom: float,
+                 decorate: Callable[[Pages], None]) -> None:
+        self.canvas = canvas
+        self.top = top
+        self.bottom = bottom
+        self.decorate = decorate
+        self.encoded: dict[str, Chunks] = {}  # each line in the font's subsets, once a
+        # document (the same labels and numbers recur in its tables and pages)
+        self.number = 1
+        self.y = top
+        decorate(self)
+
+    @property
+    def room(self) -> float:
+        """The points left on the page (and a hair more: a float sum's last bit never
+        pushes a row on to the next page)."""
+        return self.y - self.bottom + FUZZ
+
+    @property
+    def fresh(self) -> bool:
+        return self.y == self.top
+
+    def take(self, height: float) -> float:
+        """The top of the next `height` points, on a new page if they do not fit here."""
+        if height > self.room:
+            self.turn()
+        top = self.y
+        self.y -= height
+        return top
+
+    def turn(self) -> None:
+        self.canvas.showPage()
+        self.number += 1
+        self.y = self.top
+        self.decorate(self)
+
+    def writing(self, font: str) -> Writing:
+        """Somewhere to write lines of text in the font on this page."""
+        return Writing(self.canvas, font, self.encoded)
+
+
+class Writing:
+    """Lines of text as PDF text operators, written in one text object: ReportLab's text
+    object formats each string anew (most of the drawing time went there); here a line
+    costs a dictionary look-up and one formatted string."""
+
+    def __init__(self, canvas: Any, font: str, encoded: dict[str, Chunks]) -> None:
+        self.canvas = canvas
+        self.font = getFont(font)
+        self.document = canvas._doc  # (a TrueType font numbers its subsets per document)
+        self.encoded = encoded
+        self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
+        # operator that selects them
+        self.current = (-1, 0.0)  # the font subset and size in use
+        self.code = ["BT"]
+
+    def line(self, text: str, left: float, right: float, y: float, size: float,
+             align: str) -> None:
+        """One line of text at its baseline `y`, aligned between `left` and `right`."""
+        font, document = self.font, self.document
+        chunks = self.encoded.get(text)
+        if chunks is None:
+            chunks = self.encoded[text] = tuple(
+                (subset, escapePDF(chunk)) for subset, chunk in font.splitString(text, document))
+        if align == LEFT:
+            x = left
+        elif align == RIGHT:
+            x = right - font.stringWidth(text, size)
+        else:
+            x = (left + right - font.stringWidth(text, size)) / 2
+        code = self.code
+        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        for subset, chunk in chunks:
+            if (subset, size) != self.current:
+                self.current = (subset, size)
+                selection = self.selections.get(self.current)
+                if selection is None:
+                    name = font.getSubsetInternalName(subset, document)
+                    selection = self.selections[self.current] = f"{name} {fp_str(size)} Tf"
+                code.append(selection)
+            code.append(f"({chunk}) Tj")
+
+    def colour(self, colour: str) -> None:
+        """The colour of the lines after."""
+        self.code.append(f"{fp_str(*HexColor(colour).rgb())} rg")
 
     def draw(self) -> None:
-        canvas = self.canv
-        canvas.saveState()
-        top = self.height
-        for line in self.lines:
-            canvas.setFont(self.font, line.size)
-            canvas.setFillColor(HexColor(line.colour))
-            for text, align in line.pieces:
-                if align == LEFT:
-                    canvas.drawString(0, top - line.size, text)
-                elif align == RIGHT:
-                    canvas.drawRightString(self.width, top - line.size, text)
-                else:
-                    canvas.drawCentredString(self.width / 2, top - line.size, text)
-            top -= line.height
-        canvas.restoreState()
+        """Put the lines on the page (their colour goes with them)."""
+        self.canvas.saveState()
+        self.canvas.addLiteral("\n".join([*self.code, "ET"]))
+        self.canvas.restoreState()

@@ -1,9 +1,9 @@
 """The PDF of a submission: the same form as the workbook (`infra.reporting.forms`), on
 landscape A4 — what gets printed, stamped and filed.
 
-ReportLab draws it (see pyproject.toml): platypus flows the sections onto the pages, the
-tables themselves are drawn straight on the canvas (`infra.reporting.grid`: header rows
-repeated on every page, Chinese text broken anywhere), it embeds subsets of a TrueType font
+ReportLab draws it (see pyproject.toml) straight on its canvas, without its platypus layout
+(`infra.reporting.grid`: each table from the top of a page, its header rows repeated on
+every page it spans, Chinese text broken anywhere), it embeds subsets of a TrueType font
 (`infra.reporting.fontsubsets`), and in its invariant mode the same document always gives
 the same bytes, so the PDF's SHA-256 is recorded with the submission. Chinese needs a CJK
 TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's fonts-wqy-microhei). ReportLab
@@ -17,19 +17,19 @@ a legible size); the report form is also fitted to two pages.
 from __future__ import annotations
 
 import io
+import zlib
 from decimal import Decimal
 from functools import cache, lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 from infra.reporting.forms import Cell, Form, Format, Heading, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
 if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
-    from infra.reporting.grid import Band, Captions, Chunks, Grid, Lettering
+    from infra.reporting.grid import Band, Captions, Grid, Lettering, Pages
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -37,8 +37,12 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # fonts-wqy-zenhei
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback
 )
-MARGIN = 22.0  # points
+MARGIN = 22.0  # points: the running header and the page number stand in it
+TOP = MARGIN + 14  # points above the first line of a page (under the running header)
+BOTTOM = MARGIN + 12  # points below its last (above the page number)
+INDENT = 6.0  # points: the note and the signature line stand in from the table's edges
 BODY_SIZE = 9.0
+SMALL_SIZE, SMALL_LEADING = 8.0, 10.5  # the note and the signature line
 SMALLEST = 5.5  # points: below this a printed form cannot be read
 CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
@@ -53,6 +57,11 @@ ELIDED = "…（全文见 JSON 与工作簿）"
 WRAPPED = 1 << 16
 """Texts whose lines a process keeps (the same names and labels recur in every form of a
 county and in its villages'; the bound keeps a long cascade's workers from growing)."""
+PAGE_LEVEL = 1
+"""zlib's level for the pages' drawing, stored as binary. ReportLab compresses it at level 6
+and then encodes it in ASCII85 (a quarter more bytes, for 7-bit channels no PDF goes
+through now): a village's pages 0.89 → 0.41 ms, 15.1 → 14.5 kB; a county's 19.8 → 7.9 ms,
+284 → 290 kB."""
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
 
 
@@ -84,44 +93,54 @@ def _register(path: Path) -> str:
 
 
 def render_pdf(form: Form, font: Path, description: str) -> bytes:
-    """The PDF bytes of the form (identical for identical input)."""
+    """The PDF bytes of the form (identical for identical input): each table from the top
+    of a page, its rows carried on to the pages after it under its header."""
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.platypus import PageBreak, SimpleDocTemplate
+    from reportlab.pdfbase.pdfmetrics import getFont
+    from reportlab.pdfgen.canvas import Canvas
+
+    from infra.reporting.fontsubsets import pin
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Pages
 
     name = _register(font)
     buffer = io.BytesIO()
-    page = landscape(A4)
-    document = SimpleDocTemplate(
-        buffer, pagesize=page, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 8,
-        bottomMargin=MARGIN + 6, title=form.title, author="zhibao", subject=description,
-        creator="zhibao", invariant=1, pageCompression=1, initialFontName=name)
-    frame = (page[0] - 2 * MARGIN, page[1] - 2 * MARGIN - 14)
-    story: list[Any] = []
-    encoded: dict[str, Chunks] = {}  # (grid.Grid)
+    width, height = landscape(A4)
+    canvas = Canvas(buffer, pagesize=(width, height), invariant=1, pageCompression=1,
+                    initialFontName=name)
+    canvas.setTitle(form.title)
+    canvas.setAuthor("zhibao")
+    canvas.setSubject(description)
+    canvas.setCreator("zhibao")
+    pin(getFont(name), _common_text(form), canvas._doc)
+
+    def decorate(pages: Pages) -> None:
+        """The running header (the unit and period, the form's title) and the page number."""
+        writing = pages.writing(name)
+        heading = form.heading
+        writing.line(f"{heading.unit}（{heading.unit_code}） {heading.period}", MARGIN,
+                     width - MARGIN, height - MARGIN + 2, 7, LEFT)
+        writing.line(form.title, MARGIN, width - MARGIN, height - MARGIN + 2, 7, RIGHT)
+        writing.line(f"第 {pages.number} 页", MARGIN, width - MARGIN, MARGIN - 4, 7, CENTRE)
+        writing.draw()
+
+    pages = Pages(canvas, height - TOP, BOTTOM, decorate)
     for index, table in enumerate(form.tables):
         if index:
-            story.append(PageBreak())
-        story.extend(_section(table, form, name, frame, encoded))
-
-    def decorate(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(name, 7)
-        canvas.drawString(MARGIN, page[1] - MARGIN + 2,
-                          f"{form.heading.unit}（{form.heading.unit_code}） {form.heading.period}")
-        canvas.drawRightString(page[0] - MARGIN, page[1] - MARGIN + 2, form.title)
-        canvas.drawCentredString(page[0] / 2, MARGIN - 4, f"第 {doc.page} 页")
-        canvas.restoreState()
-
-    def first_page(canvas: Any, doc: Any) -> None:
-        from reportlab.pdfbase.pdfmetrics import getFont
-
-        from infra.reporting.fontsubsets import pin
-
-        pin(getFont(name), _common_text(form), canvas._doc)  # (the document's, not platypus')
-        decorate(canvas, doc)
-
-    document.build(story, onFirstPage=first_page, onLaterPages=decorate)
+            pages.turn()
+        _section(table, form, name, pages, width - 2 * MARGIN)
+    canvas.showPage()
+    _compress_pages(canvas._doc)
+    canvas.save()
     return buffer.getvalue()
+
+
+def _compress_pages(document: Any) -> None:
+    """Each page's drawing compressed at PAGE_LEVEL, so ReportLab writes it as it is."""
+    from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream
+
+    for page in document.Pages.pages:
+        page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
+                                  zlib.compress(page.stream.encode(), PAGE_LEVEL))
 
 
 def _common_text(form: Form) -> str:
@@ -135,30 +154,28 @@ def _common_text(form: Form) -> str:
     return "".join(parts)
 
 
-def _section(table: Table, form: Form, font: str, frame: tuple[float, float],
-             encoded: dict[str, Chunks]) -> list[Any]:
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.platypus import Paragraph, Spacer
-
-    width, height = frame
+def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:
+    """The table under its captions, and its note and signature line, if any."""
     natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
     size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
-    small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10.5)
-    flowables: list[Any] = [_captions(table, form.heading, font, width), Spacer(1, 3)]
     header_rows = 2 if table.groups else 1
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
     if table.pages:  # fit the rows to the pages: shrink the type until they fit
-        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5 + 24  # title … note, signature
+        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5  # title … note, signature
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
-        leading = min(leading, (table.pages * height - fixed) / rows - ROW_PADDING)
+        leading = min(leading, (table.pages * (pages.top - pages.bottom) - fixed) / rows
+                      - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    flowables.append(_grid(table, font, size, leading, width, encoded))
+    _captions(table, form.heading, font, width).flow(pages, MARGIN)
+    pages.take(3)
+    _grid(table, font, size, leading, width).flow(pages, MARGIN)
     if table.note:
-        flowables += [Spacer(1, 2), Paragraph(escape(table.note), small)]
+        pages.take(2)
+        _small(table.note, font, width - 2 * INDENT).flow(pages, MARGIN + INDENT)
     if table.signature:
-        flowables += [Spacer(1, 8), Paragraph(escape(signature_line()), small)]
-    return flowables
+        pages.take(8)
+        _small(signature_line(), font, width - 2 * INDENT).flow(pages, MARGIN + INDENT)
 
 
 def _captions(table: Table, heading: Heading, font: str, width: float) -> Captions:
@@ -178,12 +195,19 @@ def _captions(table: Table, heading: Heading, font: str, width: float) -> Captio
     return Captions(lines, width, font)
 
 
+def _small(text: str, font: str, width: float) -> Captions:
+    """A note in small type, wrapped to the width."""
+    from infra.reporting.grid import LEFT, Caption, Captions
+
+    return Captions([Caption(SMALL_LEADING, SMALL_SIZE, ((line, LEFT),))
+                     for line in wrap(text, font, SMALL_SIZE, width)], width, font)
+
+
 def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float,
-          encoded: dict[str, Chunks]) -> Grid:
+def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
@@ -196,7 +220,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
             for index, line in enumerate(table.rows)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
-    return Grid(_header(table, edges, lettering), body, width, lettering, encoded)
+    return Grid(_header(table, edges, lettering), body, width, lettering)
 
 
 def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from infra.intake.service import Zhibao
-from infra.reporting.forms import FormSettings, build_form, width_of
+from infra.reporting.forms import Column, FormSettings, Table, build_form, width_of
 from infra.reporting.pdf import font_path, render_pdf
 from infra.reporting.reporter import Reporter
 from infra.reporting.xlsx import render_workbook
@@ -138,6 +139,33 @@ def test_the_same_document_renders_the_same_bytes(town: Any, app: Zhibao) -> Non
     for path in town.files[:-1]:
         assert sums[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert sums["v1.json"] == town.sha256
+
+
+def test_a_long_table_runs_on_under_its_header(town: Any, app: Zhibao) -> None:
+    """A table longer than a page breaks between rows, never inside one, its column headers
+    repeated above the rows on every page; every page is headed with the unit and numbered,
+    and the document's properties say what it is."""
+    form = build_form(document_of(town), FormSettings())
+    rows = [[f"R{n:03d}", f"开始{n:03d}" + "排查整改记录" * 20 + f"结束{n:03d}"]
+            for n in range(150)]  # each row's text wraps onto two lines
+    long = Table("长表", "长表标题", (Column("序号", 6), Column("内容摘要", 40, wrap=True)), rows)
+    pdf = PdfReader(io.BytesIO(render_pdf(replace(form, tables=(form.tables[0], long)),
+                                          font_path(app.settings.pdf_font), "长表说明")))
+    pages = [re.sub(r"\s+", "", page.extract_text()) for page in pdf.pages]
+    runs_on = [page for page in pages if re.search(r"R\d{3}", page)]
+    assert len(runs_on) >= 3 and "长表标题" in runs_on[0]
+    assert not any("长表标题" in page for page in runs_on[1:])
+    printed = []
+    for page in runs_on:
+        assert "序号" in page and "内容摘要" in page
+        codes = re.findall(r"R(\d{3})", page)
+        assert codes == re.findall(r"开始(\d{3})", page) == re.findall(r"结束(\d{3})", page)
+        printed += codes
+    assert printed == [f"{n:03d}" for n in range(150)]
+    for number, page in enumerate(pages, start=1):
+        assert f"第{number}页" in page and "关庙镇" in page
+    assert (pdf.metadata.title, pdf.metadata.author, pdf.metadata.subject,
+            pdf.metadata.creator) == (form.title, "zhibao", "长表说明", "zhibao")
 
 
 def test_names_stand_where_a_person_reads(town: Any) -> None:
