@@ -104,12 +104,14 @@ class Projector:
         position, written = self.store.position(STORE_FEED), 0
         for first in pages:
             committed: list[tuple[int, Applied]] = []
+            batch = Batch()
+            for reached, rows, page_applied in chain(
+                    [first], islice(pages, self.pages_per_commit - 1)):
+                batch.extend(Batch.from_lists(rows))
+                committed.append((reached, page_applied))
+            position = committed[-1][0]
             with self.store.transaction() as tx:
-                for reached, rows, page_applied in chain(
-                        [first], islice(pages, self.pages_per_commit - 1)):
-                    Batch.from_lists(rows).write(tx)
-                    committed.append((reached, page_applied))
-                position = committed[-1][0]
+                batch.write(tx)
                 tx.track(STORE_FEED, position)
             for _, page_applied in committed:
                 applied.merge(page_applied)
@@ -144,14 +146,17 @@ class Projector:
             yield fold_range(self.recorder, after, through)
 
     def _in_workers(self, position: int, head: int) -> Iterator[Folded]:
-        """Pages folded by worker processes, a few ahead, yielded in log order."""
+        """Pages folded by worker processes, yielded in log order; a commit's pages and one
+        more for each worker are asked for ahead, so the workers keep folding while this
+        process writes a commit."""
         context = get_context("spawn")  # a forked child would share this process's
         with ProcessPoolExecutor(self.workers, mp_context=context,  # database connections
                                  initializer=_open_recorder,
                                  initargs=(self.database_url,)) as pool:
             ranges = self._ranges(position, head)
             pending: deque[Future[Folded]] = deque(
-                pool.submit(_fold_in_worker, *r) for r in islice(ranges, 2 * self.workers))
+                pool.submit(_fold_in_worker, *r)
+                for r in islice(ranges, self.pages_per_commit + self.workers))
             while pending:
                 folded = pending.popleft().result()
                 pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
