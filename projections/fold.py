@@ -144,17 +144,19 @@ def _largest_by_key(table: t.Table, rows: list[tuple[Any, ...]]) -> list[tuple[A
 
 @dataclass(slots=True)
 class Fact:
-    """A record prepared once for its fold: ids as text, instants as microseconds."""
+    """A record prepared once for its fold: ids as text, instants as microseconds, the
+    business date (every fact's month of activity is taken from it)."""
 
     record: EventRecord
     id: str
     at: int  # occurred_at
     rec: int  # recorded_at
+    day: str  # the business date the event occurred on
 
     @classmethod
     def of(cls, record: EventRecord) -> Fact:
-        return cls(record, str(record.originator_id), micros(record.occurred_at),
-                   micros(record.recorded_at))
+        return cls(record, record.originator_id, micros(record.occurred_at),
+                   micros(record.recorded_at), business_day(record.occurred_at))
 
     @property
     def actor(self) -> str:
@@ -175,11 +177,6 @@ class Fact:
     @property
     def event_type(self) -> str:
         return self.record.event_type
-
-    @property
-    def day(self) -> str:
-        """The business date the event occurred on."""
-        return business_day(self.record.occurred_at)
 
 
 Fold = Callable[[Fact, Batch], None]

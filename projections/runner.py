@@ -1,6 +1,6 @@
 """The projector: keeps the views caught up with the store's notification log.
 
-It reads the log in pages of positions (`range_except`, without the event types the views
+It reads the log in pages of positions (`rows_except`, without the event types the views
 never use; the SQLite recorder has no subscriptions) and writes up to `PAGES_PER_COMMIT`
 pages, one after another as they come, in one transaction that also advances the position,
 so after a crash — even `kill -9` in the middle of a transaction — the views hold exactly the
@@ -35,9 +35,9 @@ from eventsourcing.utils import get_topic
 
 from domain.event_types import event_classes
 from infra.store.databases import open_reader
-from infra.store.log import range_except
+from infra.store.log import rows_except
 from infra.store.records import event_type
-from projections.events import EventRecord, from_notification
+from projections.events import EventRecord, from_notification, from_row
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
 
@@ -166,8 +166,8 @@ class Projector:
 def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded:
     """The events at positions (after, through] folded into rows; those of ignored types
     are not even read."""
-    page = range_except(recorder, after, through, ignored_topics())
-    batch, applied = fold_batch(records(page))
+    page = rows_except(recorder, after, through, ignored_topics())
+    batch, applied = fold_batch(map(from_row, page))
     return through, batch.as_lists(), applied
 
 
