@@ -1,13 +1,14 @@
 """The projector: keeps the views caught up with the store's notification log.
 
 It reads the log in pages of positions (`rows_except`, without the event types the views
-never use; the SQLite recorder has no subscriptions) and writes up to `PAGES_PER_COMMIT`
-pages, one after another as they come, in one transaction that also advances the position,
-so after a crash — even `kill -9` in the middle of a transaction — the views hold exactly the
-transactions before it and the next run resumes there: every event is applied exactly once.
-Memory is bounded by the page size, whatever the length of the log.
+never use; the SQLite recorder has no subscriptions) and writes the rows of up to
+`PAGES_PER_COMMIT` pages as one batch (a statement per table operation), in one transaction
+that also advances the position, so after a crash — even `kill -9` in the middle of a
+transaction — the views hold exactly the transactions before it and the next run resumes
+there: every event is applied exactly once. Memory is bounded by the page size, whatever
+the length of the log.
 
-Reading and folding cost about twice the writing, so a long backlog (a rebuild, a first
+Reading and folding cost more than the writing, so a long backlog (a rebuild, a first
 catch-up) is read and folded by worker processes, a page each, while this process writes
 the pages in log order; a short one is folded here. Workers are spawned (a forked child
 would share this process's database connections), so a script calling the projector needs
