@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from domain.base import event_id
+from infra.store.log import Row
 from infra.store.records import event_payload, event_type
 
 
@@ -19,7 +20,7 @@ from infra.store.records import event_payload, event_type
 class EventRecord:
     position: int  # notification id in the store (for Kafka-fed views: the store's id too)
     event_type: str  # e.g. "HazardReported"
-    originator_id: UUID
+    originator_id: str  # as `str(UUID)` writes it: the folds write it as text
     originator_version: int
     occurred_at: datetime  # business time (Asia/Shanghai offset)
     recorded_at: datetime  # system time
@@ -31,21 +32,26 @@ class EventRecord:
     def event_id(self) -> UUID:
         """Derived from the aggregate id and version, and only when asked: the folds never
         need it, and computing it (a SHA-1) for every record was a fifth of a catch-up."""
-        return event_id(self.originator_id, self.originator_version)
+        return event_id(UUID(self.originator_id), self.originator_version)
 
 
 def from_notification(notification: Notification) -> EventRecord:
-    data = event_payload(notification.state)  # the envelope's fields are taken out of it
-    originator_id = notification.originator_id
-    assert isinstance(originator_id, UUID)
+    return from_row((notification.id, str(notification.originator_id),
+                     notification.originator_version, notification.topic, notification.state))
+
+
+def from_row(row: Row) -> EventRecord:
+    """A stored event's record from its plain row (no UUID built: the folds want text)."""
+    position, originator_id, version, topic, state = row
+    data = event_payload(state)  # the envelope's fields are taken out of it
     occurred_at, recorded_at = data.pop("occurred_at"), data.pop("timestamp")
     unit_code, actor = data.pop("unit_code"), data.pop("actor")
     data.pop("command_id", None)
     return EventRecord(
-        position=notification.id,
-        event_type=event_type(notification.topic),
+        position=position,
+        event_type=event_type(topic),
         originator_id=originator_id,
-        originator_version=notification.originator_version,
+        originator_version=version,
         occurred_at=datetime.fromisoformat(occurred_at),
         recorded_at=datetime.fromisoformat(recorded_at),
         unit_code=unit_code,

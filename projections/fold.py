@@ -110,6 +110,17 @@ class Batch:
             if op in self.rows:
                 op.write(tx, self.rows[op])
 
+    def extend(self, later: Batch) -> None:
+        """Add the rows of a batch folded from later records, so that several pages are
+        written with one statement per operation (on PostgreSQL each statement costs a
+        staging table's round of COPY, merge and clean-up). Running maxima are combined by
+        key: one statement may not raise the same row twice."""
+        for op, rows in later.rows.items():
+            if op.maximum:
+                self.rows[op] = _largest_by_key(op.table, self.rows.get(op, []) + rows)
+            else:
+                self.rows.setdefault(op, []).extend(rows)
+
     def as_lists(self) -> list[list[tuple[Any, ...]]]:
         """The rows per operation in OPS order: what a worker process sends back (an Op is
         matched by identity, which pickling does not keep)."""
@@ -120,19 +131,32 @@ class Batch:
         return cls({op: rows for op, rows in zip(OPS, lists, strict=True) if rows})
 
 
+def _largest_by_key(table: t.Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per key, each other column the largest of the rows' values."""
+    width = len(table.key)
+    largest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        key, values = row[:width], row[width:]
+        found = largest.get(key)
+        largest[key] = values if found is None else tuple(map(max, found, values))
+    return [key + values for key, values in largest.items()]
+
+
 @dataclass(slots=True)
 class Fact:
-    """A record prepared once for its fold: ids as text, instants as microseconds."""
+    """A record prepared once for its fold: ids as text, instants as microseconds, the
+    business date (every fact's month of activity is taken from it)."""
 
     record: EventRecord
     id: str
     at: int  # occurred_at
     rec: int  # recorded_at
+    day: str  # the business date the event occurred on
 
     @classmethod
     def of(cls, record: EventRecord) -> Fact:
-        return cls(record, str(record.originator_id), micros(record.occurred_at),
-                   micros(record.recorded_at))
+        return cls(record, record.originator_id, micros(record.occurred_at),
+                   micros(record.recorded_at), business_day(record.occurred_at))
 
     @property
     def actor(self) -> str:
@@ -153,11 +177,6 @@ class Fact:
     @property
     def event_type(self) -> str:
         return self.record.event_type
-
-    @property
-    def day(self) -> str:
-        """The business date the event occurred on."""
-        return business_day(self.record.occurred_at)
 
 
 Fold = Callable[[Fact, Batch], None]

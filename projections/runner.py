@@ -1,13 +1,14 @@
 """The projector: keeps the views caught up with the store's notification log.
 
-It reads the log in pages of positions (`range_except`, without the event types the views
-never use; the SQLite recorder has no subscriptions) and writes up to `PAGES_PER_COMMIT`
-pages, one after another as they come, in one transaction that also advances the position,
-so after a crash — even `kill -9` in the middle of a transaction — the views hold exactly the
-transactions before it and the next run resumes there: every event is applied exactly once.
-Memory is bounded by the page size, whatever the length of the log.
+It reads the log in pages of positions (`rows_except`, without the event types the views
+never use; the SQLite recorder has no subscriptions) and writes the rows of up to
+`PAGES_PER_COMMIT` pages as one batch (a statement per table operation), in one transaction
+that also advances the position, so after a crash — even `kill -9` in the middle of a
+transaction — the views hold exactly the transactions before it and the next run resumes
+there: every event is applied exactly once. Memory is bounded by the page size, whatever
+the length of the log.
 
-Reading and folding cost about twice the writing, so a long backlog (a rebuild, a first
+Reading and folding cost more than the writing, so a long backlog (a rebuild, a first
 catch-up) is read and folded by worker processes, a page each, while this process writes
 the pages in log order; a short one is folded here. Workers are spawned (a forked child
 would share this process's database connections), so a script calling the projector needs
@@ -35,9 +36,9 @@ from eventsourcing.utils import get_topic
 
 from domain.event_types import event_classes
 from infra.store.databases import open_reader
-from infra.store.log import range_except
+from infra.store.log import rows_except
 from infra.store.records import event_type
-from projections.events import EventRecord, from_notification
+from projections.events import EventRecord, from_notification, from_row
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
 
@@ -104,12 +105,14 @@ class Projector:
         position, written = self.store.position(STORE_FEED), 0
         for first in pages:
             committed: list[tuple[int, Applied]] = []
+            batch = Batch()
+            for reached, rows, page_applied in chain(
+                    [first], islice(pages, self.pages_per_commit - 1)):
+                batch.extend(Batch.from_lists(rows))
+                committed.append((reached, page_applied))
+            position = committed[-1][0]
             with self.store.transaction() as tx:
-                for reached, rows, page_applied in chain(
-                        [first], islice(pages, self.pages_per_commit - 1)):
-                    Batch.from_lists(rows).write(tx)
-                    committed.append((reached, page_applied))
-                position = committed[-1][0]
+                batch.write(tx)
                 tx.track(STORE_FEED, position)
             for _, page_applied in committed:
                 applied.merge(page_applied)
@@ -144,14 +147,17 @@ class Projector:
             yield fold_range(self.recorder, after, through)
 
     def _in_workers(self, position: int, head: int) -> Iterator[Folded]:
-        """Pages folded by worker processes, a few ahead, yielded in log order."""
+        """Pages folded by worker processes, yielded in log order; a commit's pages and one
+        more for each worker are asked for ahead, so the workers keep folding while this
+        process writes a commit."""
         context = get_context("spawn")  # a forked child would share this process's
         with ProcessPoolExecutor(self.workers, mp_context=context,  # database connections
                                  initializer=_open_recorder,
                                  initargs=(self.database_url,)) as pool:
             ranges = self._ranges(position, head)
             pending: deque[Future[Folded]] = deque(
-                pool.submit(_fold_in_worker, *r) for r in islice(ranges, 2 * self.workers))
+                pool.submit(_fold_in_worker, *r)
+                for r in islice(ranges, self.pages_per_commit + self.workers))
             while pending:
                 folded = pending.popleft().result()
                 pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
@@ -161,8 +167,8 @@ class Projector:
 def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded:
     """The events at positions (after, through] folded into rows; those of ignored types
     are not even read."""
-    page = range_except(recorder, after, through, ignored_topics())
-    batch, applied = fold_batch(records(page))
+    page = rows_except(recorder, after, through, ignored_topics())
+    batch, applied = fold_batch(map(from_row, page))
     return through, batch.as_lists(), applied
 
 

@@ -271,7 +271,7 @@ class Codec:
                               f"schema ({left} bytes left over)")
         return EventRecord(
             position=datum["position"], event_type=schema.event_type,
-            originator_id=UUID(datum["aggregate_id"]),
+            originator_id=str(UUID(datum["aggregate_id"])),
             originator_version=datum["aggregate_version"],
             occurred_at=from_micros(datum["occurred_at"]),
             recorded_at=from_micros(datum["recorded_at"]), unit_code=datum["unit_code"],

@@ -193,11 +193,11 @@ class CountyConsumer:
                 record = self._decode(message, dead_letters)
                 if record is not None:
                     decoded.append(record)
-        known = self._applied_versions({str(r.originator_id) for r in decoded})
+        known = self._applied_versions({r.originator_id for r in decoded})
         applied: dict[str, int] = {}
         records = []
         for record in decoded:
-            key = str(record.originator_id)
+            key = record.originator_id
             if record.originator_version <= applied.get(key, known.get(key, 0)):
                 self.progress.duplicates += 1
                 continue

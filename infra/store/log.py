@@ -3,8 +3,8 @@ audit, export, relay, summaries — walks the log with bounded memory), the poin
 verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`),
 and the notification at a position (`first_from`). Readers of a range of the log go through
 `log_range`; only the relay's poll fetches one page itself, the projector reads ranges
-without the topics it never uses (`range_except`), and the export reads its range with
-`range_except` too, as plain rows (no topic left out)."""
+as plain rows without the topics it never uses (`rows_except`), and the export reads its
+range with `range_except`, the same query as notifications (no topic left out)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ Row = tuple[int, str, int, str, bytes | None]
 state."""
 
 
+_SQLITE_ID_TEXT = ("lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) "
+                   "|| '-' || substr(originator_id, 13, 4) || '-' || "
+                   "substr(originator_id, 17, 4) || '-' || substr(originator_id, 21))")
+"""SQLite holds an originator id as `UUID.hex`: this is the text `str(UUID)` writes."""
+
+
 def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None = None,
               page: int = PAGE) -> Iterator[list[Row]]:
     """Pages of the stored rows with `after < position <= through`, in log order, as plain
@@ -57,10 +63,7 @@ def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
     uuid, and on SQLite (which holds `UUID.hex`) the same dashes added in SQL. The upper bound
     is applied here, as in `log_range`."""
     if isinstance(recorder, SQLiteApplicationRecorder):
-        dashed = ("lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || "
-                  "'-' || substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) "
-                  "|| '-' || substr(originator_id, 21))")
-        statement = (f"SELECT rowid, {dashed}, originator_version, topic, state "
+        statement = (f"SELECT rowid, {_SQLITE_ID_TEXT}, originator_version, topic, state "
                      f"FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?")
     else:
         statement = SQL("SELECT notification_id, originator_id::text, originator_version, "
@@ -93,28 +96,47 @@ def _rows(recorder: ApplicationRecorder, statement: Any, params: tuple[Any, ...]
         return cursor.fetchall()  # type: ignore[no-any-return]
 
 
+def rows_except(recorder: ApplicationRecorder, after: int, through: int,
+                topics: Sequence[str]) -> list[Row]:
+    """The stored rows with `after < position <= through` except those of `topics`, in log
+    order, as plain tuples (`Row`). A reader that has no use for some topics leaves their rows
+    in the database instead of building objects for them (the projector skips two in five of
+    the demo's events this way); the library's own query can only select topics, not leave
+    them out. The originator id comes as text, as in `row_range`: the projector writes it so."""
+    return _rows_except(recorder, after, through, topics, text_ids=True)
+
+
 def range_except(recorder: ApplicationRecorder, after: int, through: int,
                  topics: Sequence[str]) -> list[Notification]:
-    """The notifications with `after < position <= through` except those of `topics`, in log
-    order. A reader that has no use for some topics leaves their rows in the database
-    instead of building objects for them (the projector skips two in five of the demo's
-    events this way); the library's own query can only select topics, not leave them out."""
-    columns = "originator_id, originator_version, topic, state"  # Notification's field order
+    """The notifications of `rows_except`, for a reader that wants the ids as UUIDs."""
+    uuid = (recorder.convert_originator_id  # stored as text
+            if isinstance(recorder, SQLiteApplicationRecorder) else _as_is)
+    return [Notification(uuid(originator_id), version, topic, state, position)
+            for position, originator_id, version, topic, state
+            in _rows_except(recorder, after, through, topics, text_ids=False)]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _rows_except(recorder: ApplicationRecorder, after: int, through: int,
+                 topics: Sequence[str], text_ids: bool) -> list[Any]:
+    """The rows of `rows_except`; the originator ids as text or as the store holds them."""
     if isinstance(recorder, SQLiteApplicationRecorder):
+        originator_id = _SQLITE_ID_TEXT if text_ids else "originator_id"
         marks = ", ".join("?" * len(topics))
-        statement = (f"SELECT {columns}, rowid FROM {recorder.events_table_name} "
+        statement = (f"SELECT rowid, {originator_id}, originator_version, topic, state "
+                     f"FROM {recorder.events_table_name} "
                      f"WHERE rowid > ? AND rowid <= ? AND topic NOT IN ({marks}) "
                      "ORDER BY rowid")
-        uuid = recorder.convert_originator_id  # stored as text
-        return [Notification(uuid(originator_id), version, topic, state, position)
-                for originator_id, version, topic, state, position
-                in _rows(recorder, statement, (after, through, *topics))]
-    query = SQL(f"SELECT {columns}, notification_id FROM {{}}.{{}} "
-                "WHERE notification_id > %s AND notification_id <= %s "
+        return _rows(recorder, statement, (after, through, *topics))
+    originator_id = "originator_id::text" if text_ids else "originator_id"
+    query = SQL(f"SELECT notification_id, {originator_id}, originator_version, topic, state "
+                "FROM {}.{} WHERE notification_id > %s AND notification_id <= %s "
                 "AND topic <> ALL(%s) ORDER BY notification_id LIMIT %s").format(
         Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    return [Notification(*row) for row in _rows(recorder, query, (after, through, list(topics),
-                                                                 through - after))]
+    return _rows(recorder, query, (after, through, list(topics), through - after))
 
 
 def notifications(recorder: ApplicationRecorder,

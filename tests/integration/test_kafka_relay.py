@@ -185,7 +185,7 @@ def test_a_county_decodes_a_message_with_plain_fastavro_as_the_readme_shows(
     assert isinstance(event, dict)
     stored = next(r for r in stored_records(app) if r.event_type == "HazardListed")
     assert event["event_type"] == "HazardListed"
-    assert event["aggregate_id"] == stored.originator_id
+    assert str(event["aggregate_id"]) == stored.originator_id
     assert event["occurred_at"] == stored.occurred_at
     assert event["listing"]["level"] == "county"
     assert event["listing"]["deadline"].isoformat() == stored.data["listing"]["deadline"]
