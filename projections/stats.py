@@ -351,7 +351,7 @@ def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitT
     for metric in CATALOGUE:
         if isinstance(metric, Metric) and metric.family == family and metric.kind == "distinct":
             for column in metric.columns:
-                for code, key in tx.rows(
+                for code, key in tx.each_row(
                         f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
                         f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
                     unit_id = tree.resolve(code)
@@ -359,7 +359,7 @@ def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitT
                         own[unit_id].sets[metric.code, column].add(str(key))
     for metric, column in BY_SECTOR:
         if metric.family == family and metric.kind == "distinct":
-            for code, key, sectors in tx.rows(
+            for code, key, sectors in tx.each_row(
                     f"SELECT DISTINCT unit_code, {metric.value}, sectors FROM ({sql}) f "
                     f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
                 unit_id = tree.resolve(code)
@@ -382,7 +382,7 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
         return
     keys = "unit_code, sector" if by_sector else "unit_code"
     selected = keys if by_sector else "unit_code, NULL"
-    for code, sector, *values in tx.rows(
+    for code, sector, *values in tx.each_row(
             f"WITH f AS MATERIALIZED ({sql}) "  # each row's conditions computed once, not
             f"SELECT {selected}, {', '.join(expressions)} FROM f GROUP BY {keys}",  # per metric
             params):

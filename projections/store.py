@@ -75,6 +75,14 @@ class Tx:
         self.cursor.execute(self._sql(sql), params)
         return list(self.cursor.fetchall())
 
+    def each_row(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows one at a time, each made a Python tuple only when it is reached: for a
+        result whose rows would take far more memory as Python objects all at once than
+        the database client holds them in (a count over every unit of a province). No
+        other statement may run on this transaction until the rows are all read."""
+        self.cursor.execute(self._sql(sql), params)
+        yield from self.cursor
+
     def dict_rows(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._sql(sql), params)
         names = [column[0] for column in self.cursor.description]

@@ -119,7 +119,8 @@ SYSTEM_PROFILE = OrgProfile(SYSTEM_ORG_ID, OrgType.SYSTEM, None, "", frozenset()
 UNIT_EVENTS: tuple[type, ...] = (
     AdminUnit.AdminUnitRegistered, AdminUnit.AdminUnitRecoded, AdminUnit.AdminUnitMerged,
     AdminUnit.AdminUnitRetired)
-"""The unit tree's events: all a fold needs to place a unit code in its county."""
+"""The unit tree's events: all a fold needs to place a unit code in its county, and all
+zhibao's own submissions are judged on (`Zhibao.on_unit_tree`)."""
 UNIT_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in UNIT_EVENTS)
 REFERENCE_EVENTS: tuple[type, ...] = (
     *UNIT_EVENTS, OrgUnit.OrgUnitRegistered, OrgUnit.OrgPowerGranted,
@@ -129,8 +130,6 @@ REFERENCE_EVENTS: tuple[type, ...] = (
     Enterprise.EnterpriseSectorsChanged, Enterprise.EnterpriseFlagsChanged,
     Enterprise.EnterpriseSuspended, Enterprise.EnterpriseResumed, Enterprise.EnterpriseClosed,
 )
-REFERENCE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in REFERENCE_EVENTS)
-REFERENCE_TYPES: frozenset[type] = frozenset(REFERENCE_EVENTS)
 REFERENCE_PAGE = 1000
 
 
@@ -143,7 +142,13 @@ class DirectoryBehind(Exception):
 
 
 class Directory:
-    def __init__(self) -> None:
+    """The reference data of `scope`: the events it folds, and so the topics whose news
+    makes a write judged on it stale (its horizon). What is not folded is not there: a
+    narrower scope judges only the commands that need no more (`Zhibao.on_unit_tree`)."""
+
+    def __init__(self, scope: tuple[type, ...] = REFERENCE_EVENTS) -> None:
+        self.scope = frozenset(scope)
+        self.topics = tuple(get_topic(cls) for cls in scope)
         self.units: dict[UUID, UnitEntry] = {}
         self.codes: dict[str, CodeEntry] = {}
         self.orgs: dict[UUID, OrgEntry] = {}
@@ -417,12 +422,12 @@ class Directory:
 
 def catch_up_directory(directory: Directory, recorder: ApplicationRecorder, mapper: Mapper[UUID],
              through: int) -> int:
-    """Fold the reference events after the directory's position up to `through` and say how
-    many there were; the directory then stands at `through`, so each event is looked at
-    once however rare reference events are."""
+    """Fold the events of the directory's scope after its position up to `through` and say
+    how many there were; the directory then stands at `through`, so each event is looked
+    at once however rare reference events are."""
     folded = 0
     for page in log_range(recorder, directory.position, through, REFERENCE_PAGE,
-                          REFERENCE_TOPICS):
+                          directory.topics):
         for notification in page:
             directory.apply(mapper.to_domain_event(notification))
         folded += len(page)

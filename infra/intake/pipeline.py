@@ -169,3 +169,11 @@ PIPELINE: dict[type[c.Command], Step] = {
     c.RecordCredentialRevoked: _credential(Credential.revoke),
     c.RecordSignInFailed: _credential(Credential.fail_sign_in),
 }
+ON_UNIT_TREE: frozenset[type[c.Command]] = frozenset({
+    c.OpenReportingPeriod, c.SubmitReport, c.AmendReport, c.MarkReportMissing,
+    c.SignCheckpoint})
+"""What zhibao records as itself (a cascade's period, submissions, 漏报 and checkpoint) that
+is judged on the unit tree alone: their steps resolve unit codes at most, and zhibao's org
+covers every unit. Any other command needs orgs, persons or enterprises, whose absence
+from a directory of units would let it through (a credit code "unused", a second
+bootstrap)."""

@@ -32,8 +32,14 @@ from eventsourcing.persistence import Transcoder
 
 from domain.base import SHANGHAI, DomainError, ZhibaoAggregate, citing
 from domain.commands import Command
-from infra.intake.directory import REFERENCE_TOPICS, Directory, DirectoryBehind, catch_up_directory
-from infra.intake.pipeline import PIPELINE
+from infra.intake.directory import (
+    REFERENCE_EVENTS,
+    UNIT_EVENTS,
+    Directory,
+    DirectoryBehind,
+    catch_up_directory,
+)
+from infra.intake.pipeline import ON_UNIT_TREE, PIPELINE
 from infra.intake.unit_of_work import (
     ZHIBAO,
     AggregateCache,
@@ -143,7 +149,8 @@ class Zhibao(Application[UUID]):
     pipeline = PIPELINE
 
     def __init__(self, settings: Settings | None = None,
-                 clock: Callable[[], datetime] = now_in_shanghai) -> None:
+                 clock: Callable[[], datetime] = now_in_shanghai,
+                 scope: tuple[type, ...] = REFERENCE_EVENTS) -> None:
         self.settings = settings or get_settings()
         env = eventsourcing_env(self.settings.database_url)
         if "SQLITE_DBNAME" in env:
@@ -152,9 +159,11 @@ class Zhibao(Application[UUID]):
         self.clock = clock
         self.clock_skew = timedelta(seconds=self.settings.clock_skew_seconds)
         self.cache = AggregateCache(self.settings.aggregate_cache_size)
+        self.scope = scope  # the reference events its directory folds
         self._directory: Directory | None = None
         self._damage: DamagedRecord | None = None
         self._folding = threading.Lock()  # a served app's threads may ask for it at once
+        self._on_unit_tree: Zhibao | None = None
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -186,7 +195,7 @@ class Zhibao(Application[UUID]):
         return directory
 
     def _folded(self) -> Directory:
-        directory = Directory()
+        directory = Directory(self.scope)
         try:
             self._fold_into(directory)
         except DamagedRecord as e:  # it still opens, for the audit to say where
@@ -217,8 +226,27 @@ class Zhibao(Application[UUID]):
         if self.damage is not None:
             raise self.damage
 
+    def on_unit_tree(self) -> Zhibao:
+        """This store's service for what zhibao records as itself in a cascade (periods,
+        submissions, 漏报, checkpoints): its directory folds the unit tree alone,
+        all those commands are judged on (zhibao's org is the system's, which no event
+        registers), so a process that records only them never holds a province's persons
+        and enterprises. It carries out only those commands (`ON_UNIT_TREE`). Opened on
+        first use, on this one's clock (even when it is set anew), and closed with this
+        one."""
+        if self._on_unit_tree is None:
+            own = Zhibao(self.settings, lambda: self.clock(), UNIT_EVENTS)
+            own.pipeline = {command: PIPELINE[command] for command in ON_UNIT_TREE}
+            self._on_unit_tree = own
+        return self._on_unit_tree
+
+    def close(self) -> None:
+        if self._on_unit_tree is not None:
+            self._on_unit_tree.close()
+        super().close()
+
     def horizon(self) -> Horizon:
-        return Horizon(self.directory.position, REFERENCE_TOPICS)
+        return Horizon(self.directory.position, self.directory.topics)
 
     # -- commands ----------------------------------------------------------------------------
 

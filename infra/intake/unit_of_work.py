@@ -28,7 +28,7 @@ from domain.base import (
 )
 from domain.commands import INTERNAL_COMMANDS, Command
 from domain.values import check_times
-from infra.intake.directory import REFERENCE_TYPES, SYSTEM_PROFILE, Directory
+from infra.intake.directory import SYSTEM_PROFILE, Directory
 from infra.store.mapper import ChainedEventStore
 from infra.store.recorders import Horizon, LoggedCommand
 
@@ -216,7 +216,7 @@ class UnitOfWork:
             new = self.aggregates[agg_id].pending_events[mark:]
             events += len(new)
             for event in new:
-                if type(event) in REFERENCE_TYPES:
+                if type(event) in self.directory.scope:
                     self.directory.apply(event)
         outcome = Outcome(command.command, aggregate_id, events, warnings=tuple(self.warnings))
         if command_id is not None and events:

@@ -152,7 +152,15 @@ class Reporter:
         being assembled; the facts are counted once, and again only when some were
         recorded meanwhile. A level's units come in code order, so county by county: the
         list rows of one county-level subtree are read once a level and dropped for the
-        next (`Assembler.scope`): the rows held grow with a county, not with the province."""
+        next (`Assembler.scope`): the rows held grow with a county, not with the province.
+        What it records is zhibao's own, so it is recorded through the store's service that
+        judges on the unit tree alone (`Zhibao.on_unit_tree`): a cascade never folds the
+        persons and enterprises of the directory, which it does not need."""
+        as_zhibao = Reporter(self.app.on_unit_tree(), self.views, self.output_dir)
+        return as_zhibao._cascade(period, levels, progress)
+
+    def _cascade(self, period: str, levels: Iterable[Level],
+                 progress: Callable[[Submitted], None] | None) -> list[Submitted]:
         require_reportable(period, self.app.clock(), draft=False)
         open_period(self.app, self.views, period)
         done: list[Submitted] = []
