@@ -171,9 +171,10 @@ PIPELINE: dict[type[c.Command], Step] = {
 }
 ON_UNIT_TREE: frozenset[type[c.Command]] = frozenset({
     c.OpenReportingPeriod, c.SubmitReport, c.AmendReport, c.MarkReportMissing,
-    c.SignCheckpoint})
-"""What zhibao records as itself (a cascade's period, submissions, 漏报 and checkpoint) that
-is judged on the unit tree alone: their steps resolve unit codes at most, and zhibao's org
+    c.SignCheckpoint, c.RecordHazardOverdue})
+"""What zhibao records as itself (a cascade's period, submissions, 漏报 and checkpoint, the
+daily sweep's overdue hazards) that is judged on the unit tree alone: their steps resolve
+unit codes at most, and zhibao's org
 covers every unit. Any other command needs orgs, persons or enterprises, whose absence
 from a directory of units would let it through (a credit code "unused", a second
 bootstrap)."""

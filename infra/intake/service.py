@@ -228,7 +228,8 @@ class Zhibao(Application[UUID]):
 
     def on_unit_tree(self) -> Zhibao:
         """This store's service for what zhibao records as itself in a cascade (periods,
-        submissions, 漏报, checkpoints): its directory folds the unit tree alone,
+        submissions, 漏报, checkpoints) and in the daily overdue sweep: its directory folds
+        the unit tree alone,
         all those commands are judged on (zhibao's org is the system's, which no event
         registers), so a process that records only them never holds a province's persons
         and enterprises. It carries out only those commands (`ON_UNIT_TREE`). Opened on

@@ -493,7 +493,9 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
     catalogue's `is_overdue`, evaluated for the running month as of now) and not yet
     recorded for that deadline. The domain records it once per deadline, and
     the command id makes a repeated sweep a no-op, so the sweep may run any number of
-    times."""
+    times. Like the cascade's, its commands are zhibao's own, judged on the unit tree
+    alone (`Zhibao.on_unit_tree`): the daily sweep never folds the directory's persons and
+    enterprises."""
     now = now or app.clock()
     catch_up(app, views)
     settings = app.settings
@@ -503,7 +505,7 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
             f"SELECT hazard_id, deadline_at FROM ({hazards_sql(('overdue_for',))}) f "
             "WHERE is_overdue AND (latest_overdue_for IS NULL "
             "OR latest_overdue_for <> deadline_at) ORDER BY hazard_id", window.params())
-    return app.record_all([c.RecordHazardOverdue(
+    return app.on_unit_tree().record_all([c.RecordHazardOverdue(
         command_id=f"overdue/{hazard_id}/{deadline}", occurred_at=now,
         hazard_id=UUID(hazard_id)) for hazard_id, deadline in due])
 

@@ -16,8 +16,9 @@ from domain import commands as c
 from domain.base import DomainError, Level
 from domain.reports import submission_id
 from infra.intake.service import Zhibao
-from infra.reporting.reporter import Reporter, open_period, open_views
+from infra.reporting.reporter import Reporter, open_period, open_views, sweep_overdue
 from infra.store.records import event_payload
+from infra.store.summary import events_by_type
 from tests.conftest import FakeClock, open_app
 from tests.support.builders import ADMIN
 from tests.support.march_world import CITY, COUNTY, TOWN, March, at
@@ -89,3 +90,20 @@ def test_what_needs_more_than_the_tree_is_not_carried_out_on_it(march: March,
     with pytest.raises(KeyError):
         app.on_unit_tree().record(bootstrap)
     assert app.recorder.max_notification_id() == before
+
+
+def test_the_overdue_sweep_folds_the_unit_tree_alone(march: March, app: Zhibao,
+                                                     clock: FakeClock, tmp_path: Path) -> None:
+    """The daily sweep records zhibao's own HazardBecameOverdue (H3 was due 15 April)
+    without folding the directory's orgs, persons and enterprises."""
+    at(clock, "2021-04-16T00:30")
+    fresh = open_app(app.settings.database_url, clock, tmp_path / "out")  # a process apart
+    views = open_views(fresh)
+    try:
+        assert sweep_overdue(fresh, views) == 1
+        assert fresh._directory is None
+        assert fresh.on_unit_tree().directory.persons == {}
+        assert events_by_type(fresh.recorder)["HazardBecameOverdue"] == 1
+    finally:
+        views.close()
+        fresh.close()
