@@ -101,10 +101,6 @@ class Table:
     pages: int | None = None  # print on at most this many pages (the report form: 2)
     formats: list[str] = field(default_factory=list)  # per row, for Format.FIGURE columns
 
-    def format_of(self, row: int, column: int) -> str:
-        kind = self.columns[column].format
-        return self.formats[row] if kind == Format.FIGURE else kind
-
 
 @dataclass(frozen=True)
 class Heading:
@@ -138,8 +134,12 @@ def width_of(value: Cell) -> int:
         return len(f"{value:,.2f}")
     if isinstance(value, int):
         return len(f"{value:,}")
-    return max((len(line) + len(WIDE.findall(line)) for line in str(value).split("\n")),
-               default=0)
+    return max((cells(line) for line in str(value).split("\n")), default=0)
+
+
+def cells(line: str) -> int:
+    """Character cells a line takes: a Chinese (wide) character takes two."""
+    return len(line) + len(WIDE.findall(line))
 
 
 def label(group: str, value: Any) -> Any:

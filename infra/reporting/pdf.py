@@ -43,6 +43,7 @@ BOTTOM = MARGIN + 12  # points below its last (above the page number)
 INDENT = 6.0  # points: the note and the signature line stand in from the table's edges
 BODY_SIZE = 9.0
 SMALL_SIZE, SMALL_LEADING = 8.0, 10.5  # the note and the signature line
+CAPTION_GAP, NOTE_GAP, SIGNATURE_GAP = 3.0, 2.0, 8.0  # points above the table, note, signature
 SMALLEST = 5.5  # points: below this a printed form cannot be read
 CHAR = 0.55  # a character cell's width, in ems (a Chinese character takes two)
 PAD = 4.0  # points of horizontal padding in a cell
@@ -161,21 +162,22 @@ def _section(table: Table, form: Form, font: str, pages: Pages, width: float) ->
     header_rows = 2 if table.groups else 1
     header_lines = max(c.header.count("\n") + 1 for c in table.columns)
     leading = size + 2.5
+    captions = _captions(table, form.heading, font, width)
+    after = [(gap, _small(text, font, width - 2 * INDENT)) for gap, text in (
+        (NOTE_GAP, table.note), (SIGNATURE_GAP, signature_line() if table.signature else None))
+        if text]
     if table.pages:  # fit the rows to the pages: shrink the type until they fit
-        fixed = 19 + 3 + 2 * 10.5 + 3 + 2 * 10.5 + 8 + 10.5  # title … note, signature
+        fixed = captions.height + CAPTION_GAP + sum(gap + block.height for gap, block in after)
         rows = len(table.rows) + table.pages * (header_rows * header_lines + 1)  # + a split
         leading = min(leading, (table.pages * (pages.top - pages.bottom) - fixed) / rows
                       - ROW_PADDING)
         size = max(SMALLEST, leading - 2.5)
-    _captions(table, form.heading, font, width).flow(pages, MARGIN)
-    pages.take(3)
+    captions.flow(pages, MARGIN)
+    pages.take(CAPTION_GAP)
     _grid(table, font, size, leading, width).flow(pages, MARGIN)
-    if table.note:
-        pages.take(2)
-        _small(table.note, font, width - 2 * INDENT).flow(pages, MARGIN + INDENT)
-    if table.signature:
-        pages.take(8)
-        _small(signature_line(), font, width - 2 * INDENT).flow(pages, MARGIN + INDENT)
+    for gap, block in after:
+        pages.take(gap)
+        block.flow(pages, MARGIN + INDENT)
 
 
 def _captions(table: Table, heading: Heading, font: str, width: float) -> Captions:

@@ -29,13 +29,13 @@ from xml.sax.saxutils import escape
 
 from infra.reporting.forms import (
     SIGNATURES,
-    WIDE,
     Cell,
     Form,
     Format,
     Heading,
     Section,
     Table,
+    cells,
 )
 
 FONT = "宋体"
@@ -141,8 +141,7 @@ class _Sheet:
         if points != ROW_HEIGHT:  # (the sheet's default)
             self.heights[row] = int(points * 4.0 / 3.0 + 0.5) * 0.75  # whole pixels
 
-    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int,
-            last_row: int) -> str:
+    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> str:
         last = len(table.columns) - 1
         rows = []
         for row in sorted(self.rows.keys() | self.heights.keys()):
@@ -203,7 +202,7 @@ def render_workbook(form: Form, description: str) -> bytes:
     for number, table in enumerate(form.tables):
         sheet = _Sheet(strings, styles.index)
         frozen, first_header, last_row = _sheet(sheet, table, form.heading)
-        sheets.append(sheet.xml(table, form.heading, number == 0, frozen, last_row))
+        sheets.append(sheet.xml(table, form.heading, number == 0, frozen))
         written += sheet.written
         last = COLUMNS[len(table.columns) - 1]
         areas.append((number, table.sheet, f"$A$1:${last}${last_row + 1}",
@@ -409,5 +408,5 @@ def lines_of(value: str, width: int) -> int:
     room = max(1, width - 1)
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
-    return sum(max(1, -(-(len(line) + len(WIDE.findall(line))) // room))
+    return sum(max(1, -(-cells(line) // room))
                for line in value.split("\n"))
