@@ -87,8 +87,10 @@ def test_what_needs_more_than_the_tree_is_not_carried_out_on_it(march: March,
     with pytest.raises(DomainError, match="already has persons"):
         app.record(bootstrap)
     before = app.recorder.max_notification_id()
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="Bootstrap"):
         app.on_unit_tree().record(bootstrap)
+    with pytest.raises(KeyError, match="Bootstrap"):  # zhibao's batch path, as a cascade's
+        app.on_unit_tree().record_all([bootstrap])
     assert app.recorder.max_notification_id() == before
 
 
