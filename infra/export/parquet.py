@@ -59,9 +59,9 @@ from infra.export.manifest import (
     write_manifest,
 )
 from infra.export.views import recorded_submissions, write_snapshots
-from infra.intake.directory import UNIT_TOPICS, Directory
+from infra.intake.directory import UNIT_EVENTS, Directory, catch_up_directory
 from infra.intake.service import Zhibao
-from infra.store.log import Row, first_from, last_position, log_range, row_range
+from infra.store.log import Row, first_from, last_position, row_range
 from infra.store.records import DamagedRecord, event_type, unpack_record
 
 CHUNK_EVENTS = 500_000
@@ -260,10 +260,11 @@ class _Exporter:
 
     def run(self, through: int, progress: Progress | None) -> int:
         events = 0
+        unit_topics = self.tree.directory.topics
         for page in _read_ahead(row_range(self.app.recorder, self.after, through)):
             for row in page:
                 topic = row[3]
-                if topic in UNIT_TOPICS:
+                if topic in unit_topics:
                     self.tree.fold(row)
                 held = self.pending.get(topic)
                 if held is None:
@@ -408,10 +409,8 @@ class _UnitTree:
 
     def __init__(self, app: Zhibao, through: int) -> None:
         self.mapper = app.mapper
-        self.directory = Directory()
-        for page in log_range(app.recorder, 0, through, topics=UNIT_TOPICS):
-            for notification in page:
-                self.directory.apply(self.mapper.to_domain_event(notification))
+        self.directory = Directory(UNIT_EVENTS)
+        catch_up_directory(self.directory, app.recorder, self.mapper, through)
         self.known: dict[str | None, str] = {}  # code → partition now
         self.changes: dict[str, list[tuple[int, str]]] = {}  # code → (position, before)…
 
