@@ -39,7 +39,7 @@ from infra.intake.directory import (
     DirectoryBehind,
     catch_up_directory,
 )
-from infra.intake.pipeline import ON_UNIT_TREE, PIPELINE
+from infra.intake.pipeline import ON_UNIT_TREE, PIPELINE, Pipeline
 from infra.intake.unit_of_work import (
     ZHIBAO,
     AggregateCache,
@@ -233,7 +233,7 @@ class Zhibao(Application[UUID]):
         one."""
         if self._on_unit_tree is None:
             own = Zhibao(self.settings, lambda: self.clock(), UNIT_EVENTS)
-            own.pipeline = {command: PIPELINE[command] for command in ON_UNIT_TREE}
+            own.pipeline = Pipeline({command: PIPELINE[command] for command in ON_UNIT_TREE})
             self._on_unit_tree = own
         return self._on_unit_tree
 
