@@ -42,7 +42,7 @@ class Door:
     @classmethod
     def open(cls, settings: Settings) -> Door:
         app = Zhibao(settings)
-        app.fold_directory()
+        app.directory  # noqa: B018 (folded now: the first request does not wait for it)
         writing = threading.Lock()
         credentials = Credentials(app, writing)
         return cls(app, credentials, Gate(credentials, settings),

@@ -121,7 +121,6 @@ UNIT_EVENTS: tuple[type, ...] = (
     AdminUnit.AdminUnitRetired)
 """The unit tree's events: all a fold needs to place a unit code in its county, and all
 zhibao's own submissions are judged on (`Zhibao.on_unit_tree`)."""
-UNIT_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in UNIT_EVENTS)
 REFERENCE_EVENTS: tuple[type, ...] = (
     *UNIT_EVENTS, OrgUnit.OrgUnitRegistered, OrgUnit.OrgPowerGranted,
     OrgUnit.OrgPowerRevoked, OrgUnit.OrgSectorsSet, Person.PersonRegistered,

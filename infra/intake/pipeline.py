@@ -84,7 +84,19 @@ def _credential(method: Callable[..., Any]) -> Step:
     return acting_on(Credential, method, "credential_id")
 
 
-PIPELINE: dict[type[c.Command], Step] = {
+class NotCarriedOut(Exception):
+    """A command the service asked does not carry out (the unit-tree service carries out
+    only `ON_UNIT_TREE`): zhibao sent it to the wrong service."""
+
+
+class Pipeline(dict[type[c.Command], Step]):
+    """Each command's step; a command without one is refused by name."""
+
+    def __missing__(self, command: type[c.Command]) -> Step:
+        raise NotCarriedOut(f"this service does not carry out {command.__name__}")
+
+
+PIPELINE = Pipeline({
     # reference data, persons and powers
     c.RegisterAdminUnit: h.register_admin_unit,
     c.RecodeAdminUnit: h.recode_admin_unit,
@@ -168,7 +180,7 @@ PIPELINE: dict[type[c.Command], Step] = {
     c.RecordCredentialIssued: h.record_credential_issued,
     c.RecordCredentialRevoked: _credential(Credential.revoke),
     c.RecordSignInFailed: _credential(Credential.fail_sign_in),
-}
+})
 ON_UNIT_TREE: frozenset[type[c.Command]] = frozenset({
     c.OpenReportingPeriod, c.SubmitReport, c.AmendReport, c.MarkReportMissing,
     c.SignCheckpoint, c.RecordHazardOverdue})

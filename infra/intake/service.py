@@ -39,7 +39,7 @@ from infra.intake.directory import (
     DirectoryBehind,
     catch_up_directory,
 )
-from infra.intake.pipeline import ON_UNIT_TREE, PIPELINE
+from infra.intake.pipeline import ON_UNIT_TREE, PIPELINE, Pipeline
 from infra.intake.unit_of_work import (
     ZHIBAO,
     AggregateCache,
@@ -182,12 +182,8 @@ class Zhibao(Application[UUID]):
         """Folded on first use, not when the application opens: the stages that only read
         the log — the projector, verify, the relay, the export — never judge a command,
         and at a province's 200,000 enterprises and persons it would be most of their
-        memory."""
-        return self.fold_directory()
-
-    def fold_directory(self) -> Directory:
-        """The directory, folded now if it is not yet (a server does, so that its first
-        request does not wait for it); once folded, no lock is taken."""
+        memory (a server asks for it as it opens, so that its first request does not wait
+        for it). Once folded, no lock is taken."""
         directory = self._directory
         if directory is None:
             with self._folding:
@@ -206,7 +202,7 @@ class Zhibao(Application[UUID]):
     @property
     def damage(self) -> DamagedRecord | None:
         """The damaged reference record the directory stopped at, if any."""
-        self.fold_directory()
+        self.directory  # noqa: B018 (folded first, if it is not yet)
         return self._damage
 
     def refresh_directory(self) -> int:
@@ -237,7 +233,7 @@ class Zhibao(Application[UUID]):
         one."""
         if self._on_unit_tree is None:
             own = Zhibao(self.settings, lambda: self.clock(), UNIT_EVENTS)
-            own.pipeline = {command: PIPELINE[command] for command in ON_UNIT_TREE}
+            own.pipeline = Pipeline({command: PIPELINE[command] for command in ON_UNIT_TREE})
             self._on_unit_tree = own
         return self._on_unit_tree
 

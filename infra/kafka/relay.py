@@ -36,14 +36,13 @@ from kafka.errors import (
 )
 from kafka.producer.future import FutureRecordMetadata
 
-from infra.intake.directory import UNIT_TOPICS
+from infra.intake.directory import catch_up_directory
 from infra.intake.service import Zhibao
 from infra.kafka.avro import Codec, Encoded, EncodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
 from infra.kafka.positions import RelayPositions
 from infra.kafka.topics import Router, create_topic
 from infra.settings import Settings
-from infra.store.log import log_range
 
 log = logging.getLogger("zhibao.relay")
 
@@ -161,8 +160,8 @@ class Relay:
         """The router, with every unit event up to `position` folded."""
         if self._router is None:
             self._router = Router(self.settings.kafka_topic_prefix)
-            for page in log_range(self.app.recorder, 0, position, topics=UNIT_TOPICS):
-                self._router.fold(page, self.app.mapper)
+            catch_up_directory(self._router.directory, self.app.recorder, self.app.mapper,
+                               position)
         return self._router
 
     def _send_all(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,

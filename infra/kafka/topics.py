@@ -22,7 +22,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from infra.intake.directory import UNIT_TOPICS, Directory
+from infra.intake.directory import UNIT_EVENTS, Directory
 from infra.settings import Settings
 
 log = logging.getLogger("zhibao.kafka")
@@ -53,15 +53,14 @@ class Router:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.directory = Directory()
+        self.directory = Directory(UNIT_EVENTS)
         self._routes: dict[str, str] = {}
 
     def fold(self, notifications: Iterable[Notification], mapper: Mapper[UUID]) -> None:
         """Apply the unit events among `notifications` (others are ignored)."""
         for notification in notifications:
-            if notification.topic in UNIT_TOPICS:
-                event = mapper.to_domain_event(notification)
-                self.directory.apply(event)
+            if notification.topic in self.directory.topics:
+                self.directory.apply(mapper.to_domain_event(notification))
                 self._routes.clear()
 
     def topic(self, unit_code: str) -> str:

@@ -2,9 +2,9 @@
 audit, export, relay, summaries — walks the log with bounded memory), the point lookups a
 verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`),
 and the notification at a position (`first_from`). Readers of a range of the log go through
-`log_range`; only the relay's poll fetches one page itself, the projector reads ranges
-as plain rows without the topics it never uses (`rows_except`), and the export reads its
-range with `range_except`, the same query as notifications (no topic left out)."""
+`log_range`, or read it as plain rows (`rows_except`): the projector without the topics it
+never uses, verify and the export every row, a page of positions at a time (`row_range`);
+only the relay's poll fetches one page itself."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def log_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
 
 
 Row = tuple[int, str, int, str, bytes | None]
-"""A stored event as `row_range` reads it: position, originator id (text), version, topic,
+"""A stored event as `rows_except` reads it: position, originator id (text), version, topic,
 state."""
 
 
@@ -55,31 +55,16 @@ _SQLITE_ID_TEXT = ("lower(substr(originator_id, 1, 8) || '-' || substr(originato
 """SQLite holds an originator id as `UUID.hex`: this is the text `str(UUID)` writes."""
 
 
-def row_range(recorder: ApplicationRecorder, after: int = 0, through: int | None = None,
+def row_range(recorder: ApplicationRecorder, after: int, through: int,
               page: int = PAGE) -> Iterator[list[Row]]:
-    """Pages of the stored rows with `after < position <= through`, in log order, as plain
-    tuples: a reader that only hashes each record (verify) builds no UUID and no Notification
-    for it. The originator id comes as `str(UUID)` writes it — PostgreSQL's text form of a
-    uuid, and on SQLite (which holds `UUID.hex`) the same dashes added in SQL. The upper bound
-    is applied here, as in `log_range`."""
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        statement = (f"SELECT rowid, {_SQLITE_ID_TEXT}, originator_version, topic, state "
-                     f"FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?")
-    else:
-        statement = SQL("SELECT notification_id, originator_id::text, originator_version, "
-                        "topic, state FROM {}.{} WHERE notification_id > %s "
-                        "ORDER BY notification_id LIMIT %s").format(
-            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    position = after
-    while True:
-        rows = _rows(recorder, statement, (position, page))
-        if through is not None:
-            rows = [row for row in rows if row[0] <= through]
+    """Pages of the stored rows with `after < position <= through`, `page` positions at a
+    time (a page with no row is left out), in log order, as `rows_except` reads them: a
+    reader that only hashes or copies each record (verify, the export) builds no UUID and no
+    Notification for it."""
+    for start in range(after, through, page):
+        rows = rows_except(recorder, start, min(start + page, through), ())
         if rows:
             yield rows
-        if len(rows) < page:
-            return
-        position = rows[-1][0]
 
 
 def _rows(recorder: ApplicationRecorder, statement: Any, params: tuple[Any, ...]
@@ -102,37 +87,17 @@ def rows_except(recorder: ApplicationRecorder, after: int, through: int,
     order, as plain tuples (`Row`). A reader that has no use for some topics leaves their rows
     in the database instead of building objects for them (the projector skips two in five of
     the demo's events this way); the library's own query can only select topics, not leave
-    them out. The originator id comes as text, as in `row_range`: the projector writes it so."""
-    return _rows_except(recorder, after, through, topics, text_ids=True)
-
-
-def range_except(recorder: ApplicationRecorder, after: int, through: int,
-                 topics: Sequence[str]) -> list[Notification]:
-    """The notifications of `rows_except`, for a reader that wants the ids as UUIDs."""
-    uuid = (recorder.convert_originator_id  # stored as text
-            if isinstance(recorder, SQLiteApplicationRecorder) else _as_is)
-    return [Notification(uuid(originator_id), version, topic, state, position)
-            for position, originator_id, version, topic, state
-            in _rows_except(recorder, after, through, topics, text_ids=False)]
-
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _rows_except(recorder: ApplicationRecorder, after: int, through: int,
-                 topics: Sequence[str], text_ids: bool) -> list[Any]:
-    """The rows of `rows_except`; the originator ids as text or as the store holds them."""
+    them out. The originator id comes as `str(UUID)` writes it — PostgreSQL's text form of a
+    uuid, and on SQLite (which holds `UUID.hex`) the same dashes added in SQL: the projector
+    writes it so."""
     if isinstance(recorder, SQLiteApplicationRecorder):
-        originator_id = _SQLITE_ID_TEXT if text_ids else "originator_id"
         marks = ", ".join("?" * len(topics))
-        statement = (f"SELECT rowid, {originator_id}, originator_version, topic, state "
+        statement = (f"SELECT rowid, {_SQLITE_ID_TEXT}, originator_version, topic, state "
                      f"FROM {recorder.events_table_name} "
                      f"WHERE rowid > ? AND rowid <= ? AND topic NOT IN ({marks}) "
                      "ORDER BY rowid")
         return _rows(recorder, statement, (after, through, *topics))
-    originator_id = "originator_id::text" if text_ids else "originator_id"
-    query = SQL(f"SELECT notification_id, {originator_id}, originator_version, topic, state "
+    query = SQL("SELECT notification_id, originator_id::text, originator_version, topic, state "
                 "FROM {}.{} WHERE notification_id > %s AND notification_id <= %s "
                 "AND topic <> ALL(%s) ORDER BY notification_id LIMIT %s").format(
         Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
