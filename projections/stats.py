@@ -335,7 +335,7 @@ class Counts:
     """A unit's rolled-up raw figures, distinct ones as counts, as flat arrays in the slot
     orders fixed once (SLOT, SECTOR_SLOT, SECTOR_DISTINCT_SLOT): every unit's are held
     while a province's levels are assembled, so a unit holds no sets, keys or dicts of its
-    own (2 kB a unit, against 5 kB as dicts keyed by tuples)."""
+    own (2.5 kB a unit held in Facts, against 5 kB as dicts keyed by tuples)."""
 
     figures: array[int]  # SLOT
     sectors: tuple[str, ...]  # the sectors with hazards, sorted
