@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -91,7 +91,7 @@ class Known:
 @dataclass(frozen=True)
 class Facts:
     """The figures and tasks of every unit's document for a period, counted once for all
-    units at one cut-off: the expensive part of assembling (held: about 5 kB a unit at
+    units at one cut-off: the expensive part of assembling (held: about 2.5 kB a unit at
     1.2M events). The lists, which grow with the hazards, are read a part of the tree at a
     time (`Lists`)."""
 
@@ -107,6 +107,13 @@ class Facts:
         task_units = [unit for code in codes if (unit := tree.by_code(code)) is not None]
         return cls(window.cut_off, tally(tx, window, tree),
                    {unit.unit_id: task_rows(tx, window, unit.code) for unit in task_units})
+
+    def without(self, units: Iterable[Unit]) -> Facts:
+        """These facts but the figures of `units`: a cascade's level, once assembled, is
+        not assembled again, and its units are most of the figures held."""
+        dropped = {unit.unit_id for unit in units}
+        return replace(self, tallies={unit_id: counts for unit_id, counts in self.tallies.items()
+                                      if unit_id not in dropped})
 
     def still_valid(self, tx: Tx, cut_off: datetime) -> bool:
         """True when no fact was recorded between this count's cut-off and `cut_off`, so

@@ -55,6 +55,7 @@ def views_url_for(database_url: str) -> str:
 
 
 Params = Sequence[Any] | Mapping[str, Any]
+STREAM_ROWS = 1000  # rows libpq holds at once while a large result is read
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -76,10 +77,14 @@ class Tx:
         return list(self.cursor.fetchall())
 
     def each_row(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
-        """The rows one at a time, each made a Python tuple only when it is reached: for a
-        result whose rows would take far more memory as Python objects all at once than
-        the database client holds them in (a count over every unit of a province). No
-        other statement may run on this transaction until the rows are all read."""
+        """The rows one at a time, each made a Python tuple only when it is reached, and on
+        PostgreSQL received `STREAM_ROWS` at a time: for a result too large to hold at once
+        (a count over every unit of a province, which libpq would otherwise hold whole: its
+        rows take many times their size there). No other statement may run on this
+        transaction until the rows are all read."""
+        if self.dialect == "postgres":
+            yield from self.cursor.stream(self._sql(sql), params, size=STREAM_ROWS)
+            return
         self.cursor.execute(self._sql(sql), params)
         yield from self.cursor
 

@@ -175,6 +175,8 @@ class Reporter:
                     done.append(submitted)
                     if progress is not None:
                         progress(submitted)
+                facts = facts and facts.without(units)
+                del assembler  # and with it the figures of the level done
         finally:
             renderer.close()
         return self._with_bundles(period, done)
