@@ -30,7 +30,7 @@ RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
-Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, escaped
+Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, as operators
 
 
 @dataclass(frozen=True)
@@ -272,17 +272,18 @@ class Writing:
         self.encoded = encoded
         self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
         # operator that selects them
-        self.current = (-1, 0.0)  # the font subset and size in use
+        self.subset, self.size = -1, 0.0  # the font subset and size in use
         self.code = ["BT"]
 
     def line(self, text: str, left: float, right: float, y: float, size: float,
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
-        font, document = self.font, self.document
+        font = self.font
         chunks = self.encoded.get(text)
         if chunks is None:
             chunks = self.encoded[text] = tuple(
-                (subset, escapePDF(chunk)) for subset, chunk in font.splitString(text, document))
+                (subset, f"({escapePDF(chunk)}) Tj")
+                for subset, chunk in font.splitString(text, self.document))
         if align == LEFT:
             x = left
         elif align == RIGHT:
@@ -291,15 +292,19 @@ class Writing:
             x = (left + right - font.stringWidth(text, size)) / 2
         code = self.code
         code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
-        for subset, chunk in chunks:
-            if (subset, size) != self.current:
-                self.current = (subset, size)
-                selection = self.selections.get(self.current)
-                if selection is None:
-                    name = font.getSubsetInternalName(subset, document)
-                    selection = self.selections[self.current] = f"{name} {fp_str(size)} Tf"
-                code.append(selection)
-            code.append(f"({chunk}) Tj")
+        for subset, shown in chunks:
+            if subset != self.subset or size != self.size:
+                code.append(self._select(subset, size))
+            code.append(shown)
+
+    def _select(self, subset: int, size: float) -> str:
+        """The operator that makes the font subset and size the current ones."""
+        self.subset, self.size = subset, size
+        selection = self.selections.get((subset, size))
+        if selection is None:
+            name = self.font.getSubsetInternalName(subset, self.document)
+            selection = self.selections[subset, size] = f"{name} {fp_str(size)} Tf"
+        return selection
 
     def colour(self, colour: str) -> None:
         """The colour of the lines after."""

@@ -49,6 +49,7 @@ from infra.reporting.forms import FormSettings
 from infra.reporting.pdf import font_path
 from infra.reporting.render import Job, Renderer
 from infra.settings import Settings
+from infra.store.log import payloads_many
 from projections.report import Assembled, Assembler, Facts, Known, as_number, differences
 from projections.runner import CatchUp, Projector
 from projections.stats import Window, hazards_sql
@@ -273,10 +274,22 @@ class Reporter:
         rendered = list(started.rendering)
         prepared = [item for item in started.prepared if isinstance(item, Prepared)]
         versions = self._record(assembler, prepared, issuer, draft)
-        completed = iter(zip(prepared, rendered, versions, strict=True))
+        late = self._late(assembler.period, prepared, versions)
+        completed = iter(zip(prepared, rendered, versions, late, strict=True))
         return [item if isinstance(item, Submitted)
                 else self._complete(assembler, *next(completed), draft)
                 for item in started.prepared]
+
+    def _late(self, period: str, prepared: list[Prepared], versions: list[int | None]
+              ) -> list[bool]:
+        """Whether each unit's version — new, or the latest where None — was recorded late
+        (迟报, as the domain judged it), read back from its events in one query rather than
+        an aggregate at a time (a round trip a unit on PostgreSQL)."""
+        keys = [(submission_id(UUID(item.assembled.unit.unit_id), period),
+                 version if version is not None else _latest(item).version)
+                for item, version in zip(prepared, versions, strict=True)]
+        events = payloads_many(self.app.recorder, keys)
+        return [bool(events[key]["late"]) for key in keys]
 
     def _prepare(self, assembler: Assembler, unit: Unit, draft: bool) -> Prepared | Submitted:
         latest = assembler.latest(unit)
@@ -295,23 +308,21 @@ class Reporter:
         return Prepared(assembled, latest, stem, folder, changes)
 
     def _complete(self, assembler: Assembler, item: Prepared, rendered: dict[str, bytes],
-                  version: int | None, draft: bool) -> Submitted:
+                  version: int | None, late: bool, draft: bool) -> Submitted:
         """Write the unit's files — of its new `version`, or, when None, of its latest
         version, whose files are restored — and mark its missing children."""
         assembled, latest = item.assembled, item.latest
         files = {".json": assembled.canonical, **rendered}
         unchanged = version is None
         if version is None:
-            assert latest is not None
-            version = latest.version
+            version = _latest(item).version
         elif item.changes is not None and latest is not None:
             files[".diff.json"] = _diff(item.changes, latest)
         written = write_submission_files(self.output_dir, item.folder, item.stem, files)
         missing = self._mark_missing(assembler.period, assembled)
         unit = assembled.unit
-        stored = self.app.repository.get(submission_id(UUID(unit.unit_id), assembler.period))
         return Submitted(unit.code, unit.name, unit.level, version, assembled.sha256, draft,
-                         stored.late, unchanged, written, missing)
+                         late, unchanged, written, missing)
 
     def _record(self, assembler: Assembler, prepared: list[Prepared], issuer: Issuer,
                 draft: bool) -> list[int | None]:
@@ -413,6 +424,12 @@ class Started:
 
     prepared: list[Prepared | Submitted]
     rendering: Iterator[dict[str, bytes]]  # the prepared ones' files, in order
+
+
+def _latest(item: Prepared) -> Known:
+    """The latest version of a unit whose content equals it (so it has one)."""
+    assert item.latest is not None
+    return item.latest
 
 
 def _jobs(prepared: list[Prepared | Submitted]) -> list[Job]:

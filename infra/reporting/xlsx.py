@@ -54,6 +54,9 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE = "http://schemas.openxmlformats.org/package/2006/relationships"
 XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+PART_LEVEL = 1
+"""zlib's level for the package's parts: a village's workbook 3.7 → 3.25 ms, 17.9 → 19.6 kB
+(the parts are small and repetitive XML; level 1 takes half the time of the default 6)."""
 
 
 class _Styles:
@@ -298,7 +301,7 @@ def _package(form: Form, description: str, sheets: list[str],
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
         for name, content in files:
             package.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), content,
-                             zipfile.ZIP_DEFLATED)
+                             zipfile.ZIP_DEFLATED, PART_LEVEL)
     return buffer.getvalue()
 
 

@@ -1,6 +1,7 @@
 """Reading the notification log: ranges of positions in pages (the one way every reader —
 audit, export, relay, summaries — walks the log with bounded memory), the point lookups a
-verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`),
+verifier needs, (position, chain hash) of given aggregate versions (`locate`, `locate_many`)
+and their events' fields (`payloads_many`),
 and the notification at a position (`first_from`). Readers of a range of the log go through
 `log_range`, or read it as plain rows (`rows_except`): the projector without the topics it
 never uses, verify and the export every row, a page of positions at a time (`row_range`);
@@ -17,7 +18,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from infra.store.records import unpack_record
+from infra.store.records import event_payload, unpack_record
 
 PAGE = 10_000
 
@@ -137,11 +138,49 @@ def locate(recorder: ApplicationRecorder, originator_id: UUID,
 def locate_many(recorder: ApplicationRecorder, versions: Sequence[Version]
                 ) -> dict[Version, tuple[int, str]]:
     """Where each of `versions` sits in the log, with its chain hash; those not in the store
-    are left out. One query for them all on PostgreSQL, where a query per version costs a
-    round trip each (SQLite runs in-process: one statement per version is as cheap)."""
-    found: dict[Version, tuple[int, str]] = {}
+    are left out."""
+    return {version: (position, unpack_record(state)[1])
+            for version, (position, state) in _stored_many(recorder, versions).items()}
+
+
+def payloads_many(recorder: ApplicationRecorder, versions: Sequence[Version]
+                  ) -> dict[Version, dict[str, Any]]:
+    """The fields of each of `versions`' events as projections fold them (a cascade's chunk
+    of submissions read back at once, not aggregate by aggregate); those not in the store are
+    left out."""
+    return {version: event_payload(state)
+            for version, (_, state) in _stored_many(recorder, versions).items()}
+
+
+def _stored_many(recorder: ApplicationRecorder, versions: Sequence[Version]
+                 ) -> dict[Version, tuple[int, bytes]]:
+    """Each of `versions`' position and stored state. One query for them all on PostgreSQL,
+    where a query per version costs a round trip each (SQLite runs in-process: one
+    statement per version is as cheap)."""
+    found: dict[Version, tuple[int, bytes]] = {}
     if not versions:
         return found
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        statement = (f"SELECT rowid, state FROM {recorder.events_table_name} "
+                     "WHERE originator_id = ? AND originator_version = ?")
+        with recorder.datastore.transaction(commit=False) as cursor:
+            for originator_id, version in versions:
+                cursor.execute(statement, (originator_id.hex, version))
+                row = cursor.fetchone()
+                if row is not None:
+                    found[originator_id, version] = row[0], row[1]
+        return found
+    query = SQL("SELECT k.id, k.version, e.notification_id, e.state "
+                "FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, version) "
+                "JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
+                ).format(Identifier(recorder.datastore.schema),
+                         Identifier(recorder.events_table_name))
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.row_factory = tuple_row
+        cursor.execute(query, ([i for i, _ in versions], [v for _, v in versions]))
+        for originator_id, version, position, state in cursor.fetchall():
+            found[originator_id, version] = position, state
+    return found
     if isinstance(recorder, SQLiteApplicationRecorder):
         statement = (f"SELECT rowid, state FROM {recorder.events_table_name} "
                      "WHERE originator_id = ? AND originator_version = ?")
