@@ -2,11 +2,11 @@
 
 It reads the log in pages of positions (`rows_except`, without the event types the views
 never use; the SQLite recorder has no subscriptions) and writes the rows of up to
-`PAGES_PER_COMMIT` pages (on PostgreSQL merged into one batch, a statement per table
-operation) in one transaction that also advances the position, so after a crash — even
-`kill -9` in the middle of a transaction — the views hold exactly the transactions before
-it and the next run resumes there: every event is applied exactly once. Memory is bounded
-by the page size, whatever the length of the log.
+`PAGES_PER_COMMIT` pages as one batch (a statement per table operation), in one transaction
+that also advances the position, so after a crash — even `kill -9` in the middle of a
+transaction — the views hold exactly the transactions before it and the next run resumes
+there: every event is applied exactly once. Memory is bounded by the page size, whatever
+the length of the log.
 
 Reading and folding cost more than the writing, so a long backlog (a rebuild, a first
 catch-up) is read and folded by worker processes, a page each, while this process writes
@@ -45,7 +45,7 @@ from infra.store.log import rows_except
 from infra.store.records import event_type
 from projections.events import EventRecord, from_notification, from_row
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
-from projections.store import STORE_FEED, Tx, ViewStore
+from projections.store import STORE_FEED, ViewStore
 
 Progress = Callable[[int, int], None]
 """Called after each page with (position reached, head of the log when the run started)."""
@@ -115,10 +115,15 @@ class Projector:
         number of pages."""
         position, written = self.store.position(STORE_FEED), 0
         for first in pages:
+            committed: list[tuple[int, Applied]] = []
+            batch = Batch()
+            for reached, rows, page_applied in chain(
+                    [first], islice(pages, self.pages_per_commit - 1)):
+                batch.extend(Batch.from_lists(rows))
+                committed.append((reached, page_applied))
+            position = committed[-1][0]
             with self.store.transaction() as tx:
-                committed = self._write_commit(
-                    chain([first], islice(pages, self.pages_per_commit - 1)), tx)
-                position = committed[-1][0]
+                batch.write(tx)
                 tx.track(STORE_FEED, position)
             for _, page_applied in committed:
                 applied.merge(page_applied)
@@ -126,21 +131,6 @@ class Projector:
             if progress is not None:
                 progress(position, max(head, position))
         return position, written
-
-    def _write_commit(self, pages: Iterable[Folded], tx: Tx) -> list[tuple[int, Applied]]:
-        """Write the pages of one commit: merged into one batch where a statement is dear
-        (`ViewStore.merges_batches`), else each as it comes, so only its rows are held."""
-        committed: list[tuple[int, Applied]] = []
-        merged = Batch()
-        for reached, rows, page_applied in pages:
-            batch = Batch.from_lists(rows)
-            if self.store.merges_batches:
-                merged.extend(batch)
-            else:
-                batch.write(tx)
-            committed.append((reached, page_applied))
-        merged.write(tx)
-        return committed
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Forget the views and fold the whole log again from the first event."""

@@ -246,13 +246,6 @@ class ViewStore:
         if self._schema_changed():
             self._recorder.create_table()
 
-    @property
-    def merges_batches(self) -> bool:
-        """Whether a writer gains by merging batches into one statement per table operation:
-        on PostgreSQL each statement costs a staging table's round of COPY, merge and
-        clean-up; on SQLite a bulk statement costs by its rows alone."""
-        return self.dialect == "postgres"
-
     @classmethod
     def in_memory(cls) -> ViewStore:
         """A throwaway views database, e.g. to fold only the events known at a past
