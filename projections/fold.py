@@ -106,20 +106,19 @@ class Batch:
         self.rows.setdefault(op, []).append(row)
 
     def write(self, tx: Any) -> None:
+        """One statement per operation; running maxima are first combined by key, once for
+        the whole batch: one statement may not raise the same row twice."""
         for op in OPS:
             if op in self.rows:
-                op.write(tx, self.rows[op])
+                rows = self.rows[op]
+                op.write(tx, _largest_by_key(op.table, rows) if op.maximum else rows)
 
     def extend(self, later: Batch) -> None:
         """Add the rows of a batch folded from later records, so that several pages are
         written with one statement per operation (on PostgreSQL each statement costs a
-        staging table's round of COPY, merge and clean-up). Running maxima are combined by
-        key: one statement may not raise the same row twice."""
+        staging table's round of COPY, merge and clean-up)."""
         for op, rows in later.rows.items():
-            if op.maximum:
-                self.rows[op] = _largest_by_key(op.table, self.rows.get(op, []) + rows)
-            else:
-                self.rows.setdefault(op, []).extend(rows)
+            self.rows.setdefault(op, []).extend(rows)
 
     def as_lists(self) -> list[list[tuple[Any, ...]]]:
         """The rows per operation in OPS order: what a worker process sends back (an Op is

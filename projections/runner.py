@@ -14,6 +14,10 @@ the pages in log order; a short one is folded here. Workers are spawned (a forke
 would share this process's database connections), so a script calling the projector needs
 the usual `if __name__ == "__main__":` guard; if workers cannot start or die, the pages
 left are folded here.
+
+A load into empty views (a rebuild, a first catch-up) drops the views' secondary indexes and
+builds them once at the end (see `ViewStore.without_indexes`); every catch-up ends by
+creating any that are missing, so one resuming a load that was killed builds them too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain, islice
@@ -81,9 +86,17 @@ class Projector:
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Fold everything recorded since the views' position."""
         head = self.recorder.max_notification_id() or 0
-        position = start = self.store.position(STORE_FEED)
-        applied = Applied()
-        in_workers = 0
+        start = self.store.position(STORE_FEED)
+        long = head - start >= self.parallel_from
+        with self.store.without_indexes() if long and start == 0 else nullcontext():
+            done = self._fold(start, head, progress)
+        self.store.create_indexes()  # a load from empty killed midway left them dropped
+        if long:
+            self.store.analyze()
+        return done
+
+    def _fold(self, start: int, head: int, progress: Progress | None) -> CatchUp:
+        position, applied, in_workers = start, Applied(), 0
         if self.database_url is not None and head - position >= self.parallel_from:
             try:
                 position, in_workers = self._write(self._in_workers(position, head), head,
@@ -93,8 +106,6 @@ class Projector:
                             e)
                 position = self.store.position(STORE_FEED)  # the pages written stand
         position, _ = self._write(self._here(position, head), head, applied, progress)
-        if position - start >= self.parallel_from:
-            self.store.analyze()
         return CatchUp(position, applied, in_workers)
 
     def _write(self, pages: Iterator[Folded], head: int, applied: Applied,

@@ -171,12 +171,15 @@ def _ddl(table: Table, dialect: str) -> list[str]:
     columns = ", ".join(f"{name} {types[kind]}" for name, kind in table.columns)
     # Narrow rows are stored in key order; SQLite advises against it for wide rows.
     clustered = " WITHOUT ROWID" if dialect == "sqlite" and len(table.columns) <= 12 else ""
-    statements = [f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, "
-                  f"PRIMARY KEY ({', '.join(table.key)})){clustered}"]
-    for index in table.indexes:
-        statements.append(f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(index)} "
-                          f"ON {table.name} ({', '.join(index)})")
-    return statements
+    return [f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, "
+            f"PRIMARY KEY ({', '.join(table.key)})){clustered}", *_indexes(table).values()]
+
+
+def _indexes(table: Table) -> dict[str, str]:
+    """The table's secondary indexes: the statement creating each, by name."""
+    names = {f"{table.name}_{'_'.join(index)}": index for index in table.indexes}
+    return {name: f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(index)})"
+            for name, index in names.items()}
 
 
 class _ViewsPool(SQLiteConnectionPool):
@@ -306,6 +309,33 @@ class ViewStore:
         with self.transaction() as tx:
             for table in self.tables:
                 tx.execute(f"ANALYZE {table.name}")
+
+    @contextmanager
+    def without_indexes(self) -> Iterator[None]:
+        """Secondary indexes dropped while the views are loaded from empty and built once at
+        the end: cheaper than keeping them up to date row by row. Built again however the
+        load ends; after a kill -9, by the next `ViewStore` opened on these views or the
+        next `create_indexes` (the projector's next catch-up)."""
+        with self.transaction() as tx:
+            for table in self.tables:
+                for name in _indexes(table):
+                    tx.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            self.create_indexes()
+
+    def create_indexes(self) -> None:
+        """Create the secondary indexes that are missing. Looked up first: when none is
+        missing (nearly always) no DDL runs, which on PostgreSQL would lock the tables."""
+        with self.transaction() as tx:
+            present = {name for name, in tx.rows(
+                "SELECT name FROM sqlite_master WHERE type = 'index'" if self.dialect == "sqlite"
+                else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+            for table in self.tables:
+                for name, statement in _indexes(table).items():
+                    if name not in present:
+                        tx.execute(statement)
 
     def position(self, name: str = STORE_FEED) -> int:
         """The last notification id folded into the views from feed `name` (0: none)."""

@@ -4,7 +4,6 @@ aggregate, with the acknowledged position recorded in the store's database."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 from collections import defaultdict
@@ -47,7 +46,7 @@ def stored_records(app: Zhibao) -> list[EventRecord]:
     for notification in app.recorder.select_notifications(start=1, limit=1_000_000):
         record = from_notification(notification)
         data = {k: v for k, v in record.data.items() if k != "originator_topic"}
-        records.append(dataclasses.replace(record, data=data))
+        records.append(record._replace(data=data))
     return records
 
 
