@@ -91,9 +91,9 @@ class Known:
 @dataclass(frozen=True)
 class Facts:
     """The figures and tasks of every unit's document for a period, counted once for all
-    units at one cut-off: the expensive part of assembling (held: about 2.5 kB a unit at
-    1.2M events). The lists, which grow with the hazards, are read a part of the tree at a
-    time (`Lists`)."""
+    units at one cut-off: the expensive part of assembling (held: about 2.6 kB a unit, until
+    its level is assembled). The lists, which grow with the hazards, are read a part of the
+    tree at a time (`Lists`)."""
 
     cut_off: datetime
     tallies: dict[str, Counts]

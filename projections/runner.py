@@ -16,8 +16,10 @@ the usual `if __name__ == "__main__":` guard; if workers cannot start or die, th
 left are folded here.
 
 A load into empty views (a rebuild, a first catch-up) drops the views' secondary indexes and
-builds them once at the end (see `ViewStore.without_indexes`); every catch-up ends by
-creating any that are missing, so one resuming a load that was killed builds them too.
+builds them once at the end (see `ViewStore.without_indexes`). A load killed midway leaves
+them dropped: the next `ViewStore` opened on the views creates them, and so does the end of
+any long catch-up (one resuming that load in a process whose views were already open); a
+short catch-up, such as a follower's poll, opens no write transaction for them.
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ class Projector:
         long = head - start >= self.parallel_from
         with self.store.without_indexes() if long and start == 0 else nullcontext():
             done = self._fold(start, head, progress)
-        self.store.create_indexes()  # a load from empty killed midway left them dropped
-        if long:
+        if long:  # perhaps resuming a load from empty killed midway, its indexes dropped
+            self.store.create_indexes()
             self.store.analyze()
         return done
 

@@ -333,9 +333,9 @@ class Tally:
 @dataclass(frozen=True, slots=True)
 class Counts:
     """A unit's rolled-up raw figures, distinct ones as counts, as flat arrays in the slot
-    orders fixed once (SLOT, SECTOR_SLOT, SECTOR_DISTINCT_SLOT): every unit's are held
-    while a province's levels are assembled, so a unit holds no sets, keys or dicts of its
-    own (2.5 kB a unit held in Facts, against 5 kB as dicts keyed by tuples)."""
+    orders fixed once (SLOT, SECTOR_SLOT, SECTOR_DISTINCT_SLOT): a unit's are held until its
+    level is assembled, so a unit holds no sets, keys or dicts of its own (2.6 kB a unit held
+    in Facts, against 5 kB as dicts keyed by tuples)."""
 
     figures: array[int]  # SLOT
     sectors: tuple[str, ...]  # the sectors with hazards, sorted

@@ -81,7 +81,7 @@ class Tx:
         PostgreSQL received `STREAM_ROWS` at a time: for a result too large to hold at once
         (a count over every unit of a province, which libpq would otherwise hold whole: its
         rows take many times their size there). No other statement may run on this
-        transaction until the rows are all read."""
+        transaction until the rows are all read (on PostgreSQL it would wait forever)."""
         if self.dialect == "postgres":
             yield from self.cursor.stream(self._sql(sql), params, size=STREAM_ROWS)
             return
@@ -315,7 +315,7 @@ class ViewStore:
         """Secondary indexes dropped while the views are loaded from empty and built once at
         the end: cheaper than keeping them up to date row by row. Built again however the
         load ends; after a kill -9, by the next `ViewStore` opened on these views or the
-        next `create_indexes` (the projector's next catch-up)."""
+        end of the projector's next long catch-up."""
         with self.transaction() as tx:
             for table in self.tables:
                 for name in _indexes(table):

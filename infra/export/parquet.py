@@ -377,8 +377,8 @@ def _record_schema(event_type: str) -> pa.Schema:
 
 def _records(topic: str, rows: list[Row], schema: pa.Schema) -> pa.RecordBatch:
     """The stored records as one batch, read as JSON lines (a record holds no raw newline)."""
-    lines = b"\n".join(row[4] for row in rows)  # type: ignore[arg-type]
     try:
+        lines = b"\n".join(row[4] for row in rows)  # type: ignore[arg-type]
         table = pj.read_json(io.BytesIO(lines),
                              pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
                              pj.ParseOptions(explicit_schema=schema,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from domain import commands as c
@@ -85,14 +85,14 @@ def _credential(method: Callable[..., Any]) -> Step:
 
 
 class NotCarriedOut(Exception):
-    """A command the service asked does not carry out (the unit-tree service carries out
-    only `ON_UNIT_TREE`): zhibao sent it to the wrong service."""
+    """A command the service asked has no step for: the unit-tree service carries out only
+    `ON_UNIT_TREE`, so zhibao sent it to the wrong service (or a new command lacks its step)."""
 
 
 class Pipeline(dict[type[c.Command], Step]):
     """Each command's step; a command without one is refused by name."""
 
-    def __missing__(self, command: type[c.Command]) -> Step:
+    def __missing__(self, command: type[c.Command]) -> NoReturn:
         raise NotCarriedOut(f"this service does not carry out {command.__name__}")
 
 

@@ -181,24 +181,3 @@ def _stored_many(recorder: ApplicationRecorder, versions: Sequence[Version]
         for originator_id, version, position, state in cursor.fetchall():
             found[originator_id, version] = position, state
     return found
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        statement = (f"SELECT rowid, state FROM {recorder.events_table_name} "
-                     "WHERE originator_id = ? AND originator_version = ?")
-        with recorder.datastore.transaction(commit=False) as cursor:
-            for originator_id, version in versions:
-                cursor.execute(statement, (originator_id.hex, version))
-                row = cursor.fetchone()
-                if row is not None:
-                    found[originator_id, version] = row[0], unpack_record(row[1])[1]
-        return found
-    query = SQL("SELECT k.id, k.version, e.notification_id, e.state "
-                "FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, version) "
-                "JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
-                ).format(Identifier(recorder.datastore.schema),
-                         Identifier(recorder.events_table_name))
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.row_factory = tuple_row
-        cursor.execute(query, ([i for i, _ in versions], [v for _, v in versions]))
-        for originator_id, version, position, state in cursor.fetchall():
-            found[originator_id, version] = position, unpack_record(state)[1]
-    return found
