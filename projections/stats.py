@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -315,10 +316,6 @@ class Counts:
                      slot)
 
 
-def _flat(rows: Iterable[Iterable[int]]) -> array[int]:
-    return array("q", (value for row in rows for value in row))
-
-
 def _cell(keys: tuple[str, ...], flat: array[int], width: int, key: str, slot: int) -> int:
     return flat[keys.index(key) * width + slot] if key in keys else 0
 
@@ -343,10 +340,10 @@ class _Counting:
     def __init__(self, tree: UnitTree) -> None:
         self.tree = tree
         self.figures: defaultdict[str, array[int]] = defaultdict(lambda: _zeros(len(SLOT)))
-        self.sectors: defaultdict[str, defaultdict[str, array[int]]] = defaultdict(
-            lambda: defaultdict(lambda: _zeros(len(SECTOR_ADDITIVE))))
-        self.sector_distinct: defaultdict[str, defaultdict[str, array[int]]] = defaultdict(
-            lambda: defaultdict(lambda: _zeros(len(SECTOR_DISTINCT))))
+        self.sectors: defaultdict[str, _Grid] = defaultdict(
+            lambda: _Grid(len(SECTOR_ADDITIVE)))
+        self.sector_distinct: defaultdict[str, _Grid] = defaultdict(
+            lambda: _Grid(len(SECTOR_DISTINCT)))
         self._paths: dict[str, tuple[str, ...]] = {}
 
     def path(self, code: str) -> tuple[str, ...]:
@@ -362,13 +359,30 @@ class _Counting:
 
     def counts(self, unit_id: str) -> Counts:
         """A unit's Counts, its arrays handed over (and dropped here)."""
-        sectors = self.sectors.pop(unit_id, {})
-        distinct = self.sector_distinct.pop(unit_id, {})
-        names, distinct_names = sorted(sectors), sorted(distinct)
+        sectors = self.sectors.pop(unit_id, None) or _Grid(len(SECTOR_ADDITIVE))
+        distinct = self.sector_distinct.pop(unit_id, None) or _Grid(len(SECTOR_DISTINCT))
         return Counts(self.figures.pop(unit_id, None) or _zeros(len(SLOT)),
-                      tuple(map(sys.intern, names)), _flat(sectors[s] for s in names),
-                      tuple(map(sys.intern, distinct_names)),
-                      _flat(distinct[s] for s in distinct_names))
+                      tuple(sectors.sectors), sectors.cells,
+                      tuple(distinct.sectors), distinct.cells)
+
+
+@dataclass(slots=True)
+class _Grid:
+    """A unit's figures per sector as Counts holds them, built in place: the sectors
+    sorted, their rows in one flat array (an array and a dict entry a sector held twice
+    what the unit's Counts does)."""
+
+    width: int
+    sectors: list[str] = field(default_factory=list)
+    cells: array[int] = field(default_factory=lambda: array("q"))
+
+    def row(self, sector: str) -> int:
+        """Where the sector's figures start (a row of zeros added for a new sector)."""
+        i = bisect_left(self.sectors, sector)
+        if i == len(self.sectors) or self.sectors[i] != sector:
+            self.sectors.insert(i, sys.intern(sector))
+            self.cells[i * self.width:i * self.width] = _zeros(self.width)
+        return i * self.width
 
 
 def _zeros(width: int) -> array[int]:
@@ -405,7 +419,8 @@ def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any],
                             by_sector[sector] |= counting.reached((code,))
                 for sector, reached in by_sector.items():
                     for unit_id in reached:
-                        counting.sector_distinct[unit_id][sector][slot] += 1
+                        grid = counting.sector_distinct[unit_id]
+                        grid.cells[grid.row(sector) + slot] += 1
                 for unit_id in set().union(*by_sector.values()):
                     counting.figures[unit_id][over] += 1
 
@@ -441,12 +456,13 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any],
         for unit_id in counting.path(code):
             _add(counting.figures[unit_id], own)
             if by_sector:
-                _add(counting.sectors[unit_id][sector], per_sector)
+                grid = counting.sectors[unit_id]
+                _add(grid.cells, per_sector, grid.row(sector))
 
 
-def _add(figures: array[int], cells: list[tuple[int, int]]) -> None:
+def _add(figures: array[int], cells: list[tuple[int, int]], start: int = 0) -> None:
     for slot, value in cells:
-        figures[slot] += value
+        figures[start + slot] += value
 
 
 def rate(numerator: int, denominator: int) -> str | None:
