@@ -416,7 +416,7 @@ def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any],
                 for _, code, sectors in facts:
                     for sector in (sectors or "").split(","):
                         if sector:
-                            by_sector[sector] |= counting.reached((code,))
+                            by_sector[sector].update(counting.path(code))
                 for sector, reached in by_sector.items():
                     for unit_id in reached:
                         grid = counting.sector_distinct[unit_id]
