@@ -4,8 +4,9 @@ Each metric family of the catalogue is one SQL source whose rows are the family'
 they stood at the period end T and as known at the cut-off C: a step counts only if it
 occurred before T and was recorded by C; a hazard's grade and deadline are the ones in
 force at T (an extension decided after T does not change T's figures). One grouped query
-per family counts all its metrics by unit code; the counts are then added up the unit tree
-(distinct counts as unions of sets), and rates are recomputed from the totals.
+per family counts all its metrics by unit code, each added at the unit and every unit above
+it; a distinct count is read key by key, one at each unit the key's facts reach; rates are
+recomputed from the totals.
 
 Evaluating at report time, rather than keeping running totals, is what lets a submission
 frozen at any cut-off be produced again, byte for byte, from the live views.
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
+from itertools import groupby
 from typing import Any
 
 from domain.base import SHANGHAI, Level, micros
@@ -266,7 +269,7 @@ ADDITIVE: tuple[tuple[Metric, str], ...] = tuple(
 DISTINCT: tuple[tuple[str, str], ...] = tuple(
     (m.code, column) for m in CATALOGUE
     if isinstance(m, Metric) and m.kind == "distinct" for column in m.columns)
-"""Every distinct count (metric, column): counted from sets while the tree is rolled up."""
+"""Every distinct count (metric, column): counted key by key, once at each unit a key reaches."""
 SECTOR_ADDITIVE = tuple((m, column) for m, column in BY_SECTOR if m.kind != "distinct")
 """Every counted or summed figure per sector (all of the hazards family: a hazard has one
 sector); distinct ones per sector are sets, re-counted over the union for the total."""
@@ -282,52 +285,6 @@ are contiguous), the distinct counts, then the distinct counts over the sectors.
 SECTOR_SLOT = {(m.code, column): slot for slot, (m, column) in enumerate(SECTOR_ADDITIVE)}
 SECTOR_DISTINCT_SLOT = {key: slot for slot, key in enumerate(SECTOR_DISTINCT)}
 assert all(m.family == "hazards" for m, _ in SECTOR_ADDITIVE)
-
-
-@dataclass
-class Tally:
-    """A unit's raw figures while the tree is rolled up: the additive ones (slots of
-    ADDITIVE), distinct sets, and per sector the slots of SECTOR_ADDITIVE and the distinct
-    sets."""
-
-    totals: list[int] = field(default_factory=lambda: [0] * len(ADDITIVE))
-    sets: defaultdict[tuple[str, str], set[str]] = field(
-        default_factory=lambda: defaultdict(set))
-    sectors: defaultdict[str, list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0] * len(SECTOR_ADDITIVE)))
-    sector_sets: defaultdict[tuple[str, str, str], set[str]] = field(
-        default_factory=lambda: defaultdict(set))
-
-    def add(self, start: int, values: list[int]) -> None:
-        end = start + len(values)
-        self.totals[start:end] = [a + b for a, b in zip(self.totals[start:end], values,
-                                                         strict=True)]
-
-    def merge(self, other: Tally) -> None:
-        self.add(0, other.totals)
-        for key, found in other.sets.items():
-            self.sets[key] |= found
-        for sector, counts in other.sectors.items():
-            mine = self.sectors[sector]
-            mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
-        for key, found in other.sector_sets.items():
-            self.sector_sets[key] |= found
-
-    def counted(self) -> Counts:
-        """The sizes of the sets, which is all a unit's figures read once its total is
-        merged into its parent's."""
-        over: defaultdict[str, set[str]] = defaultdict(set)
-        for (_, code, _), found in self.sector_sets.items():
-            over[code] |= found
-        sectors = sorted(self.sectors)
-        distinct_sectors = sorted({sector for sector, _, _ in self.sector_sets})
-        return Counts(
-            _flat((self.totals, (len(self.sets.get(key, ())) for key in DISTINCT),
-                   (len(over.get(code, ())) for code in OVER_SECTORS))),
-            tuple(map(sys.intern, sectors)), _flat(self.sectors[s] for s in sectors),
-            tuple(map(sys.intern, distinct_sectors)),
-            _flat((len(self.sector_sets.get((s, *key), ())) for key in SECTOR_DISTINCT)
-                  for s in distinct_sectors))
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,73 +316,127 @@ class Counts:
                      slot)
 
 
-def _flat(rows: Iterable[Iterable[int]]) -> array[int]:
-    return array("q", (value for row in rows for value in row))
-
-
 def _cell(keys: tuple[str, ...], flat: array[int], width: int, key: str, slot: int) -> int:
     return flat[keys.index(key) * width + slot] if key in keys else 0
 
 
 def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Counts]:
-    """Raw figures of every unit in `tree`: each fact counted at its own unit, then every
-    unit's total added into its parent's, lowest level first; a unit's sets are counted as
-    soon as its total is complete and merged, so besides the facts' own sets at most two
-    levels' rolled-up sets are held."""
+    """Raw figures of every unit in `tree`: each fact counted at its own unit and at every
+    unit above it, so no unit's total waits for its children's. A distinct count is read
+    key by key, and a key adds one at each unit its facts' paths reach: no unit holds a set
+    of keys (a province's sets were most of the count's peak, and grew with it)."""
     params = window.params()
-    own: defaultdict[str, Tally] = defaultdict(Tally)
-    keys: dict[str, str] = {}
+    counting = _Counting(tree)
     for family, sql in FAMILIES.items():
-        _count(tx, family, sql, params, tree, own)
-        _distinct(tx, family, sql, params, tree, own, keys)
-    totals: defaultdict[str, Tally] = defaultdict(Tally)
-    counted: dict[str, Counts] = {}
-    for unit in sorted(tree.units.values(), key=lambda u: u.level.rank):
-        total = totals.pop(unit.unit_id, None) or Tally()
-        total.merge(own.pop(unit.unit_id, None) or Tally())
-        if unit.parent_id in tree.units:
-            totals[unit.parent_id].merge(total)  # type: ignore[index]
-        counted[unit.unit_id] = total.counted()
-    return {unit_id: counted[unit_id] for unit_id in tree.units}
+        _count(tx, family, sql, params, counting)
+        _distinct(tx, family, sql, params, counting)
+    return {unit_id: counting.counts(unit_id) for unit_id in tree.units}
 
 
-def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
-              own: defaultdict[str, Tally], keys: dict[str, str]) -> None:
-    """The distinct counts of one family: the keys counted, as sets per unit (and per
-    sector, for the national table's enterprises). Each key is held once, as its first
-    string in `keys`: an enterprise is in several sets (metrics, columns, sectors), and a
-    province's keys are most of a tally's peak (6 of 9 kB a unit of the demo)."""
+class _Counting:
+    """Every unit's figures while the facts are read, as flat arrays in the slot orders of
+    Counts (per sector with hazards, per sector with keys)."""
+
+    def __init__(self, tree: UnitTree) -> None:
+        self.tree = tree
+        self.figures: defaultdict[str, array[int]] = defaultdict(lambda: _zeros(len(SLOT)))
+        self.sectors: defaultdict[str, _Grid] = defaultdict(
+            lambda: _Grid(len(SECTOR_ADDITIVE)))
+        self.sector_distinct: defaultdict[str, _Grid] = defaultdict(
+            lambda: _Grid(len(SECTOR_DISTINCT)))
+        self._paths: dict[str, tuple[str, ...]] = {}
+
+    def path(self, code: str) -> tuple[str, ...]:
+        """The unit a fact's code belongs to and its ancestors (none for an unknown code)."""
+        if code not in self._paths:
+            unit_id = self.tree.resolve(code)
+            self._paths[code] = tuple(self.tree.path(unit_id)) if unit_id is not None else ()
+        return self._paths[code]
+
+    def reached(self, codes: Iterable[str]) -> set[str]:
+        """The units whose subtrees hold a fact under any of `codes`."""
+        return {unit_id for code in codes for unit_id in self.path(code)}
+
+    def counts(self, unit_id: str) -> Counts:
+        """A unit's Counts, its arrays handed over (and dropped here)."""
+        sectors = self.sectors.pop(unit_id, None) or _Grid(len(SECTOR_ADDITIVE))
+        distinct = self.sector_distinct.pop(unit_id, None) or _Grid(len(SECTOR_DISTINCT))
+        return Counts(self.figures.pop(unit_id, None) or _zeros(len(SLOT)),
+                      tuple(sectors.sectors), sectors.cells,
+                      tuple(distinct.sectors), distinct.cells)
+
+
+@dataclass(slots=True)
+class _Grid:
+    """A unit's figures per sector as Counts holds them, built in place: the sectors
+    sorted, their rows in one flat array (an array and a dict entry a sector held twice
+    what the unit's Counts does)."""
+
+    width: int
+    sectors: list[str] = field(default_factory=list)
+    cells: array[int] = field(default_factory=lambda: array("q"))
+
+    def row(self, sector: str) -> int:
+        """Where the sector's figures start (a row of zeros added for a new sector)."""
+        i = bisect_left(self.sectors, sector)
+        if i == len(self.sectors) or self.sectors[i] != sector:
+            self.sectors.insert(i, sys.intern(sector))
+            self.cells[i * self.width:i * self.width] = _zeros(self.width)
+        return i * self.width
+
+
+def _zeros(width: int) -> array[int]:
+    return array("q", bytes(8 * width))
+
+
+def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any],
+              counting: _Counting) -> None:
+    """The distinct counts of one family, the keys read in order so that each key's facts
+    come together: one at each unit they reach (per sector too, for the national table's
+    enterprises, and over its sectors)."""
     for metric in CATALOGUE:
         if isinstance(metric, Metric) and metric.family == family and metric.kind == "distinct":
             for column in metric.columns:
-                for code, key in tx.each_row(
-                        f"SELECT DISTINCT unit_code, {metric.value} FROM ({sql}) f "
-                        f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
-                    unit_id = tree.resolve(code)
-                    if unit_id is not None:
-                        own[unit_id].sets[metric.code, column].add(_once(keys, key))
+                slot = SLOT[metric.code, column]
+                for _, facts in _by_key(tx.each_row(
+                        f"SELECT DISTINCT {metric.value}, unit_code FROM ({sql}) f "
+                        f"WHERE ({metric.when}) AND {_window(column, metric.on)} ORDER BY 1",
+                        params)):
+                    for unit_id in counting.reached(code for _, code in facts):
+                        counting.figures[unit_id][slot] += 1
     for metric, column in BY_SECTOR:
         if metric.family == family and metric.kind == "distinct":
-            for code, key, sectors in tx.each_row(
-                    f"SELECT DISTINCT unit_code, {metric.value}, sectors FROM ({sql}) f "
-                    f"WHERE ({metric.when}) AND {_window(column, metric.on)}", params):
-                unit_id = tree.resolve(code)
-                if unit_id is not None:
+            slot = SECTOR_DISTINCT_SLOT[metric.code, column]
+            over = SLOT[metric.code, "over_sectors"]
+            for _, facts in _by_key(tx.each_row(
+                    f"SELECT DISTINCT {metric.value}, unit_code, sectors FROM ({sql}) f "
+                    f"WHERE ({metric.when}) AND {_window(column, metric.on)} ORDER BY 1",
+                    params)):
+                by_sector: defaultdict[str, set[str]] = defaultdict(set)
+                for _, code, sectors in facts:
                     for sector in (sectors or "").split(","):
                         if sector:
-                            own[unit_id].sector_sets[sector, metric.code, column].add(
-                                _once(keys, key))
+                            by_sector[sector].update(counting.path(code))
+                for sector, reached in by_sector.items():
+                    for unit_id in reached:
+                        grid = counting.sector_distinct[unit_id]
+                        grid.cells[grid.row(sector) + slot] += 1
+                for unit_id in set().union(*by_sector.values()):
+                    counting.figures[unit_id][over] += 1
 
 
-def _once(keys: dict[str, str], key: object) -> str:
-    text = str(key)
-    return keys.setdefault(text, text)
+assert len(OVER_SECTORS) == len(SECTOR_DISTINCT)  # one column each: over one query's keys
 
 
-def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree,
-           own: defaultdict[str, Tally]) -> None:
+def _by_key(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]]]:
+    """Rows ordered by their first value (the key), in runs of one key (as text)."""
+    return groupby(rows, key=lambda row: str(row[0]))
+
+
+def _count(tx: Tx, family: str, sql: str, params: dict[str, Any],
+           counting: _Counting) -> None:
     """The additive metrics of one family (and, for hazards, those per sector in the same
-    pass), grouped by the facts' unit codes."""
+    pass), grouped by the facts' unit codes, added at each unit of the code's path."""
     slots = [slot for slot, (metric, _) in enumerate(ADDITIVE) if metric.family == family]
     by_sector = family == "hazards"
     expressions = [_expression(*ADDITIVE[slot]) for slot in slots]
@@ -435,20 +446,23 @@ def _count(tx: Tx, family: str, sql: str, params: dict[str, Any], tree: UnitTree
         return
     keys = "unit_code, sector" if by_sector else "unit_code"
     selected = keys if by_sector else "unit_code, NULL"
+    width, first = len(slots), slots[0] if slots else 0
     for code, sector, *values in tx.each_row(
             f"WITH f AS MATERIALIZED ({sql}) "  # each row's conditions computed once, not
             f"SELECT {selected}, {', '.join(expressions)} FROM f GROUP BY {keys}",  # per metric
             params):
-        unit_id = tree.resolve(code)
-        if unit_id is None:
-            continue
-        counts = [int(value or 0) for value in values]
-        target = own[unit_id]
-        if slots:
-            target.add(slots[0], counts[:len(slots)])
-        if by_sector:
-            mine = target.sectors[sector]
-            mine[:] = [a + b for a, b in zip(mine, counts[len(slots):], strict=True)]
+        own = [(first + i, int(value)) for i, value in enumerate(values[:width]) if value]
+        per_sector = [(i, int(value)) for i, value in enumerate(values[width:]) if value]
+        for unit_id in counting.path(code):
+            _add(counting.figures[unit_id], own)
+            if by_sector:
+                grid = counting.sectors[unit_id]
+                _add(grid.cells, per_sector, grid.row(sector))
+
+
+def _add(figures: array[int], cells: list[tuple[int, int]], start: int = 0) -> None:
+    for slot, value in cells:
+        figures[start + slot] += value
 
 
 def rate(numerator: int, denominator: int) -> str | None:
