@@ -91,15 +91,15 @@ class Projector:
         start = self.store.position(STORE_FEED)
         long = head - start >= self.parallel_from
         with self.store.without_indexes() if long and start == 0 else nullcontext():
-            done = self._fold(start, head, progress)
+            done = self._fold(start, head, progress, long)
         if long:  # perhaps resuming a load from empty killed midway, its indexes dropped
             self.store.create_indexes()
             self.store.analyze()
         return done
 
-    def _fold(self, start: int, head: int, progress: Progress | None) -> CatchUp:
+    def _fold(self, start: int, head: int, progress: Progress | None, long: bool) -> CatchUp:
         position, applied, in_workers = start, Applied(), 0
-        if self.database_url is not None and head - position >= self.parallel_from:
+        if self.database_url is not None and long:
             try:
                 position, in_workers = self._write(self._in_workers(position, head), head,
                                                    applied, progress)
