@@ -282,14 +282,15 @@ class Reporter:
 
     def _late(self, period: str, prepared: list[Prepared], versions: list[int | None]
               ) -> list[bool]:
-        """Whether each unit's version — new, or the latest where None — was recorded late
-        (迟报, as the domain judged it), read back from its events in one query rather than
-        an aggregate at a time (a round trip a unit on PostgreSQL)."""
-        keys = [(submission_id(UUID(item.assembled.unit.unit_id), period),
-                 version if version is not None else _latest(item).version)
-                for item, version in zip(prepared, versions, strict=True)]
-        events = payloads_many(self.app.recorder, keys)
-        return [bool(events[key]["late"]) for key in keys]
+        """Whether each unit's version was recorded late (迟报, as the domain judged it): a
+        new version's read back from its events, all in one query rather than an aggregate
+        at a time (a round trip a unit on PostgreSQL); where None, the latest version's."""
+        keys = {index: (submission_id(UUID(item.assembled.unit.unit_id), period), version)
+                for index, (item, version) in enumerate(zip(prepared, versions, strict=True))
+                if version is not None}
+        events = payloads_many(self.app.recorder, list(keys.values()))
+        return [bool(events[keys[index]]["late"]) if index in keys else _latest(item).late
+                for index, item in enumerate(prepared)]
 
     def _prepare(self, assembler: Assembler, unit: Unit, draft: bool) -> Prepared | Submitted:
         latest = assembler.latest(unit)
