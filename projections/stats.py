@@ -277,9 +277,11 @@ SECTOR_DISTINCT: tuple[tuple[str, str], ...] = tuple(
     (m.code, column) for m, column in BY_SECTOR if m.kind == "distinct")
 OVER_SECTORS: tuple[str, ...] = tuple(dict.fromkeys(code for code, _ in SECTOR_DISTINCT))
 """The distinct counts per sector's metrics, re-counted over the union of the sectors."""
+OVER_SECTORS_COLUMN = "over_sectors"
+"""The column of such a metric's count over the union of the sectors (in `SLOT`)."""
 SLOT = {key: slot for slot, key in enumerate(
     (*((m.code, column) for m, column in ADDITIVE), *DISTINCT,
-     *((code, "over_sectors") for code in OVER_SECTORS)))}
+     *((code, OVER_SECTORS_COLUMN) for code in OVER_SECTORS)))}
 """A unit's figures, one slot each: the additive ones (in ADDITIVE's order, so a family's
 are contiguous), the distinct counts, then the distinct counts over the sectors."""
 SECTOR_SLOT = {(m.code, column): slot for slot, (m, column) in enumerate(SECTOR_ADDITIVE)}
@@ -407,7 +409,7 @@ def _distinct(tx: Tx, family: str, sql: str, params: dict[str, Any],
     for metric, column in BY_SECTOR:
         if metric.family == family and metric.kind == "distinct":
             slot = SECTOR_DISTINCT_SLOT[metric.code, column]
-            over = SLOT[metric.code, "over_sectors"]
+            over = SLOT[metric.code, OVER_SECTORS_COLUMN]
             for _, facts in _by_key(tx.each_row(
                     f"SELECT DISTINCT {metric.value}, unit_code, sectors FROM ({sql}) f "
                     f"WHERE ({metric.when}) AND {_window(column, metric.on)} ORDER BY 1",
@@ -510,7 +512,7 @@ def national_figures(counts: Counts) -> tuple[list[tuple[str, dict[str, Value]]]
         slot = SECTOR_SLOT.get((code, YEAR))
         if slot is not None:
             return sum(counts.by_sector[slot::len(SECTOR_ADDITIVE)])
-        return counts.figures[SLOT[code, "over_sectors"]]
+        return counts.figures[SLOT[code, OVER_SECTORS_COLUMN]]
 
     return rows, _national(total)
 

@@ -419,8 +419,8 @@ class Directory:
         return covers(org, self.path(code), sector, enterprise_id)
 
 
-def catch_up_directory(directory: Directory, recorder: ApplicationRecorder, mapper: Mapper[UUID],
-             through: int) -> int:
+def catch_up_directory(directory: Directory, recorder: ApplicationRecorder,
+                       mapper: Mapper[UUID], through: int) -> int:
     """Fold the events of the directory's scope after its position up to `through` and say
     how many there were; the directory then stands at `through`, so each event is looked
     at once however rare reference events are."""

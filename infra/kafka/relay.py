@@ -36,7 +36,6 @@ from kafka.errors import (
 )
 from kafka.producer.future import FutureRecordMetadata
 
-from infra.intake.directory import catch_up_directory
 from infra.intake.service import Zhibao
 from infra.kafka.avro import Codec, Encoded, EncodeError
 from infra.kafka.client import Backoff, connection, discard, producer_config
@@ -160,8 +159,7 @@ class Relay:
         """The router, with every unit event up to `position` folded."""
         if self._router is None:
             self._router = Router(self.settings.kafka_topic_prefix)
-            catch_up_directory(self._router.directory, self.app.recorder, self.app.mapper,
-                               position)
+            self._router.catch_up(self.app.recorder, self.app.mapper, position)
         return self._router
 
     def _send_all(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,

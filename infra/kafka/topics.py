@@ -17,12 +17,12 @@ import logging
 from collections.abc import Iterable
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from infra.intake.directory import UNIT_EVENTS, Directory
+from infra.intake.directory import UNIT_EVENTS, Directory, catch_up_directory
 from infra.settings import Settings
 
 log = logging.getLogger("zhibao.kafka")
@@ -62,6 +62,13 @@ class Router:
             if notification.topic in self.directory.topics:
                 self.directory.apply(mapper.to_domain_event(notification))
                 self._routes.clear()
+
+    def catch_up(self, recorder: ApplicationRecorder, mapper: Mapper[UUID], through: int
+                 ) -> None:
+        """Fold every unit event of the log up to `through`, as a relay starting midway
+        through it must: its routes stand as if it had relayed them all."""
+        catch_up_directory(self.directory, recorder, mapper, through)
+        self._routes.clear()
 
     def topic(self, unit_code: str) -> str:
         route = self._routes.get(unit_code)

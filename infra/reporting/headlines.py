@@ -31,7 +31,7 @@ def report_last_month(app: Zhibao, period: str,
     rows: list[tuple[str, str]] = []
     for city in cities:
         paths.extend(city.files)
-        document = orjson.loads(city.files[0].read_bytes())
+        document = orjson.loads(city.document.read_bytes())
         for figure in document["statistics"]:
             if figure["code"] in HEADLINES:
                 rows.append((f"{city.unit_name} {figure['code']} {figure['name']}",

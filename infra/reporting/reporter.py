@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -102,9 +103,11 @@ def open_period(app: Zhibao, views: ViewStore, period: str) -> None:
             raise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submitted:
-    """What became of one unit's submission."""
+    """What became of one unit's submission. A cascade holds one for every unit until its
+    end (a province's 17,000), so its files are kept as their folder and names, the names
+    shared by every unit of the same version: six `Path`s a unit took 1.5 kB."""
 
     unit_code: str
     unit_name: str
@@ -114,8 +117,22 @@ class Submitted:
     draft: bool
     late: bool
     unchanged: bool  # the content equals the latest version: nothing recorded
-    files: tuple[Path, ...]
+    folder: str
+    names: tuple[str, ...]  # of its files in the folder, the JSON first
     missing_children: tuple[str, ...]
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        folder = Path(self.folder)
+        return tuple(folder / name for name in self.names)
+
+    @property
+    def document(self) -> Path:
+        """The canonical JSON, what the event's SHA-256 covers."""
+        return Path(self.folder, self.names[0])
+
+    def with_file(self, path: Path) -> Submitted:
+        return replace(self, names=_shared((*self.names, path.name)))
 
 
 class Reporter:
@@ -185,10 +202,10 @@ class Reporter:
     def _with_bundles(self, period: str, done: list[Submitted]) -> list[Submitted]:
         """Sign a checkpoint over what was recorded and put each submission's proof bundle
         (`vN.bundle.json`, infra/audit/bundles.py) beside its files."""
-        bundles = seal_submissions(self.app, [(s.unit_code, period, s.version, s.files[0])
+        bundles = seal_submissions(self.app, [(s.unit_code, period, s.version, s.document)
                                               for s in done])
-        return [replace(s, files=(*s.files, bundles[s.files[0]])) if s.files[0] in bundles
-                else s for s in done]
+        return [s.with_file(bundles[s.document]) if s.document in bundles else s
+                for s in done]
 
     def _renderer(self, workers: int) -> Renderer:
         settings = self.app.settings
@@ -297,7 +314,7 @@ class Reporter:
         files = self._in_place(assembler, unit, draft)
         if latest is not None and files is not None:  # nothing to assemble or write
             return Submitted(unit.code, unit.name, unit.level, latest.version, latest.sha256,
-                             draft, latest.late, True, files, ())
+                             draft, latest.late, True, *_placed(files), ())
         assembler.hold_lists_of(unit, self.views.snapshot)
         assembled = assembler.assemble(unit, draft)
         stem = _stem(latest, assembled, draft)
@@ -323,7 +340,7 @@ class Reporter:
         missing = self._mark_missing(assembler.period, assembled)
         unit = assembled.unit
         return Submitted(unit.code, unit.name, unit.level, version, assembled.sha256, draft,
-                         late, unchanged, written, missing)
+                         late, unchanged, *_placed(written), missing)
 
     def _record(self, assembler: Assembler, prepared: list[Prepared], issuer: Issuer,
                 draft: bool) -> list[int | None]:
@@ -431,6 +448,17 @@ def _latest(item: Prepared) -> Known:
     """The latest version of a unit whose content equals it (so it has one)."""
     assert item.latest is not None
     return item.latest
+
+
+def _placed(files: tuple[Path, ...]) -> tuple[str, tuple[str, ...]]:
+    """The folder of a version's files and their names (`Submitted`'s fields)."""
+    return str(files[0].parent), _shared(tuple(path.name for path in files))
+
+
+@cache
+def _shared(names: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple for every equal tuple of file names (v1.json, v1.xlsx, …)."""
+    return names
 
 
 def _jobs(prepared: list[Prepared | Submitted]) -> list[Job]:
