@@ -21,15 +21,17 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
 from infra.reporting.forms import (
     SIGNATURES,
     Cell,
+    Column,
     Form,
     Format,
     Heading,
@@ -103,11 +105,13 @@ def _styles() -> _Styles:
 class _Sheet:
     """One worksheet's cells as XlsxWriter's cell API keeps them (a later write to a cell
     replaces it, a merged range's other cells are blanks in its format), its row heights
-    and merged ranges, and the workbook's shared strings."""
+    and merged ranges, and the workbook's shared strings. A table's body rows, written once
+    each, are kept whole: a row's cells are one string made in one loop, not a call each."""
 
     def __init__(self, strings: dict[str, int], index: dict[Any, int]) -> None:
         self.rows: dict[int, dict[int, str]] = {}
-        self.heights: dict[int, float] = {}
+        self.lines: dict[int, str] = {}  # body rows: the <row> element, cells and all
+        self.heights: dict[int, str] = {}  # the <row> attributes of a row not 15 points high
         self.merged: list[str] = []
         self.strings = strings
         self.index = index
@@ -119,9 +123,6 @@ class _Sheet:
             key = self.strings[value] = len(self.strings)
         self.written += 1
         self._cell(row, column, f' s="{self.index[style]}" t="s"><v>{key}</v></c>')
-
-    def number(self, row: int, column: int, value: float, style: Any) -> None:
-        self._cell(row, column, f' s="{self.index[style]}"><v>{value:.16G}</v></c>')
 
     def blank(self, row: int, column: int, style: Any) -> None:
         self._cell(row, column, f' s="{self.index[style]}"/>')
@@ -141,21 +142,54 @@ class _Sheet:
         self.merged.append(f"{COLUMNS[first]}{row + 1}:{COLUMNS[last]}{last_row + 1}")
 
     def height(self, row: int, points: float) -> None:
-        if points != ROW_HEIGHT:  # (the sheet's default)
-            self.heights[row] = int(points * 4.0 / 3.0 + 0.5) * 0.75  # whole pixels
+        attributes = _height(points)
+        if attributes:
+            self.heights[row] = attributes
+
+    def line(self, row: int, values: Sequence[Cell], styles: Sequence[int],
+             wraps: Sequence[int]) -> None:
+        """A body row: each value in its column's style (`wraps`: the width of a column
+        whose text wraps, else 0), the row as high as its most wrapped text."""
+        number = row + 1
+        strings = self.strings
+        cells = []
+        lines = 1
+        texts = 0
+        for letter, style, width, value in zip(COLUMNS, styles, wraps, values, strict=False):
+            kind = type(value)
+            if kind not in PLAIN:
+                value, width = _plain(value, width)
+                kind = type(value)
+            if kind is str:
+                key = strings.get(value)
+                if key is None:
+                    key = strings[value] = len(strings)
+                texts += 1
+                cells.append(f'<c r="{letter}{number}" s="{style}" t="s"><v>{key}</v></c>')
+                if width:
+                    lines = max(lines, lines_of(value, width))
+            elif value is None:
+                cells.append(f'<c r="{letter}{number}" s="{style}"/>')
+            else:
+                if kind is date:
+                    value = (value - EXCEL_EPOCH).days
+                cells.append(f'<c r="{letter}{number}" s="{style}"><v>{float(value):.16G}</v>'
+                             "</c>")
+        self.written += texts
+        self.lines[row] = (f'<row r="{number}"{_height(ROW_HEIGHT + LINE_HEIGHT * (lines - 1))}>'
+                           f'{"".join(cells)}</row>')  # spreadsheets do not fit rows to
+        # wrapped text by themselves
 
     def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> str:
         last = len(table.columns) - 1
         rows = []
-        for row in sorted(self.rows.keys() | self.heights.keys()):
-            cells = self.rows.get(row, {})
-            height = self.heights.get(row)
-            attributes = f' ht="{height:.16g}" customHeight="1"' if height is not None else ""
-            rows.append(f'<row r="{row + 1}"{attributes}>'
+        for row in sorted(self.rows.keys() | self.lines.keys() | self.heights.keys()):
+            line = self.lines.get(row)
+            if line is None:
+                cells = self.rows.get(row, {})
+                line = (f'<row r="{row + 1}"{self.heights.get(row, "")}>'
                         + "".join(cells[column] for column in sorted(cells)) + "</row>")
-        columns = "".join(
-            f'<col min="{n}" max="{n}" width="{_character_width(c.width):.16g}" '
-            f'customWidth="1"/>' for n, c in enumerate(table.columns, start=1))
+            rows.append(line)
         merged = (f'<mergeCells count="{len(self.merged)}">'
                   + "".join(f'<mergeCell ref="{ref}"/>' for ref in self.merged)
                   + "</mergeCells>") if self.merged else ""
@@ -164,11 +198,11 @@ class _Sheet:
         return (
             f'{XML}<worksheet xmlns="{MAIN}" xmlns:r="{RELATIONSHIPS}">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
-            f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows) + 1}"/>'
+            f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows.keys() | self.lines.keys()) + 1}"/>'
             f'<sheetViews><sheetView{tab} workbookViewId="0"><pane ySplit="{frozen}" '
             f'topLeftCell="A{frozen + 1}" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft"/></sheetView></sheetViews>'
-            f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols>'
+            f'<sheetFormatPr defaultRowHeight="15"/><cols>{_columns(table.columns)}</cols>'
             f'<sheetData>{"".join(rows)}</sheetData>'
             f"{merged}"
             '<printOptions horizontalCentered="1"/><pageMargins left="0.4" right="0.4" '
@@ -177,6 +211,36 @@ class _Sheet:
             'orientation="landscape"/>'
             f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>"
             f"{_escape('&C&8第 &P 页，共 &N 页')}</oddFooter></headerFooter></worksheet>")
+
+
+PLAIN = frozenset({str, int, Decimal, date, type(None)})
+"""The types a cell's value has in the forms, written without asking what they are."""
+
+
+def _plain(value: Cell, width: int) -> tuple[Cell, int]:
+    """Any other value as one of `PLAIN` and its column's wrap width, if its text is its own
+    (a yes or no is shown as 是 or 否, its lines not counted)."""
+    if isinstance(value, bool):
+        return ("是" if value else "否"), 0
+    if isinstance(value, int | Decimal):
+        return int(value) if isinstance(value, int) else Decimal(value), width
+    if isinstance(value, date):
+        return (value - EXCEL_EPOCH).days, width
+    return str(value), width if isinstance(value, str) else 0
+
+
+@lru_cache(maxsize=256)
+def _height(points: float) -> str:
+    """The <row> attributes of a row `points` high (whole pixels): none at the default."""
+    if points == ROW_HEIGHT:
+        return ""
+    return f' ht="{int(points * 4.0 / 3.0 + 0.5) * 0.75:.16g}" customHeight="1"'
+
+
+@lru_cache(maxsize=256)
+def _columns(columns: tuple[Column, ...]) -> str:
+    return "".join(f'<col min="{n}" max="{n}" width="{_character_width(c.width):.16g}" '
+                   'customWidth="1"/>' for n, c in enumerate(columns, start=1))
 
 
 def _character_width(width: float) -> float:
@@ -336,23 +400,13 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
             column += span
     row += 1
     frozen = row
-    kinds = [column.format for column in table.columns]
     wraps = [column.width if column.wrap else 0 for column in table.columns]
-    for index, line in enumerate(table.rows):
+    styles = _body_styles(table, wraps, sheet.index)
+    for line, line_styles in zip(table.rows, styles, strict=True):
         if isinstance(line, Section):
             sheet.merge(row, 0, row, last, line.title, "section")
         else:
-            lines = 1
-            for column_index, value in enumerate(line):
-                kind = kinds[column_index]
-                if kind == Format.FIGURE:
-                    kind = table.formats[index]
-                width = wraps[column_index]
-                _write(sheet, row, column_index, value, (kind, width > 0))
-                if width and isinstance(value, str):
-                    lines = max(lines, lines_of(value, width))
-            sheet.height(row, ROW_HEIGHT + LINE_HEIGHT * (lines - 1))  # spreadsheets do
-            # not fit rows to wrapped text by themselves
+            sheet.line(row, line, line_styles, wraps)
         row += 1
     if not table.rows:
         sheet.merge(row, 0, row, last, "（本期无）", (Format.TEXT, False))
@@ -365,6 +419,20 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
         sheet.merge(row, 0, row, last, signature_line(), "info")
         row += 1
     return frozen, first_header, row - 1
+
+
+def _body_styles(table: Table, wraps: list[int], index: dict[Any, int]) -> list[list[int]]:
+    """Each body row's cell styles by column: its format, wrapped or not (a report figure's
+    format follows its row's measure)."""
+
+    def styles(figure: str) -> list[int]:
+        return [index[(figure if column.format == Format.FIGURE else column.format, width > 0)]
+                for column, width in zip(table.columns, wraps, strict=True)]
+
+    if not table.formats:
+        return [styles(Format.TEXT)] * len(table.rows)
+    by_format = {kind: styles(kind) for kind in set(table.formats)}
+    return [by_format[kind] for kind in table.formats]
 
 
 def signature_line() -> str:
@@ -391,19 +459,6 @@ def _merge(sheet: _Sheet, row: int, first: int, last: int, value: str, style: An
         sheet.text(row, first, value, style)
     else:
         sheet.merge(row, first, row, last, value, style)
-
-
-def _write(sheet: _Sheet, row: int, column: int, value: Cell, style: Any) -> None:
-    if value is None:
-        sheet.blank(row, column, style)
-    elif isinstance(value, bool):
-        sheet.text(row, column, "是" if value else "否", style)
-    elif isinstance(value, int | Decimal):
-        sheet.number(row, column, float(value), style)
-    elif isinstance(value, date):
-        sheet.number(row, column, float((value - EXCEL_EPOCH).days), style)
-    else:
-        sheet.text(row, column, str(value), style)
 
 
 def lines_of(value: str, width: int) -> int:
