@@ -466,5 +466,6 @@ def lines_of(value: str, width: int) -> int:
     room = max(1, width - 1)
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
-    return sum(max(1, -(-cells(line) // room))
-               for line in value.split("\n"))
+    if "\n" not in value:  # one line, not empty: at least one
+        return -(-cells(value) // room)
+    return sum(max(1, -(-cells(line) // room)) for line in value.split("\n"))
