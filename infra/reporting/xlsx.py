@@ -53,7 +53,6 @@ EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, as seen a
 CONTROL = re.compile(r"(_x[0-9a-fA-F]{4}_)|([\x00-\x08\x0b-\x1f\ufffe\uffff])")
 """What SpreadsheetML text cannot hold as it is: control characters, written _xHHHH_, and
 text that already looks like such an escape, whose underscore is escaped in turn."""
-PADDED = re.compile(r"^\s|\s$")
 SEPARATOR = "\ue000"  # (private use: neither escaped nor part of an _xHHHH_ escape)
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -125,22 +124,16 @@ class _Sheet:
         if key is None:
             key = self.strings[value] = len(self.strings)
         self.written += 1
-        self._cell(row, column, f' s="{self.index[style]}" t="s"><v>{key}</v></c>')
-
-    def blank(self, row: int, column: int, style: Any) -> None:
-        self._cell(row, column, f' s="{self.index[style]}"/>')
-
-    def _cell(self, row: int, column: int, rest: str) -> None:
-        cells = self.rows.get(row)
-        if cells is None:
-            cells = self.rows[row] = {}
-        cells[column] = f'<c r="{COLUMNS[column]}{row + 1}"{rest}'
+        self.rows.setdefault(row, {})[column] = (
+            f'<c r="{COLUMNS[column]}{row + 1}" s="{self.index[style]}" t="s"><v>{key}</v></c>')
 
     def merge(self, row: int, first: int, last_row: int, last: int, value: str,
               style: Any) -> None:
+        index = self.index[style]
         for r in range(row, last_row + 1):
+            cells = self.rows.setdefault(r, {})
             for column in range(first, last + 1):
-                self.blank(r, column, style)
+                cells[column] = f'<c r="{COLUMNS[column]}{r + 1}" s="{index}"/>'
         self.text(row, first, value, style)
         self.merged.append(f"{COLUMNS[first]}{row + 1}:{COLUMNS[last]}{last_row + 1}")
 
@@ -334,9 +327,11 @@ def _package(form: Form, description: str, sheets: list[str],
 
 def _shared_strings(strings: dict[str, int], written: int) -> str:
     return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
-            + "".join(f'<si><t xml:space="preserve">{text}</t></si>'
-                      if PADDED.search(text) else f"<si><t>{text}</t></si>"
-                      for text in _escape_each(list(strings)))
+            + "".join(f'<si><t xml:space="preserve">{escaped}</t></si>'
+                      if text[:1].isspace() or text[-1:].isspace()  # (not a regex: ^\s|\s$
+                      else f"<si><t>{escaped}</t></si>"  # tries every character)
+                      for text, escaped in zip(strings, _escape_each(list(strings)),
+                                               strict=True))
             + "</sst>")
 
 
