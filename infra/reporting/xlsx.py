@@ -143,18 +143,20 @@ class _Sheet:
             self.heights[row] = attributes
 
     def line(self, row: int, values: Sequence[Cell], styles: Sequence[int],
-             wraps: Sequence[int]) -> None:
-        """A body row: each value in its column's style (`wraps`: the width of a column
-        whose text wraps, else 0), the row as high as its most wrapped text."""
+             rooms: Sequence[int]) -> None:
+        """A body row: each value in its column's style, the row as high as its most
+        wrapped text (`rooms`: the room of a column whose text wraps, else 0). A text is
+        measured only if it could take more lines than one measured before (at most two
+        cells a character): most of a hazard's fields are shorter than its description."""
         number = row + 1
         strings = self.strings
         cells = []
         lines = 1
         texts = 0
-        for letter, style, width, value in zip(COLUMNS, styles, wraps, values, strict=False):
+        for letter, style, room, value in zip(COLUMNS, styles, rooms, values, strict=False):
             kind = type(value)
             if kind not in PLAIN:
-                value, width = _plain(value, width)
+                value, room = _plain(value, room)
                 kind = type(value)
             if kind is str:
                 key = strings.get(value)
@@ -162,8 +164,8 @@ class _Sheet:
                     key = strings[value] = len(strings)
                 texts += 1
                 cells.append(f'<c r="{letter}{number}" s="{style}" t="s"><v>{key}</v></c>')
-                if width:
-                    lines = max(lines, lines_of(value, width))
+                if room and 2 * len(value) // room + value.count("\n") >= lines:
+                    lines = max(lines, lines_of(value, room))
             elif value is None:
                 cells.append(f'<c r="{letter}{number}" s="{style}"/>')
             else:
@@ -213,16 +215,16 @@ PLAIN = frozenset({str, int, Decimal, date, type(None)})
 """The types a cell's value has in the forms, written without asking what they are."""
 
 
-def _plain(value: Cell, width: int) -> tuple[Cell, int]:
-    """Any other value as one of `PLAIN` and its column's wrap width, if its text is its own
-    (a yes or no is shown as 是 or 否, its lines not counted)."""
+def _plain(value: Cell, room: int) -> tuple[Cell, int]:
+    """Any other value as one of `PLAIN`, and its column's room if its text is its own (a
+    yes or no is shown as 是 or 否, its lines not counted)."""
     if isinstance(value, bool):
         return ("是" if value else "否"), 0
     if isinstance(value, int | Decimal):
-        return int(value) if isinstance(value, int) else Decimal(value), width
+        return int(value) if isinstance(value, int) else Decimal(value), room
     if isinstance(value, date):
-        return (value - EXCEL_EPOCH).days, width
-    return str(value), width if isinstance(value, str) else 0
+        return (value - EXCEL_EPOCH).days, room
+    return str(value), room if isinstance(value, str) else 0
 
 
 @lru_cache(maxsize=256)
@@ -463,13 +465,14 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
             column += span
     row += 1
     frozen = row
-    wraps = [column.width if column.wrap else 0 for column in table.columns]
-    styles = _body_styles(table, wraps, sheet.index)
+    rooms = [max(1, column.width - 1) if column.wrap and column.width else 0
+             for column in table.columns]  # (a cell of each line's width is padding)
+    styles = _body_styles(table, rooms, sheet.index)
     for line, line_styles in zip(table.rows, styles, strict=True):
         if isinstance(line, Section):
             sheet.merge(row, 0, row, last, line.title, "section")
         else:
-            sheet.line(row, line, line_styles, wraps)
+            sheet.line(row, line, line_styles, rooms)
         row += 1
     if not table.rows:
         sheet.merge(row, 0, row, last, "（本期无）", (Format.TEXT, False))
@@ -484,13 +487,13 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
     return frozen, first_header, row - 1
 
 
-def _body_styles(table: Table, wraps: list[int], index: dict[Any, int]) -> list[list[int]]:
+def _body_styles(table: Table, rooms: list[int], index: dict[Any, int]) -> list[list[int]]:
     """Each body row's cell styles by column: its format, wrapped or not (a report figure's
     format follows its row's measure)."""
 
     def styles(figure: str) -> list[int]:
-        return [index[(figure if column.format == Format.FIGURE else column.format, width > 0)]
-                for column, width in zip(table.columns, wraps, strict=True)]
+        return [index[(figure if column.format == Format.FIGURE else column.format, room > 0)]
+                for column, room in zip(table.columns, rooms, strict=True)]
 
     if not table.formats:
         return [styles(Format.TEXT)] * len(table.rows)
@@ -524,9 +527,8 @@ def _merge(sheet: _Sheet, row: int, first: int, last: int, value: str, style: An
         sheet.merge(row, first, row, last, value, style)
 
 
-def lines_of(value: str, width: int) -> int:
-    """Lines a text takes in a column `width` character cells wide (wrapping anywhere)."""
-    room = max(1, width - 1)
+def lines_of(value: str, room: int) -> int:
+    """Lines a text takes where a line holds `room` character cells (wrapping anywhere)."""
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
     if "\n" not in value:  # one line, not empty: at least one
