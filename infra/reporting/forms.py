@@ -186,7 +186,11 @@ def _measure(row: dict[str, Any]) -> str:
 
 
 def _format(row: dict[str, Any]) -> str:
-    return {"%": Format.PERCENT, "分": Format.WAN_YUAN}.get(row["measure"], Format.COUNT)
+    return FIGURE_FORMATS.get(row["measure"], Format.COUNT)
+
+
+FIGURE_FORMATS = {"%": Format.PERCENT, "分": Format.WAN_YUAN}
+"""A report figure's format by its measure: counts unless a rate or money."""
 
 
 def statistics_table(document: dict[str, Any], period: Period) -> Table:
@@ -199,8 +203,8 @@ def statistics_table(document: dict[str, Any], period: Period) -> Table:
             section = letter
             rows.append(Section(SECTIONS[letter]))
             formats.append(Format.TEXT)
-        rows.append([figure["code"], figure["name"], _measure(figure),
-                     *(_figure(figure, column) for column in ("month", "cumulative", "at_end"))])
+        rows.append([figure["code"], figure["name"], _measure(figure), _figure(figure, "month"),
+                     _figure(figure, "cumulative"), _figure(figure, "at_end")])
         formats.append(_format(figure))
     codes = tuple(figure["code"] for figure in document["statistics"])
     names = tuple(figure["name"] for figure in document["statistics"])

@@ -33,7 +33,6 @@ from xml.sax.saxutils import escape
 from infra.reporting.forms import (
     SIGNATURES,
     Cell,
-    Column,
     Form,
     Format,
     Heading,
@@ -186,13 +185,14 @@ class _Sheet:
             if line is None:
                 cells = self.rows.get(row, {})
                 line = (f'<row r="{row + 1}"{self.heights.get(row, "")}>'
-                        + "".join(cells[column] for column in sorted(cells)) + "</row>")
+                        + "".join([cells[column] for column in sorted(cells)]) + "</row>")
             rows.append(line)
         merged = (f'<mergeCells count="{len(self.merged)}">'
                   + "".join(f'<mergeCell ref="{ref}"/>' for ref in self.merged)
                   + "</mergeCells>") if self.merged else ""
         header = _escape(f"&L&8{heading.unit} {heading.period}&R&8{table.title}")
         tab = ' tabSelected="1"' if selected else ""
+        columns = _columns(tuple(column.width for column in table.columns))
         return (
             f'{XML}<worksheet xmlns="{MAIN}" xmlns:r="{RELATIONSHIPS}">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
@@ -200,7 +200,7 @@ class _Sheet:
             f'<sheetViews><sheetView{tab} workbookViewId="0"><pane ySplit="{frozen}" '
             f'topLeftCell="A{frozen + 1}" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft"/></sheetView></sheetViews>'
-            f'<sheetFormatPr defaultRowHeight="15"/><cols>{_columns(table.columns)}</cols>'
+            f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols>'
             f'<sheetData>{"".join(rows)}</sheetData>'
             f"{merged}"
             '<printOptions horizontalCentered="1"/><pageMargins left="0.4" right="0.4" '
@@ -236,9 +236,9 @@ def _height(points: float) -> str:
 
 
 @lru_cache(maxsize=256)
-def _columns(columns: tuple[Column, ...]) -> str:
-    return "".join(f'<col min="{n}" max="{n}" width="{_character_width(c.width):.16g}" '
-                   'customWidth="1"/>' for n, c in enumerate(columns, start=1))
+def _columns(widths: tuple[int, ...]) -> str:
+    return "".join(f'<col min="{n}" max="{n}" width="{_character_width(width):.16g}" '
+                   'customWidth="1"/>' for n, width in enumerate(widths, start=1))
 
 
 def _character_width(width: float) -> float:
@@ -294,20 +294,6 @@ def _package(form: Form, description: str, sheets: list[str],
                   f"{_escape(sheet)}!{where}</definedName>"
                   for name, number, sheet, where in defined)
         + '</definedNames><calcPr calcId="124519" fullCalcOnLoad="1"/></workbook>')
-    titles = [*names, *(f"{sheet}!{name}" for name, _, sheet, _ in defined)]
-    app = (
-        f'{XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'extended-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'docPropsVTypes"><Application>Microsoft Excel</Application><DocSecurity>0'
-        '</DocSecurity><ScaleCrop>false</ScaleCrop><HeadingPairs><vt:vector size="4" '
-        'baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr></vt:variant>'
-        f'<vt:variant><vt:i4>{count}</vt:i4></vt:variant><vt:variant><vt:lpstr>Named Ranges'
-        f'</vt:lpstr></vt:variant><vt:variant><vt:i4>{len(defined)}</vt:i4></vt:variant>'
-        f'</vt:vector></HeadingPairs><TitlesOfParts><vt:vector size="{len(titles)}" '
-        'baseType="lpstr">' + "".join(f"<vt:lpstr>{_escape(t)}</vt:lpstr>" for t in titles)
-        + "</vt:vector></TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate>"
-          "<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged>"
-          "<AppVersion>12.0000</AppVersion></Properties>")
     created = f"{datetime.combine(form.last_day, time()):%Y-%m-%dT%H:%M:%SZ}"
     core = (
         f'{XML}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
@@ -320,7 +306,7 @@ def _package(form: Form, description: str, sheets: list[str],
         f'</dcterms:created><dcterms:modified xsi:type="dcterms:W3CDTF">{created}'
         "</dcterms:modified></cp:coreProperties>")
     return _zip([
-        _content_types(count), _root_relations(), _member("docProps/app.xml", app),
+        _content_types(count), _root_relations(), _app(tuple(names)),
         _member("docProps/core.xml", core), _workbook_relations(count),
         _member("xl/sharedStrings.xml", _shared_strings(strings, written)), styles.styles,
         styles.theme, _member("xl/workbook.xml", book),
@@ -365,6 +351,26 @@ def _content_types(count: int) -> _Member:
                   for n in range(1, count + 1))
         + f'<Override PartName="/xl/sharedStrings.xml" ContentType="{office}.spreadsheetml.'
           'sharedStrings+xml"/></Types>'))
+
+
+@lru_cache(maxsize=16)
+def _app(names: tuple[str, ...]) -> _Member:
+    """docProps/app.xml of a workbook of these sheets, each with a print area and titles."""
+    defined = [f"{sheet}!{name}" for name in ("Print_Area", "Print_Titles") for sheet in names]
+    titles = [*names, *defined]
+    return _member("docProps/app.xml", (
+        f'{XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'extended-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'docPropsVTypes"><Application>Microsoft Excel</Application><DocSecurity>0'
+        '</DocSecurity><ScaleCrop>false</ScaleCrop><HeadingPairs><vt:vector size="4" '
+        'baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr></vt:variant>'
+        f'<vt:variant><vt:i4>{len(names)}</vt:i4></vt:variant><vt:variant><vt:lpstr>Named '
+        f'Ranges</vt:lpstr></vt:variant><vt:variant><vt:i4>{len(defined)}</vt:i4></vt:variant>'
+        f'</vt:vector></HeadingPairs><TitlesOfParts><vt:vector size="{len(titles)}" '
+        'baseType="lpstr">' + "".join(f"<vt:lpstr>{_escape(t)}</vt:lpstr>" for t in titles)
+        + "</vt:vector></TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate>"
+          "<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged>"
+          "<AppVersion>12.0000</AppVersion></Properties>"))
 
 
 @cache
