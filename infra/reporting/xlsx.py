@@ -9,7 +9,9 @@ styles — fonts, borders, fills, number formats — once per process. Through X
 cell API a village's workbook took about 10 ms and a county's 130 ms of CPU, half of a
 village's spent on what every workbook repeats (formats, styles, theme, package parts) and
 the rest a dozen Python calls per cell; written here, a cell is one string: 3.7 and 46 ms
-(`python -m bench forms`). The parts are those XlsxWriter wrote, element for element, and
+(`python -m bench forms`); then a body row one loop, the parts every workbook shares deflated
+once per process and the zip written here: 1.9 and 25 ms, the same bytes (the demo's 269
+documents, e250ace vs after). The parts are those XlsxWriter wrote, element for element, and
 the cells, merges, heights, widths and page setup the same: openpyxl reads the same
 workbook from both on every form of the demo's cascade, and LibreOffice prints them to the
 same pixels. The package's parts are stored with a fixed date and the creation date is the
@@ -20,11 +22,14 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 from infra.reporting.forms import (
@@ -49,7 +54,7 @@ EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, as seen a
 CONTROL = re.compile(r"(_x[0-9a-fA-F]{4}_)|([\x00-\x08\x0b-\x1f\ufffe\uffff])")
 """What SpreadsheetML text cannot hold as it is: control characters, written _xHHHH_, and
 text that already looks like such an escape, whose underscore is escaped in turn."""
-PADDED = re.compile(r"^\s|\s$")
+SEPARATOR = "\ue000"  # (private use: neither escaped nor part of an _xHHHH_ escape)
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -91,8 +96,8 @@ class _Styles:
         book.add_worksheet()
         book.close()
         with zipfile.ZipFile(buffer) as package:
-            self.styles = package.read("xl/styles.xml")
-            self.theme = package.read("xl/theme/theme1.xml")
+            self.styles = _member("xl/styles.xml", package.read("xl/styles.xml"))
+            self.theme = _member("xl/theme/theme1.xml", package.read("xl/theme/theme1.xml"))
 
 
 @cache
@@ -103,11 +108,13 @@ def _styles() -> _Styles:
 class _Sheet:
     """One worksheet's cells as XlsxWriter's cell API keeps them (a later write to a cell
     replaces it, a merged range's other cells are blanks in its format), its row heights
-    and merged ranges, and the workbook's shared strings."""
+    and merged ranges, and the workbook's shared strings. A table's body rows, written once
+    each, are kept whole: a row's cells are one string made in one loop, not a call each."""
 
     def __init__(self, strings: dict[str, int], index: dict[Any, int]) -> None:
         self.rows: dict[int, dict[int, str]] = {}
-        self.heights: dict[int, float] = {}
+        self.lines: dict[int, str] = {}  # body rows: the <row> element, cells and all
+        self.heights: dict[int, str] = {}  # the <row> attributes of a row not 15 points high
         self.merged: list[str] = []
         self.strings = strings
         self.index = index
@@ -118,53 +125,80 @@ class _Sheet:
         if key is None:
             key = self.strings[value] = len(self.strings)
         self.written += 1
-        self._cell(row, column, f' s="{self.index[style]}" t="s"><v>{key}</v></c>')
-
-    def number(self, row: int, column: int, value: float, style: Any) -> None:
-        self._cell(row, column, f' s="{self.index[style]}"><v>{value:.16G}</v></c>')
-
-    def blank(self, row: int, column: int, style: Any) -> None:
-        self._cell(row, column, f' s="{self.index[style]}"/>')
-
-    def _cell(self, row: int, column: int, rest: str) -> None:
-        cells = self.rows.get(row)
-        if cells is None:
-            cells = self.rows[row] = {}
-        cells[column] = f'<c r="{COLUMNS[column]}{row + 1}"{rest}'
+        self.rows.setdefault(row, {})[column] = (
+            f'<c r="{COLUMNS[column]}{row + 1}" s="{self.index[style]}" t="s"><v>{key}</v></c>')
 
     def merge(self, row: int, first: int, last_row: int, last: int, value: str,
               style: Any) -> None:
+        index = self.index[style]
         for r in range(row, last_row + 1):
+            cells = self.rows.setdefault(r, {})
             for column in range(first, last + 1):
-                self.blank(r, column, style)
+                cells[column] = f'<c r="{COLUMNS[column]}{r + 1}" s="{index}"/>'
         self.text(row, first, value, style)
         self.merged.append(f"{COLUMNS[first]}{row + 1}:{COLUMNS[last]}{last_row + 1}")
 
     def height(self, row: int, points: float) -> None:
-        if points != ROW_HEIGHT:  # (the sheet's default)
-            self.heights[row] = int(points * 4.0 / 3.0 + 0.5) * 0.75  # whole pixels
+        attributes = _height(points)
+        if attributes:
+            self.heights[row] = attributes
+
+    def line(self, row: int, values: Sequence[Cell], styles: Sequence[int],
+             rooms: Sequence[int]) -> None:
+        """A body row: each value in its column's style, the row as high as its most
+        wrapped text, as spreadsheets do not fit rows to it by themselves (`rooms`: the room
+        of a column whose text wraps, else 0). A text is measured only if it could take more
+        lines than one measured before (at most two cells a character): most of a hazard's
+        fields are shorter than its description."""
+        number = row + 1
+        strings = self.strings
+        cells: list[str] = []
+        cell = cells.append
+        lines = 1
+        texts = 0
+        for letter, style, room, value in zip(COLUMNS, styles, rooms, values, strict=False):
+            kind = type(value)
+            if kind is not str and kind not in PLAIN:
+                value, room = _plain(value, room)
+                kind = type(value)
+            if kind is str:
+                key = strings.get(value)
+                if key is None:
+                    key = strings[value] = len(strings)
+                texts += 1
+                cell(f'<c r="{letter}{number}" s="{style}" t="s"><v>{key}</v></c>')
+                if room and 2 * len(value) // room + value.count("\n") >= lines:
+                    lines = max(lines, lines_of(value, room))
+            elif value is None:
+                cell(f'<c r="{letter}{number}" s="{style}"/>')
+            else:
+                if kind is date:
+                    value = (value - EXCEL_EPOCH).days
+                cell(f'<c r="{letter}{number}" s="{style}"><v>{float(value):.16G}</v></c>')
+        self.written += texts
+        self.lines[row] = (f'<row r="{number}"{_height(ROW_HEIGHT + LINE_HEIGHT * (lines - 1))}>'
+                           f'{"".join(cells)}</row>')
 
     def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> str:
         last = len(table.columns) - 1
         rows = []
-        for row in sorted(self.rows.keys() | self.heights.keys()):
-            cells = self.rows.get(row, {})
-            height = self.heights.get(row)
-            attributes = f' ht="{height:.16g}" customHeight="1"' if height is not None else ""
-            rows.append(f'<row r="{row + 1}"{attributes}>'
-                        + "".join(cells[column] for column in sorted(cells)) + "</row>")
-        columns = "".join(
-            f'<col min="{n}" max="{n}" width="{_character_width(c.width):.16g}" '
-            f'customWidth="1"/>' for n, c in enumerate(table.columns, start=1))
+        for row in sorted(self.rows.keys() | self.lines.keys() | self.heights.keys()):
+            line = self.lines.get(row)
+            if line is None:
+                cells = self.rows.get(row, {})
+                line = (f'<row r="{row + 1}"{self.heights.get(row, "")}>'
+                        + "".join([cells[column] for column in sorted(cells)]) + "</row>")
+            rows.append(line)
         merged = (f'<mergeCells count="{len(self.merged)}">'
                   + "".join(f'<mergeCell ref="{ref}"/>' for ref in self.merged)
                   + "</mergeCells>") if self.merged else ""
         header = _escape(f"&L&8{heading.unit} {heading.period}&R&8{table.title}")
         tab = ' tabSelected="1"' if selected else ""
+        columns = _columns(tuple(column.width for column in table.columns))
         return (
             f'{XML}<worksheet xmlns="{MAIN}" xmlns:r="{RELATIONSHIPS}">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
-            f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows) + 1}"/>'
+            f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows.keys() | self.lines.keys()) + 1}"/>'
             f'<sheetViews><sheetView{tab} workbookViewId="0"><pane ySplit="{frozen}" '
             f'topLeftCell="A{frozen + 1}" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft"/></sheetView></sheetViews>'
@@ -177,6 +211,36 @@ class _Sheet:
             'orientation="landscape"/>'
             f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>"
             f"{_escape('&C&8第 &P 页，共 &N 页')}</oddFooter></headerFooter></worksheet>")
+
+
+PLAIN = frozenset({str, int, Decimal, date, type(None)})
+"""The types a cell's value has in the forms, written without asking what they are."""
+
+
+def _plain(value: Cell, room: int) -> tuple[Cell, int]:
+    """Any other value as one of `PLAIN`, and its column's room if its text is its own (a
+    yes or no is shown as 是 or 否, its lines not counted)."""
+    if isinstance(value, bool):
+        return ("是" if value else "否"), 0
+    if isinstance(value, int | Decimal):
+        return int(value) if isinstance(value, int) else Decimal(value), room
+    if isinstance(value, date):
+        return (value - EXCEL_EPOCH).days, room
+    return str(value), room if isinstance(value, str) else 0
+
+
+@lru_cache(maxsize=256)
+def _height(points: float) -> str:
+    """The <row> attributes of a row `points` high (whole pixels): none at the default."""
+    if points == ROW_HEIGHT:
+        return ""
+    return f' ht="{int(points * 4.0 / 3.0 + 0.5) * 0.75:.16g}" customHeight="1"'
+
+
+@lru_cache(maxsize=256)
+def _columns(widths: tuple[int, ...]) -> str:
+    return "".join(f'<col min="{n}" max="{n}" width="{_character_width(width):.16g}" '
+                   'customWidth="1"/>' for n, width in enumerate(widths, start=1))
 
 
 def _character_width(width: float) -> float:
@@ -218,35 +282,6 @@ def _package(form: Form, description: str, sheets: list[str],
              styles: _Styles) -> bytes:
     names = [table.sheet for table in form.tables]
     count = len(names)
-    worksheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
-    office = "application/vnd.openxmlformats-officedocument"
-    types = (
-        f'{XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-        f'<Override PartName="/docProps/app.xml" ContentType="{office}.extended-properties+xml"/>'
-        '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-'
-        'package.core-properties+xml"/><Override PartName="/xl/styles.xml" '
-        f'ContentType="{office}.spreadsheetml.styles+xml"/><Override PartName="/xl/theme/'
-        f'theme1.xml" ContentType="{office}.theme+xml"/><Override PartName="/xl/workbook.xml" '
-        f'ContentType="{office}.spreadsheetml.sheet.main+xml"/>'
-        + "".join(f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{worksheet}"/>'
-                  for n in range(1, count + 1))
-        + f'<Override PartName="/xl/sharedStrings.xml" ContentType="{office}.spreadsheetml.'
-          'sharedStrings+xml"/></Types>')
-    kind = f"{RELATIONSHIPS}/"
-    root = (f'{XML}<Relationships xmlns="{PACKAGE}"><Relationship Id="rId1" '
-            f'Type="{kind}officeDocument" Target="xl/workbook.xml"/><Relationship Id="rId2" '
-            f'Type="{PACKAGE}/metadata/core-properties" Target="docProps/core.xml"/>'
-            f'<Relationship Id="rId3" Type="{kind}extended-properties" '
-            'Target="docProps/app.xml"/></Relationships>')
-    parts = [(n, "worksheet", f"worksheets/sheet{n}.xml") for n in range(1, count + 1)]
-    parts += [(count + 1, "theme", "theme/theme1.xml"), (count + 2, "styles", "styles.xml"),
-              (count + 3, "sharedStrings", "sharedStrings.xml")]
-    book_relations = (f'{XML}<Relationships xmlns="{PACKAGE}">'
-                      + "".join(f'<Relationship Id="rId{n}" Type="{kind}{part}" '
-                                f'Target="{target}"/>' for n, part, target in parts)
-                      + "</Relationships>")
     defined = [*(("Print_Area", number, sheet, area) for number, sheet, area, _ in areas),
                *(("Print_Titles", number, sheet, rows) for number, sheet, _, rows in areas)]
     book = (
@@ -261,20 +296,6 @@ def _package(form: Form, description: str, sheets: list[str],
                   f"{_escape(sheet)}!{where}</definedName>"
                   for name, number, sheet, where in defined)
         + '</definedNames><calcPr calcId="124519" fullCalcOnLoad="1"/></workbook>')
-    titles = [*names, *(f"{sheet}!{name}" for name, _, sheet, _ in defined)]
-    app = (
-        f'{XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'extended-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'docPropsVTypes"><Application>Microsoft Excel</Application><DocSecurity>0'
-        '</DocSecurity><ScaleCrop>false</ScaleCrop><HeadingPairs><vt:vector size="4" '
-        'baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr></vt:variant>'
-        f'<vt:variant><vt:i4>{count}</vt:i4></vt:variant><vt:variant><vt:lpstr>Named Ranges'
-        f'</vt:lpstr></vt:variant><vt:variant><vt:i4>{len(defined)}</vt:i4></vt:variant>'
-        f'</vt:vector></HeadingPairs><TitlesOfParts><vt:vector size="{len(titles)}" '
-        'baseType="lpstr">' + "".join(f"<vt:lpstr>{_escape(t)}</vt:lpstr>" for t in titles)
-        + "</vt:vector></TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate>"
-          "<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged>"
-          "<AppVersion>12.0000</AppVersion></Properties>")
     created = f"{datetime.combine(form.last_day, time()):%Y-%m-%dT%H:%M:%SZ}"
     core = (
         f'{XML}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
@@ -286,23 +307,139 @@ def _package(form: Form, description: str, sheets: list[str],
         f'</cp:lastModifiedBy><dcterms:created xsi:type="dcterms:W3CDTF">{created}'
         f'</dcterms:created><dcterms:modified xsi:type="dcterms:W3CDTF">{created}'
         "</dcterms:modified></cp:coreProperties>")
-    shared = (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
-              + "".join(f'<si><t xml:space="preserve">{_escape(s)}</t></si>'
-                        if PADDED.search(s) else f"<si><t>{_escape(s)}</t></si>"
-                        for s in strings)
-              + "</sst>")
-    files: list[tuple[str, str | bytes]] = [
-        ("[Content_Types].xml", types), ("_rels/.rels", root), ("docProps/app.xml", app),
-        ("docProps/core.xml", core), ("xl/_rels/workbook.xml.rels", book_relations),
-        ("xl/sharedStrings.xml", shared), ("xl/styles.xml", styles.styles),
-        ("xl/theme/theme1.xml", styles.theme), ("xl/workbook.xml", book),
-        *((f"xl/worksheets/sheet{n}.xml", xml) for n, xml in enumerate(sheets, start=1))]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
-        for name, content in files:
-            package.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), content,
-                             zipfile.ZIP_DEFLATED, PART_LEVEL)
-    return buffer.getvalue()
+    return _zip([
+        _content_types(count), _root_relations(), _app(tuple(names)),
+        _member("docProps/core.xml", core), _workbook_relations(count),
+        _member("xl/sharedStrings.xml", _shared_strings(strings, written)), styles.styles,
+        styles.theme, _member("xl/workbook.xml", book),
+        *(_member(f"xl/worksheets/sheet{n}.xml", xml) for n, xml in enumerate(sheets, start=1))])
+
+
+def _shared_strings(strings: dict[str, int], written: int) -> str:
+    return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
+            + "".join(f'<si><t xml:space="preserve">{escaped}</t></si>'
+                      if text[:1].isspace() or text[-1:].isspace()  # (not a regex: ^\s|\s$
+                      else f"<si><t>{escaped}</t></si>"  # tries every character)
+                      for text, escaped in zip(strings, _escape_each(list(strings)),
+                                               strict=True))
+            + "</sst>")
+
+
+def _escape_each(texts: list[str]) -> list[str]:
+    """Each text escaped, all in one pass: joined by a character no escape touches or
+    reaches across (a text holding it is escaped on its own)."""
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != len(texts) - 1:  # (or no texts)
+        return [_escape(text) for text in texts]
+    return _escape(joined).split(SEPARATOR)
+
+
+@cache
+def _content_types(count: int) -> _Member:
+    """[Content_Types].xml of a workbook of `count` sheets."""
+    worksheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+    office = "application/vnd.openxmlformats-officedocument"
+    return _member("[Content_Types].xml", (
+        f'{XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/docProps/app.xml" ContentType="{office}.extended-properties+xml"/>'
+        '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-'
+        'package.core-properties+xml"/><Override PartName="/xl/styles.xml" '
+        f'ContentType="{office}.spreadsheetml.styles+xml"/><Override PartName="/xl/theme/'
+        f'theme1.xml" ContentType="{office}.theme+xml"/><Override PartName="/xl/workbook.xml" '
+        f'ContentType="{office}.spreadsheetml.sheet.main+xml"/>'
+        + "".join(f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{worksheet}"/>'
+                  for n in range(1, count + 1))
+        + f'<Override PartName="/xl/sharedStrings.xml" ContentType="{office}.spreadsheetml.'
+          'sharedStrings+xml"/></Types>'))
+
+
+@lru_cache(maxsize=16)
+def _app(names: tuple[str, ...]) -> _Member:
+    """docProps/app.xml of a workbook of these sheets, each with a print area and titles."""
+    defined = [f"{sheet}!{name}" for name in ("Print_Area", "Print_Titles") for sheet in names]
+    titles = [*names, *defined]
+    return _member("docProps/app.xml", (
+        f'{XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'extended-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'docPropsVTypes"><Application>Microsoft Excel</Application><DocSecurity>0'
+        '</DocSecurity><ScaleCrop>false</ScaleCrop><HeadingPairs><vt:vector size="4" '
+        'baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr></vt:variant>'
+        f'<vt:variant><vt:i4>{len(names)}</vt:i4></vt:variant><vt:variant><vt:lpstr>Named '
+        f'Ranges</vt:lpstr></vt:variant><vt:variant><vt:i4>{len(defined)}</vt:i4></vt:variant>'
+        f'</vt:vector></HeadingPairs><TitlesOfParts><vt:vector size="{len(titles)}" '
+        'baseType="lpstr">' + "".join(f"<vt:lpstr>{_escape(t)}</vt:lpstr>" for t in titles)
+        + "</vt:vector></TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate>"
+          "<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged>"
+          "<AppVersion>12.0000</AppVersion></Properties>"))
+
+
+@cache
+def _root_relations() -> _Member:
+    kind = f"{RELATIONSHIPS}/"
+    return _member("_rels/.rels", (
+        f'{XML}<Relationships xmlns="{PACKAGE}"><Relationship Id="rId1" '
+        f'Type="{kind}officeDocument" Target="xl/workbook.xml"/><Relationship Id="rId2" '
+        f'Type="{PACKAGE}/metadata/core-properties" Target="docProps/core.xml"/>'
+        f'<Relationship Id="rId3" Type="{kind}extended-properties" '
+        'Target="docProps/app.xml"/></Relationships>'))
+
+
+@cache
+def _workbook_relations(count: int) -> _Member:
+    """xl/_rels/workbook.xml.rels of a workbook of `count` sheets."""
+    kind = f"{RELATIONSHIPS}/"
+    parts = [(n, "worksheet", f"worksheets/sheet{n}.xml") for n in range(1, count + 1)]
+    parts += [(count + 1, "theme", "theme/theme1.xml"), (count + 2, "styles", "styles.xml"),
+              (count + 3, "sharedStrings", "sharedStrings.xml")]
+    return _member("xl/_rels/workbook.xml.rels", (
+        f'{XML}<Relationships xmlns="{PACKAGE}">'
+        + "".join(f'<Relationship Id="rId{n}" Type="{kind}{part}" Target="{target}"/>'
+                  for n, part, target in parts)
+        + "</Relationships>"))
+
+
+class _Member(NamedTuple):
+    """A part of the package as the zip holds it: its name, CRC-32, size and deflated bytes."""
+
+    name: bytes
+    crc: int
+    size: int
+    deflated: bytes
+
+
+def _member(name: str, content: str | bytes) -> _Member:
+    raw = content.encode() if isinstance(content, str) else content
+    compressor = zlib.compressobj(PART_LEVEL, zlib.DEFLATED, -15)  # as zipfile deflates
+    return _Member(name.encode("ascii"), zlib.crc32(raw),
+                   len(raw), compressor.compress(raw) + compressor.flush())
+
+
+LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+END_OF_DIRECTORY = struct.Struct("<4s4H2LH")
+
+
+def _zip(members: list[_Member]) -> bytes:
+    """The package, record for record as zipfile writes it (zip 2.0, deflated, dated 1
+    January 1980, from Unix, rw-------): zipfile has no way to add a part deflated before,
+    and the styles, theme, relations and content types — 16 kB, the same in every
+    workbook — are deflated once per process."""
+    chunks = []
+    directory = []
+    offset = 0
+    for name, crc, size, deflated in members:
+        header = LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0, 0, 8, 0, 33, crc, len(deflated), size,
+                                   len(name), 0)
+        directory += (CENTRAL_HEADER.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0, 33, crc,
+                                          len(deflated), size, len(name), 0, 0, 0, 0,
+                                          0o600 << 16, offset), name)
+        chunks += (header, name, deflated)
+        offset += len(header) + len(name) + len(deflated)
+    central = b"".join(directory)
+    return b"".join([*chunks, central, END_OF_DIRECTORY.pack(
+        b"PK\x05\x06", 0, 0, len(members), len(members), len(central), offset, 0)])
 
 
 def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int]:
@@ -336,23 +473,14 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
             column += span
     row += 1
     frozen = row
-    kinds = [column.format for column in table.columns]
-    wraps = [column.width if column.wrap else 0 for column in table.columns]
-    for index, line in enumerate(table.rows):
+    rooms = [max(1, column.width - 1) if column.wrap and column.width else 0
+             for column in table.columns]  # (a cell of each line's width is padding)
+    styles = _body_styles(table, rooms, sheet.index)
+    for line, line_styles in zip(table.rows, styles, strict=True):
         if isinstance(line, Section):
             sheet.merge(row, 0, row, last, line.title, "section")
         else:
-            lines = 1
-            for column_index, value in enumerate(line):
-                kind = kinds[column_index]
-                if kind == Format.FIGURE:
-                    kind = table.formats[index]
-                width = wraps[column_index]
-                _write(sheet, row, column_index, value, (kind, width > 0))
-                if width and isinstance(value, str):
-                    lines = max(lines, lines_of(value, width))
-            sheet.height(row, ROW_HEIGHT + LINE_HEIGHT * (lines - 1))  # spreadsheets do
-            # not fit rows to wrapped text by themselves
+            sheet.line(row, line, line_styles, rooms)
         row += 1
     if not table.rows:
         sheet.merge(row, 0, row, last, "（本期无）", (Format.TEXT, False))
@@ -365,6 +493,20 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
         sheet.merge(row, 0, row, last, signature_line(), "info")
         row += 1
     return frozen, first_header, row - 1
+
+
+def _body_styles(table: Table, rooms: list[int], index: dict[Any, int]) -> list[list[int]]:
+    """Each body row's cell styles by column: its format, wrapped or not (a report figure's
+    format follows its row's measure)."""
+
+    def styles(figure: str) -> list[int]:
+        return [index[(figure if column.format == Format.FIGURE else column.format, room > 0)]
+                for column, room in zip(table.columns, rooms, strict=True)]
+
+    if not table.formats:
+        return [styles(Format.TEXT)] * len(table.rows)
+    by_format = {kind: styles(kind) for kind in set(table.formats)}
+    return [by_format[kind] for kind in table.formats]
 
 
 def signature_line() -> str:
@@ -393,23 +535,10 @@ def _merge(sheet: _Sheet, row: int, first: int, last: int, value: str, style: An
         sheet.merge(row, first, row, last, value, style)
 
 
-def _write(sheet: _Sheet, row: int, column: int, value: Cell, style: Any) -> None:
-    if value is None:
-        sheet.blank(row, column, style)
-    elif isinstance(value, bool):
-        sheet.text(row, column, "是" if value else "否", style)
-    elif isinstance(value, int | Decimal):
-        sheet.number(row, column, float(value), style)
-    elif isinstance(value, date):
-        sheet.number(row, column, float((value - EXCEL_EPOCH).days), style)
-    else:
-        sheet.text(row, column, str(value), style)
-
-
-def lines_of(value: str, width: int) -> int:
-    """Lines a text takes in a column `width` character cells wide (wrapping anywhere)."""
-    room = max(1, width - 1)
+def lines_of(value: str, room: int) -> int:
+    """Lines a text takes where a line holds `room` character cells (wrapping anywhere)."""
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
-    return sum(max(1, -(-cells(line) // room))
-               for line in value.split("\n"))
+    if "\n" not in value:  # one line, not empty: at least one
+        return -(-cells(value) // room)
+    return sum(max(1, -(-cells(line) // room)) for line in value.split("\n"))
