@@ -16,17 +16,26 @@ from itertools import accumulate, pairwise
 from struct import pack, unpack_from
 from typing import Any, NamedTuple
 
-from reportlab.pdfbase.pdfdoc import PDFArray, PDFName, PDFObject
+from reportlab.pdfbase.pdfdoc import (
+    PDFArray,
+    PDFDictionary,
+    PDFName,
+    PDFObject,
+    PDFStream,
+    PDFTrueTypeFont,
+)
 from reportlab.pdfbase.ttfonts import (
     GF_ARG_1_AND_2_ARE_WORDS,
     GF_MORE_COMPONENTS,
     GF_WE_HAVE_A_SCALE,
     GF_WE_HAVE_A_TWO_BY_TWO,
     GF_WE_HAVE_AN_X_AND_Y_SCALE,
+    SUBSETN,
     TTFont,
     TTFontFace,
     TTFontMaker,
     _set_ushort,
+    makeToUnicodeCMap,
 )
 
 KEPT = 16  # subsets kept per process (≈ 90 kB each, raw and compressed)
@@ -150,21 +159,34 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
 
 
 class RememberingFont(TTFont):  # type: ignore[misc]  # (ReportLab has no type hints)
-    """A TrueType font whose subsets' widths and ToUnicode maps are formatted and compressed
-    once per process too (the first subset's are the same in every form)."""
+    """A TrueType font whose subsets' widths and ToUnicode maps are made, formatted and
+    compressed once per process too (the first subset's are the same in every form)."""
 
     def addObjects(self, doc: Any) -> None:
+        """ReportLab's `TTFont.addObjects`: each subset's font object, its ToUnicode map and
+        its font file and descriptor (`RememberingFace.addSubsetObjects`), in that order."""
+        try:
+            state = self.state[doc]
+        except KeyError:
+            state = self.state[doc] = TTFont.State(self._asciiReadable)
+        state.frozen = 1
         fonts = doc.idToObject["BasicFonts"].dict
-        before = set(fonts)
-        super().addObjects(doc)
-        for name in fonts.keys() - before:  # this font's subsets
-            subset = fonts[name]
-            subset.Widths = Formatted(_widths(tuple(subset.Widths.sequence)))
-            if doc.compression:
-                cmap = doc.idToObject[subset.ToUnicode.name]
-                cmap.content = _deflated(cmap.content)
-                cmap.dictionary["Filter"] = PDFArray([PDFName("FlateDecode")])  # (as
-                # ReportLab writes it, and so not compressed again)
+        for number, characters in enumerate(state.subsets):
+            subset = tuple(characters)
+            name = self.getSubsetInternalName(number, doc)[1:]
+            base = b"".join((SUBSETN(number), b"+", self.face.name,
+                             self.face.subfontNameX)).decode("pdfdoc")
+            font = PDFTrueTypeFont()
+            font.__Comment__ = f"Font {self.fontName} subset {number}"
+            font.Name, font.BaseFont = name, base
+            font.FirstChar, font.LastChar = 0, len(subset) - 1
+            font.Widths = Formatted(_widths(self.face, subset))
+            font.ToUnicode = doc.Reference(_to_unicode(base, subset, doc.compression),
+                                           "toUnicodeCMap:" + base)
+            font.FontDescriptor = self.face.addSubsetObjects(doc, base, characters)
+            doc.Reference(font, name)
+            fonts[name] = font
+        del self.state[doc]
 
 
 class Formatted(PDFObject):  # type: ignore[misc]
@@ -226,13 +248,23 @@ def _made(face: RememberingFace, subset: tuple[int, ...]) -> bytes:
 
 
 @lru_cache(maxsize=KEPT)
-def _widths(widths: tuple[int, ...]) -> bytes:
-    return PDFArray(list(widths)).format(None)  # type: ignore[no-any-return]
+def _widths(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
+    widths = PDFArray([face.getCharWidth(code) for code in subset])
+    return widths.format(None)  # type: ignore[no-any-return]
+
+
+def _to_unicode(base: str, subset: tuple[int, ...], compressed: bool) -> PDFStream:
+    """The subset's ToUnicode map, as ReportLab writes it (compressed if the document is)."""
+    if not compressed:
+        return PDFStream(content=makeToUnicodeCMap(base, list(subset)))
+    return PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
+                     _deflated(base, subset))
 
 
 @lru_cache(maxsize=KEPT)
-def _deflated(text: str) -> bytes:
-    return zlib.compress(text.encode())  # (as ReportLab's filter, at zlib's default level)
+def _deflated(base: str, subset: tuple[int, ...]) -> bytes:
+    """(compressed as ReportLab's filter does, at zlib's default level)"""
+    return zlib.compress(makeToUnicodeCMap(base, list(subset)).encode())
 
 
 @lru_cache(maxsize=KEPT)
