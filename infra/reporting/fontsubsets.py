@@ -11,11 +11,12 @@ unit's own names, are made as before. A cached subset is byte for byte what Repo
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import accumulate, pairwise
 from struct import pack, unpack_from
 from typing import Any, NamedTuple
 
+from reportlab.pdfbase import pdfdoc
 from reportlab.pdfbase.pdfdoc import (
     PDFArray,
     PDFDictionary,
@@ -249,8 +250,15 @@ def _made(face: RememberingFace, subset: tuple[int, ...]) -> bytes:
 
 @lru_cache(maxsize=KEPT)
 def _widths(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
-    widths = PDFArray([face.getCharWidth(code) for code in subset])
+    """The subset's Widths array, each width formatted once a process."""
+    widths = PDFArray([_number(face.getCharWidth(code)) for code in subset])
     return widths.format(None)  # type: ignore[no-any-return]
+
+
+@cache
+def _number(value: float) -> bytes:
+    """A number as ReportLab writes it (a font has a few hundred widths)."""
+    return pdfdoc.format(value, None)  # type: ignore[no-any-return]
 
 
 def _to_unicode(base: str, subset: tuple[int, ...], compressed: bool) -> PDFStream:
