@@ -4,8 +4,10 @@ ReportLab embeds a TrueType font as subsets of at most 256 characters, numbered 
 the document first uses them, and makes and compresses each subset anew for every PDF: a
 third of a village form's time. When a form first uses (`pin`s) the text every form of its
 shape prints — titles, headers, labels, in the same order — its first subset is the same as
-every other such form's, so it is made and compressed once; later subsets, which hold the
-unit's own names, are made as before. A cached subset is byte for byte what ReportLab makes.
+every other such form's, so it is made and compressed once, and its widths and ToUnicode
+map with it. Later subsets, which hold the unit's own names, are made anew, but from glyphs
+each read from the font once a process. Every subset and object is byte for byte what
+ReportLab makes (tests/unit/test_font_subsets.py, tests/integration/test_forms.py).
 """
 
 from __future__ import annotations
