@@ -136,12 +136,16 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
 
 
 def _compress_pages(document: Any) -> None:
-    """Each page's drawing compressed at PAGE_LEVEL, so ReportLab writes it as it is."""
+    """Each page's drawing compressed at PAGE_LEVEL, so ReportLab writes it as it is, and
+    the pages' dictionaries written from the first one's (`infra.reporting.pagedicts`)."""
     from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream
+
+    from infra.reporting.pagedicts import write_like_the_first
 
     for page in document.Pages.pages:
         page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
                                   zlib.compress(page.stream.encode(), PAGE_LEVEL))
+    write_like_the_first(document)
 
 
 def _common_text(form: Form) -> str:

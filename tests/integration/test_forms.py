@@ -141,6 +141,24 @@ def test_the_same_document_renders_the_same_bytes(town: Any, app: Zhibao) -> Non
     assert sums["v1.json"] == town.sha256
 
 
+def test_the_pdf_is_byte_for_byte_what_reportlab_writes(town: Any, app: Zhibao,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The font's objects made from subsets made once a process, and the pages written from
+    the first one's dictionary, are what ReportLab's own code writes."""
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    import infra.reporting.pagedicts as pagedicts
+    from infra.reporting.fontsubsets import RememberingFont
+
+    form = build_form(document_of(town), FormSettings())
+    font = font_path(app.settings.pdf_font)
+    ours = render_pdf(form, font, "x")
+    monkeypatch.setattr(pagedicts, "write_like_the_first", lambda document: None)
+    monkeypatch.setattr(RememberingFont, "addObjects", TTFont.addObjects)
+    assert len(PdfReader(io.BytesIO(ours)).pages) > 2
+    assert render_pdf(form, font, "x") == ours
+
+
 def test_a_long_table_runs_on_under_its_header(town: Any, app: Zhibao) -> None:
     """A table longer than a page breaks between rows, never inside one, its column headers
     repeated above the rows on every page; every page is headed with the unit and numbered,
