@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
@@ -28,6 +28,8 @@ from reportlab.pdfbase.pdfmetrics import getFont
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
+SHARED_LINES = 1 << 15  # lines kept per numbering (a county's numbers would grow it on)
+BASELINES = 8  # numberings whose lines are kept (one per shape of form)
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, as operators
@@ -225,8 +227,7 @@ class Pages:
         self.top = top
         self.bottom = bottom
         self.decorate = decorate
-        self.encoded: dict[str, Chunks] = {}  # each line in the font's subsets, once a
-        # document (the same labels and numbers recur in its tables and pages)
+        self.encodings: dict[str, Encoding] = {}  # each font's
         self.number = 1
         self.y = top
         decorate(self)
@@ -257,7 +258,62 @@ class Pages:
 
     def writing(self, font: str) -> Writing:
         """Somewhere to write lines of text in the font on this page."""
-        return Writing(self.canvas, font, self.encoded)
+        encoding = self.encodings.get(font)
+        if encoding is None:
+            encoding = self.encodings[font] = Encoding(getFont(font), self.canvas._doc)
+        return Writing(self.canvas, encoding)
+
+
+class Encoding:
+    """Lines of text in a font's subsets, as text operators, each encoded once a document.
+
+    A TrueType font numbers the characters of its subsets per document, in the order they
+    are first written; the form pins the text every form of its shape prints first
+    (`infra.reporting.fontsubsets.pin`), so when a document's first line is written, the
+    numbering so far (its baseline) is that of every such form. A line made only of
+    characters numbered by then is encoded the same way in all of them, so it is kept for
+    the process (a village prints ~950 lines, ~380 distinct, most of them labels, headers
+    and numbers every village prints). A line whose characters are all numbered in the
+    first subset is encoded here in C, without ReportLab's loop over its characters."""
+
+    def __init__(self, font: Any, document: Any) -> None:
+        self.font = font
+        self.document = document
+        state = font._assignState(document)  # (ReportLab's hook for a font's state)
+        self.assignments: dict[int, int] = state.assignments  # a character → its number
+        self.baseline: int = state.nextCode
+        self.shared = _shared_lines(font.fontName, tuple(map(tuple, state.subsets)))
+        self.own: dict[str, Chunks] = {}  # (the same lines recur in a document's tables)
+
+    def __call__(self, text: str) -> Chunks:
+        chunks = self.own.get(text)
+        if chunks is None:
+            chunks = self.shared.get(text)
+            if chunks is None:
+                chunks = self._encoded(text)
+            self.own[text] = chunks
+        return chunks
+
+    def _encoded(self, text: str) -> Chunks:
+        """The line's chunks, kept for the process if every character had its number at
+        the baseline (numbers only ever grow)."""
+        numbers = list(map(self.assignments.get, map(ord, text)))
+        known = None not in numbers
+        highest = max(numbers, default=0) if known else None
+        if known and highest < 256:  # all in the first subset: one chunk
+            chunks: Chunks = ((0, f"({escapePDF(bytes(numbers))}) Tj"),)
+        else:
+            chunks = tuple((subset, f"({escapePDF(chunk)}) Tj")
+                           for subset, chunk in self.font.splitString(text, self.document))
+        if known and highest < self.baseline and len(self.shared) < SHARED_LINES:
+            self.shared[text] = chunks
+        return chunks
+
+
+@lru_cache(maxsize=BASELINES)
+def _shared_lines(font: str, numbering: tuple[tuple[int, ...], ...]) -> dict[str, Chunks]:
+    """The lines kept for documents whose font subsets begin with the same numbering."""
+    return {}
 
 
 class Writing:
@@ -265,11 +321,11 @@ class Writing:
     object formats each string anew (most of the drawing time went there); here a line
     costs a dictionary look-up and one formatted string."""
 
-    def __init__(self, canvas: Any, font: str, encoded: dict[str, Chunks]) -> None:
+    def __init__(self, canvas: Any, encoding: Encoding) -> None:
         self.canvas = canvas
-        self.font = getFont(font)
-        self.document = canvas._doc  # (a TrueType font numbers its subsets per document)
-        self.encoded = encoded
+        self.font = encoding.font
+        self.document = encoding.document
+        self.encoding = encoding
         self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
         # operator that selects them
         self.subset, self.size = -1, 0.0  # the font subset and size in use
@@ -279,11 +335,7 @@ class Writing:
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
         font = self.font
-        chunks = self.encoded.get(text)
-        if chunks is None:
-            chunks = self.encoded[text] = tuple(
-                (subset, f"({escapePDF(chunk)}) Tj")
-                for subset, chunk in font.splitString(text, self.document))
+        chunks = self.encoding(text)
         if align == LEFT:
             x = left
         elif align == RIGHT:
