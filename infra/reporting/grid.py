@@ -330,24 +330,32 @@ class Writing:
         # operator that selects them
         self.subset, self.size = -1, 0.0  # the font subset and size in use
         self.code = ["BT"]
+        self.numbers: dict[float, str] = {}
 
     def line(self, text: str, left: float, right: float, y: float, size: float,
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
-        font = self.font
         chunks = self.encoding(text)
         if align == LEFT:
             x = left
         elif align == RIGHT:
-            x = right - font.stringWidth(text, size)
+            x = right - self.font.stringWidth(text, size)
         else:
-            x = (left + right - font.stringWidth(text, size)) / 2
+            x = (left + right - self.font.stringWidth(text, size)) / 2
+        numbers = self.numbers
         code = self.code
-        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
+                    f"{numbers.get(y) or self._number(y)} Tm")
         for subset, shown in chunks:
             if subset != self.subset or size != self.size:
                 code.append(self._select(subset, size))
             code.append(shown)
+
+    def _number(self, number: float) -> str:
+        """A coordinate as PDF text (fp_str), each once a page: the cells of a column
+        begin at the same x, those of a row at the same y."""
+        shown = self.numbers[number] = fp_str(number)
+        return shown
 
     def _select(self, subset: int, size: float) -> str:
         """The operator that makes the font subset and size the current ones."""
