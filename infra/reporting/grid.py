@@ -156,11 +156,15 @@ class Grid:
         rules: list[Rule] = [(0, height, width, height), (0, 0, 0, height),
                              (width, 0, width, height)]
         running: dict[float, float] = {}  # an inner vertical rule's x → where it began
+        previous: tuple[float, ...] = ()  # the edges `running` holds (a row's are its
+        # table's columns: most rows change nothing)
         for band, top in placed:
-            for x in [x for x in running if x not in band.edges]:
-                rules.append((x, running.pop(x), x, top))
-            for x in band.edges:
-                running.setdefault(x, top)
+            if band.edges != previous:
+                previous = band.edges
+                for x in [x for x in running if x not in previous]:
+                    rules.append((x, running.pop(x), x, top))
+                for x in previous:
+                    running.setdefault(x, top)
             rules += [(x1, top - y1, x2, top - y2) for x1, y1, x2, y2 in band.partial_rules]
             rules.append((0, top - band.height, width, top - band.height))
         rules += [(x, start, x, 0) for x, start in running.items()]

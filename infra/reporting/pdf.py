@@ -216,7 +216,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     stretch = width / sum(natural)  # fill the page width exactly
     edges = list(accumulate((w * stretch for w in natural), initial=0.0))
     lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
-    columns = [(left, right, column.format, column.wrap)
+    columns = [(left, right, column.format, right - left - PAD if column.wrap else None)
                for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
     body = [_band(table, index, line, columns, lettering)
             for index, line in enumerate(table.rows)]
@@ -252,26 +252,29 @@ def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
 
 
 def _band(table: Table, index: int, line: Row,
-          columns: list[tuple[float, float, str, bool]], lettering: Lettering) -> Band:
+          columns: list[tuple[float, float, str, float | None]], lettering: Lettering) -> Band:
     """One body row: a section's heading across the table, or a row of cells — numbers to
     the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
-    wraps. (`columns`: each column's edges, format and whether it wraps.)"""
+    wraps. (`columns`: each column's edges, format and the width its text wraps to, if it
+    wraps; a county's hazard list makes 13,000 cells, so each costs few operations.)"""
     from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
 
     if isinstance(line, Section):
         return Band(lettering.height(1), (Box(0.0, columns[-1][1], (line.title,)),),
                     SECTION_GREY)
+    font, size = lettering.font, lettering.size
     boxes = []
+    most = 1
     for (left, right, kind, wraps), value in zip(columns, line, strict=True):
         text = value if isinstance(value, str) else shown(
             value, table.formats[index] if kind == Format.FIGURE else kind)
         if len(text) > CELL_CHARS:
             text = text[:CELL_CHARS] + ELIDED
         align = CENTRE if text == "—" else RIGHT if kind in NUMBERS else LEFT
-        lines = (_lines(text, lettering, right - left) if wraps
-                 else tuple(text.split("\n")))
+        lines = tuple(text.split("\n")) if wraps is None else wrap(text, font, size, wraps)
+        most = max(most, len(lines))
         boxes.append(Box(left, right, lines, align))
-    return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
+    return Band(lettering.height(most), tuple(boxes))
 
 
 def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
