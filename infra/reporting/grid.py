@@ -286,7 +286,7 @@ class Encoding:
         state = font._assignState(document)  # (ReportLab's hook for a font's state)
         self.assignments: dict[int, int] = state.assignments  # a character → its number
         self.baseline: int = state.nextCode
-        self.shared = _shared_lines(font.fontName, tuple(map(tuple, state.subsets)))
+        self.shared = _shared_lines(font, tuple(map(tuple, state.subsets)))
         self.own: dict[str, Chunks] = {}  # (the same lines recur in a document's tables)
 
     def __call__(self, text: str) -> Chunks:
@@ -315,8 +315,9 @@ class Encoding:
 
 
 @lru_cache(maxsize=BASELINES)
-def _shared_lines(font: str, numbering: tuple[tuple[int, ...], ...]) -> dict[str, Chunks]:
-    """The lines kept for documents whose font subsets begin with the same numbering."""
+def _shared_lines(font: Any, numbering: tuple[tuple[int, ...], ...]) -> dict[str, Chunks]:
+    """The lines kept for documents whose subsets of the font (the object: which characters
+    it has decides which are numbered) begin with the same numbering."""
     return {}
 
 
