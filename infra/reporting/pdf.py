@@ -221,7 +221,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     columns = tuple((left, right, column.format, right - left - PAD if column.wrap else None)
                     for column, left, right in zip(table.columns, edges, edges[1:],
                                                    strict=False))
-    kept = _kept_rows(columns, lettering)
+    kept = ({} if any(column.wrap for column in table.columns)  # (free text: no row recurs)
+            else _kept_rows(columns, lettering))
     body = [_band(table, index, line, columns, lettering, kept)
             for index, line in enumerate(table.rows)]
     if not table.rows:
@@ -263,7 +264,8 @@ def _band(table: Table, index: int, line: Row, columns: Columns, lettering: Lett
           kept: dict[tuple[str, ...], Band]) -> Band:
     """One body row: a section's heading across the table, or a row of cells (`_cells`),
     made once per process for the same texts in the same columns (`kept`: most villages'
-    report forms print the same figures in many rows)."""
+    report forms print the same figures in many rows; a table of free text keeps its rows
+    for itself)."""
     from infra.reporting.grid import Band, Box
 
     if isinstance(line, Section):
