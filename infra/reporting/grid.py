@@ -302,16 +302,18 @@ class Encoding:
         """The line's chunks, kept for the process if every character had its number at
         the baseline (numbers only ever grow)."""
         numbers = list(map(self.assignments.get, map(ord, text)))
-        known = None not in numbers
-        highest = max(numbers, default=0) if known else None
-        if known and highest < 256:  # all in the first subset: one chunk
-            chunks: Chunks = ((0, f"({escapePDF(bytes(numbers))}) Tj"),)
-        else:
-            chunks = tuple((subset, f"({escapePDF(chunk)}) Tj")
-                           for subset, chunk in self.font.splitString(text, self.document))
-        if known and highest < self.baseline and len(self.shared) < SHARED_LINES:
+        if None in numbers:  # a character new to the document: ReportLab numbers it
+            return self._split(text)
+        highest = max(numbers, default=0)
+        chunks = (((0, f"({escapePDF(bytes(numbers))}) Tj"),) if highest < 256  # one chunk
+                  else self._split(text))
+        if highest < self.baseline and len(self.shared) < SHARED_LINES:
             self.shared[text] = chunks
         return chunks
+
+    def _split(self, text: str) -> Chunks:
+        return tuple((subset, f"({escapePDF(chunk)}) Tj")
+                     for subset, chunk in self.font.splitString(text, self.document))
 
 
 @lru_cache(maxsize=BASELINES)
