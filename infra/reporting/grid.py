@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
@@ -28,6 +28,8 @@ from reportlab.pdfbase.pdfmetrics import getFont
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
+SHARED_LINES = 1 << 15  # lines kept per numbering (a county's numbers would grow it on)
+BASELINES = 8  # numberings whose lines are kept (one per shape of form)
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, as operators
@@ -154,11 +156,15 @@ class Grid:
         rules: list[Rule] = [(0, height, width, height), (0, 0, 0, height),
                              (width, 0, width, height)]
         running: dict[float, float] = {}  # an inner vertical rule's x → where it began
+        previous: tuple[float, ...] = ()  # the edges `running` holds (a row's are its
+        # table's columns: most rows change nothing)
         for band, top in placed:
-            for x in [x for x in running if x not in band.edges]:
-                rules.append((x, running.pop(x), x, top))
-            for x in band.edges:
-                running.setdefault(x, top)
+            if band.edges != previous:
+                previous = band.edges
+                for x in [x for x in running if x not in previous]:
+                    rules.append((x, running.pop(x), x, top))
+                for x in previous:
+                    running.setdefault(x, top)
             rules += [(x1, top - y1, x2, top - y2) for x1, y1, x2, y2 in band.partial_rules]
             rules.append((0, top - band.height, width, top - band.height))
         rules += [(x, start, x, 0) for x, start in running.items()]
@@ -225,8 +231,7 @@ class Pages:
         self.top = top
         self.bottom = bottom
         self.decorate = decorate
-        self.encoded: dict[str, Chunks] = {}  # each line in the font's subsets, once a
-        # document (the same labels and numbers recur in its tables and pages)
+        self.encodings: dict[str, Encoding] = {}  # each font's
         self.number = 1
         self.y = top
         decorate(self)
@@ -257,7 +262,65 @@ class Pages:
 
     def writing(self, font: str) -> Writing:
         """Somewhere to write lines of text in the font on this page."""
-        return Writing(self.canvas, font, self.encoded)
+        encoding = self.encodings.get(font)
+        if encoding is None:
+            encoding = self.encodings[font] = Encoding(getFont(font), self.canvas._doc)
+        return Writing(self.canvas, encoding)
+
+
+class Encoding:
+    """Lines of text in a font's subsets, as text operators, each encoded once a document.
+
+    A TrueType font numbers the characters of its subsets per document, in the order they
+    are first written; the form pins the text every form of its shape prints first
+    (`infra.reporting.fontsubsets.pin`), so when a document's first line is written, the
+    numbering so far (its baseline) is that of every such form. A line made only of
+    characters numbered by then is encoded the same way in all of them, so it is kept for
+    the process (a village prints ~950 lines, ~380 distinct, most of them labels, headers
+    and numbers every village prints). A line whose characters are all numbered in the
+    first subset is encoded here in C, without ReportLab's loop over its characters."""
+
+    def __init__(self, font: Any, document: Any) -> None:
+        self.font = font
+        self.document = document
+        state = font._assignState(document)  # (ReportLab's hook for a font's state)
+        self.assignments: dict[int, int] = state.assignments  # a character → its number
+        self.baseline: int = state.nextCode
+        self.shared = _shared_lines(font, tuple(map(tuple, state.subsets)))
+        self.own: dict[str, Chunks] = {}  # (the same lines recur in a document's tables)
+
+    def __call__(self, text: str) -> Chunks:
+        chunks = self.own.get(text)
+        if chunks is None:
+            chunks = self.shared.get(text)
+            if chunks is None:
+                chunks = self._encoded(text)
+            self.own[text] = chunks
+        return chunks
+
+    def _encoded(self, text: str) -> Chunks:
+        """The line's chunks, kept for the process if every character had its number at
+        the baseline (numbers only ever grow)."""
+        numbers = list(map(self.assignments.get, map(ord, text)))
+        if None in numbers:  # a character new to the document: ReportLab numbers it
+            return self._split(text)
+        highest = max(numbers, default=0)
+        chunks = (((0, f"({escapePDF(bytes(numbers))}) Tj"),) if highest < 256  # one chunk
+                  else self._split(text))
+        if highest < self.baseline and len(self.shared) < SHARED_LINES:
+            self.shared[text] = chunks
+        return chunks
+
+    def _split(self, text: str) -> Chunks:
+        return tuple((subset, f"({escapePDF(chunk)}) Tj")
+                     for subset, chunk in self.font.splitString(text, self.document))
+
+
+@lru_cache(maxsize=BASELINES)
+def _shared_lines(font: Any, numbering: tuple[tuple[int, ...], ...]) -> dict[str, Chunks]:
+    """The lines kept for documents whose subsets of the font (the object: which characters
+    it has decides which are numbered) begin with the same numbering."""
+    return {}
 
 
 class Writing:
@@ -265,37 +328,41 @@ class Writing:
     object formats each string anew (most of the drawing time went there); here a line
     costs a dictionary look-up and one formatted string."""
 
-    def __init__(self, canvas: Any, font: str, encoded: dict[str, Chunks]) -> None:
+    def __init__(self, canvas: Any, encoding: Encoding) -> None:
         self.canvas = canvas
-        self.font = getFont(font)
-        self.document = canvas._doc  # (a TrueType font numbers its subsets per document)
-        self.encoded = encoded
+        self.font = encoding.font
+        self.document = encoding.document
+        self.encoding = encoding
         self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
         # operator that selects them
         self.subset, self.size = -1, 0.0  # the font subset and size in use
         self.code = ["BT"]
+        self.numbers: dict[float, str] = {}
 
     def line(self, text: str, left: float, right: float, y: float, size: float,
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
-        font = self.font
-        chunks = self.encoded.get(text)
-        if chunks is None:
-            chunks = self.encoded[text] = tuple(
-                (subset, f"({escapePDF(chunk)}) Tj")
-                for subset, chunk in font.splitString(text, self.document))
+        chunks = self.encoding(text)
         if align == LEFT:
             x = left
         elif align == RIGHT:
-            x = right - font.stringWidth(text, size)
+            x = right - self.font.stringWidth(text, size)
         else:
-            x = (left + right - font.stringWidth(text, size)) / 2
+            x = (left + right - self.font.stringWidth(text, size)) / 2
+        numbers = self.numbers
         code = self.code
-        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
+                    f"{numbers.get(y) or self._number(y)} Tm")
         for subset, shown in chunks:
             if subset != self.subset or size != self.size:
                 code.append(self._select(subset, size))
             code.append(shown)
+
+    def _number(self, number: float) -> str:
+        """A coordinate as PDF text (fp_str), each once a page: the cells of a column
+        begin at the same x, those of a row at the same y."""
+        shown = self.numbers[number] = fp_str(number)
+        return shown
 
     def _select(self, subset: int, size: float) -> str:
         """The operator that makes the font subset and size the current ones."""

@@ -64,6 +64,8 @@ and then encodes it in ASCII85 (a quarter more bytes, for 7-bit channels no PDF 
 through now): a village's pages 0.89 → 0.41 ms, 15.1 → 14.5 kB; a county's 19.8 → 7.9 ms,
 284 → 290 kB."""
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
+KEPT_ROWS = 1 << 12  # rows kept per table layout (a county's hazards would grow it on)
+KEPT_LAYOUTS = 16  # table layouts whose rows are kept (a shape of form has five to seven)
 
 
 class FontMissing(MissingResource):
@@ -220,9 +222,12 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     stretch = width / sum(natural)  # fill the page width exactly
     edges = list(accumulate((w * stretch for w in natural), initial=0.0))
     lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
-    columns = [(left, right, column.format, column.wrap)
-               for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
-    body = [_band(table, index, line, columns, lettering)
+    columns = tuple((left, right, column.format, right - left - PAD if column.wrap else None)
+                    for column, left, right in zip(table.columns, edges, edges[1:],
+                                                   strict=False))
+    kept = ({} if any(column.wrap for column in table.columns)  # (free text: no row recurs)
+            else _kept_rows(columns, lettering))
+    body = [_band(table, index, line, columns, lettering, kept)
             for index, line in enumerate(table.rows)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
@@ -255,27 +260,55 @@ def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
     return Band(groups_height + columns_height, tuple(boxes), GREY)
 
 
-def _band(table: Table, index: int, line: Row,
-          columns: list[tuple[float, float, str, bool]], lettering: Lettering) -> Band:
-    """One body row: a section's heading across the table, or a row of cells — numbers to
-    the right, 不适用 (—) centred, long text cut at CELL_CHARS and wrapped if its column
-    wraps. (`columns`: each column's edges, format and whether it wraps.)"""
-    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
+Columns = tuple[tuple[float, float, str, float | None], ...]
+"""Each column's edges, format and the width its text wraps to, if it wraps."""
+
+
+def _band(table: Table, index: int, line: Row, columns: Columns, lettering: Lettering,
+          kept: dict[tuple[str, ...], Band]) -> Band:
+    """One body row: a section's heading across the table, or a row of cells (`_cells`),
+    made once per process for the same texts in the same columns (`kept`: most villages'
+    report forms print the same figures in many rows; a table of free text keeps its rows
+    for itself)."""
+    from infra.reporting.grid import Band, Box
 
     if isinstance(line, Section):
         return Band(lettering.height(1), (Box(0.0, columns[-1][1], (line.title,)),),
                     SECTION_GREY)
+    texts = tuple([value if isinstance(value, str) else shown(
+        value, table.formats[index] if kind == Format.FIGURE else kind)
+        for (_, _, kind, _), value in zip(columns, line, strict=True)])
+    band = kept.get(texts)
+    if band is None:
+        band = _cells(texts, columns, lettering)
+        if len(kept) < KEPT_ROWS:
+            kept[texts] = band
+    return band
+
+
+def _cells(texts: tuple[str, ...], columns: Columns, lettering: Lettering) -> Band:
+    """A row of cells: numbers to the right, 不适用 (—) centred, long text cut at CELL_CHARS
+    and wrapped if its column wraps (a county's hazard list makes 13,000 cells, so each
+    costs few operations)."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
+
+    font, size = lettering.font, lettering.size
     boxes = []
-    for (left, right, kind, wraps), value in zip(columns, line, strict=True):
-        text = value if isinstance(value, str) else shown(
-            value, table.formats[index] if kind == Format.FIGURE else kind)
+    most = 1
+    for (left, right, kind, wraps), text in zip(columns, texts, strict=True):
         if len(text) > CELL_CHARS:
             text = text[:CELL_CHARS] + ELIDED
         align = CENTRE if text == "—" else RIGHT if kind in NUMBERS else LEFT
-        lines = (_lines(text, lettering, right - left) if wraps
-                 else tuple(text.split("\n")))
+        lines = tuple(text.split("\n")) if wraps is None else wrap(text, font, size, wraps)
+        most = max(most, len(lines))
         boxes.append(Box(left, right, lines, align))
-    return Band(lettering.height(max(len(box.lines) for box in boxes)), tuple(boxes))
+    return Band(lettering.height(most), tuple(boxes))
+
+
+@lru_cache(maxsize=KEPT_LAYOUTS)
+def _kept_rows(columns: Columns, lettering: Lettering) -> dict[tuple[str, ...], Band]:
+    """The rows made so far in these columns and this type."""
+    return {}
 
 
 def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
