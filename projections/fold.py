@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from domain.base import SHANGHAI, micros
+from domain.base import EPOCH, MICROSECOND, SHANGHAI, micros
 from domain.hazards import RectificationPlan
 from projections import tables as t
 from projections.catalogue import base_class
@@ -36,6 +36,32 @@ from projections.store import Track, ViewStore
 
 def business_day(at: datetime) -> str:
     return at.astimezone(SHANGHAI).date().isoformat()
+
+
+HOUR = timedelta(hours=1)
+_HOUR_MICROS = HOUR // MICROSECOND
+_days_by_hour: dict[int, str] = {}
+"""The business day of each UTC hour (by its number since the epoch) wholly inside one day
+at one offset: one entry per hour of business time folded (8,760 a year)."""
+
+
+def business_day_of(at: datetime, at_micros: int) -> str:
+    """`business_day(at)` (`at_micros` its `micros`), converted once per UTC hour instead of
+    once per event: the conversion was a tenth of folding an event."""
+    hour = at_micros // _HOUR_MICROS
+    day = _days_by_hour.get(hour)
+    if day is None:
+        day = business_day(at)
+        if _within_one_day(EPOCH + hour * HOUR):
+            _days_by_hour[hour] = day
+    return day
+
+
+def _within_one_day(first: datetime) -> bool:
+    """Whether the hour from `first` lies in one business day at one offset (no midnight,
+    no clock change inside it): then every instant of it has the same business day."""
+    start, end = first.astimezone(SHANGHAI), (first + HOUR - MICROSECOND).astimezone(SHANGHAI)
+    return start.date() == end.date() and start.utcoffset() == end.utcoffset()
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: looked up per row
@@ -154,8 +180,9 @@ class Fact:
 
     @classmethod
     def of(cls, record: EventRecord) -> Fact:
-        return cls(record, record.originator_id, micros(record.occurred_at),
-                   micros(record.recorded_at), business_day(record.occurred_at))
+        at = micros(record.occurred_at)
+        return cls(record, record.originator_id, at, micros(record.recorded_at),
+                   business_day_of(record.occurred_at, at))
 
     @property
     def actor(self) -> str:
