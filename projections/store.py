@@ -65,10 +65,12 @@ class Tx:
     with `?` placeholders (or `:name` ones with a dict of parameters); bulk statements take
     rows as tuples in the table's column order."""
 
-    def __init__(self, cursor: Any, dialect: str, track: Callable[[Any, Tracking], None]):
+    def __init__(self, cursor: Any, dialect: str, track: Callable[[Any, Tracking], None],
+                 from_empty: bool = False):
         self.cursor = cursor
         self.dialect = dialect
         self._track = track
+        self.from_empty = from_empty  # a load into empty views: its rows are new
 
     def execute(self, sql: str, params: Params = ()) -> None:
         self.cursor.execute(self._sql(sql), params)
@@ -101,15 +103,16 @@ class Tx:
 
     def insert(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows; a row whose key exists already (a re-applied event) is skipped."""
-        if self.dialect == "postgres" and rows and self._copied(table, rows):
+        if self.from_empty and self.dialect == "postgres" and rows and self._copied(table, rows):
             return
         self._insert(table, rows, "DO NOTHING")
 
     def _copied(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> bool:
-        """PostgreSQL: the rows COPYed straight into `table`, in a savepoint; False (nothing
-        written) if a key exists already. New rows (nearly always) skip the staging table's
-        round of COPY, merge and clean-up: a rebuild's inserts took 2.9 s instead of 4.0 s
-        at 300k events."""
+        """PostgreSQL, loading empty views: the rows COPYed straight into `table`, in a
+        savepoint; False (nothing written) if a key exists already. Their rows are new, so
+        they skip the staging table's round of COPY, merge and clean-up (a rebuild's inserts
+        2.9 s instead of 4.0 s at 300k events); elsewhere a re-delivered event is common,
+        and a key that exists would cost a COPY undone and an ERROR in the server's log."""
         try:
             with self.cursor.connection.transaction():
                 self._copy(table.name, table.column_names, rows)
@@ -246,6 +249,7 @@ class ViewStore:
     def __init__(self, url: str, tables: Sequence[Table] = TABLES) -> None:
         self.url = url
         self.tables = tuple(tables)
+        self._from_empty = False  # while loading empty views (`without_indexes`)
         scheme = urlsplit(url).scheme
         if scheme == "sqlite" and url.startswith("sqlite:///file:"):
             self.dialect = "sqlite"
@@ -298,7 +302,7 @@ class ViewStore:
             return Tx(raw, "sqlite", self._recorder._insert_tracking)
         cursor.row_factory = tuple_row
         cursor.execute(SQL("SET LOCAL search_path TO {0}").format(Identifier(self.schema)))
-        return Tx(cursor, "postgres", self._recorder._insert_tracking)
+        return Tx(cursor, "postgres", self._recorder._insert_tracking, self._from_empty)
 
     def _schema_changed(self) -> bool:
         """Views are derived data: when the table definitions (or the folds' version)
@@ -331,16 +335,19 @@ class ViewStore:
     @contextmanager
     def without_indexes(self) -> Iterator[None]:
         """Secondary indexes dropped while the views are loaded from empty and built once at
-        the end: cheaper than keeping them up to date row by row. Built again however the
+        the end: cheaper than keeping them up to date row by row (and on PostgreSQL the
+        load's new rows copied straight into their tables, `Tx.insert`). Built again however the
         load ends; after a kill -9, by the next `ViewStore` opened on these views or the
         end of the projector's next long catch-up."""
         with self.transaction() as tx:
             for table in self.tables:
                 for name in _indexes(table):
                     tx.execute(f"DROP INDEX IF EXISTS {name}")
+        self._from_empty = True
         try:
             yield
         finally:
+            self._from_empty = False
             self.create_indexes()
 
     def create_indexes(self) -> None:

@@ -174,6 +174,22 @@ def test_a_record_applied_twice_changes_nothing(world: Zhibao, views: ViewStore,
     assert dump(fresh_views) == once
 
 
+def test_a_load_from_empty_skips_a_key_already_there(views: ViewStore) -> None:
+    """A load into empty views copies its rows straight into their tables on PostgreSQL;
+    a key met twice is still skipped, as by any insert, and the rest of the load stands."""
+    orgs = next(table for table in TABLES if table.name == "view_orgs")
+    first = ("org-1", "安康市应急管理局", "committee", "city", "610900", 1)
+    with views.without_indexes():
+        with views.transaction() as tx:
+            tx.insert(orgs, [first])
+        with views.transaction() as tx:
+            tx.insert(orgs, [(*first[:1], "renamed", *first[2:]),
+                             ("org-2", "汉滨区应急管理局", "committee", "county", "610902", 2)])
+    with views.snapshot() as tx:
+        assert tx.rows("SELECT org_id, name FROM view_orgs ORDER BY org_id") == [
+            ("org-1", "安康市应急管理局"), ("org-2", "汉滨区应急管理局")]
+
+
 def test_an_unknown_event_type_is_skipped_and_counted(world: Zhibao, views: ViewStore) -> None:
     known = all_records(world)[:40]
     stranger = EventRecord(
