@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -38,30 +39,27 @@ def business_day(at: datetime) -> str:
     return at.astimezone(SHANGHAI).date().isoformat()
 
 
-HOUR = timedelta(hours=1)
-_HOUR_MICROS = HOUR // MICROSECOND
-_days_by_hour: dict[int, str] = {}
-"""The business day of each UTC hour (by its number since the epoch) wholly inside one day
-at one offset: one entry per hour of business time folded (8,760 a year)."""
+_HOUR = timedelta(hours=1)
+_HOUR_MICROS = _HOUR // MICROSECOND
 
 
 def business_day_of(at: datetime, at_micros: int) -> str:
     """`business_day(at)` (`at_micros` its `micros`), converted once per UTC hour instead of
     once per event: the conversion was a tenth of folding an event."""
-    hour = at_micros // _HOUR_MICROS
-    day = _days_by_hour.get(hour)
-    if day is None:
-        day = business_day(at)
-        if _within_one_day(EPOCH + hour * HOUR):
-            _days_by_hour[hour] = day
-    return day
+    return _day_of_hour(at_micros // _HOUR_MICROS) or business_day(at)
 
 
-def _within_one_day(first: datetime) -> bool:
-    """Whether the hour from `first` lies in one business day at one offset (no midnight,
-    no clock change inside it): then every instant of it has the same business day."""
-    start, end = first.astimezone(SHANGHAI), (first + HOUR - MICROSECOND).astimezone(SHANGHAI)
-    return start.date() == end.date() and start.utcoffset() == end.utcoffset()
+@lru_cache(maxsize=1 << 16)
+def _day_of_hour(hour: int) -> str | None:
+    """The business day of every instant of the UTC hour `hour` (counted from the epoch),
+    or None when a midnight or a clock change falls inside it (one entry an hour of
+    business time: 8,760 a year)."""
+    first = EPOCH + hour * _HOUR
+    start = first.astimezone(SHANGHAI)
+    end = (first + _HOUR - MICROSECOND).astimezone(SHANGHAI)
+    if start.date() != end.date() or start.utcoffset() != end.utcoffset():
+        return None
+    return start.date().isoformat()
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: looked up per row
