@@ -57,11 +57,13 @@ class Router:
         self._routes: dict[str, str] = {}
 
     def fold(self, notifications: Iterable[Notification], mapper: Mapper[UUID]) -> None:
-        """Apply the unit events among `notifications` (others are ignored)."""
+        """Apply the unit events among `notifications` (others are ignored); the router then
+        stands at the last of them, so a `catch_up` never folds one again."""
         for notification in notifications:
             if notification.topic in self.directory.topics:
                 self.directory.apply(mapper.to_domain_event(notification))
                 self._routes.clear()
+            self.directory.position = max(self.directory.position, notification.id)
 
     def catch_up(self, recorder: ApplicationRecorder, mapper: Mapper[UUID], through: int
                  ) -> None:
