@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -132,6 +132,8 @@ class Submitted:
         return Path(self.folder, self.names[0])
 
     def with_file(self, path: Path) -> Submitted:
+        """With one more file, written beside the others (its proof bundle)."""
+        assert path.parent == Path(self.folder), path
         return replace(self, names=_shared((*self.names, path.name)))
 
 
@@ -455,7 +457,7 @@ def _placed(files: tuple[Path, ...]) -> tuple[str, tuple[str, ...]]:
     return str(files[0].parent), _shared(tuple(path.name for path in files))
 
 
-@cache
+@lru_cache(maxsize=256)
 def _shared(names: tuple[str, ...]) -> tuple[str, ...]:
     """One tuple for every equal tuple of file names (v1.json, v1.xlsx, …)."""
     return names
