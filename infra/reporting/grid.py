@@ -11,7 +11,8 @@ object and the header's fill. Like platypus' table, it breaks between rows and r
 header on every page. The lines of text (the title, the header block, a draft's notice, the
 note, the signature line) are each drawn whole, a block of them kept on one page. All text,
 the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
-font's subsets once a document.
+font's subsets once a document, or once a process for a line every form of its shape
+prints (`Encoding`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from reportlab.pdfbase.pdfmetrics import getFont
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
-SHARED_LINES = 1 << 15  # lines kept per numbering (a county's numbers would grow it on)
+SHARED_LINES = 1 << 13  # lines kept per numbering (~0.3 kB each: 2.5 MB; a county's
+# numbers would grow it on)
 BASELINES = 8  # numberings whose lines are kept (one per shape of form)
 
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
@@ -302,9 +304,9 @@ class Encoding:
         """The line's chunks, kept for the process if every character had its number at
         the baseline (numbers only ever grow)."""
         numbers = list(map(self.assignments.get, map(ord, text)))
-        if None in numbers:  # a character new to the document: ReportLab numbers it
-            return self._split(text)
-        highest = max(numbers, default=0)
+        if not numbers or None in numbers:  # empty, or a character new to the document:
+            return self._split(text)  # ReportLab numbers it
+        highest = max(numbers)
         chunks = (((0, f"({escapePDF(bytes(numbers))}) Tj"),) if highest < 256  # one chunk
                   else self._split(text))
         if highest < self.baseline and len(self.shared) < SHARED_LINES:
@@ -359,8 +361,8 @@ class Writing:
             code.append(shown)
 
     def _number(self, number: float) -> str:
-        """A coordinate as PDF text (fp_str), each once a page: the cells of a column
-        begin at the same x, those of a row at the same y."""
+        """A coordinate as PDF text (fp_str), each once a block of lines written together:
+        the cells of a column begin at the same x, those of a row at the same y."""
         shown = self.numbers[number] = fp_str(number)
         return shown
 

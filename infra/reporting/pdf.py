@@ -64,7 +64,8 @@ and then encodes it in ASCII85 (a quarter more bytes, for 7-bit channels no PDF 
 through now): a village's pages 0.89 → 0.41 ms, 15.1 → 14.5 kB; a county's 19.8 → 7.9 ms,
 284 → 290 kB."""
 NUMBERS = (Format.COUNT, Format.PERCENT, Format.WAN_YUAN, Format.FIGURE)
-KEPT_ROWS = 1 << 12  # rows kept per table layout (a county's hazards would grow it on)
+KEPT_ROWS = 1 << 10  # rows kept per table layout, the first made (~3 kB each: 3 MB; the rows
+# every village prints come first, those of one unit's own figures never recur)
 KEPT_LAYOUTS = 16  # table layouts whose rows are kept (a shape of form has five to seven)
 
 

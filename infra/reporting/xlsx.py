@@ -10,8 +10,8 @@ cell API a village's workbook took about 10 ms and a county's 130 ms of CPU, hal
 village's spent on what every workbook repeats (formats, styles, theme, package parts) and
 the rest a dozen Python calls per cell; written here, a cell is one string: 3.7 and 46 ms
 (`python -m bench forms`); then a body row one loop, the parts every workbook shares deflated
-once per process and the zip written here: 1.9 and 25 ms, the same bytes (the demo's 269
-documents, e250ace vs after). The parts are those XlsxWriter wrote, element for element, and
+once per process and the zip written here: 1.9 and 25 ms, the same bytes on the demo's 269
+documents. The parts are those XlsxWriter wrote, element for element, and
 the cells, merges, heights, widths and page setup the same: openpyxl reads the same
 workbook from both on every form of the demo's cascade, and LibreOffice prints them to the
 same pixels. The package's parts are stored with a fixed date and the creation date is the
@@ -156,7 +156,8 @@ class _Sheet:
         cell = cells.append
         lines = 1
         texts = 0
-        for letter, style, room, value in zip(COLUMNS, styles, rooms, values, strict=False):
+        for letter, style, room, value in zip(COLUMNS[:len(values)], styles, rooms, values,
+                                              strict=True):
             kind = type(value)
             if kind is not str and kind not in PLAIN:
                 value, room = _plain(value, room)
@@ -308,7 +309,8 @@ def _package(form: Form, description: str, sheets: list[str],
         f'</dcterms:created><dcterms:modified xsi:type="dcterms:W3CDTF">{created}'
         "</dcterms:modified></cp:coreProperties>")
     return _zip([
-        _content_types(count), _root_relations(), _app(tuple(names)),
+        _content_types(count), _root_relations(),
+        _app(tuple(names), tuple(f"{sheet}!{name}" for name, _, sheet, _ in defined)),
         _member("docProps/core.xml", core), _workbook_relations(count),
         _member("xl/sharedStrings.xml", _shared_strings(strings, written)), styles.styles,
         styles.theme, _member("xl/workbook.xml", book),
@@ -356,9 +358,8 @@ def _content_types(count: int) -> _Member:
 
 
 @lru_cache(maxsize=16)
-def _app(names: tuple[str, ...]) -> _Member:
-    """docProps/app.xml of a workbook of these sheets, each with a print area and titles."""
-    defined = [f"{sheet}!{name}" for name in ("Print_Area", "Print_Titles") for sheet in names]
+def _app(names: tuple[str, ...], defined: tuple[str, ...]) -> _Member:
+    """docProps/app.xml of a workbook of these sheets and defined names (`Sheet!Name`)."""
     titles = [*names, *defined]
     return _member("docProps/app.xml", (
         f'{XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'

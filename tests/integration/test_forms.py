@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +24,7 @@ from infra.reporting.pdf import font_path, render_pdf
 from infra.reporting.reporter import Reporter
 from infra.reporting.xlsx import render_workbook
 from tests.conftest import FakeClock
-from tests.support.march_world import TOWN, March, at, file
+from tests.support.march_world import CITY, COUNTY, OTHER_COUNTY, TOWN, March, at, file
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SHEETS = ["报表", "全国月报表", "行业领域", "下级单位", "问题隐患清单", "制度措施清单"]
@@ -152,11 +154,54 @@ def test_the_pdf_is_byte_for_byte_what_reportlab_writes(town: Any, app: Zhibao,
 
     form = build_form(document_of(town), FormSettings())
     font = font_path(app.settings.pdf_font)
+    like_the_first = []
+    monkeypatch.setattr(pagedicts.LikePage, "__init__", spying(pagedicts.LikePage.__init__,
+                                                               like_the_first))
     ours = render_pdf(form, font, "x")
+    assert like_the_first  # pages were written from the first one's text
     monkeypatch.setattr(pagedicts, "write_like_the_first", lambda document: None)
     monkeypatch.setattr(RememberingFont, "addObjects", TTFont.addObjects)
     assert len(PdfReader(io.BytesIO(ours)).pages) > 2
     assert render_pdf(form, font, "x") == ours
+
+
+def spying(method: Any, calls: list[Any]) -> Any:
+    def spy(self: Any, *args: Any) -> None:
+        calls.append(args)
+        method(self, *args)
+    return spy
+
+
+RENDER_ALONE = """
+import hashlib, sys
+from pathlib import Path
+import orjson
+from infra.reporting.forms import FormSettings, build_form
+from infra.reporting.pdf import render_pdf
+from infra.reporting.xlsx import render_workbook
+form = build_form(orjson.loads(Path(sys.argv[1]).read_bytes()), FormSettings())
+print(hashlib.sha256(render_pdf(form, Path(sys.argv[2]), "x")).hexdigest(),
+      hashlib.sha256(render_workbook(form, "x")).hexdigest())
+"""
+
+
+def test_a_form_is_the_same_after_others_in_the_process(march: March, reporter: Reporter,
+                                                      clock: FakeClock, app: Zhibao) -> None:
+    """What a render worker keeps across documents (lines encoded once, rows made once, font
+    subsets and their objects) never changes a form: after other units' forms it has the
+    bytes a fresh process gives it."""
+    at(clock, "2021-04-03T10:00")
+    font = font_path(app.settings.pdf_font)
+    done = [reporter.report(code, "2021-03") for code in (COUNTY, TOWN, OTHER_COUNTY, CITY)]
+    for before in done[:-1]:
+        form = build_form(document_of(before), FormSettings())
+        render_pdf(form, font, "x"), render_workbook(form, "x")
+    last = build_form(document_of(done[-1]), FormSettings())
+    here = (f"{hashlib.sha256(render_pdf(last, font, 'x')).hexdigest()} "
+            f"{hashlib.sha256(render_workbook(last, 'x')).hexdigest()}")
+    alone = subprocess.run([sys.executable, "-c", RENDER_ALONE, str(file(done[-1], ".json")),
+                            str(font)], capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == here
 
 
 def test_a_long_table_runs_on_under_its_header(town: Any, app: Zhibao) -> None:
