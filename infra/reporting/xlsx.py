@@ -105,13 +105,21 @@ def _styles() -> _Styles:
     return _Styles()
 
 
+class _Strings(dict[str, int]):
+    """The workbook's shared strings, each numbered in the order first written."""
+
+    def __missing__(self, text: str) -> int:
+        number = self[text] = len(self)
+        return number
+
+
 class _Sheet:
     """One worksheet's cells as XlsxWriter's cell API keeps them (a later write to a cell
     replaces it, a merged range's other cells are blanks in its format), its row heights
     and merged ranges, and the workbook's shared strings. A table's body rows, written once
     each, are kept whole: a row's cells are one string made in one loop, not a call each."""
 
-    def __init__(self, strings: dict[str, int], index: dict[Any, int]) -> None:
+    def __init__(self, strings: _Strings, index: dict[Any, int]) -> None:
         self.rows: dict[int, dict[int, str]] = {}
         self.lines: dict[int, str] = {}  # body rows: the <row> element, cells and all
         self.heights: dict[int, str] = {}  # the <row> attributes of a row not 15 points high
@@ -121,12 +129,10 @@ class _Sheet:
         self.written = 0  # string cells written, replaced or not (the <sst> count)
 
     def text(self, row: int, column: int, value: str, style: Any) -> None:
-        key = self.strings.get(value)
-        if key is None:
-            key = self.strings[value] = len(self.strings)
         self.written += 1
         self.rows.setdefault(row, {})[column] = (
-            f'<c r="{COLUMNS[column]}{row + 1}" s="{self.index[style]}" t="s"><v>{key}</v></c>')
+            f'<c r="{COLUMNS[column]}{row + 1}" s="{self.index[style]}" t="s">'
+            f"<v>{self.strings[value]}</v></c>")
 
     def merge(self, row: int, first: int, last_row: int, last: int, value: str,
               style: Any) -> None:
@@ -163,11 +169,8 @@ class _Sheet:
                 value, room = _plain(value, room)
                 kind = type(value)
             if kind is str:
-                key = strings.get(value)
-                if key is None:
-                    key = strings[value] = len(strings)
                 texts += 1
-                cell(f'<c r="{letter}{number}" s="{style}" t="s"><v>{key}</v></c>')
+                cell(f'<c r="{letter}{number}" s="{style}" t="s"><v>{strings[value]}</v></c>')
                 if room and 2 * len(value) // room + value.count("\n") >= lines:
                     lines = max(lines, lines_of(value, room))
             elif value is None:
@@ -263,7 +266,7 @@ def _control(match: re.Match[str]) -> str:
 def render_workbook(form: Form, description: str) -> bytes:
     """The .xlsx bytes of the form."""
     styles = _styles()
-    strings: dict[str, int] = {}
+    strings = _Strings()
     sheets = []
     areas = []
     written = 0
@@ -279,7 +282,7 @@ def render_workbook(form: Form, description: str) -> bytes:
 
 
 def _package(form: Form, description: str, sheets: list[str],
-             areas: list[tuple[int, str, str, str]], strings: dict[str, int], written: int,
+             areas: list[tuple[int, str, str, str]], strings: _Strings, written: int,
              styles: _Styles) -> bytes:
     names = [table.sheet for table in form.tables]
     count = len(names)
@@ -317,7 +320,7 @@ def _package(form: Form, description: str, sheets: list[str],
         *(_member(f"xl/worksheets/sheet{n}.xml", xml) for n, xml in enumerate(sheets, start=1))])
 
 
-def _shared_strings(strings: dict[str, int], written: int) -> str:
+def _shared_strings(strings: _Strings, written: int) -> str:
     return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
             + "".join(f'<si><t xml:space="preserve">{escaped}</t></si>'
                       if text[:1].isspace() or text[-1:].isspace()  # (not a regex: ^\s|\s$
