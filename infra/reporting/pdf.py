@@ -223,7 +223,7 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     stretch = width / sum(natural)  # fill the page width exactly
     edges = list(accumulate((w * stretch for w in natural), initial=0.0))
     lettering = Lettering(font, size, leading, PAD / 2, ROW_PADDING / 3, 2 * ROW_PADDING / 3)
-    columns = tuple((left, right, column.format, right - left - PAD if column.wrap else None)
+    columns = tuple((left, right, column.format, _room(right - left) if column.wrap else None)
                     for column, left, right in zip(table.columns, edges, edges[1:],
                                                    strict=False))
     kept = ({} if any(column.wrap for column in table.columns)  # (free text: no row recurs)
@@ -313,7 +313,12 @@ def _kept_rows(columns: Columns, lettering: Lettering) -> dict[tuple[str, ...], 
 
 
 def _lines(text: str, lettering: Lettering, width: float) -> tuple[str, ...]:
-    return wrap(text, lettering.font, lettering.size, width - PAD)
+    return wrap(text, lettering.font, lettering.size, _room(width))
+
+
+def _room(width: float) -> float:
+    """How wide a cell's text may run: the cell's width less its padding."""
+    return width - PAD
 
 
 def shown(value: Cell, kind: str) -> str:
