@@ -171,8 +171,10 @@ class Reporter:
         version (`Assembler.unchanged`) and whose files are in place is skipped without
         being assembled; the facts are counted once, and again only when some were
         recorded meanwhile. A level's units come in code order, so county by county: the
-        list rows of one county-level subtree are read once a level and dropped for the
-        next (`Assembler.scope`): the rows held grow with a county, not with the province.
+        list rows of one county-level subtree are held while its units are assembled and
+        dropped for the next (`Assembler.scope`): the rows held grow with a county, not
+        with the province. They are read once for its villages, towns and itself, and kept
+        on disk between the levels while the facts stand (`KeptLists`).
         What it records is zhibao's own, so it is recorded through the store's service that
         judges on the unit tree alone (`Zhibao.on_unit_tree`): a cascade never folds the
         persons and enterprises of the directory, which it does not need."""

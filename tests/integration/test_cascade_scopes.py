@@ -21,7 +21,7 @@ from projections.store import Tx
 from projections.tree import UnitTree
 from tests.conftest import FakeClock
 from tests.integration.test_unit_tree import OTHER_COUNTY, SUCCESSOR, recode_and_merge
-from tests.support.march_world import CITY, COUNTY, March, at
+from tests.support.march_world import CITY, COUNTY, TOWN, March, at, record_late_hazard
 
 Read = tuple[Scope, set[str]]  # a scope read, and the units its rows belong to
 
@@ -79,8 +79,8 @@ def test_the_cascade_reads_one_county_at_a_time(
     for scope, holding in reads:  # a county's rows, or the city's major and listed ones
         assert scope.root is not None and holding <= tree.subtree(scope.root)
         assert scope.major_only == (scope.root == city.unit_id)
-    counted = Counter(scope for scope, _ in reads)  # once a level: village, town, county
-    assert counted == {**{Scope(c): 3 for c in counties}, Scope(city.unit_id, True): 1}
+    counted = Counter(scope for scope, _ in reads)  # once for its villages, towns and itself
+    assert counted == {**{Scope(c): 1 for c in counties}, Scope(city.unit_id, True): 1}
     assert {s.level for s in done} == set(CASCADE_LEVELS)
     assert {s.unit_code: s.sha256 for s in done} == from_whole_tree(reporter, "2021-03", done)
 
@@ -97,3 +97,31 @@ def test_a_merged_villages_hazards_are_read_with_its_successors_county(
     assert {code: s.sha256 for code, s in done.items()} == from_whole_tree(
         reporter, "2021-06", list(done.values()))
     assert COUNTY not in done  # recoded: the county is 610999 at the period end
+
+
+def test_a_fact_recorded_between_levels_has_the_lists_read_again(
+        march: March, reporter: Reporter, clock: FakeClock, reads: list[Read]) -> None:
+    """The rows kept from the villages' level stand only while the facts do: a late hazard
+    recorded once the villages are done is in their town's and county's lists."""
+    at(clock, "2021-04-06T10:00")
+    recorded: list[Submitted] = []
+
+    def late_hazard_after_the_villages(done: Submitted) -> None:
+        if done.level is Level.VILLAGE and not recorded:  # the villages are all assembled
+            recorded.append(done)
+            record_late_hazard(march, clock, "2021-04-06T10:30")
+
+    done = {s.unit_code: s for s in reporter.cascade("2021-03",
+                                                    progress=late_hazard_after_the_villages)}
+    late = str(march.hazards["H4"])
+    listing = {code for code, s in done.items()
+               if late in {row["hazard_id"] for row in hazard_list(s)}}
+    assert listing == {TOWN, COUNTY}  # not its village, assembled before it was recorded,
+    # nor the city, whose list has only major and listed hazards
+    with reporter.views.snapshot() as tx:
+        tree = Assembler(tx, "2021-03", clock.now, counted=False).tree
+    city = tree.by_code(CITY)
+    assert city is not None
+    counted = Counter(scope for scope, _ in reads)  # for the villages, then for the rest
+    assert counted == {**{Scope(u.unit_id): 2 for u in tree.at_level(Level.COUNTY)},
+                       Scope(city.unit_id, True): 1}

@@ -115,9 +115,9 @@ def build_march(app: Zhibao, clock: FakeClock) -> March:
     return March(world, h)
 
 
-def record_late_hazard(march: March, clock: FakeClock) -> None:
-    """H4: found on 03-28, recorded on 04-05 — after the first cut-off."""
-    at(clock, "2021-04-05T10:00")
+def record_late_hazard(march: March, clock: FakeClock, when: str = "2021-04-05T10:00") -> None:
+    """H4: found on 03-28, recorded on 04-05 (or `when`) — after the first cut-off."""
+    at(clock, when)
     march.world.do("ReportHazard", "town", hazard_id=march.hazards["H4"],
                    enterprise_id=march.world.enterprises["shop"],
                    channel="supervisory_inspection", discovered_at="2021-03-28T14:00",
