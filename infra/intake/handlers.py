@@ -361,9 +361,9 @@ def submit_report(uow: UnitOfWork, cmd: c.SubmitReport, ctx: Context) -> UUID:
     unit = _report_unit(uow, cmd.unit_code, cmd.period)
     period = _reporting_period(uow, cmd.period)
     aggregate_id = submission_id(unit.unit_id, cmd.period)
-    if uow.find(aggregate_id) is not None:
-        raise DomainError("period", f"{cmd.unit_code} has already submitted {cmd.period}; "
-                                    "a correction is an AmendReport", "LIFECYCLE")
+    uow.claim(aggregate_id, DomainError("period", f"{cmd.unit_code} has already submitted "
+                                                  f"{cmd.period}; a correction is an "
+                                                  "AmendReport", "LIFECYCLE"))
     return uow.add(ReportSubmission.submit(ctx, aggregate_id, cmd.unit_code, cmd.period,
                                            _content(cmd.content), period.deadline(unit.level)))
 

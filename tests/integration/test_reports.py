@@ -6,11 +6,14 @@ nothing written."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from openpyxl import load_workbook
 
+from domain import commands as c
 from domain.base import DomainError
 from domain.reports import submission_id
 from infra.cli.main import main
@@ -183,6 +186,27 @@ def test_bad_input_is_refused_and_nothing_written(
     assert not reporter.output_dir.exists()
 
 
+def test_a_second_submission_of_a_period_is_refused_and_nothing_written(
+        march: March, reporter: Reporter, clock: FakeClock, app: Zhibao) -> None:
+    """A unit submits a period once; a correction is an AmendReport. The submission's id is
+    not read before it is written: the store's unique key refuses one already stored, and
+    the batch's own aggregate one submitted twice in it."""
+    at(clock, "2021-04-03T10:00")
+    reporter.report(TOWN, "2021-03")
+    content = c.SubmissionContentIn(cut_off=clock.now, view_position=0, sha256="0" * 64)
+    again = c.SubmitReport(unit_code=TOWN, period="2021-03", content=content)
+    twice = c.SubmitReport(unit_code=COUNTY, period="2021-03", content=content)
+    before = app.recorder.max_notification_id()
+    for commands in ([again], [twice, twice]):
+        with pytest.raises(DomainError, match="already submitted 2021-03") as refused:
+            app.record_all(commands)
+        assert refused.value.code == "LIFECYCLE"
+    written = app.recorder.select_notifications(before + 1, 10)  # (a refused write may
+    assert len(written) == 1  # use positions up on PostgreSQL): the county's first, alone
+    assert written[0].originator_id == submission_id(_unit_id(app, COUNTY), "2021-03")
+    assert len(app.recorder.select_events(submission_id(_unit_id(app, TOWN), "2021-03"))) == 1
+
+
 def test_a_draft_for_a_running_period_is_marked(march: March, reporter: Reporter,
                                                 clock: FakeClock) -> None:
     at(clock, "2021-04-03T10:00")
@@ -259,3 +283,8 @@ def test_zhibao_report_cli(march: March, app_env: Path,
     assert out.split() == [str(app_env / "reports/2021-03" / TOWN / name)
                            for name in ("v1.json", "v1.xlsx", "v1.pdf", "v1.sha256")]
 
+
+
+def _unit_id(app: Zhibao, code: str) -> UUID:
+    app.refresh_directory()
+    return UUID(str(app.directory.unit("unit_code", code, date(2021, 3, 31)).unit_id))
