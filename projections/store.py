@@ -103,7 +103,9 @@ class Tx:
 
     def insert(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows; a row whose key exists already (a re-applied event) is skipped."""
-        if self.from_empty and self.dialect == "postgres" and rows and self._copied(table, rows):
+        if not rows:
+            return
+        if self.from_empty and self.dialect == "postgres" and self._copied(table, rows):
             return
         columns, rows = (_set_columns(table, rows) if self.dialect == "sqlite"
                          else (table.column_names, rows))

@@ -200,6 +200,7 @@ def test_an_insert_writes_each_rows_values_and_nulls(views: ViewStore) -> None:
             ("610904", None, "2021-02-01", 3, None, None, None)]
     with views.transaction() as tx:
         tx.insert(codes, rows)
+        tx.insert(codes, [])
     with views.snapshot() as tx:
         assert tx.rows("SELECT * FROM view_unit_codes ORDER BY code") == rows
 
