@@ -25,6 +25,7 @@ short catch-up, such as a follower's poll, opens no write transaction for them.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import threading
 from collections import deque
@@ -61,6 +62,10 @@ each commit writes out most of the table pages again: at one commit a page, comm
 half of a rebuild's writing on SQLite; a commit every 5 pages cut the writing by a third,
 every 20 by almost half."""
 Folded = tuple[int, list[list[tuple[Any, ...]]], Applied]  # position reached, rows, counts
+Shipped = tuple[int, bytes, Applied]
+"""A page folded by a worker process, its rows `marshal`led: of text, integers and None, they
+are dumped in half the CPU pickle takes (the demo's pages: 0.06 s instead of 0.12 s for 127k
+events, in the workers) and loaded a tenth faster here."""
 
 
 @dataclass(frozen=True)
@@ -168,13 +173,13 @@ class Projector:
                                  initializer=_open_recorder,
                                  initargs=(self.database_url,)) as pool:
             ranges = self._ranges(position, head)
-            pending: deque[Future[Folded]] = deque(
+            pending: deque[Future[Shipped]] = deque(
                 pool.submit(_fold_in_worker, *r)
                 for r in islice(ranges, self.pages_per_commit + self.workers))
             while pending:
-                folded = pending.popleft().result()
+                position, rows, applied = pending.popleft().result()
                 pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
-                yield folded
+                yield position, marshal.loads(rows), applied
 
 
 def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded:
@@ -200,9 +205,10 @@ def _open_recorder(database_url: str) -> None:
     _worker_recorder = open_reader(database_url)
 
 
-def _fold_in_worker(after: int, through: int) -> Folded:
+def _fold_in_worker(after: int, through: int) -> Shipped:
     assert _worker_recorder is not None
-    return fold_range(_worker_recorder, after, through)
+    position, rows, applied = fold_range(_worker_recorder, after, through)
+    return position, marshal.dumps(rows), applied
 
 
 def records(notifications: Iterable[Notification]) -> list[EventRecord]:

@@ -38,6 +38,10 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.column_names[:len(self.key)] != self.key:
+            raise ValueError(f"{self.name}: a row's key must be its first columns")
+
     @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
