@@ -96,6 +96,15 @@ def _register(path: Path) -> str:
     return FONT
 
 
+def load_font(font: Path) -> None:
+    """Load ReportLab's canvas and the font, as a process's first PDF would."""
+    import reportlab.pdfgen.canvas  # noqa: F401
+
+    import infra.reporting.grid  # noqa: F401
+
+    _register(font)
+
+
 def render_pdf(form: Form, font: Path, description: str) -> bytes:
     """The PDF bytes of the form (identical for identical input): each table from the top
     of a page, its rows carried on to the pages after it under its header."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.reporting.forms import FormSettings, build_form
-from infra.reporting.pdf import render_pdf
+from infra.reporting.pdf import load_font, render_pdf
 from infra.reporting.xlsx import render_workbook
 
 IN_WORKERS = 16
@@ -54,11 +54,24 @@ class Renderer:
         way on return, so this process can go on with other work meanwhile."""
         if not self._in_workers(len(jobs)):
             return iter([render(job, self.settings, self.font) for job in jobs])
+        count = len(jobs)
+        return self._started().map(render, jobs, [self.settings] * count, [self.font] * count,
+                              chunksize=max(1, count // (4 * self.workers)))
+
+    def warm(self, jobs: int) -> None:
+        """Start the workers, if `jobs` forms will go to them, each loading what its first
+        form needs (ReportLab and the font: ~0.4 s) while this process does other work —
+        a cascade counts its facts meanwhile, which keeps PostgreSQL, not this machine's
+        other core, busy."""
+        if self._in_workers(jobs):
+            pool = self._started()
+            for _ in range(self.workers):
+                pool.submit(load_font, self.font)
+
+    def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:  # spawned: a forked child would share the database handles
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        count = len(jobs)
-        return self._pool.map(render, jobs, [self.settings] * count, [self.font] * count,
-                              chunksize=max(1, count // (4 * self.workers)))
+        return self._pool
 
     def _in_workers(self, count: int) -> bool:
         if self.workers <= 1 or count == 0:

@@ -191,7 +191,7 @@ class Reporter:
         try:
             for level in levels:
                 assembler, units = self._assembler(
-                    period, False, lambda a, lv=level: a.tree.at_level(lv), facts)
+                    period, False, lambda a, lv=level: a.tree.at_level(lv), facts, renderer)
                 facts = assembler.facts or facts
                 for submitted in self._submit_level(assembler, units, renderer):
                     done.append(submitted)
@@ -218,15 +218,20 @@ class Reporter:
                         font_path(settings.pdf_font), settings.report_workers or workers)
 
     def _assembler(self, period: str, draft: bool, units: Callable[[Assembler], list[Unit]],
-                   reuse: Facts | None = None) -> tuple[Assembler, list[Unit]]:
+                   reuse: Facts | None = None, renderer: Renderer | None = None
+                   ) -> tuple[Assembler, list[Unit]]:
         """The views caught up and read at a cut-off of now; the facts counted (or `reuse`d
-        while still valid) only if one of `units` needs assembling."""
+        while still valid) only if one of `units` needs assembling — the `renderer`'s
+        workers made ready meanwhile for the forms to come."""
         cut_off = self.app.clock()
         catch_up(self.app, self.views)
         with self.views.snapshot() as tx:
             assembler = Assembler(tx, period, cut_off, self.major_only, counted=False)
             chosen = units(assembler)
-            if any(self._in_place(assembler, unit, draft) is None for unit in chosen):
+            needing = sum(self._in_place(assembler, unit, draft) is None for unit in chosen)
+            if needing:
+                if renderer is not None:
+                    renderer.warm(needing)
                 assembler.count(tx, reuse)
         return assembler, chosen
 

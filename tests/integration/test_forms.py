@@ -281,6 +281,26 @@ def test_worker_processes_render_the_same_bytes(town: Any, app: Zhibao,
     assert inline[0][".pdf"] != inline[1][".pdf"]  # (their properties say which copy)
 
 
+def test_workers_are_made_ready_only_for_enough_forms(town: Any, app: Zhibao,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cascade starts its workers while it counts the facts — only when enough forms will
+    go to them; once warm, they render what this process renders."""
+    import infra.reporting.render as rendering
+
+    jobs = [rendering.Job(document_of(town), "v1")]
+    font = font_path(app.settings.pdf_font)
+    monkeypatch.setattr(rendering, "IN_WORKERS", 2)
+    pool = rendering.Renderer(FormSettings(), font, 2)
+    try:
+        pool.warm(1)
+        assert pool._pool is None  # one form is rendered here, with no worker started
+        pool.warm(2)
+        assert pool._pool is not None
+        assert pool.render(jobs) == rendering.Renderer(FormSettings(), font, 1).render(jobs)
+    finally:
+        pool.close()
+
+
 def test_once_the_workers_run_a_single_form_goes_to_them(town: Any, app: Zhibao,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The city alone at its level renders in the running workers, not in this process
