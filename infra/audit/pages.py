@@ -32,7 +32,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from infra.audit.verifier import chained_leaf_hash
 from infra.store.databases import open_worker_reader, shared_by_processes, worker_reader
-from infra.store.log import Row, rows_except
+from infra.store.log import Row, row_range, rows_except
 from infra.store.records import GENESIS, DamagedRecord, chained, unpack_record
 
 log = logging.getLogger("zhibao.audit")
@@ -92,7 +92,8 @@ class CheckedPage:
 
     def shipped(self) -> tuple[bytes, Break | None]:
         """For the way back from a worker: its lists `marshal`led (plain tuples of text,
-        bytes and integers dump and load in a third of the time pickle takes)."""
+        bytes and integers; at 1.2M events dumped in 0.37 s instead of pickle's 0.90, loaded
+        in 0.49 s instead of 0.70)."""
         return marshal.dumps((self.leaves, self.links, self.heads, self.digests)), self.problem
 
     @classmethod
@@ -176,22 +177,8 @@ def checked_pages(recorder: ApplicationRecorder, database_url: str, through: int
                     yield checked
         except BrokenProcessPool as e:
             log.warning("worker processes failed (%s); checking the rest in this process", e)
-    for after, upto in _ranges(done, through, page):
-        checked = _check_range(recorder, after, upto, sealed_through)
-        if checked is not None:
-            yield checked
-
-
-def _ranges(after: int, through: int, page: int) -> Iterator[tuple[int, int]]:
-    """Pages as ranges of positions (after, upto]."""
-    for start in range(after, through, page):
-        yield start, min(start + page, through)
-
-
-def _check_range(recorder: ApplicationRecorder, after: int, upto: int,
-                 sealed_through: int) -> CheckedPage | None:
-    rows = rows_except(recorder, after, upto, ())
-    return check_rows(rows, sealed_through) if rows else None
+    for rows in row_range(recorder, done, through, page):
+        yield check_rows(rows, sealed_through)
 
 
 def _in_workers(database_url: str, through: int, page: int, sealed_through: int
@@ -203,7 +190,7 @@ def _in_workers(database_url: str, through: int, page: int, sealed_through: int
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=open_worker_reader, initargs=(database_url,))
     try:
-        ranges = _ranges(0, through, page)
+        ranges = ((start, min(start + page, through)) for start in range(0, through, page))
         pending: deque[tuple[int, Future[Any]]] = deque()
 
         def ask(count: int) -> None:
@@ -222,5 +209,6 @@ def _in_workers(database_url: str, through: int, page: int, sealed_through: int
 
 def _check_in_worker(after: int, upto: int, sealed_through: int
                      ) -> tuple[bytes, Break | None] | None:
-    checked = _check_range(worker_reader(), after, upto, sealed_through)
-    return None if checked is None else checked.shipped()
+    """A page as `row_range` reads it (None: no event in it), checked and shipped back."""
+    rows = rows_except(worker_reader(), after, upto, ())
+    return check_rows(rows, sealed_through).shipped() if rows else None
