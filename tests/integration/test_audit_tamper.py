@@ -4,6 +4,7 @@ and `verify` must name the first broken link; a checkpoint is never signed over 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
-from infra.audit import integrity
+from infra.audit import integrity, pages
 from infra.audit.anchors import anchor_from_text, anchors_path
 from infra.audit.bundles import consistency
 from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
@@ -477,3 +478,13 @@ def test_a_long_log_checked_in_workers_finds_the_first_break_found_here(
     in_workers = verify(app)
     assert in_workers.pages_in_workers > 0
     assert replace(in_workers, pages_in_workers=0) == here
+
+
+def test_workers_that_cannot_start_leave_the_pages_to_this_process(
+        app: Zhibao, ledger: Ledger, raw: RawStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _alter(raw, ledger)
+    monkeypatch.setattr(integrity, "PAGE", 5)
+    here = verify(app)
+    monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(pages, "open_worker_reader", os._exit)  # each worker dies at start
+    assert verify(app) == here
