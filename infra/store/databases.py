@@ -71,6 +71,26 @@ def open_reader(database_url: str) -> ApplicationRecorder:
     return InfrastructureFactory.construct(env).application_recorder()
 
 
+def shared_by_processes(database_url: str) -> bool:
+    """Whether other processes (workers) can open the store: an in-memory SQLite database is
+    this process's alone."""
+    return ":memory:" not in database_url and "mode=memory" not in database_url
+
+
+_worker_reader: ApplicationRecorder | None = None
+
+
+def open_worker_reader(database_url: str) -> None:
+    """A worker process's initializer: its own reader of the store (`worker_reader`)."""
+    global _worker_reader
+    _worker_reader = open_reader(database_url)
+
+
+def worker_reader() -> ApplicationRecorder:
+    assert _worker_reader is not None, "open_worker_reader was not this worker's initializer"
+    return _worker_reader
+
+
 class StoreUnavailable(Exception):
     """The database a URL names cannot be used; the message says what is wrong and how to
     fix it, in one line."""

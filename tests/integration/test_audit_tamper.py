@@ -4,8 +4,10 @@ and `verify` must name the first broken link; a checkpoint is never signed over 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +18,7 @@ import psycopg
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
-from infra.audit import integrity
+from infra.audit import integrity, pages
 from infra.audit.anchors import anchor_from_text, anchors_path
 from infra.audit.bundles import consistency
 from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
@@ -121,13 +123,17 @@ def raw(app: Zhibao) -> Iterator[RawStore]:
     store.conn.close()
 
 
-@pytest.fixture(params=["heads remembered", "heads looked up"])
+@pytest.fixture(params=["heads remembered", "heads looked up", "pages in workers"])
 def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both ways a link is checked: against the aggregate's head the walk remembers, and,
     as in a province with more aggregates than it remembers, against the previous version
-    looked up — with the page's others (pages of a few events) or alone."""
+    looked up — with the page's others (pages of a few events) or alone; and pages of a few
+    events checked by worker processes, as a long log's are."""
     if request.param == "heads looked up":
         monkeypatch.setattr(integrity, "HEADS_KEPT", 0)
+        monkeypatch.setattr(integrity, "PAGE", 5)
+    if request.param == "pages in workers":
+        monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
         monkeypatch.setattr(integrity, "PAGE", 5)
 
 
@@ -415,3 +421,70 @@ def test_the_trail_its_tree_and_an_aggregate_removed_together_are_found(
     with pytest.raises(TamperedError):
         verify_then_checkpoint(app)
     assert app.recorder.select_events(AUDIT_TRAIL_ID) == []
+
+
+# A long log's pages are checked by worker processes: the same first break is found.
+
+
+def _alter(raw: RawStore, ledger: Ledger) -> None:
+    hazard = ledger.hazards[3]
+    raw.put_state(hazard, 1, raw.state(hazard, 1).replace("消防通道堵塞".encode(), "无".encode()))
+
+
+def _cut_short(raw: RawStore, ledger: Ledger) -> None:
+    raw.put_state(ledger.hazards[2], 2, b'{"prev":"')
+
+
+def _delete_middle(raw: RawStore, ledger: Ledger) -> None:
+    raw.delete(ledger.hazards[0], 2)
+
+
+def _reorder(raw: RawStore, ledger: Ledger) -> None:
+    hazard = ledger.hazards[0]
+    raw.swap_positions(raw.position_of(hazard, 2), raw.position_of(hazard, 3))
+
+
+def _rechain(raw: RawStore, ledger: Ledger) -> None:
+    assert ledger.case is not None
+    raw.rewrite_and_rechain(ledger.case, 2, b'"amount_fen":1500000', b'"amount_fen":150000')
+
+
+def _rechain_and_alter_a_later_record(raw: RawStore, ledger: Ledger) -> None:
+    """The tree, compared at the checkpoint's size, breaks before a record after it."""
+    hazard = ledger.hazards[-1]
+    ledger.world.do("ReportRectificationProgress", "shop", hazard_id=hazard, percent=50)
+    version = raw.run("SELECT max(originator_version) FROM {t} WHERE originator_id = ?",
+                      raw.key(hazard))[0][0]
+    raw.put_state(hazard, version, raw.state(hazard, version).replace(b"50", b"90"))
+    _rechain(raw, ledger)
+
+
+@pytest.mark.parametrize(("damage", "kind", "page"), [
+    (None, None, 5), (_alter, BreakKind.ALTERED, 5), (_cut_short, BreakKind.ALTERED, 5),
+    (_delete_middle, BreakKind.MISSING, 5), (_reorder, BreakKind.OUT_OF_ORDER, 5),
+    (_rechain, BreakKind.TREE, 5), (_rechain_and_alter_a_later_record, BreakKind.TREE, 5),
+    (_rechain_and_alter_a_later_record, BreakKind.TREE, 10_000)])  # both in one page
+def test_a_long_log_checked_in_workers_finds_the_first_break_found_here(
+        app: Zhibao, ledger: Ledger, raw: RawStore, monkeypatch: pytest.MonkeyPatch,
+        damage: Any, kind: BreakKind | None, page: int) -> None:
+    take_checkpoint(app)
+    if damage is not None:
+        damage(raw, ledger)
+    monkeypatch.setattr(integrity, "PAGE", page)
+    here = verify(app)
+    assert here.pages_in_workers == 0
+    assert (here.first_break and here.first_break.kind) is kind, here.first_break
+    monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
+    in_workers = verify(app)
+    assert in_workers.pages_in_workers > 0
+    assert replace(in_workers, pages_in_workers=0) == here
+
+
+def test_workers_that_cannot_start_leave_the_pages_to_this_process(
+        app: Zhibao, ledger: Ledger, raw: RawStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _alter(raw, ledger)
+    monkeypatch.setattr(integrity, "PAGE", 5)
+    here = verify(app)
+    monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(pages, "open_worker_reader", os._exit)  # each worker dies at start
+    assert verify(app) == here
