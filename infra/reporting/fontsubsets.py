@@ -211,8 +211,30 @@ def remembering_font(name: str, path: str) -> TTFont:
 
 
 def pin(font: TTFont, text: str, document: Any) -> None:
-    """Number the characters of `text` first in the document's subsets of the font."""
-    font.splitString(text, document)
+    """Number the characters of `text` first in the document's subsets of the font: as
+    ReportLab numbers them, a character at a time, once a process for the same text (a
+    report form's pinned text has ~700 characters), copied into each new document's state."""
+    if document in font.state:  # (something numbered already: numbered after it)
+        font.splitString(text, document)
+        return
+    assignments, subsets, next_code = _pinned(font, text)
+    state = font._assignState(document)
+    state.assignments = dict(assignments)
+    state.subsets = [list(subset) for subset in subsets]
+    state.nextCode = next_code
+
+
+class _Blank:
+    """A document that only numbers characters (a font keeps its state by document)."""
+
+
+@lru_cache(maxsize=KEPT)
+def _pinned(font: TTFont, text: str) -> tuple[dict[int, int], list[list[int]], int]:
+    """The numbering of a new document's subsets once `text` is written."""
+    blank = _Blank()
+    font.splitString(text, blank)
+    state = font.state.pop(blank)
+    return state.assignments, state.subsets, state.nextCode
 
 
 def _component_offsets(outline: bytes) -> list[int]:

@@ -348,13 +348,11 @@ class Encoding:
         """The line's chunks, kept for the process if every character had its number at
         the baseline (numbers only ever grow)."""
         numbers = list(map(self.assignments.get, map(ord, text)))
-        if not numbers or None in numbers:  # empty, or a character new to the document:
+        if not numbers or None in numbers:  # empty, or a character new to the document
             self.local.add(text)
-            return self._split(text)  # ReportLab numbers it
-        highest = max(numbers)
-        chunks = (((0, f"({escapePDF(bytes(numbers))}) Tj"),) if highest < 256  # one chunk
-                  else self._split(text))
-        if highest >= self.baseline:
+            return self._numbered(text, numbers)
+        chunks = _chunks(numbers)
+        if max(numbers) >= self.baseline:
             self.local.add(text)
         elif len(self.shared) < SHARED_LINES:
             self.shared[text] = chunks
@@ -366,9 +364,27 @@ class Encoding:
         process keeps, so whether a band is written as a run never depends on it)."""
         return text not in self.local
 
-    def _split(self, text: str) -> Chunks:
-        return tuple((subset, f"({escapePDF(chunk)}) Tj")
-                     for subset, chunk in self.font.splitString(text, self.document))
+    def _numbered(self, text: str, numbers: list[int | None]) -> Chunks:
+        """The chunks of a line with characters new to the document, ReportLab numbering
+        only those (in the order they come, as it would the whole line: its loop over a
+        hazard's long description was a twentieth of a village's time)."""
+        new = dict.fromkeys(char for char, number in zip(text, numbers, strict=True)
+                            if number is None)
+        self.font.splitString("".join(new), self.document)
+        numbers = list(map(self.assignments.get, map(ord, text)))
+        if not numbers or None in numbers:  # (empty, or a character the font lacks)
+            return tuple((subset, f"({escapePDF(chunk)}) Tj")
+                         for subset, chunk in self.font.splitString(text, self.document))
+        return _chunks(numbers)  # type: ignore[arg-type]  # (no None left)
+
+
+def _chunks(numbers: list[int]) -> Chunks:
+    """A line's characters by their numbers as text operators, a run of one font subset
+    each (as ReportLab's `splitString` splits it); one run, in C, if all are in the first."""
+    if max(numbers) < 256:
+        return ((0, f"({escapePDF(bytes(numbers))}) Tj"),)
+    return tuple((subset, f"({escapePDF(bytes(number & 0xFF for number in run))}) Tj")
+                 for subset, run in itertools.groupby(numbers, lambda number: number >> 8))
 
 
 class Numbering:

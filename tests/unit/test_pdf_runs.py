@@ -6,17 +6,19 @@ subset the row before it ended in — and a row met again is written from its ru
 from __future__ import annotations
 
 import io
+import random
 import re
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfbase.pdfmetrics import getFont
 from reportlab.pdfgen.canvas import Canvas
 
 from infra.reporting import grid
 from infra.reporting.fontsubsets import pin
-from infra.reporting.grid import CENTRE, RIGHT, Band, Box, Grid, Lettering, Pages
+from infra.reporting.grid import CENTRE, RIGHT, Band, Box, Encoding, Grid, Lettering, Pages
 from infra.reporting.pdf import _register, font_path
 from infra.settings import Settings
 
@@ -139,3 +141,20 @@ def test_a_row_with_characters_numbered_in_the_document_is_not_kept(font: str) -
         pdf = drawn(font, PINNED, above, header, [*rows, own])
         assert_shown_as_laid_out(pdf, laid_out(font, above, header, [*rows, own]))
     assert not own.runs and rows[0].runs
+
+
+def test_lines_are_encoded_as_reportlab_splits_them(font: str) -> None:
+    """Lines with characters new to the document (in three subsets), characters the font
+    lacks, no-break spaces: the chunks ReportLab's splitString gives, and its numbering."""
+    chance = random.Random(14)
+    pool = [*PINNED[:40], *"ab1, ", "\u00a0", "\ue000", *(chr(0x5000 + n) for n in range(400))]
+    typeface = getFont(font)
+    ours, reportlabs = Canvas(io.BytesIO())._doc, Canvas(io.BytesIO())._doc
+    for document in (ours, reportlabs):
+        pin(typeface, PINNED[:40], document)
+    encoding = Encoding(typeface, ours)
+    for _ in range(300):
+        text = "".join(chance.choice(pool) for _ in range(chance.randint(0, 30)))
+        assert encoding(text) == tuple((subset, f"({escapePDF(chunk)}) Tj") for subset, chunk
+                                       in typeface.splitString(text, reportlabs)), text
+    assert typeface.state[ours].subsets == typeface.state[reportlabs].subsets
