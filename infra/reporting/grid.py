@@ -199,21 +199,18 @@ class Grid:
         return rules
 
     def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
-        """Every band's lines: as a run (`Run`), made once a process, if every line is
+        """Every band's lines as a run (`Run`), kept for the process if every line is
         encoded alike in every form of its shape (`Encoding.common`: a village draws ~950
-        lines in ~92 bands; of 15,840 village rows 2,216 are distinct), else line by line."""
+        lines in ~92 bands; of 15,840 village rows 2,216 are distinct)."""
         typesetting = writing.typesetting(self.lettering)
-        size = self.lettering.size
         for band, top in placed:
             run = band.runs.get(typesetting)
             if run is None:
                 lines = self._lines(band)
-                if not writing.common(lines):
-                    for x, y, text in lines:
-                        writing.at(text, x, top + y, size)
+                if not lines:
                     continue
-                run = writing.run(lines, size)
-                if len(band.runs) < RUNS_PER_BAND:
+                run = writing.run(lines, self.lettering.size)
+                if writing.common(lines) and len(band.runs) < RUNS_PER_BAND:
                     band.runs[typesetting] = run
             writing.place(run, top)
         writing.draw()
@@ -457,11 +454,8 @@ class Writing:
     def line(self, text: str, left: float, right: float, y: float, size: float,
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
-        self.at(text, start(self.font, text, left, right, size, align), y, size)
-
-    def at(self, text: str, x: float, y: float, size: float) -> None:
-        """One line of text beginning at (x, y)."""
         chunks = self.encoding(text)
+        x = start(self.font, text, left, right, size, align)
         numbers = self.numbers
         code = self.code
         code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
@@ -476,14 +470,12 @@ class Writing:
         return _typesetting(self.encoding.numbering, lettering, self._selection(0, lettering.size))
 
     def common(self, lines: list[Line]) -> bool:
-        """Whether there are lines and each is encoded alike in every document of the
-        numbering (`Encoding.common`), so that their run may be kept (each line encoded)."""
-        encoding = self.encoding
-        return bool(lines) and all(encoding(text) and encoding.common(text)
-                                   for _, _, text in lines)
+        """Whether each of the lines (encoded already) is encoded alike in every document of
+        the numbering (`Encoding.common`), so that their run may be kept."""
+        return all(self.encoding.common(text) for _, _, text in lines)
 
     def run(self, lines: list[Line], size: float) -> Run:
-        """The lines (encoded already) as a run."""
+        """The lines as a run."""
         encoding = self.encoding
         code = []
         first = selection = (encoding(lines[0][2])[0][0], size)
