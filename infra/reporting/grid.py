@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
@@ -169,11 +169,11 @@ class Grid:
         canvas.translate(left, top - height)
         for band, y in placed:
             if band.fill is not None:
-                canvas.setFillColor(HexColor(band.fill))
+                canvas.setFillColor(_colour(band.fill))
                 canvas.rect(0, y - band.height, self.width, band.height, stroke=0, fill=1)
         canvas.setStrokeColor(black)
         canvas.setLineWidth(RULE)
-        canvas.lines(self._rules(placed, height))
+        canvas.addLiteral(_stroked(self._rules(placed, height)))
         canvas.setFillColor(black)
         self._text(pages.writing(self.lettering.font), placed)
         canvas.restoreState()
@@ -417,6 +417,26 @@ def _typesetting(numbering: Numbering, lettering: Lettering, selection: str) -> 
     return next(_typesettings)
 
 
+def _stroked(rules: list[Rule]) -> str:
+    """The rules as one path, stroked: what ReportLab's `canvas.lines` writes, with each
+    coordinate formatted once (a row's rule shares its y with the rules it meets)."""
+    shown = {value: fp_str(value) for value in {value for rule in rules for value in rule}}
+    return "\n".join(["n", *(f"{shown[x1]} {shown[y1]} m {shown[x2]} {shown[y2]} l"
+                             for x1, y1, x2, y2 in rules), "S"])
+
+
+@cache
+def _colour(colour: str) -> Any:
+    """A colour of the form's (grey fills, black or a draft's red text), parsed once."""
+    return HexColor(colour)
+
+
+@cache
+def _filling(colour: str) -> str:
+    """The operator that fills text in the colour."""
+    return f"{fp_str(*_colour(colour).rgb())} rg"
+
+
 @lru_cache(maxsize=MOVES)
 def _moved(start: float, end: float) -> str:
     """How far from one coordinate to another, as the difference of the two as written
@@ -523,7 +543,7 @@ class Writing:
 
     def colour(self, colour: str) -> None:
         """The colour of the lines after."""
-        self.code.append(f"{fp_str(*HexColor(colour).rgb())} rg")
+        self.code.append(_filling(colour))
 
     def draw(self) -> None:
         """Put the lines on the page (their colour goes with them)."""
