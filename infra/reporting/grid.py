@@ -18,6 +18,7 @@ prints (`Encoding`).
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -369,9 +370,8 @@ class Encoding:
         """The chunks of a line with characters new to the document, ReportLab numbering
         only those (in the order they come, as it would the whole line: its loop over a
         hazard's long description was a twentieth of a village's time)."""
-        new = dict.fromkeys(char for char, number in zip(text, numbers, strict=True)
-                            if number is None)
-        self.font.splitString("".join(new), self.document)
+        new = itertools.compress(text, map(operator.is_, numbers, itertools.repeat(None)))
+        self.font.splitString("".join(dict.fromkeys(new)), self.document)
         numbers = list(map(self.assignments.get, map(ord, text)))
         if not numbers or None in numbers:  # (empty, or a character the font lacks)
             return tuple((subset, f"({escapePDF(chunk)}) Tj")

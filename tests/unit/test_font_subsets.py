@@ -39,7 +39,8 @@ def test_a_subset_is_byte_for_byte_reportlabs(face: RememberingFace) -> None:
 
 def test_a_pinned_text_numbers_a_document_as_reportlab_does() -> None:
     """Pinned once a process, copied into each document: the numbering ReportLab gives a
-    new document that writes the text first, and each document its own copy."""
+    new document that writes the text first, each document its own copy, and the
+    document's own characters numbered from the next subset on."""
     import io
 
     from reportlab.pdfbase.pdfmetrics import getFont
@@ -54,7 +55,12 @@ def test_a_pinned_text_numbers_a_document_as_reportlab_does() -> None:
     font.splitString(text, documents[0])
     for document in documents[1:]:
         pin(font, text, document)
-    numberings = [(vars(font.state[d])) for d in documents]
-    assert numberings[1] == numberings[0] == numberings[2]
-    font.splitString("乙", documents[1])
-    assert font.state[documents[2]].subsets == numberings[0]["subsets"] != numberings[1]["subsets"]
+    states = [font.state[document] for document in documents]
+    assert len(states[0].subsets) == 2 and 256 < states[0].nextCode < 512
+    for state in states[1:]:
+        assert (state.assignments, state.subsets) == (states[0].assignments, states[0].subsets)
+        assert state.nextCode == 512
+    assert font.splitString("乙", documents[1]) == [(2, b"\x01")]
+    assert states[2].subsets == states[0].subsets != states[1].subsets
+    with pytest.raises(ValueError):
+        pin(font, text, documents[0])
