@@ -12,7 +12,8 @@ header on every page. The lines of text (the title, the header block, a draft's 
 note, the signature line) are each drawn whole, a block of them kept on one page. All text,
 the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
 font's subsets once a document, or once a process for a line every form of its shape
-prints (`Encoding`).
+prints (`Encoding`); a row's lines as one run placed by relative moves, kept for the
+process when every form of the shape encodes them alike (`Run`).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Run(NamedTuple):
 class Band:
     """What a page keeps together: the header rows, or one body row; and its lines' runs,
     by typesetting (`Writing.typesetting`), kept with the band (the rows a process keeps
-    are bounded: `infra.reporting.pdf.KEPT_ROWS`; a run is a tenth of its band's memory)."""
+    are bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters)."""
 
     height: float
     boxes: tuple[Box, ...]
@@ -323,8 +324,8 @@ class Encoding:
     numbering so far (its baseline) is that of every such form. A line made only of
     characters numbered by then is encoded the same way in all of them, so it is kept for
     the process (a village prints ~950 lines, ~380 distinct, most of them labels, headers
-    and numbers every village prints). A line whose characters are all numbered in the
-    first subset is encoded here in C, without ReportLab's loop over its characters."""
+    and numbers every village prints). A line is encoded here in C, ReportLab numbering
+    only the characters new to the document."""
 
     def __init__(self, font: Any, document: Any) -> None:
         self.font = font
@@ -496,7 +497,7 @@ class Writing:
 
     def run(self, lines: list[Line], size: float) -> Run:
         """The lines as a run."""
-        encoding = self.encoding
+        encoding, selections = self.encoding, self.selections
         code = []
         first = selection = (encoding(lines[0][2])[0][0], size)
         x, y = lines[0][0], lines[0][1]
@@ -507,7 +508,7 @@ class Writing:
             for subset, shown in encoding(text):
                 if subset != selection[0]:
                     selection = (subset, size)
-                    code.append(self._selection(subset, size))
+                    code.append(selections.get(selection) or self._selection(subset, size))
                 code.append(shown)
         return Run(lines[0][0], lines[0][1], first, "\n".join(code), selection)
 
