@@ -56,6 +56,7 @@ WIDE = re.compile("[\u2e81-\U0010ffff]+")
 per character in Python: the workbook measures every wrapped text; found by the run, a
 Chinese text is one or a few matches, not one a character: 4× faster)."""
 SIGNATURES = ("单位负责人", "统计负责人", "填表人", "联系电话", "报出日期")
+NOT_KEPT = "—"  # a report figure not kept, or a rate with nothing to divide
 
 
 class Format:
@@ -75,6 +76,7 @@ class Column:
     width: int  # in character cells: a Latin character 1, a Chinese one 2
     format: str = Format.TEXT
     wrap: bool = False  # long text: wraps inside the column instead of widening it
+    fixed: bool = False  # the same texts in every form (the report form's codes, names, units)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def short_id(value: str) -> str:
 def _figure(row: dict[str, Any], column: str) -> Cell:
     value = row.get(column)
     if value is None:
-        return None if column in row else "—"  # a rate with nothing to divide / not kept
+        return None if column in row else NOT_KEPT
     if row["measure"] == "%":
         return Decimal(value) / 100
     if row["measure"] == "分":
@@ -211,9 +213,9 @@ def statistics_table(document: dict[str, Any], period: Period) -> Table:
     flow = FLOW_HEADINGS[period.kind]
     return Table(
         "报表", "安全生产隐患排查治理情况统计表",
-        (Column("指标代码", max(8, _widest(codes)) + 2),
-         Column("指标名称", (_widest(names) if names else 20) + 2),
-         Column("计量单位", 8), Column(flow, 12, Format.FIGURE),
+        (Column("指标代码", max(8, _widest(codes)) + 2, fixed=True),
+         Column("指标名称", (_widest(names) if names else 20) + 2, fixed=True),
+         Column("计量单位", 8, fixed=True), Column(flow, 12, Format.FIGURE),
          Column("累计", 12, Format.FIGURE), Column("期末", 12, Format.FIGURE)),
         rows, formats=formats, signature=True, pages=2,
         note=f"累计自{document['programme_start']}起；期末为{document['last_day']}日终。")

@@ -12,14 +12,19 @@ header on every page. The lines of text (the title, the header block, a draft's 
 note, the signature line) are each drawn whole, a block of them kept on one page. All text,
 the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
 font's subsets once a document, or once a process for a line every form of its shape
-prints (`Encoding`).
+prints (`Encoding`); a row's lines as one run placed by relative moves, kept for the
+process when every form of the shape encodes them alike (`Run`).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache, cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
@@ -32,9 +37,17 @@ FUZZ = 1e-6  # points
 SHARED_LINES = 1 << 13  # lines kept per numbering (~0.3 kB each: 2.5 MB; a county's
 # numbers would grow it on)
 BASELINES = 8  # numberings whose lines are kept (one per shape of form)
+TYPESETTINGS = 64  # numberings, types and font names whose bands' runs are kept (a shape of
+# form has five to seven tables' types, a report form fitted to its pages one per length)
+RUNS_PER_BAND = 4  # (a band is drawn in one typesetting: the rows kept are a layout's)
+MOVES = 1 << 12  # moves kept (a run's are between its columns' and its lines' coordinates,
+# the same in a table's rows: 240 villages' forms make 37,450 moves, 186 distinct)
 
+SUBSET_RUN = re.compile(rb"(.)\1*", re.DOTALL)  # a run of one byte
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, as operators
+Line = tuple[float, float, str]  # a line's start and baseline from its band's top left, its text
+Selection = tuple[int, float]  # a font subset and a size
 
 
 @dataclass(frozen=True)
@@ -65,13 +78,28 @@ class Box(NamedTuple):
     height: float | None = None  # None: the band's whole height
 
 
+class Run(NamedTuple):
+    """A band's lines as text operators that place each line after the first by a move from
+    the one before (`Td`), so they are the same wherever the band stands: a band met again
+    in a form of the same typesetting costs one placed line (`Writing.place`)."""
+
+    x: float  # the first line's start, from the band's left
+    y: float  # its baseline, from the band's top
+    first: Selection  # what its first characters are set in
+    code: str  # the operators from its first characters on
+    last: Selection  # what is in use after it
+
+
 @dataclass(frozen=True)
 class Band:
-    """What a page keeps together: the header rows, or one body row."""
+    """What a page keeps together: the header rows, or one body row; and its lines' runs,
+    by typesetting (`Writing.typesetting`), kept with the band (the rows a process keeps
+    are bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters)."""
 
     height: float
     boxes: tuple[Box, ...]
     fill: str | None = None
+    runs: dict[int, Run] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def edges(self) -> tuple[float, ...]:
@@ -143,11 +171,11 @@ class Grid:
         canvas.translate(left, top - height)
         for band, y in placed:
             if band.fill is not None:
-                canvas.setFillColor(HexColor(band.fill))
+                canvas.setFillColor(_colour(band.fill))
                 canvas.rect(0, y - band.height, self.width, band.height, stroke=0, fill=1)
         canvas.setStrokeColor(black)
         canvas.setLineWidth(RULE)
-        canvas.lines(self._rules(placed, height))
+        canvas.addLiteral(_stroked(self._rules(placed, height)))
         canvas.setFillColor(black)
         self._text(pages.writing(self.lettering.font), placed)
         canvas.restoreState()
@@ -173,21 +201,38 @@ class Grid:
         return rules
 
     def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
-        """Every cell's lines, centred vertically in it (the grid's innermost loop)."""
+        """Every band's lines as a run (`Run`), kept for the process if every line is
+        encoded alike in every form of its shape (`Encoding.common`: a village draws ~950
+        lines in ~92 bands; of 15,840 village rows 2,216 are distinct)."""
+        typesetting = writing.typesetting(self.lettering)
+        for band, top in placed:
+            run = band.runs.get(typesetting)
+            if run is None:
+                lines = self._lines(band)
+                if not lines:
+                    continue
+                run = writing.run(lines, self.lettering.size)
+                if writing.common(lines) and len(band.runs) < RUNS_PER_BAND:
+                    band.runs[typesetting] = run
+            writing.place(run, top)
+        writing.draw()
+
+    def _lines(self, band: Band) -> list[Line]:
+        """The band's lines, each centred vertically in its cell."""
         lettering = self.lettering
+        font = getFont(lettering.font)
         size, leading, side = lettering.size, lettering.leading, lettering.side
         above, below = lettering.above, lettering.below
-        for band, top in placed:
-            for box in band.boxes:
-                left, right, lines, align, box_top, box_height = box
-                height = band.height if box_height is None else box_height
-                bottom = top - box_top - height
-                y = bottom + (below + height - above + len(lines) * leading) / 2 - size
-                for line in lines:
-                    if line:
-                        writing.line(line, left + side, right - side, y, size, align)
-                    y -= leading
-        writing.draw()
+        placed = []
+        for left, right, lines, align, box_top, box_height in band.boxes:
+            height = band.height if box_height is None else box_height
+            y = (below + height - above + len(lines) * leading) / 2 - size - box_top - height
+            for line in lines:
+                if line:
+                    placed.append((start(font, line, left + side, right - side, size, align),
+                                   y, line))
+                y -= leading
+        return placed
 
 
 @dataclass(frozen=True)
@@ -279,8 +324,8 @@ class Encoding:
     numbering so far (its baseline) is that of every such form. A line made only of
     characters numbered by then is encoded the same way in all of them, so it is kept for
     the process (a village prints ~950 lines, ~380 distinct, most of them labels, headers
-    and numbers every village prints). A line whose characters are all numbered in the
-    first subset is encoded here in C, without ReportLab's loop over its characters."""
+    and numbers every village prints). A line is encoded here in C, ReportLab numbering
+    only the characters new to the document."""
 
     def __init__(self, font: Any, document: Any) -> None:
         self.font = font
@@ -288,8 +333,10 @@ class Encoding:
         state = font._assignState(document)  # (ReportLab's hook for a font's state)
         self.assignments: dict[int, int] = state.assignments  # a character → its number
         self.baseline: int = state.nextCode
-        self.shared = _shared_lines(font, tuple(map(tuple, state.subsets)))
+        self.numbering = _numbering(font, tuple(map(tuple, state.subsets)))
+        self.shared = self.numbering.lines
         self.own: dict[str, Chunks] = {}  # (the same lines recur in a document's tables)
+        self.local: set[str] = set()  # lines with a character numbered after the baseline
 
     def __call__(self, text: str) -> Chunks:
         chunks = self.own.get(text)
@@ -304,25 +351,109 @@ class Encoding:
         """The line's chunks, kept for the process if every character had its number at
         the baseline (numbers only ever grow)."""
         numbers = list(map(self.assignments.get, map(ord, text)))
-        if not numbers or None in numbers:  # empty, or a character new to the document:
-            return self._split(text)  # ReportLab numbers it
-        highest = max(numbers)
-        chunks = (((0, f"({escapePDF(bytes(numbers))}) Tj"),) if highest < 256  # one chunk
-                  else self._split(text))
-        if highest < self.baseline and len(self.shared) < SHARED_LINES:
+        if not numbers or None in numbers:  # empty, or a character new to the document
+            self.local.add(text)
+            return self._numbered(text, numbers)
+        chunks = _chunks(numbers)
+        if max(numbers) >= self.baseline:
+            self.local.add(text)
+        elif len(self.shared) < SHARED_LINES:
             self.shared[text] = chunks
         return chunks
 
-    def _split(self, text: str) -> Chunks:
-        return tuple((subset, f"({escapePDF(chunk)}) Tj")
-                     for subset, chunk in self.font.splitString(text, self.document))
+    def common(self, text: str) -> bool:
+        """Whether the line (encoded already) is encoded alike in every document of the
+        numbering: every character of it was numbered at the baseline (whatever the
+        process keeps, so whether a band is written as a run never depends on it)."""
+        return text not in self.local
+
+    def _numbered(self, text: str, numbers: list[int | None]) -> Chunks:
+        """The chunks of a line with characters new to the document, ReportLab numbering
+        only those (in the order they come, as it would the whole line: its loop over a
+        hazard's long description was a twentieth of a village's time)."""
+        new = itertools.compress(text, map(operator.is_, numbers, itertools.repeat(None)))
+        self.font.splitString("".join(dict.fromkeys(new)), self.document)
+        numbers = list(map(self.assignments.get, map(ord, text)))
+        if not numbers or None in numbers:  # (empty, or a character the font lacks)
+            return tuple((subset, f"({escapePDF(chunk)}) Tj")
+                         for subset, chunk in self.font.splitString(text, self.document))
+        return _chunks(numbers)  # type: ignore[arg-type]  # (no None left)
+
+
+def _chunks(numbers: list[int]) -> Chunks:
+    """A line's characters by their numbers as text operators, a run of one font subset
+    each (as ReportLab's `splitString` splits it), in C: each number's two bytes (UTF-16
+    holds them, numbers being below 0xD800), the low ones the characters' codes in their
+    subsets, the high ones their subsets, split where those change."""
+    if max(numbers) < 256:
+        return ((0, f"({escapePDF(bytes(numbers))}) Tj"),)
+    pairs = "".join(map(chr, numbers)).encode("utf-16-le")
+    codes, subsets = pairs[0::2], pairs[1::2]
+    return tuple((subsets[run.start()], f"({escapePDF(codes[run.start():run.end()])}) Tj")
+                 for run in SUBSET_RUN.finditer(subsets))
+
+
+class Numbering:
+    """What a process keeps for documents whose subsets of a font begin with the same
+    numbering: its lines (`Encoding.shared`); it is a key of the bands' runs."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, Chunks] = {}
 
 
 @lru_cache(maxsize=BASELINES)
-def _shared_lines(font: Any, numbering: tuple[tuple[int, ...], ...]) -> dict[str, Chunks]:
-    """The lines kept for documents whose subsets of the font (the object: which characters
-    it has decides which are numbered) begin with the same numbering."""
-    return {}
+def _numbering(font: Any, numbering: tuple[tuple[int, ...], ...]) -> Numbering:
+    """The font's (the object: which characters it has decides which are numbered)."""
+    return Numbering()
+
+
+_typesettings = itertools.count()
+
+
+@lru_cache(maxsize=TYPESETTINGS)
+def _typesetting(numbering: Numbering, lettering: Lettering, selection: str) -> int:
+    """A number for runs of lines that are the same in every document of the numbering, in
+    the type, with the font selected so: never given again (the cache holds the numbering,
+    so no other takes its place while it is here)."""
+    return next(_typesettings)
+
+
+def _stroked(rules: list[Rule]) -> str:
+    """The rules as one path, stroked: what ReportLab's `canvas.lines` writes, with each
+    coordinate formatted once (a row's rule shares its y with the rules it meets)."""
+    shown = {value: fp_str(value) for value in {value for rule in rules for value in rule}}
+    return "\n".join(["n", *(f"{shown[x1]} {shown[y1]} m {shown[x2]} {shown[y2]} l"
+                             for x1, y1, x2, y2 in rules), "S"])
+
+
+@cache
+def _colour(colour: str) -> Any:
+    """A colour of the form's (grey fills, black or a draft's red text), parsed once."""
+    return HexColor(colour)
+
+
+@cache
+def _filling(colour: str) -> str:
+    """The operator that fills text in the colour."""
+    return f"{fp_str(*_colour(colour).rgb())} rg"
+
+
+@lru_cache(maxsize=MOVES)
+def _moved(start: float, end: float) -> str:
+    """How far from one coordinate to another, as the difference of the two as written
+    (fp_str rounds to seven digits): lines placed by moves stand where each placed alone
+    would, a column's cells at one x (pdftotext's reading order tells 1e-5 points apart)."""
+    moved = Decimal(fp_str(end)) - Decimal(fp_str(start))
+    return f"{moved.normalize():f}"
+
+
+def start(font: Any, text: str, left: float, right: float, size: float, align: str) -> float:
+    """Where a line aligned between `left` and `right` begins."""
+    if align == LEFT:
+        return left
+    if align == RIGHT:
+        return right - font.stringWidth(text, size)  # type: ignore[no-any-return]
+    return (left + right - font.stringWidth(text, size)) / 2  # type: ignore[no-any-return]
 
 
 class Writing:
@@ -345,12 +476,7 @@ class Writing:
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
         chunks = self.encoding(text)
-        if align == LEFT:
-            x = left
-        elif align == RIGHT:
-            x = right - self.font.stringWidth(text, size)
-        else:
-            x = (left + right - self.font.stringWidth(text, size)) / 2
+        x = start(self.font, text, left, right, size, align)
         numbers = self.numbers
         code = self.code
         code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
@@ -359,6 +485,43 @@ class Writing:
             if subset != self.subset or size != self.size:
                 code.append(self._select(subset, size))
             code.append(shown)
+
+    def typesetting(self, lettering: Lettering) -> int:
+        """Which runs (`Run`) are this document's in the grid's type."""
+        return _typesetting(self.encoding.numbering, lettering, self._selection(0, lettering.size))
+
+    def common(self, lines: list[Line]) -> bool:
+        """Whether each of the lines (encoded already) is encoded alike in every document of
+        the numbering (`Encoding.common`), so that their run may be kept."""
+        return all(self.encoding.common(text) for _, _, text in lines)
+
+    def run(self, lines: list[Line], size: float) -> Run:
+        """The lines as a run."""
+        encoding, selections = self.encoding, self.selections
+        code = []
+        first = selection = (encoding(lines[0][2])[0][0], size)
+        x, y = lines[0][0], lines[0][1]
+        for index, (left, baseline, text) in enumerate(lines):
+            if index:
+                code.append(f"{_moved(x, left)} {_moved(y, baseline)} Td")
+                x, y = left, baseline
+            for subset, shown in encoding(text):
+                if subset != selection[0]:
+                    selection = (subset, size)
+                    code.append(selections.get(selection) or self._selection(subset, size))
+                code.append(shown)
+        return Run(lines[0][0], lines[0][1], first, "\n".join(code), selection)
+
+    def place(self, run: Run, top: float) -> None:
+        """The run, its band's top at `top`."""
+        numbers = self.numbers
+        y = top + run.y
+        self.code.append(f"1 0 0 1 {numbers.get(run.x) or self._number(run.x)} "
+                         f"{numbers.get(y) or self._number(y)} Tm")
+        if run.first != (self.subset, self.size):
+            self.code.append(self._select(*run.first))
+        self.code.append(run.code)
+        self.subset, self.size = run.last
 
     def _number(self, number: float) -> str:
         """A coordinate as PDF text (fp_str), each once a block of lines written together:
@@ -369,6 +532,10 @@ class Writing:
     def _select(self, subset: int, size: float) -> str:
         """The operator that makes the font subset and size the current ones."""
         self.subset, self.size = subset, size
+        return self.selections.get((subset, size)) or self._selection(subset, size)
+
+    def _selection(self, subset: int, size: float) -> str:
+        """The operator that selects the font subset and size."""
         selection = self.selections.get((subset, size))
         if selection is None:
             name = self.font.getSubsetInternalName(subset, self.document)
@@ -377,7 +544,7 @@ class Writing:
 
     def colour(self, colour: str) -> None:
         """The colour of the lines after."""
-        self.code.append(f"{fp_str(*HexColor(colour).rgb())} rg")
+        self.code.append(_filling(colour))
 
     def draw(self) -> None:
         """Put the lines on the page (their colour goes with them)."""

@@ -24,7 +24,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.reporting.forms import Cell, Form, Format, Heading, Row, Section, Table
+from infra.reporting.forms import NOT_KEPT, Cell, Form, Format, Heading, Row, Section, Table
 from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
@@ -162,13 +162,18 @@ def _compress_pages(document: Any) -> None:
 
 def _common_text(form: Form) -> str:
     """What every form of the same tables prints, whoever its unit: titles, headers, section
-    headings and the signature line — enough characters to fill the font's first subset."""
+    headings, the signature line, the texts of fixed columns (the report form's labels) and
+    the mark of a figure not kept — enough characters to fill the font's first subset, and
+    with them every line of the report form but its figures' digits (ASCII, numbered from
+    the start) is encoded alike in every form (`infra.reporting.grid.Encoding.common`)."""
     parts = [signature_line()]
     for table in form.tables:
+        fixed = [index for index, column in enumerate(table.columns) if column.fixed]
         parts += [table.title, *(text for text, _ in table.groups),
                   *(column.header for column in table.columns),
-                  *(row.title for row in table.rows if isinstance(row, Section))]
-    return "".join(parts)
+                  *(row.title if isinstance(row, Section) else "".join(
+                      str(row[index]) for index in fixed) for row in table.rows)]
+    return "".join([*parts, NOT_KEPT])
 
 
 def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:
@@ -245,19 +250,27 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
 
 
 def _header(table: Table, edges: list[float], lettering: Lettering) -> Band:
+    return _header_band(tuple(column.header for column in table.columns), table.groups,
+                        tuple(edges), lettering)
+
+
+@lru_cache(maxsize=KEPT_LAYOUTS)
+def _header_band(headers: tuple[str, ...], groups: tuple[tuple[str, int], ...],
+                 edges: tuple[float, ...], lettering: Lettering) -> Band:
     """The column headers (centred, wrapped to their columns) under their groups, if any;
-    a group of one column spans both header rows."""
+    a group of one column spans both header rows. Made once a process for the same
+    columns, so that its text is written from its run (`infra.reporting.grid.Run`)."""
     from infra.reporting.grid import CENTRE, Band, Box
 
-    columns = [Box(left, right, _lines(column.header, lettering, right - left), CENTRE)
-               for column, left, right in zip(table.columns, edges, edges[1:], strict=False)]
+    columns = [Box(left, right, _lines(header, lettering, right - left), CENTRE)
+               for header, left, right in zip(headers, edges, edges[1:], strict=False)]
     columns_height = lettering.height(max(len(box.lines) for box in columns))
-    if not table.groups:
+    if not groups:
         return Band(columns_height, tuple(columns), GREY)
     groups_height = lettering.height(1)
     boxes = []
     column = 0
-    for text, span in table.groups:
+    for text, span in groups:
         lines = tuple(text.split("\n"))
         if span == 1:
             boxes.append(Box(edges[column], edges[column + 1], lines, CENTRE))
@@ -308,7 +321,7 @@ def _cells(texts: tuple[str, ...], columns: Columns, lettering: Lettering) -> Ba
     for (left, right, kind, wraps), text in zip(columns, texts, strict=True):
         if len(text) > CELL_CHARS:
             text = text[:CELL_CHARS] + ELIDED
-        align = CENTRE if text == "—" else RIGHT if kind in NUMBERS else LEFT
+        align = CENTRE if text == NOT_KEPT else RIGHT if kind in NUMBERS else LEFT
         lines = tuple(text.split("\n")) if wraps is None else wrap(text, font, size, wraps)
         most = max(most, len(lines))
         boxes.append(Box(left, right, lines, align))

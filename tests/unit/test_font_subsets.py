@@ -35,3 +35,32 @@ def subsets(face: RememberingFace) -> list[list[int]]:
 def test_a_subset_is_byte_for_byte_reportlabs(face: RememberingFace) -> None:
     for subset in subsets(face):
         assert face.subset_font(tuple(subset)) == TTFontFace.makeSubset(face, subset), subset
+
+
+def test_a_pinned_text_numbers_a_document_as_reportlab_does() -> None:
+    """Pinned once a process, copied into each document: the numbering ReportLab gives a
+    new document that writes the text first, each document its own copy, and the
+    document's own characters numbered from the next subset on."""
+    import io
+
+    from reportlab.pdfbase.pdfmetrics import getFont
+    from reportlab.pdfgen.canvas import Canvas
+
+    from infra.reporting.fontsubsets import pin
+    from infra.reporting.pdf import _register
+
+    font = getFont(_register(font_path(Settings().pdf_font)))
+    text = "".join(chr(0x4E00 + n) for n in range(0, 900, 3)) + "ab, 1\u00a0\ue000"
+    documents = [Canvas(io.BytesIO())._doc for _ in range(3)]
+    font.splitString(text, documents[0])
+    for document in documents[1:]:
+        pin(font, text, document)
+    states = [font.state[document] for document in documents]
+    assert len(states[0].subsets) == 2 and 256 < states[0].nextCode < 512
+    for state in states[1:]:
+        assert (state.assignments, state.subsets) == (states[0].assignments, states[0].subsets)
+        assert state.nextCode == 512
+    assert font.splitString("乙", documents[1]) == [(2, b"\x01")]
+    assert states[2].subsets == states[0].subsets != states[1].subsets
+    with pytest.raises(ValueError):
+        pin(font, text, documents[0])
