@@ -97,21 +97,23 @@ class Facts:
     """The figures and tasks of every unit's document for a period, counted once for all
     units at one cut-off: the expensive part of assembling (held: about 2.6 kB a unit, until
     its level is assembled). The lists, which grow with the hazards, are read a part of the
-    tree at a time (`Lists`), and kept on disk for as long as the facts stand (`kept`)."""
+    tree at a time (`Lists`) — for a cascade, which assembles level after level from the
+    same rows, kept on disk for as long as the facts stand (`kept`)."""
 
     cut_off: datetime
     tallies: dict[str, Counts]
     tasks: dict[str, list[Row]]
-    kept: KeptLists = field(default_factory=lambda: KeptLists(), compare=False)
+    kept: KeptLists | None = field(default=None, compare=False)
 
     @classmethod
-    def count(cls, tx: Tx, window: Window, tree: UnitTree) -> Facts:
+    def count(cls, tx: Tx, window: Window, tree: UnitTree, keep_lists: bool = False) -> Facts:
         codes = {code for (code,) in tx.rows(
             "SELECT DISTINCT unit_code FROM view_tasks WHERE rec <= ?",
             (micros(window.cut_off),))}
         task_units = [unit for code in codes if (unit := tree.by_code(code)) is not None]
         return cls(window.cut_off, tally(tx, window, tree),
-                   {unit.unit_id: task_rows(tx, window, unit.code) for unit in task_units})
+                   {unit.unit_id: task_rows(tx, window, unit.code) for unit in task_units},
+                   KeptLists() if keep_lists else None)
 
     def without(self, units: Iterable[Unit]) -> Facts:
         """These facts but the figures of `units`: a cascade's level, once assembled, is
@@ -215,11 +217,13 @@ class Assembler:
             self.count(tx)
             self.lists = Lists.read(tx, self.window, self.tree, WHOLE)
 
-    def count(self, tx: Tx, reuse: Facts | None = None) -> Facts:
-        """The facts of every unit at this cut-off: `reuse`d when still valid."""
+    def count(self, tx: Tx, reuse: Facts | None = None, keep_lists: bool = False) -> Facts:
+        """The facts of every unit at this cut-off: `reuse`d when still valid; the lists
+        read at it kept for later levels if `keep_lists` (a cascade)."""
         if self.facts is None:
             valid = reuse is not None and reuse.still_valid(tx, self.cut_off)
-            self.facts = reuse if valid else Facts.count(tx, self.window, self.tree)
+            self.facts = reuse if valid else Facts.count(tx, self.window, self.tree,
+                                                         keep_lists)
         assert self.facts is not None
         return self.facts
 

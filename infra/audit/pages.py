@@ -37,6 +37,10 @@ from infra.store.records import GENESIS, DamagedRecord, chained, unpack_record
 
 log = logging.getLogger("zhibao.audit")
 
+MOST_WORKERS = 4
+"""Worker processes at most, however many cores: the walk's own ordered work (the tree, links
+to earlier pages) is about a third of the total, so more cannot speed it further, and each
+worker holds a database connection."""
 Head = tuple[int, str]
 """An aggregate's newest version seen and its chain hash."""
 Link = tuple[int, str, int, str, Head | None]
@@ -186,7 +190,7 @@ def _in_workers(database_url: str, through: int, page: int, sealed_through: int
     """Pages checked by worker processes, yielded in log order with the position each
     reaches (None: no event in it); two pages for each worker asked for ahead (memory: a
     few pages)."""
-    workers = os.cpu_count() or 1
+    workers = min(len(os.sched_getaffinity(0)), MOST_WORKERS)
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=open_worker_reader, initargs=(database_url,))
     try:

@@ -232,7 +232,7 @@ class Reporter:
             if needing:
                 if renderer is not None:
                     renderer.warm(needing)
-                assembler.count(tx, reuse)
+                assembler.count(tx, reuse, keep_lists=renderer is not None)  # a cascade's
         return assembler, chosen
 
     def _in_place(self, assembler: Assembler, unit: Unit, draft: bool
