@@ -43,7 +43,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 from eventsourcing.utils import get_topic
 
 from domain.event_types import event_classes
-from infra.store.databases import open_reader
+from infra.store.databases import open_worker_reader, worker_reader
 from infra.store.log import rows_except
 from infra.store.records import event_type
 from projections.events import EventRecord, from_notification, from_row
@@ -170,7 +170,7 @@ class Projector:
         process writes a commit."""
         context = get_context("spawn")  # a forked child would share this process's
         with ProcessPoolExecutor(self.workers, mp_context=context,  # database connections
-                                 initializer=_open_recorder,
+                                 initializer=open_worker_reader,
                                  initargs=(self.database_url,)) as pool:
             ranges = self._ranges(position, head)
             pending: deque[Future[Shipped]] = deque(
@@ -196,18 +196,8 @@ def ignored_topics() -> tuple[str, ...]:
     return tuple(sorted(get_topic(event_classes()[name]) for name in IGNORED))
 
 
-_worker_recorder: ApplicationRecorder | None = None
-
-
-def _open_recorder(database_url: str) -> None:
-    """In a worker process: its own reader of the store."""
-    global _worker_recorder
-    _worker_recorder = open_reader(database_url)
-
-
 def _fold_in_worker(after: int, through: int) -> Shipped:
-    assert _worker_recorder is not None
-    position, rows, applied = fold_range(_worker_recorder, after, through)
+    position, rows, applied = fold_range(worker_reader(), after, through)
     return position, marshal.dumps(rows), applied
 
 
