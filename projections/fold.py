@@ -19,8 +19,8 @@ the views deliberately do not use are listed in `IGNORED`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -62,55 +62,77 @@ def _day_of_hour(hour: int) -> str | None:
     return start.date().isoformat()
 
 
+INSERT, UPDATE, MAXIMUM = "insert", "update", "maximum"
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: looked up per row
 class Op:
-    """One bulk statement: insert whole rows, update `columns` of rows found by key, or
-    keep a running maximum of rows by key (`maximum`)."""
+    """One bulk statement on `table`: insert rows of `columns` (the key first; a column left
+    out stays NULL until a later event sets it), update `columns` of rows found by key (each
+    row the key, then the values), or keep a running maximum of rows by key."""
 
     table: t.Table
-    columns: tuple[str, ...] = ()  # empty: insert
-    maximum: bool = False
+    kind: str
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unknown = set(self.columns) - set(self.table.column_names)
+        if unknown:
+            raise ValueError(f"{self.table.name} has no column {sorted(unknown)}")
+        if self.kind == INSERT and self.columns[:len(self.table.key)] != self.table.key:
+            raise ValueError(f"{self.table.name}: an insert's first columns are the key")
 
     def write(self, tx: Any, rows: list[tuple[Any, ...]]) -> None:
-        if self.maximum:
+        if self.kind == MAXIMUM:
             tx.raise_to(self.table, rows)
-        elif self.columns:
+        elif self.kind == UPDATE:
             tx.update(self.table, self.columns, rows)
         else:
-            tx.insert(self.table, rows)
+            tx.insert(self.table, rows, self.columns)
+
+
+def inserts(table: t.Table, columns: str = "") -> Op:
+    """Inserts of the named columns (all the table's if none are named)."""
+    return Op(table, INSERT, tuple(columns.split()) or table.column_names)
+
+
+def updates(table: t.Table, columns: str) -> Op:
+    return Op(table, UPDATE, tuple(columns.split()))
 
 
 # The order matters only in one way: a row is inserted before any update of it.
-UNIT = Op(t.UNITS)
-UNIT_CODE = Op(t.UNIT_CODES)
-ORG = Op(t.ORGS)
-ENTERPRISE = Op(t.ENTERPRISES)
-ENTERPRISE_CHANGE = Op(t.ENTERPRISE_CHANGES)
-SELF_INSPECTION = Op(t.SELF_INSPECTIONS)
-INSPECTION = Op(t.INSPECTIONS)
-VISIT = Op(t.VISITS)
-ENFORCEMENT = Op(t.ENFORCEMENT)
-HAZARD = Op(t.HAZARDS)
-HAZARD_CHANGE = Op(t.HAZARD_CHANGES)
-MEASURE = Op(t.MEASURES)
-TASK = Op(t.TASKS)
-TASK_EVENT = Op(t.TASK_EVENTS)
-PERIOD = Op(t.PERIODS)
-SUBMISSION = Op(t.SUBMISSIONS)
-MISSING = Op(t.MISSING)
-ACTIVITY = Op(t.ACTIVITY, maximum=True)
-CODE_ENDED = Op(t.UNIT_CODES, ("ended_on", "ended_rec", "successor"))
-HAZARD_CONFIRMED = Op(t.HAZARDS, ("confirmed_at", "confirmed_rec", "confirmed_grade",
-                                  "confirmed_deadline", "confirmed_treating_org",
-                                  "confirmed_criteria_ref", "treatment", "notice_no",
-                                  "local_grade"))
-HAZARD_VERIFIED = Op(t.HAZARDS, ("verified_at", "verified_rec", "verifier_org_id"))
-HAZARD_ENDED = Op(t.HAZARDS, ("ended_at", "ended_rec", "ended_on", "end_kind", "ended_by"))
-HAZARD_LISTED = Op(t.HAZARDS, ("listed_at", "listed_rec", "listing_level", "listing_authority",
-                               "supervising_org", "listing_notice_no", "listing_deadline"))
-HAZARD_DELISTED = Op(t.HAZARDS, ("delisted_at", "delisted_rec"))
-MEASURE_ISSUED = Op(t.MEASURES, ("doc_no", "issued_on", "issued_at", "issued_rec"))
-MEASURE_COMPLETED = Op(t.MEASURES, ("completed_on", "completed_at", "completed_rec", "evidence"))
+UNIT = inserts(t.UNITS)
+UNIT_CODE = inserts(t.UNIT_CODES, "code unit_id valid_from rec")
+ORG = inserts(t.ORGS)
+ENTERPRISE = inserts(t.ENTERPRISES)
+ENTERPRISE_CHANGE = inserts(t.ENTERPRISE_CHANGES)
+SELF_INSPECTION = inserts(t.SELF_INSPECTIONS)
+INSPECTION = inserts(t.INSPECTIONS)
+VISIT = inserts(t.VISITS)
+ENFORCEMENT = inserts(t.ENFORCEMENT)
+HAZARD = inserts(t.HAZARDS, "hazard_id unit_code enterprise_id sector channel "
+                            "discovering_org_id discovering_level description category "
+                            "proposed_grade location_detail relapse_of reported_at reported_rec")
+HAZARD_CHANGE = inserts(t.HAZARD_CHANGES)
+MEASURE = inserts(t.MEASURES, "measure_id unit_code org_id title kind sector content partners "
+                              "planned_date related planned_at planned_rec")
+TASK = inserts(t.TASKS)
+TASK_EVENT = inserts(t.TASK_EVENTS)
+PERIOD = inserts(t.PERIODS)
+SUBMISSION = inserts(t.SUBMISSIONS)
+MISSING = inserts(t.MISSING)
+ACTIVITY = Op(t.ACTIVITY, MAXIMUM, t.ACTIVITY.column_names)
+CODE_ENDED = updates(t.UNIT_CODES, "ended_on ended_rec successor")
+HAZARD_CONFIRMED = updates(t.HAZARDS, "confirmed_at confirmed_rec confirmed_grade "
+                                      "confirmed_deadline confirmed_treating_org "
+                                      "confirmed_criteria_ref treatment notice_no local_grade")
+HAZARD_VERIFIED = updates(t.HAZARDS, "verified_at verified_rec verifier_org_id")
+HAZARD_ENDED = updates(t.HAZARDS, "ended_at ended_rec ended_on end_kind ended_by")
+HAZARD_LISTED = updates(t.HAZARDS, "listed_at listed_rec listing_level listing_authority "
+                                   "supervising_org listing_notice_no listing_deadline")
+HAZARD_DELISTED = updates(t.HAZARDS, "delisted_at delisted_rec")
+MEASURE_ISSUED = updates(t.MEASURES, "doc_no issued_on issued_at issued_rec")
+MEASURE_COMPLETED = updates(t.MEASURES, "completed_on completed_at completed_rec evidence")
 
 OPS: tuple[Op, ...] = (
     UNIT, UNIT_CODE, ORG, ENTERPRISE, ENTERPRISE_CHANGE, SELF_INSPECTION, INSPECTION, VISIT,
@@ -118,6 +140,15 @@ OPS: tuple[Op, ...] = (
     ACTIVITY, CODE_ENDED, HAZARD_CONFIRMED, HAZARD_VERIFIED, HAZARD_ENDED, HAZARD_LISTED,
     HAZARD_DELISTED, MEASURE_ISSUED, MEASURE_COMPLETED,
 )
+MERGED_UPDATES: dict[Op, tuple[Op, ...]] = {
+    HAZARD: (HAZARD_CONFIRMED, HAZARD_VERIFIED, HAZARD_ENDED, HAZARD_LISTED, HAZARD_DELISTED),
+    MEASURE: (MEASURE_ISSUED, MEASURE_COMPLETED),
+}
+"""Updates a load into empty views makes part of the insert when the row is inserted in
+the same batch (see `Batch.write`). These rows are keyed by their aggregate's id and
+inserted by its first event, so in such a load each key is inserted once, by the row its
+updates are merged into; elsewhere the row may exist already (a re-delivered event), its
+insert skipped and with it any update merged into it."""
 
 
 @dataclass
@@ -131,11 +162,21 @@ class Batch:
 
     def write(self, tx: Any) -> None:
         """One statement per operation; running maxima are first combined by key, once for
-        the whole batch: one statement may not raise the same row twice."""
+        the whole batch: one statement may not raise the same row twice. In a load into
+        empty views (`tx.from_empty`) the `MERGED_UPDATES` of rows inserted in this batch
+        are written with the insert: at 1.2M events on SQLite, a hazard's confirmation,
+        verification and end took 2.4 s of the writing as UPDATEs."""
+        rows = dict(self.rows)
         for op in OPS:
-            if op in self.rows:
-                rows = self.rows[op]
-                op.write(tx, _largest_by_key(op.table, rows) if op.maximum else rows)
+            if op not in rows:
+                continue
+            if op.kind == MAXIMUM:
+                op.write(tx, _largest_by_key(op.table, rows[op]))
+            elif tx.from_empty and op in MERGED_UPDATES:
+                for shape, merged in _merged(op, rows):
+                    shape.write(tx, merged)
+            else:
+                op.write(tx, rows[op])
 
     def extend(self, later: Batch) -> None:
         """Add the rows of a batch folded from later records, so that several pages are
@@ -152,6 +193,38 @@ class Batch:
     @classmethod
     def from_lists(cls, lists: list[list[tuple[Any, ...]]]) -> Batch:
         return cls({op: rows for op, rows in zip(OPS, lists, strict=True) if rows})
+
+
+def _merged(insert: Op, rows: dict[Op, list[tuple[Any, ...]]]
+            ) -> Iterator[tuple[Op, list[tuple[Any, ...]]]]:
+    """The rows of `insert` with the values its `MERGED_UPDATES` in `rows` set on them, by
+    the columns set (one insert for each set of updates met), in order of the updates as
+    the database would apply them; the updates of rows not inserted here stay in `rows`."""
+    width = len(insert.table.key)
+    inserted = rows[insert]
+    found: dict[tuple[Any, ...], int] = {}
+    for i, row in enumerate(inserted):
+        found.setdefault(row[:width], i)  # of rows with one key, an insert keeps the first
+    updated: dict[int, dict[str, Any]] = {}
+    for update in MERGED_UPDATES[insert]:
+        left = []
+        for row in rows.get(update, ()):
+            i = found.get(row[:width])
+            if i is None:
+                left.append(row)
+            else:
+                updated.setdefault(i, {}).update(zip(update.columns, row[width:], strict=True))
+        if update in rows:
+            rows[update] = left
+    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for i, row in enumerate(inserted):
+        values = updated.get(i)
+        if values is None:
+            shapes.setdefault((), []).append(row)
+        else:
+            shapes.setdefault(tuple(values), []).append(row + tuple(values.values()))
+    for columns, shaped in shapes.items():
+        yield replace(insert, columns=insert.columns + columns) if columns else insert, shaped
 
 
 def _largest_by_key(table: t.Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -239,15 +312,13 @@ def _unit_registered(r: Fact, b: Batch) -> None:
     d = r.data
     b.add(UNIT, r.id, d["code"], d["level"], d["name"], d["parent_id"], d["valid_from"],
           r.rec)
-    b.add(UNIT_CODE, *t.UNIT_CODES.row(code=d["code"], unit_id=r.id,
-                                       valid_from=d["valid_from"], rec=r.rec))
+    b.add(UNIT_CODE, d["code"], r.id, d["valid_from"], r.rec)
 
 
 @folds("AdminUnitRecoded")
 def _unit_recoded(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(UNIT_CODE, *t.UNIT_CODES.row(code=d["new_code"], unit_id=r.id,
-                                       valid_from=d["valid_from"], rec=r.rec))
+    b.add(UNIT_CODE, d["new_code"], r.id, d["valid_from"], r.rec)
     b.add(CODE_ENDED, d["old_code"], d["valid_from"], r.rec, d["new_code"])
 
 
@@ -366,13 +437,9 @@ def _change(r: Fact, b: Batch, attr: str, value: Any) -> None:
 @folds("HazardReported")
 def _hazard_reported(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(HAZARD, *t.HAZARDS.row(
-        hazard_id=r.id, unit_code=r.unit_code, enterprise_id=d["enterprise_id"],
-        sector=d["sector"], channel=d["channel"], discovering_org_id=d["discovering_org_id"],
-        discovering_level=d["discovering_level"], description=d["description"],
-        category=d["category"], proposed_grade=d["proposed_grade"],
-        location_detail=d["location_detail"], relapse_of=d["relapse_of"], reported_at=r.at,
-        reported_rec=r.rec))
+    b.add(HAZARD, r.id, r.unit_code, d["enterprise_id"], d["sector"], d["channel"],
+          d["discovering_org_id"], d["discovering_level"], d["description"], d["category"],
+          d["proposed_grade"], d["location_detail"], d["relapse_of"], r.at, r.rec)
 
 
 @folds("HazardConfirmed")
@@ -484,11 +551,9 @@ def _transferred(r: Fact, b: Batch) -> None:
 @folds("MeasurePlanned")
 def _measure_planned(r: Fact, b: Batch) -> None:
     d = r.data
-    b.add(MEASURE, *t.MEASURES.row(
-        measure_id=r.id, unit_code=r.unit_code, org_id=d["org_id"], title=d["title"],
-        kind=d["kind"], sector=d["sector"], content=d["content"],
-        partners="、".join(d["partners"]), planned_date=d["planned_date"],
-        related=",".join(d["related_hazard_ids"]), planned_at=r.at, planned_rec=r.rec))
+    b.add(MEASURE, r.id, r.unit_code, d["org_id"], d["title"], d["kind"], d["sector"],
+          d["content"], "、".join(d["partners"]), d["planned_date"],
+          ",".join(d["related_hazard_ids"]), r.at, r.rec)
 
 
 @folds("MeasureIssued")

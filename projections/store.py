@@ -102,17 +102,20 @@ class Tx:
         move forward, so two writers can never both apply the same batch."""
         self._track(self.cursor, Tracking(name, position))
 
-    def insert(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert rows; a row whose key exists already (a re-applied event) is skipped."""
+    def insert(self, table: Table, rows: Sequence[tuple[Any, ...]],
+               columns: Sequence[str] | None = None) -> None:
+        """Insert rows of `columns` (all the table's by default; those left out are NULL); a
+        row whose key exists already (a re-applied event) is skipped."""
         if not rows:
             return
-        if self.from_empty and self.dialect == "postgres" and self._copied(table, rows):
+        columns = columns or table.column_names
+        if self.from_empty and self.dialect == "postgres" and self._copied(table, columns,
+                                                                            rows):
             return
-        columns, rows = (_set_columns(table, rows) if self.dialect == "sqlite"
-                         else (table.column_names, rows))
         self._insert(table, columns, rows, "DO NOTHING")
 
-    def _copied(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> bool:
+    def _copied(self, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> bool:
         """PostgreSQL, loading empty views: the rows COPYed straight into `table`, in a
         savepoint; False (nothing written) if a key exists already. Their rows are new, so
         they skip the staging table's round of COPY, merge and clean-up (a rebuild's inserts
@@ -120,7 +123,7 @@ class Tx:
         and a key that exists would cost a COPY undone and an ERROR in the server's log."""
         try:
             with self.cursor.connection.transaction():
-                self._copy(table.name, table.column_names, rows)
+                self._copy(table.name, columns, rows)
         except UniqueViolation:
             return False
         return True
@@ -201,23 +204,6 @@ def _by_key(table: Table, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ..
     pages: at 1.2M events, the views past their 64 MiB cache, writing them took 4-6% less CPU
     (8.5 s instead of 8.9, side by side)."""
     return sorted(rows, key=itemgetter(*range(len(table.key))))
-
-
-def _set_columns(table: Table, rows: Sequence[tuple[Any, ...]]
-                 ) -> tuple[Sequence[str], Sequence[tuple[Any, ...]]]:
-    """The key's columns and those that some row sets (not NULL), and the rows cut to them: a
-    column left out of an insert is NULL anyway. SQLite's Python driver binds a NULL slowly
-    (an adapter is looked up for it: 0.35 µs, 7 times an integer), and a hazard's row is
-    inserted with 26 of its 38 columns NULL (later events set them): cut to the others,
-    inserting hazards took 10 µs a row instead of 16 at 1.2M events (7.2 instead of 13.6 on
-    the demo)."""
-    values = list(zip(*rows, strict=True))
-    kept = [i for i, (name, column) in enumerate(zip(table.column_names, values, strict=True))
-            if name in table.key or column.count(None) < len(column)]
-    if len(kept) == len(values):
-        return table.column_names, rows
-    return ([table.column_names[i] for i in kept],
-            list(zip(*(values[i] for i in kept), strict=True)))
 
 
 def _ddl(table: Table, dialect: str) -> list[str]:
@@ -332,7 +318,7 @@ class ViewStore:
         if self.dialect == "sqlite":
             raw = cursor.sqlite_cursor
             raw.row_factory = None
-            return Tx(raw, "sqlite", self._recorder._insert_tracking)
+            return Tx(raw, "sqlite", self._recorder._insert_tracking, self._from_empty)
         cursor.row_factory = tuple_row
         cursor.execute(SQL("SET LOCAL search_path TO {0}").format(Identifier(self.schema)))
         return Tx(cursor, "postgres", self._recorder._insert_tracking, self._from_empty)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 FOLD_VERSION = 4
 """Raised whenever what the folds write changes without the tables changing: views built by
@@ -48,17 +47,6 @@ class Table:
 
     def type_of(self, column: str) -> str:
         return dict(self.columns)[column]
-
-    def row(self, **values: Any) -> tuple[Any, ...]:
-        """A whole row from its named values, in column order; a column not named is NULL
-        (a later event sets it). A name that is not a column is an error, not a lost value."""
-        if not values.keys() <= self._names:
-            raise KeyError(f"{self.name} has no column {sorted(values.keys() - self._names)}")
-        return tuple(map(values.get, self.column_names))
-
-    @cached_property
-    def _names(self) -> frozenset[str]:
-        return frozenset(self.column_names)
 
 
 def _cols(spec: str) -> tuple[tuple[str, str], ...]:

@@ -1,5 +1,5 @@
 """Every event type is either folded into the views or deliberately ignored — a new event
-type cannot slip past the views unnoticed — and every fold writes whole, named rows."""
+type cannot slip past the views unnoticed — and every operation names its table's columns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from domain.event_types import event_classes
 from projections import tables as t
-from projections.fold import FOLDS, IGNORED
+from projections.fold import FOLDS, IGNORED, inserts, updates
 
 
 def test_every_event_type_is_folded_or_explicitly_ignored():
@@ -17,8 +17,10 @@ def test_every_event_type_is_folded_or_explicitly_ignored():
     assert (FOLDS.keys() | IGNORED) - names == set(), "folds or ignores no such event type"
 
 
-def test_a_row_is_built_from_named_columns_and_a_wrong_name_is_refused():
-    row = t.UNIT_CODES.row(code="610902", unit_id="u", valid_from="2000-01-01", rec=7)
-    assert row == ("610902", "u", "2000-01-01", 7, None, None, None)
-    with pytest.raises(KeyError, match="successor_code"):
-        t.UNIT_CODES.row(code="610902", successor_code="610903")
+def test_an_operation_names_only_its_tables_columns_and_an_insert_starts_with_the_key():
+    assert inserts(t.UNIT_CODES, "code unit_id").columns == ("code", "unit_id")
+    assert inserts(t.ORGS).columns == t.ORGS.column_names
+    with pytest.raises(ValueError, match="successor_code"):
+        updates(t.UNIT_CODES, "ended_on successor_code")
+    with pytest.raises(ValueError, match="key"):
+        inserts(t.UNIT_CODES, "unit_id code")
