@@ -4,7 +4,6 @@ views wherever they came from (invariant 2)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from eventsourcing.persistence import Notification
 
 from domain.base import event_id
 from infra.store.log import Row
-from infra.store.records import event_payload, event_type
+from infra.store.records import event_payload, event_type, iso_micros
 
 
 class EventRecord(NamedTuple):
@@ -23,8 +22,8 @@ class EventRecord(NamedTuple):
     event_type: str  # e.g. "HazardReported"
     originator_id: str  # as `str(UUID)` writes it: the folds write it as text
     originator_version: int
-    occurred_at: datetime  # business time (Asia/Shanghai offset)
-    recorded_at: datetime  # system time
+    occurred_at: int  # business time, as microseconds since the epoch (`domain.base.micros`)
+    recorded_at: int  # system time, likewise: the folds write instants so
     unit_code: str
     actor_org_id: str  # as text: the folds write it as text
     data: dict[str, Any]  # the event's own fields as JSON values (dates as ISO strings)
@@ -51,5 +50,5 @@ def from_row(row: Row) -> EventRecord:
     unit_code, actor = data.pop("unit_code"), data.pop("actor")
     data.pop("command_id", None)
     return EventRecord(position, event_type(topic), originator_id, version,
-                       datetime.fromisoformat(occurred_at), datetime.fromisoformat(recorded_at),
+                       iso_micros(occurred_at), iso_micros(recorded_at),
                        unit_code, actor["org_id"], data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.base import SHANGHAI, DomainError, Level
+from domain.base import SHANGHAI, DomainError, Level, micros
 from domain.periods import Period
 from domain.reports import period_bounds, submission_id
 from infra.intake.service import Zhibao
@@ -57,12 +57,12 @@ class Replay:
             raise ValueError(f"a replay only moves forward ({known_at} < {self.known_at})")
         self.known_at = known_at
         self._assemblers.clear()
-        folded, first_late = 0, None
+        folded, first_late, known = 0, None, micros(known_at)
         for page in log_range(self.app.recorder, self._prefix):
             fresh = records(n for n in page if n.id not in self._folded_beyond)
-            due = [record for record in fresh if record.recorded_at <= known_at]
+            due = [record for record in fresh if record.recorded_at <= known]
             if first_late is None:
-                first_late = next((r.position for r in fresh if r.recorded_at > known_at), None)
+                first_late = next((r.position for r in fresh if r.recorded_at > known), None)
             if first_late is None:
                 self._prefix = page[-1].id
             else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from io import BytesIO
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,8 +28,8 @@ import orjson
 from eventsourcing.persistence import Notification
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from domain.base import event_id_text, from_micros, micros
-from infra.store.records import event_type, unpack_record
+from domain.base import event_id_text, from_micros
+from infra.store.records import event_type, iso_micros, unpack_record
 from projections.events import EventRecord
 from schemas.generate import ENVELOPE, EVENTS_DIR, fingerprint_of, released_versions
 
@@ -73,10 +73,6 @@ class Encoded(NamedTuple):
                 f"v{self.aggregate_version}, {len(self.value)} bytes)")
 
 
-def to_micros(iso: str) -> int:
-    return micros(datetime.fromisoformat(iso))
-
-
 def _date_to_days(iso: str) -> int:
     return date.fromisoformat(iso).toordinal() - EPOCH_ORDINAL
 
@@ -91,7 +87,7 @@ def _instant_to_iso(value: int) -> str:
 
 LOGICAL: dict[str, tuple[Convert, Convert]] = {
     "date": (_date_to_days, _days_to_date),
-    "timestamp-micros": (to_micros, _instant_to_iso),
+    "timestamp-micros": (iso_micros, _instant_to_iso),
 }
 """Logical type → (stored JSON value → Avro value, Avro value → stored JSON value)."""
 
@@ -221,8 +217,8 @@ class Codec:
         datum.update(
             event_id=event_id_text(aggregate, version), event_type=name,
             aggregate_id=aggregate, aggregate_version=version,
-            position=notification.id, occurred_at=to_micros(datum["occurred_at"]),
-            recorded_at=to_micros(datum["timestamp"]), content_hash=content_hash,
+            position=notification.id, occurred_at=iso_micros(datum["occurred_at"]),
+            recorded_at=iso_micros(datum["timestamp"]), content_hash=content_hash,
             previous_hash=previous_hash)
         buffer = BytesIO()
         buffer.write(schema.header)
@@ -273,8 +269,8 @@ class Codec:
             position=datum["position"], event_type=schema.event_type,
             originator_id=str(UUID(datum["aggregate_id"])),
             originator_version=datum["aggregate_version"],
-            occurred_at=from_micros(datum["occurred_at"]),
-            recorded_at=from_micros(datum["recorded_at"]), unit_code=datum["unit_code"],
+            occurred_at=datum["occurred_at"], recorded_at=datum["recorded_at"],
+            unit_code=datum["unit_code"],
             actor_org_id=datum["actor"]["org_id"],
             data={name: datum[name] if convert is None else convert(datum[name])
                   for name, convert in schema.own_fields},

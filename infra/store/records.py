@@ -12,10 +12,13 @@ reader slices it without parsing JSON.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
+
+from domain.base import micros
 
 GENESIS = "0" * 64
 _PREV_AT = len(b'{"prev":"')
@@ -67,3 +70,9 @@ def event_payload(state: bytes) -> dict[str, Any]:
 def event_type(topic: str) -> str:
     """`domain.hazards:Hazard.HazardReported` → `HazardReported`."""
     return topic.rpartition(".")[2]
+
+
+def iso_micros(text: str) -> int:
+    """An instant stored as ISO text (an event's `occurred_at` and `timestamp`) as integer
+    microseconds since the epoch, the one form records, views, Avro and Parquet keep."""
+    return micros(datetime.fromisoformat(text))

@@ -13,7 +13,7 @@ from uuid import UUID
 import orjson
 import pytest
 
-from domain.base import SHANGHAI, DomainError, Level
+from domain.base import SHANGHAI, DomainError, Level, micros
 from infra.audit.as_of import Replay, parse_known_at, recorded_versions, submission_as_of
 from infra.cli.main import main
 from infra.intake.service import Zhibao
@@ -167,7 +167,7 @@ def test_a_replay_folds_each_event_once_though_recorded_time_is_out_of_log_order
                   ("2021-03-20T09:30", "2021-03-20T10:30", "2021-03-20T12:00")]
     finally:
         replay.close()
-    cut_offs = [shanghai(m) for m in ("2021-03-20T09:30", "2021-03-20T10:30")]
+    cut_offs = [micros(shanghai(m)) for m in ("2021-03-20T09:30", "2021-03-20T10:30")]
     assert folded[0] == sum(r.recorded_at <= cut_offs[0] for r in every)
     assert folded[1] == sum(cut_offs[0] < r.recorded_at <= cut_offs[1] for r in every) == 3
     assert sum(folded) == len(every)

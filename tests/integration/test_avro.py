@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
+from domain.base import micros
 from infra.kafka.avro import HEADER_SIZE, MARKER, Codec, DecodeError, EncodeError
+from infra.store.records import event_payload
 from schemas.generate import EVENTS_DIR, fingerprint_of
 from tests.integration.test_kafka_relay import stored_records
 from tests.support.builders import build_world
@@ -44,7 +47,9 @@ def test_every_stored_event_decodes_to_the_record_the_store_gives(history):
         "measures": "加装报警装置", "responsible_org": "设备部", "responsible_person": "李四",
         "funds_fen": 12_500_000, "funds_source": "企业自筹", "deadline": "2021-04-15",
         "contingency_plan": "停用储罐", "interim_controls": "专人巡查"}
-    assert plan.occurred_at.utcoffset().total_seconds() == 8 * 3600
+    stored = next(n for n in notifications if n.id == plan.position)
+    assert plan.occurred_at == micros(datetime.fromisoformat(
+        event_payload(stored.state)["occurred_at"]))  # the instant, as microseconds
 
 
 def test_each_kind_of_bad_message_is_refused_with_its_reason(history):

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain.base import SHANGHAI
+from domain.base import SHANGHAI, micros
 from infra.cli.main import main
 from infra.intake.service import Zhibao
 from infra.settings import get_settings
@@ -228,8 +228,8 @@ def test_an_unknown_event_type_is_skipped_and_counted(world: Zhibao, views: View
     stranger = EventRecord(
         position=10_000, event_type="HazardTeleported",
         originator_id=uuid.uuid4(), originator_version=1,
-        occurred_at=datetime(2021, 3, 1, tzinfo=SHANGHAI),
-        recorded_at=datetime(2021, 3, 1, tzinfo=SHANGHAI), unit_code="610902101201",
+        occurred_at=micros(datetime(2021, 3, 1, tzinfo=SHANGHAI)),
+        recorded_at=micros(datetime(2021, 3, 1, tzinfo=SHANGHAI)), unit_code="610902101201",
         actor_org_id=str(uuid.uuid4()), data={"where": "moon"})
     applied = ViewWriter(views).apply([*known[:20], stranger, stranger, *known[20:]],
                                       track=lambda tx: tx.track("test-feed", 7))

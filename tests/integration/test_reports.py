@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 
 from domain import commands as c
-from domain.base import DomainError
+from domain.base import DomainError, micros
 from domain.reports import submission_id
 from infra.cli.main import main
 from infra.intake.service import Zhibao
@@ -143,7 +143,7 @@ def test_same_inputs_give_byte_identical_json_and_a_past_version_is_reproduced(
     # What issue 5's `audit as-of` does: fold only the events recorded by the cut-off into a
     # throwaway database, assemble there, and get version 1's bytes back.
     known = [r for r in records(app.recorder.select_notifications(start=1, limit=100_000))
-             if r.recorded_at <= CUT_OFF_1]
+             if r.recorded_at <= micros(CUT_OFF_1)]
     assert len(known) < app.recorder.max_notification_id()
     throwaway = ViewStore.in_memory()
     project_records(throwaway, known)
