@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -194,34 +195,35 @@ class Batch:
 
 def _merged(insert: Op, rows: dict[Op, list[tuple[Any, ...]]]
             ) -> Iterator[tuple[Op, list[tuple[Any, ...]]]]:
-    """The rows of `insert` with the values its `MERGED_UPDATES` in `rows` set on them, by
-    the columns set (one insert for each set of updates met), in order of the updates as
-    the database would apply them; the updates of rows not inserted here stay in `rows`."""
+    """The rows of `insert` with the values its `MERGED_UPDATES` in `rows` set on them,
+    one insert for each set of updates met; of an update's rows for one key the last wins,
+    as in the database. The updates of rows not inserted here stay in `rows`."""
     width = len(insert.table.key)
     inserted = rows[insert]
-    found: dict[tuple[Any, ...], int] = {}
-    for i, row in enumerate(inserted):
-        found.setdefault(row[:width], i)  # of rows with one key, an insert keeps the first
-    updated: dict[int, dict[str, Any]] = {}
+    keys = [row[:width] for row in inserted]  # an insert keeps the first row of a key:
+    found = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+    updated: dict[int, dict[Op, tuple[Any, ...]]] = {}
     for update in MERGED_UPDATES[insert]:
-        left = []
-        for row in rows.get(update, ()):
-            i = found.get(row[:width])
-            if i is None:
-                left.append(row)
-            else:
-                updated.setdefault(i, {}).update(zip(update.columns, row[width:], strict=True))
         if update in rows:
+            left = []
+            for row in rows[update]:
+                i = found.get(row[:width])
+                if i is None:
+                    left.append(row)
+                else:
+                    updated.setdefault(i, {})[update] = row[width:]
             rows[update] = left
-    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    shapes: dict[tuple[Op, ...], list[tuple[Any, ...]]] = {(): []}
     for i, row in enumerate(inserted):
-        values = updated.get(i)
-        if values is None:
-            shapes.setdefault((), []).append(row)
+        steps = updated.get(i)
+        if steps is None:
+            shapes[()].append(row)
         else:
-            shapes.setdefault(tuple(values), []).append(row + tuple(values.values()))
-    for columns, shaped in shapes.items():
-        yield replace(insert, columns=insert.columns + columns) if columns else insert, shaped
+            shapes.setdefault(tuple(steps), []).append(
+                row + tuple(chain.from_iterable(steps.values())))
+    for steps, shaped in shapes.items():
+        columns = insert.columns + tuple(chain.from_iterable(step.columns for step in steps))
+        yield replace(insert, columns=columns), shaped
 
 
 def _largest_by_key(table: t.Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -353,11 +353,13 @@ class ViewStore:
 
     @contextmanager
     def without_indexes(self) -> Iterator[None]:
-        """Secondary indexes dropped while the views are loaded from empty and built once at
-        the end: cheaper than keeping them up to date row by row (and on PostgreSQL the
-        load's new rows copied straight into their tables, `Tx.insert`). Built again however the
-        load ends; after a kill -9, by the next `ViewStore` opened on these views or the
-        end of the projector's next long catch-up."""
+        """A load into empty views: secondary indexes dropped while it runs and built once
+        at the end, cheaper than keeping them up to date row by row. Built again however
+        the load ends; after a kill -9, by the next `ViewStore` opened on these views or the
+        end of the projector's next long catch-up. Its transactions know their rows are new
+        (`Tx.from_empty`): on PostgreSQL they are copied straight into their tables
+        (`Tx.insert`), and a hazard's later steps are written with its insert
+        (`Batch.write`)."""
         with self.transaction() as tx:
             for table in self.tables:
                 for name in _indexes(table):
