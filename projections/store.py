@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from operator import itemgetter
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -234,10 +235,27 @@ class _ViewsPool(SQLiteConnectionPool):
         return connection
 
 
+PAGE_SIZE = 16_384
+"""Bytes per page of a new SQLite views file (SQLite's default is 4,096). Rows keyed by random
+ids land all over each table, so every commit of a projection rewrites pages everywhere:
+with pages four times larger, a 1.2M-event rebuild's commits took half the CPU (1.4 s
+instead of 2.7) and its main process a tenth less. Reports mostly read whole tables."""
+
+
 def _sqlite_datastore(db_name: str) -> SQLiteDatastore:
+    if not SQLiteConnectionPool.detect_memory_mode(db_name):
+        _set_page_size(db_name)
     datastore = SQLiteDatastore(db_name, lock_timeout=30)
     datastore.pool = _ViewsPool(db_name=db_name, lock_timeout=30)
     return datastore
+
+
+def _set_page_size(db_name: str) -> None:
+    """`PAGE_SIZE` for a new file; nothing changes in one written already. Setting WAL mode
+    writes the file's header and so fixes the page size: it is set first."""
+    with closing(sqlite3.connect(db_name, uri=True)) as connection:
+        connection.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 class _SQLiteViews(SQLiteTrackingRecorder):

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from infra.settings import get_settings
 from projections.events import EventRecord
 from projections.fold import ViewWriter
 from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
-from projections.store import STORE_FEED, ViewStore, views_url_for
+from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, views_url_for
 from projections.tables import TABLES
 from tests.conftest import PG_ADMIN_URL, FakeClock
 from tests.support.reports_world import build_half_year
@@ -188,6 +190,23 @@ def test_a_load_from_empty_skips_a_key_already_there(views: ViewStore) -> None:
     with views.snapshot() as tx:
         assert tx.rows("SELECT org_id, name FROM view_orgs ORDER BY org_id") == [
             ("org-1", "安康市应急管理局"), ("org-2", "汉滨区应急管理局")]
+
+
+def test_a_new_sqlite_views_file_has_larger_pages_and_an_old_one_keeps_its_own(
+        tmp_path: Path) -> None:
+    def page_size(path: Path) -> int:
+        views = ViewStore(f"sqlite:///{path}")
+        with views.transaction() as tx:
+            tx.insert(TABLES[0], [("u", "610902", "county", "汉滨区", None, "2000-01-01", 1)])
+        with views.snapshot() as tx:
+            (size,), = tx.rows("PRAGMA page_size")
+            assert tx.rows("SELECT count(*) FROM view_units") == [(1,)]
+        views.close()
+        return size
+    old = tmp_path / "old-views.db"
+    with closing(sqlite3.connect(old)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")  # written with SQLite's default pages
+    assert page_size(tmp_path / "views.db") == PAGE_SIZE > page_size(old) == 4096
 
 
 def test_an_insert_writes_its_columns_and_leaves_the_others_null(views: ViewStore) -> None:
