@@ -1,5 +1,5 @@
 """Projection catch-up vs the raw notification-log read of the same store (the pages of
-notifications the projector reads, nothing done with them), at ≥ 1M events: target ≥ 0.3.
+notifications the projector reads, nothing done with them), at ≥ 1M events: target ≥ 0.5 (issue 14; 0.3 before).
 Peak memory is measured a quarter of the way through the log and at its end: folding in
 pages of constant size, it must not grow with the number of events (target: the quarter
 mark at least 0.8 of the end).
@@ -180,7 +180,7 @@ def _measure(kind: str) -> list[Result]:
     seconds = projected["seconds"]
     return [
         Result(f"projection catch-up [{kind}]", events / seconds, "events/s",
-               events / raw_seconds, "raw notification-log read", 0.3,
+               events / raw_seconds, "raw notification-log read", 0.5,
                note=f"{events:,} events in {seconds:.1f} s vs {raw_seconds:.1f} s; "
                     f"{projected['cpu']:.0f} s CPU in the projector and its workers"),
         Result(f"projection peak RSS at 1/4 vs end [{kind}]", projected["rss_quarter"], "MB",
