@@ -1,5 +1,6 @@
 """Projection catch-up vs the raw notification-log read of the same store (the pages of
-notifications the projector reads, nothing done with them), at ≥ 1M events: target ≥ 0.5 (issue 14; 0.3 before).
+notifications the projector reads, nothing done with them), at ≥ 1M events: target ≥ 0.5
+(issue 14; 0.3 before).
 Peak memory is measured a quarter of the way through the log and at its end: folding in
 pages of constant size, it must not grow with the number of events (target: the quarter
 mark at least 0.8 of the end).

@@ -23,7 +23,7 @@ class EventRecord(NamedTuple):
     originator_id: str  # as `str(UUID)` writes it: the folds write it as text
     originator_version: int
     occurred_at: int  # business time, as microseconds since the epoch (`domain.base.micros`)
-    recorded_at: int  # system time, likewise: the folds write instants so
+    recorded_at: int  # system time, likewise (the form the folds and the views keep)
     unit_code: str
     actor_org_id: str  # as text: the folds write it as text
     data: dict[str, Any]  # the event's own fields as JSON values (dates as ISO strings)

@@ -196,12 +196,13 @@ class Batch:
 def _merged(insert: Op, rows: dict[Op, list[tuple[Any, ...]]]
             ) -> Iterator[tuple[Op, list[tuple[Any, ...]]]]:
     """The rows of `insert` with the values its `MERGED_UPDATES` in `rows` set on them,
-    one insert for each set of updates met; of an update's rows for one key the last wins,
-    as in the database. The updates of rows not inserted here stay in `rows`."""
+    one insert for each set of updates met; as in the database, of the rows of one key the
+    first is inserted, and of an update's rows for one key the last wins. The updates of
+    rows not inserted here stay in `rows`."""
     width = len(insert.table.key)
     inserted = rows[insert]
-    keys = [row[:width] for row in inserted]  # an insert keeps the first row of a key:
-    found = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+    keys = [row[:width] for row in inserted]
+    found = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # the first
     updated: dict[int, dict[Op, tuple[Any, ...]]] = {}
     for update in MERGED_UPDATES[insert]:
         if update in rows:
@@ -213,14 +214,11 @@ def _merged(insert: Op, rows: dict[Op, list[tuple[Any, ...]]]
                 else:
                     updated.setdefault(i, {})[update] = row[width:]
             rows[update] = left
-    shapes: dict[tuple[Op, ...], list[tuple[Any, ...]]] = {(): []}
-    for i, row in enumerate(inserted):
-        steps = updated.get(i)
-        if steps is None:
-            shapes[()].append(row)
-        else:
-            shapes.setdefault(tuple(steps), []).append(
-                row + tuple(chain.from_iterable(steps.values())))
+    shapes: dict[tuple[Op, ...], list[tuple[Any, ...]]] = {}
+    for i in found.values():  # a later row of a key, which the insert would skip, is left out
+        steps = updated.get(i, {})
+        shapes.setdefault(tuple(steps), []).append(
+            inserted[i] + tuple(chain.from_iterable(steps.values())))
     for steps, shaped in shapes.items():
         columns = insert.columns + tuple(chain.from_iterable(step.columns for step in steps))
         yield replace(insert, columns=columns), shaped

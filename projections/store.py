@@ -65,7 +65,7 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 class Tx:
     """One open transaction on the views, the same API on both databases. SQL is written
     with `?` placeholders (or `:name` ones with a dict of parameters); bulk statements take
-    rows as tuples in the table's column order."""
+    rows as tuples in the table's column order (an insert's: in the order of its columns)."""
 
     def __init__(self, cursor: Any, dialect: str, track: Callable[[Any, Tracking], None],
                  from_empty: bool = False):
@@ -253,7 +253,7 @@ def _sqlite_datastore(db_name: str) -> SQLiteDatastore:
 def _set_page_size(db_name: str) -> None:
     """`PAGE_SIZE` for a new file; nothing changes in one written already. Setting WAL mode
     writes the file's header and so fixes the page size: it is set first."""
-    with closing(sqlite3.connect(db_name, uri=True)) as connection:
+    with closing(sqlite3.connect(db_name, uri=True, timeout=30)) as connection:
         connection.execute(f"PRAGMA page_size={PAGE_SIZE}")
         connection.execute("PRAGMA journal_mode=WAL")
 
@@ -376,7 +376,7 @@ class ViewStore:
         the load ends; after a kill -9, by the next `ViewStore` opened on these views or the
         end of the projector's next long catch-up. Its transactions know their rows are new
         (`Tx.from_empty`): on PostgreSQL they are copied straight into their tables
-        (`Tx.insert`), and a hazard's later steps are written with its insert
+        (`Tx.insert`), and a hazard's or measure's later steps are written with its insert
         (`Batch.write`)."""
         with self.transaction() as tx:
             for table in self.tables:

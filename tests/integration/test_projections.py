@@ -27,7 +27,7 @@ from infra.cli.main import main
 from infra.intake.service import Zhibao
 from infra.settings import get_settings
 from projections.events import EventRecord
-from projections.fold import ViewWriter
+from projections.fold import HAZARD, HAZARD_CONFIRMED, Batch, ViewWriter
 from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
 from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, views_url_for
 from projections.tables import TABLES
@@ -190,6 +190,31 @@ def test_a_load_from_empty_skips_a_key_already_there(views: ViewStore) -> None:
     with views.snapshot() as tx:
         assert tx.rows("SELECT org_id, name FROM view_orgs ORDER BY org_id") == [
             ("org-1", "安康市应急管理局"), ("org-2", "汉滨区应急管理局")]
+
+
+def test_a_load_from_empty_writes_a_batch_as_inserting_then_updating_would(
+        views: ViewStore, fresh_views: ViewStore) -> None:
+    """Of two rows of one key the first is kept, with the steps of its key; a step of a row
+    not in the batch stays an update."""
+    def hazard(hazard_id: str, description: str) -> tuple[Any, ...]:
+        return (hazard_id, "610902", "e-1", "chemicals", "inspection", "org-1", "county",
+                description, "equipment", "general", "储罐区", None, 10, 11)
+    def confirmed(hazard_id: str, grade: str) -> tuple[Any, ...]:
+        return (hazard_id, 20, 21, grade, "2021-04-01", "org-2", "GB-1", "rectify", "N-1", None)
+    batch = Batch()
+    for row in (hazard("h1", "first"), hazard("h2", "plain"), hazard("h1", "second")):
+        batch.add(HAZARD, *row)
+    for row in (confirmed("h1", "general"), confirmed("h3", "major"), confirmed("h1", "major")):
+        batch.add(HAZARD_CONFIRMED, *row)
+    with fresh_views.transaction() as tx:
+        batch.write(tx)
+    with views.without_indexes(), views.transaction() as tx:
+        assert tx.from_empty
+        batch.write(tx)
+    assert dump(views) == dump(fresh_views)
+    with views.snapshot() as tx:
+        assert tx.rows("SELECT hazard_id, description, confirmed_grade FROM view_hazards "
+                       "ORDER BY hazard_id") == [("h1", "first", "major"), ("h2", "plain", None)]
 
 
 def test_a_new_sqlite_views_file_has_larger_pages_and_an_old_one_keeps_its_own(
