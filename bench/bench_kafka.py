@@ -93,12 +93,16 @@ def throughput(store: str, broker: Broker) -> list[Result]:
     ]
 
 
-def encoded_messages(app: Zhibao, prefix: str, limit: int | None = None) -> list[Message]:
-    """Every stored event (or the first `limit`) as the relay would send it, under another
+def encoded_messages(app: Zhibao, prefix: str, limit: int | None = None,
+                     after: int = 0) -> list[Message]:
+    """Every stored event after position `after` (or the first `limit` of them) as a relay
+    starting there would send it, its router caught up on the units before, under another
     topic prefix."""
     codec, router = Codec(), Router(prefix)
+    if after:
+        router.catch_up(app.recorder, app.mapper, after)
     messages: list[Message] = []
-    for page in log_range(app.recorder, 0):
+    for page in log_range(app.recorder, after):
         if limit is not None and len(messages) >= limit:
             break
         router.fold(page, app.mapper)
