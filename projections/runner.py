@@ -28,24 +28,22 @@ import logging
 import marshal
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain, islice
-from multiprocessing import get_context
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
 from eventsourcing.utils import get_topic
 
 from domain.event_types import event_classes
-from infra.store.databases import open_worker_reader, worker_reader
-from infra.store.log import rows_except
+from infra.store.databases import worker_reader
+from infra.store.log import Range, page_ranges, rows_except
 from infra.store.records import event_type
+from infra.store.workers import in_workers
 from projections.events import EventRecord, from_notification, from_row
 from projections.fold import IGNORED, Applied, Batch, ViewWriter, fold_batch
 from projections.store import STORE_FEED, ViewStore
@@ -154,11 +152,10 @@ class Projector:
                 on_batch(done)
             stop.wait(poll_seconds)
 
-    def _ranges(self, position: int, head: int) -> Iterator[tuple[int, int]]:
-        """Pages as ranges of positions (after, through], up to the head seen at the start:
-        every position up to it is committed, so no later commit can land inside one."""
-        for after in range(position, head, self.page_size):
-            yield after, min(after + self.page_size, head)
+    def _ranges(self, position: int, head: int) -> Iterator[Range]:
+        """Pages as ranges of positions, up to the head seen at the start: every position up
+        to it is committed, so no later commit can land inside one."""
+        return page_ranges(position, head, self.page_size)
 
     def _here(self, position: int, head: int) -> Iterator[Folded]:
         for after, through in self._ranges(position, head):
@@ -168,18 +165,11 @@ class Projector:
         """Pages folded by worker processes, yielded in log order; a commit's pages and one
         more for each worker are asked for ahead, so the workers keep folding while this
         process writes a commit."""
-        context = get_context("spawn")  # a forked child would share this process's
-        with ProcessPoolExecutor(self.workers, mp_context=context,  # database connections
-                                 initializer=open_worker_reader,
-                                 initargs=(self.database_url,)) as pool:
-            ranges = self._ranges(position, head)
-            pending: deque[Future[Shipped]] = deque(
-                pool.submit(_fold_in_worker, *r)
-                for r in islice(ranges, self.pages_per_commit + self.workers))
-            while pending:
-                position, rows, applied = pending.popleft().result()
-                pending.extend(pool.submit(_fold_in_worker, *r) for r in islice(ranges, 1))
-                yield position, marshal.loads(rows), applied
+        assert self.database_url is not None
+        for reached, rows, applied in in_workers(
+                self.database_url, self._ranges(position, head), _fold_in_worker,
+                self.workers, self.pages_per_commit + self.workers):
+            yield reached, marshal.loads(rows), applied
 
 
 def fold_range(recorder: ApplicationRecorder, after: int, through: int) -> Folded:

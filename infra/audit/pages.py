@@ -17,23 +17,20 @@ import hashlib
 import logging
 import marshal
 import os
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import islice
-from multiprocessing import get_context
-from typing import Any
+from functools import partial
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
 from infra.audit.verifier import chained_leaf_hash
-from infra.store.databases import open_worker_reader, shared_by_processes, worker_reader
-from infra.store.log import Row, row_range, rows_except
+from infra.store.databases import shared_by_processes, worker_reader
+from infra.store.log import Row, page_ranges, row_range, rows_except
 from infra.store.records import GENESIS, DamagedRecord, chained, unpack_record
+from infra.store.workers import in_workers
 
 log = logging.getLogger("zhibao.audit")
 
@@ -191,28 +188,14 @@ def _in_workers(database_url: str, through: int, page: int, sealed_through: int
     reaches (None: no event in it); two pages for each worker asked for ahead (memory: a
     few pages)."""
     workers = min(len(os.sched_getaffinity(0)), MOST_WORKERS)
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=open_worker_reader, initargs=(database_url,))
-    try:
-        ranges = ((start, min(start + page, through)) for start in range(0, through, page))
-        pending: deque[tuple[int, Future[Any]]] = deque()
-
-        def ask(count: int) -> None:
-            pending.extend((upto, pool.submit(_check_in_worker, after, upto, sealed_through))
-                           for after, upto in islice(ranges, count))
-
-        ask(2 * workers)
-        while pending:
-            upto, future = pending.popleft()
-            shipped = future.result()
-            ask(1)
-            yield upto, None if shipped is None else CheckedPage.unshipped(shipped)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    for upto, shipped in in_workers(database_url, page_ranges(0, through, page),
+                                    partial(_check_in_worker, sealed_through), workers,
+                                    2 * workers):
+        yield upto, None if shipped is None else CheckedPage.unshipped(shipped)
 
 
-def _check_in_worker(after: int, upto: int, sealed_through: int
-                     ) -> tuple[bytes, Break | None] | None:
+def _check_in_worker(sealed_through: int, after: int, upto: int
+                     ) -> tuple[int, tuple[bytes, Break | None] | None]:
     """A page as `row_range` reads it (None: no event in it), checked and shipped back."""
     rows = rows_except(worker_reader(), after, upto, ())
-    return check_rows(rows, sealed_through).shipped() if rows else None
+    return upto, check_rows(rows, sealed_through).shipped() if rows else None

@@ -1,16 +1,17 @@
 """The relay: every stored event, in store order, onto its county's topic.
 
-It reads the notification log in batches after the acknowledged position, encodes each
-event (infra/avro.py) and sends it keyed by aggregate id (one aggregate → one partition →
-its order kept). Sending does not wait: while the producer delivers one batch the next is
-encoded. As acknowledgements come in, the position of the longest acknowledged run of
+It reads the notification log in pages after the acknowledged position, encodes each event
+(`infra.kafka.pages`; a long backlog in a worker process) and sends it keyed by aggregate id
+(one aggregate → one partition → its order kept). Sending does not wait: while the producer
+delivers one page the next is encoded. As acknowledgements come in, the position of the longest acknowledged run of
 events is recorded in the store's database — never anything beyond it. When the broker
 is unreachable, paused or restarted, the relay logs why, drops its producer, waits
 (exponential backoff) and resumes from the recorded position: nothing is lost or skipped,
 and what was in flight may arrive twice — consumers de-duplicate by event id.
 
-An event the broker can never take (larger than its limit) stops the relay with an error
-naming the event, instead of retrying forever.
+An event the broker can never take (larger than its limit), or one that does not fit its
+published schema, stops the relay with an error naming the event, instead of retrying
+forever.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
-from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import (
     AuthorizationError,
@@ -37,11 +38,15 @@ from kafka.errors import (
 from kafka.producer.future import FutureRecordMetadata
 
 from infra.intake.service import Zhibao
-from infra.kafka.avro import Codec, Encoded, EncodeError
+from infra.kafka.avro import Codec, Encoded
 from infra.kafka.client import Backoff, connection, discard, producer_config
+from infra.kafka.pages import EncodedPage, encode_in_worker, encode_range
 from infra.kafka.positions import RelayPositions
 from infra.kafka.topics import Router, create_topic
 from infra.settings import Settings
+from infra.store.databases import shared_by_processes
+from infra.store.log import last_position, page_ranges
+from infra.store.workers import in_workers
 
 log = logging.getLogger("zhibao.relay")
 
@@ -52,6 +57,8 @@ FATAL_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, Authorization
 InFlight = deque[tuple[Encoded, FutureRecordMetadata]]
 """Sends not yet known to be acknowledged, oldest (lowest position) first."""
 
+PARALLEL_FROM = 50_000
+"""A backlog at least this long is encoded by a worker process (starting it costs ~1 s)."""
 EVENT_TYPE_HEADER = "event-type"
 FINGERPRINT_HEADER = "schema-fingerprint"
 
@@ -66,6 +73,7 @@ class RelayProgress:
     position: int = 0  # last acknowledged store position
     head: int = 0  # newest store position seen
     retries: int = 0  # reconnections after a broker failure
+    pages_in_workers: int = 0  # pages encoded by a worker process rather than here
     started: float = 0.0
 
     @property
@@ -80,8 +88,11 @@ class RelayProgress:
 
 class Relay:
     def __init__(self, app: Zhibao, settings: Settings | None = None,
-                 on_progress: Callable[[RelayProgress], None] | None = None) -> None:
+                 on_progress: Callable[[RelayProgress], None] | None = None,
+                 parallel_from: int = PARALLEL_FROM) -> None:
+        """`parallel_from`: the backlog from which a worker process encodes."""
         self.app = app
+        self.parallel_from = parallel_from
         self.settings = settings or app.settings
         self.codec = Codec()
         self.positions = RelayPositions(app.recorder,  # type: ignore[arg-type]
@@ -129,31 +140,50 @@ class Relay:
 
     def _publish(self, producer: KafkaProducer, admin: KafkaAdminClient, follow: bool,
                  backoff: Backoff) -> None:
-        """Send batch after batch without waiting in between (the producer delivers one
-        batch while the next is encoded); record what was acknowledged as it comes in."""
+        """Send page after page without waiting in between (the producer delivers one page
+        while the next is encoded); record what was acknowledged as it comes in."""
         router = self._router_at(self.progress.position)
         in_flight: InFlight = deque()
         sent_through = self.progress.position
-        batch_size = self.settings.relay_batch_size
         while not self.stop.is_set():
-            self.progress.head = self.app.recorder.max_notification_id() or 0
-            notifications = self.app.recorder.select_notifications(
-                start=sent_through, limit=batch_size, inclusive_of_start=False)
-            if notifications:
-                self._send_all(producer, admin, router, notifications, in_flight)
-                sent_through = notifications[-1].id
-                while len(in_flight) > 2 * batch_size:  # at most two batches unacknowledged
-                    self._await_oldest(in_flight)
-                if self._acknowledge(in_flight, settle=False):
-                    backoff.reset()
-            else:
-                self._await(producer)
-                self._acknowledge(in_flight, settle=True)
+            self.progress.head = last_position(self.app.recorder)
+            if self.progress.head > sent_through:
+                with closing(self._pages(sent_through, self.progress.head)) as pages:
+                    for page in pages:
+                        self._send_all(producer, admin, router, page, in_flight)
+                        sent_through = page.through
+                        while len(in_flight) > 2 * self.settings.relay_batch_size:
+                            self._await_oldest(in_flight)  # two pages unacknowledged at most
+                        if self._acknowledge(in_flight, settle=False):
+                            backoff.reset()
+                        self.on_progress(self.progress)
+                        if self.stop.is_set():
+                            return
+                continue
+            self._settle(producer, in_flight)
             self.on_progress(self.progress)
-            if not notifications:
-                if not follow:
-                    return
-                self.stop.wait(self.settings.relay_poll_seconds)
+            if not follow:
+                return
+            self.stop.wait(self.settings.relay_poll_seconds)
+
+    def _pages(self, after: int, head: int) -> Iterator[EncodedPage]:
+        """The log up to `head` in pages, encoded: a backlog of `parallel_from` events or more
+        by a worker process, the rest (or all, if the worker cannot start or dies) here."""
+        page, url = self.settings.relay_batch_size, self.settings.database_url
+        topics = frozenset(self._router_at(after).directory.topics)
+        if head - after >= self.parallel_from and shared_by_processes(url):
+            try:
+                for shipped in in_workers(url, page_ranges(after, head, page),
+                                          partial(encode_in_worker, topics), 1, 2):
+                    encoded = EncodedPage.unshipped(shipped)
+                    after = encoded.through
+                    self.progress.pages_in_workers += 1
+                    yield encoded
+            except BrokenProcessPool as e:
+                log.warning("the encoding worker failed (%s); encoding here from position %d",
+                            e, after)
+        for start, through in page_ranges(after, head, page):
+            yield encode_range(self.app.recorder, self.codec, start, through, topics)
 
     def _router_at(self, position: int) -> Router:
         """The router, with every unit event up to `position` folded."""
@@ -163,18 +193,28 @@ class Relay:
         return self._router
 
     def _send_all(self, producer: KafkaProducer, admin: KafkaAdminClient, router: Router,
-                  notifications: Any, in_flight: InFlight) -> None:
+                  page: EncodedPage, in_flight: InFlight) -> None:
+        """Send a page's events, each routed by the unit events before it; a page cut short by
+        an event that does not fit its schema stops the relay once the rest is settled."""
+        units = deque(page.units)
         try:
-            for notification in notifications:
-                router.fold((notification,), self.app.mapper)
-                encoded = self._encode(notification)
+            for encoded in page.events:
+                while units and units[0].id <= encoded.position:
+                    router.fold((units.popleft(),), self.app.mapper)
                 topic = router.topic(encoded.unit_code)
                 self._ensure_topic(admin, topic)
                 in_flight.append((encoded, self._send(producer, topic, encoded)))
         except (KafkaError, RelayError):
-            self._await(producer)  # record what was sent before the failing event
-            self._acknowledge(in_flight, settle=True)
+            self._settle(producer, in_flight)  # record what was sent before the failing event
             raise
+        if page.problem is not None:
+            self._settle(producer, in_flight)
+            raise RelayError(f"{page.problem}; the relay stopped at position "
+                             f"{self.progress.position}")
+
+    def _settle(self, producer: KafkaProducer, in_flight: InFlight) -> None:
+        self._await(producer)
+        self._acknowledge(in_flight, settle=True)
 
     def _acknowledge(self, in_flight: InFlight, settle: bool) -> int:
         """Record the position of the longest acknowledged run of sends from the oldest
@@ -216,13 +256,6 @@ class Relay:
 
     def _ack_timeout(self) -> float:
         return (2 * self.settings.kafka_request_timeout_ms + self.settings.kafka_linger_ms) / 1000
-
-    def _encode(self, notification: Notification) -> Encoded:
-        try:
-            return self.codec.encode(notification)
-        except EncodeError as e:
-            raise RelayError(f"{e}; the relay stopped at position {self.progress.position}") \
-                from e
 
     def _send(self, producer: KafkaProducer, topic: str,
               encoded: Encoded) -> FutureRecordMetadata:

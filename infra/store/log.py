@@ -45,6 +45,16 @@ def log_range(recorder: ApplicationRecorder, after: int = 0, through: int | None
         position = notifications[-1].id
 
 
+Range = tuple[int, int]
+"""The positions `after < position <= through` of the log."""
+
+
+def page_ranges(after: int, through: int, page: int) -> Iterator[Range]:
+    """(after, through] in ranges of `page` positions."""
+    for start in range(after, through, page):
+        yield start, min(start + page, through)
+
+
 Row = tuple[int, str, int, str, bytes | None]
 """A stored event as `rows_except` reads it: position, originator id (text), version, topic,
 state."""
@@ -64,8 +74,8 @@ def row_range(recorder: ApplicationRecorder, after: int, through: int,
     time (a page with no row is left out), in log order, as `rows_except` reads them: a
     reader that only hashes or copies each record (verify, the export) builds no UUID and no
     Notification for it."""
-    for start in range(after, through, page):
-        rows = rows_except(recorder, start, min(start + page, through), ())
+    for start, end in page_ranges(after, through, page):
+        rows = rows_except(recorder, start, end, ())
         if rows:
             yield rows
 

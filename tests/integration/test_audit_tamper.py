@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from domain.audit import AUDIT_TRAIL_ID
-from infra.audit import integrity, pages
+from infra.audit import integrity
 from infra.audit.anchors import anchor_from_text, anchors_path
 from infra.audit.bundles import consistency
 from infra.audit.checkpoints import TamperedError, stored_checkpoints, take_checkpoint
@@ -27,6 +27,7 @@ from infra.audit.keys import generate, sign_note
 from infra.audit.tree import TABLE as TILES
 from infra.audit.verifier import ProofError, check_consistency, read_verifier_keys
 from infra.intake.service import Zhibao
+from infra.store import workers
 from infra.store.records import GENESIS, chain_hash, pack_record, unpack_record
 from tests.conftest import PG_ADMIN_URL, make_key, open_app
 from tests.support.builders import build_world
@@ -486,5 +487,5 @@ def test_workers_that_cannot_start_leave_the_pages_to_this_process(
     monkeypatch.setattr(integrity, "PAGE", 5)
     here = verify(app)
     monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(pages, "open_worker_reader", os._exit)  # each worker dies at start
+    monkeypatch.setattr(workers, "open_worker_reader", os._exit)  # each worker dies at start
     assert verify(app) == here

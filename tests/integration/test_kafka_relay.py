@@ -4,7 +4,9 @@ aggregate, with the acknowledged position recorded in the store's database."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -16,9 +18,11 @@ from domain.base import micros
 from infra.intake.service import Zhibao
 from infra.kafka.avro import Codec
 from infra.kafka.positions import RelayPositions
-from infra.kafka.relay import Relay
+from infra.kafka.relay import Relay, RelayError
 from infra.settings import Settings
+from infra.store import workers
 from projections.events import EventRecord, from_notification
+from schemas.generate import EVENTS_DIR
 from tests.conftest import wait_for
 from tests.support.brokers import Broker, drain, partition_counts, topics_with_prefix
 from tests.support.builders import build_world
@@ -85,14 +89,18 @@ def assert_all_published_once(app: Zhibao, settings: Settings) -> dict[str, list
     return by_topic
 
 
-def test_every_event_reaches_its_county_topic_as_stored(app, clock, kafka_broker):
+@pytest.mark.parametrize("encoded_by", ["relay", "worker"])
+def test_every_event_reaches_its_county_topic_as_stored(app, clock, kafka_broker, encoded_by):
     world = build_world(app)
     varied_history(world)
-    settings = kafka_settings(app, kafka_broker)
-    progress = Relay(app, settings).run()
+    settings = kafka_settings(app, kafka_broker, relay_batch_size=20)
+    progress = Relay(app, settings, parallel_from=1 if encoded_by == "worker" else 10**9).run()
 
     stored = stored_records(app)
     assert progress.published == progress.position == progress.head == len(stored)
+    pages = -(-len(stored) // settings.relay_batch_size)
+    assert pages > 1
+    assert progress.pages_in_workers == (pages if encoded_by == "worker" else 0)
     prefix = settings.kafka_topic_prefix
     raw = published(settings)
     assert sorted(raw) == [f"{prefix}.events.{code}"
@@ -141,6 +149,43 @@ def test_the_relay_resumes_from_its_recorded_position(app, clock, kafka_broker):
     for messages in published(settings).values():
         assert len(messages) == len({m.value for m in messages}), "nothing was sent twice"
     assert_all_published_once(app, settings)
+
+
+def test_a_worker_that_cannot_start_leaves_the_encoding_to_the_relay(
+        app, clock, kafka_broker, monkeypatch):
+    world = build_world(app)
+    hazard_traffic(world, 20)
+    settings = kafka_settings(app, kafka_broker)
+    monkeypatch.setattr(workers, "open_worker_reader", os._exit)  # the worker dies at start
+    progress = Relay(app, settings, parallel_from=1).run()
+
+    assert progress.pages_in_workers == 0
+    assert progress.position == app.recorder.max_notification_id()
+    for messages in published(settings).values():
+        assert len(messages) == len({m.value for m in messages}), "nothing was sent twice"
+    assert_all_published_once(app, settings)
+
+
+def test_an_event_that_does_not_fit_its_schema_stops_the_relay_naming_it(
+        app, clock, kafka_broker, tmp_path):
+    world = build_world(app)
+    hazard_traffic(world, 5)
+    first = next(r.position for r in stored_records(app) if r.event_type == "HazardReported")
+    schemas = tmp_path / "events"
+    schemas.mkdir()
+    for path in EVENTS_DIR.glob("*.avsc"):
+        if path.stem != "HazardReported":
+            shutil.copy(path, schemas)
+    settings = kafka_settings(app, kafka_broker)
+    relay = Relay(app, settings)
+    relay.codec = Codec(schemas, released_dirs=[])  # as if schemas/ were out of date
+
+    with pytest.raises(RelayError, match=rf"^event {first} \(HazardReported of [0-9a-f-]+ v1\): "
+                                         rf"no schema for HazardReported .* the relay stopped at "
+                                         rf"position {first - 1}$"):
+        relay.run()
+    assert RelayPositions(app.recorder, settings.kafka_topic_prefix).load() == first - 1
+    assert sum(map(len, published(settings).values())) == first - 1
 
 
 def test_a_following_relay_publishes_new_events_as_they_are_stored(app, clock, kafka_broker):
