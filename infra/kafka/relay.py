@@ -3,11 +3,12 @@
 It reads the notification log in pages after the acknowledged position, encodes each event
 (`infra.kafka.pages`; a long backlog in a worker process) and sends it keyed by aggregate id
 (one aggregate → one partition → its order kept). Sending does not wait: while the producer
-delivers one page the next is encoded. As acknowledgements come in, the position of the longest acknowledged run of
-events is recorded in the store's database — never anything beyond it. When the broker
-is unreachable, paused or restarted, the relay logs why, drops its producer, waits
-(exponential backoff) and resumes from the recorded position: nothing is lost or skipped,
-and what was in flight may arrive twice — consumers de-duplicate by event id.
+delivers one page the next is encoded. As acknowledgements come in, the position of the
+longest acknowledged run of events is recorded in the store's database — never anything
+beyond it. When the broker is unreachable, paused or restarted, the relay logs why, drops
+its producer, waits (exponential backoff) and resumes from the recorded position: nothing
+is lost or skipped, and what was in flight may arrive twice — consumers de-duplicate by
+event id.
 
 An event the broker can never take (larger than its limit), or one that does not fit its
 published schema, stops the relay with an error naming the event, instead of retrying
@@ -148,7 +149,7 @@ class Relay:
         while not self.stop.is_set():
             self.progress.head = last_position(self.app.recorder)
             if self.progress.head > sent_through:
-                with closing(self._pages(sent_through, self.progress.head)) as pages:
+                with closing(self._pages(router, sent_through, self.progress.head)) as pages:
                     for page in pages:
                         self._send_all(producer, admin, router, page, in_flight)
                         sent_through = page.through
@@ -166,11 +167,11 @@ class Relay:
                 return
             self.stop.wait(self.settings.relay_poll_seconds)
 
-    def _pages(self, after: int, head: int) -> Iterator[EncodedPage]:
+    def _pages(self, router: Router, after: int, head: int) -> Iterator[EncodedPage]:
         """The log up to `head` in pages, encoded: a backlog of `parallel_from` events or more
         by a worker process, the rest (or all, if the worker cannot start or dies) here."""
         page, url = self.settings.relay_batch_size, self.settings.database_url
-        topics = frozenset(self._router_at(after).directory.topics)
+        topics = frozenset(router.directory.topics)
         if head - after >= self.parallel_from and shared_by_processes(url):
             try:
                 for shipped in in_workers(url, page_ranges(after, head, page),
