@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.bench_export import best_of, demo_store
+from bench.bench_projection import raw_read
 from bench.harness import Result, peak_rss_mb, timed
 from infra.audit import integrity
 from infra.audit.checkpoints import take_checkpoint
@@ -25,11 +26,6 @@ from infra.audit.integrity import Verification, verify
 from infra.audit.keys import generate, write_key_files
 from infra.intake.service import Zhibao
 from infra.settings import Settings
-from infra.store.log import log_range
-
-
-def raw_read(app: Zhibao) -> int:
-    return sum(len(page) for page in log_range(app.recorder, 0))
 
 
 def verify_forgetting(app: Zhibao) -> Verification:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bench.bench_projection import big_store, postgres_copy
-from bench.bench_verify import raw_read, walks
+from bench.bench_projection import big_store, postgres_copy, raw_read
+from bench.bench_verify import walks
 from bench.harness import Result
 from infra.audit.checkpoints import take_checkpoint
 from infra.audit.keys import generate, write_key_files
