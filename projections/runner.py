@@ -101,17 +101,17 @@ class Projector:
         return done
 
     def _fold(self, start: int, head: int, progress: Progress | None, long: bool) -> CatchUp:
-        position, applied, in_workers = start, Applied(), 0
+        position, applied, by_workers = start, Applied(), 0
         if self.database_url is not None and long:
             try:
-                position, in_workers = self._write(self._in_workers(position, head), head,
+                position, by_workers = self._write(self._in_workers(position, head), head,
                                                    applied, progress)
             except BrokenProcessPool as e:
                 log.warning("worker processes failed (%s); folding the rest in this process",
                             e)
                 position = self.store.position(STORE_FEED)  # the pages written stand
         position, _ = self._write(self._here(position, head), head, applied, progress)
-        return CatchUp(position, applied, in_workers)
+        return CatchUp(position, applied, by_workers)
 
     def _write(self, pages: Iterator[Folded], head: int, applied: Applied,
                progress: Progress | None) -> tuple[int, int]:
@@ -153,8 +153,8 @@ class Projector:
             stop.wait(poll_seconds)
 
     def _ranges(self, position: int, head: int) -> Iterator[Range]:
-        """Pages as ranges of positions, up to the head seen at the start: every position up
-        to it is committed, so no later commit can land inside one."""
+        """Pages as ranges of positions (after, through], up to the head seen at the start:
+        every position up to it is committed, so no later commit can land inside one."""
         return page_ranges(position, head, self.page_size)
 
     def _here(self, position: int, head: int) -> Iterator[Folded]:

@@ -196,6 +196,7 @@ def _in_workers(database_url: str, through: int, page: int, sealed_through: int
 
 def _check_in_worker(sealed_through: int, after: int, upto: int
                      ) -> tuple[int, tuple[bytes, Break | None] | None]:
-    """A page as `row_range` reads it (None: no event in it), checked and shipped back."""
+    """The position the page reaches, and the page as `row_range` reads it checked and
+    shipped back (None: no event in it)."""
     rows = rows_except(worker_reader(), after, upto, ())
     return upto, check_rows(rows, sealed_through).shipped() if rows else None

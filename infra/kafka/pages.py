@@ -48,11 +48,12 @@ class EncodedPage:
 
 def encode_range(recorder: ApplicationRecorder, codec: Codec, after: int, through: int,
                  unit_topics: Collection[str]) -> EncodedPage:
-    """The events at positions (after, through], encoded in log order."""
+    """The events at positions (after, through], encoded in log order (read in one query:
+    a page one larger than the range, so the read does not look past it for more)."""
     events: list[Encoded] = []
     units: list[Notification] = []
     for notification in chain.from_iterable(log_range(recorder, after, through,
-                                                      max(1, through - after))):
+                                                      through - after + 1)):
         try:
             events.append(codec.encode(notification))
         except EncodeError as e:

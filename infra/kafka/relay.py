@@ -59,7 +59,8 @@ InFlight = deque[tuple[Encoded, FutureRecordMetadata]]
 """Sends not yet known to be acknowledged, oldest (lowest position) first."""
 
 PARALLEL_FROM = 50_000
-"""A backlog at least this long is encoded by a worker process (starting it costs ~1 s)."""
+"""A backlog of at least this many positions is encoded by a worker process (starting it
+costs ~1 s)."""
 EVENT_TYPE_HEADER = "event-type"
 FINGERPRINT_HEADER = "schema-fingerprint"
 
@@ -91,7 +92,8 @@ class Relay:
     def __init__(self, app: Zhibao, settings: Settings | None = None,
                  on_progress: Callable[[RelayProgress], None] | None = None,
                  parallel_from: int = PARALLEL_FROM) -> None:
-        """`parallel_from`: the backlog from which a worker process encodes."""
+        """`parallel_from`: the backlog, in positions, from which a worker process encodes
+        (see `PARALLEL_FROM`)."""
         self.app = app
         self.parallel_from = parallel_from
         self.settings = settings or app.settings
@@ -170,7 +172,7 @@ class Relay:
     def _pages(self, router: Router, after: int, head: int) -> Iterator[EncodedPage]:
         """The log up to `head` in pages, encoded: a backlog of `parallel_from` events or more
         by a worker process, the rest (or all, if the worker cannot start or dies) here."""
-        page, url = self.settings.relay_batch_size, self.settings.database_url
+        page, url = self.settings.relay_batch_size, self.app.settings.database_url
         topics = frozenset(router.directory.topics)
         if head - after >= self.parallel_from and shared_by_processes(url):
             try:

@@ -23,6 +23,7 @@ from infra.store.log import Range
 
 T = TypeVar("T")
 
+
 def in_workers(database_url: str, ranges: Iterable[Range], work: Callable[[int, int], T],
                workers: int, ahead: int) -> Iterator[T]:
     """`work(after, through)` for each range, run by `workers` processes reading the store at

@@ -4,6 +4,7 @@ aggregate, with the acknowledged position recorded in the store's database."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
@@ -17,8 +18,10 @@ import pytest
 from domain.base import micros
 from infra.intake.service import Zhibao
 from infra.kafka.avro import Codec
+from infra.kafka.pages import EncodedPage, encode_range
 from infra.kafka.positions import RelayPositions
-from infra.kafka.relay import Relay, RelayError
+from infra.kafka.relay import Relay, RelayError, RelayProgress
+from infra.kafka.topics import Router
 from infra.settings import Settings
 from infra.store import workers
 from projections.events import EventRecord, from_notification
@@ -169,19 +172,41 @@ def test_a_worker_that_cannot_start_leaves_the_encoding_to_the_relay(
     assert_each_sent_once(app, settings)
 
 
+def test_a_worker_that_dies_midway_leaves_the_rest_to_the_relay(app, clock, kafka_broker):
+    world = build_world(app)
+    hazard_traffic(world, 40)
+    settings = kafka_settings(app, kafka_broker, relay_batch_size=20)
+    pages = -(-app.recorder.max_notification_id() // settings.relay_batch_size)
+
+    def kill_the_worker(progress: RelayProgress) -> None:
+        if progress.pages_in_workers == 1:
+            for child in multiprocessing.active_children():
+                child.kill()
+
+    progress = Relay(app, settings, on_progress=kill_the_worker, parallel_from=1).run()
+
+    assert 1 <= progress.pages_in_workers < pages - 3
+    assert progress.position == app.recorder.max_notification_id()
+    assert_each_sent_once(app, settings)
+
+
+def schemas_without(name: str, directory: Path) -> Codec:
+    """A codec whose schemas lack `name`'s, as if schemas/ were out of date."""
+    directory.mkdir()
+    for path in EVENTS_DIR.glob("*.avsc"):
+        if path.stem != name:
+            shutil.copy(path, directory)
+    return Codec(directory, released_dirs=[])
+
+
 def test_an_event_that_does_not_fit_its_schema_stops_the_relay_naming_it(
         app, clock, kafka_broker, tmp_path):
     world = build_world(app)
     hazard_traffic(world, 5)
     first = next(r.position for r in stored_records(app) if r.event_type == "HazardReported")
-    schemas = tmp_path / "events"
-    schemas.mkdir()
-    for path in EVENTS_DIR.glob("*.avsc"):
-        if path.stem != "HazardReported":
-            shutil.copy(path, schemas)
     settings = kafka_settings(app, kafka_broker)
     relay = Relay(app, settings)
-    relay.codec = Codec(schemas, released_dirs=[])  # as if schemas/ were out of date
+    relay.codec = schemas_without("HazardReported", tmp_path / "events")
 
     with pytest.raises(RelayError, match=rf"^event {first} \(HazardReported of [0-9a-f-]+ v1\): "
                                          rf"no schema for HazardReported .* the relay stopped at "
@@ -189,6 +214,20 @@ def test_an_event_that_does_not_fit_its_schema_stops_the_relay_naming_it(
         relay.run()
     assert RelayPositions(app.recorder, settings.kafka_topic_prefix).load() == first - 1
     assert sum(map(len, published(settings).values())) == first - 1
+
+
+def test_a_page_comes_back_from_a_worker_as_it_was_encoded(app, clock, tmp_path):
+    """What a worker ships: its encoded events, its unit events for the router and, if an
+    event does not fit its schema, why — the relay stops on that as on a page encoded here."""
+    world = build_world(app)
+    hazard_traffic(world, 5)
+    head = app.recorder.max_notification_id()
+    topics = Router("p").directory.topics
+    for codec in (Codec(), schemas_without("HazardReported", tmp_path / "events")):
+        page = encode_range(app.recorder, codec, 0, head, topics)
+        assert page.units and page.events
+        assert EncodedPage.unshipped(page.shipped()) == page
+    assert page.problem is not None and "no schema for HazardReported" in page.problem
 
 
 def test_a_following_relay_publishes_new_events_as_they_are_stored(app, clock, kafka_broker):
