@@ -1,8 +1,9 @@
 """The relay's pages: a range of the log read and encoded (`infra.kafka.avro`), in the relay's
 process or, for a long backlog, in a worker process (`infra.store.workers`) while the relay's
 own process only sends. In its own process the relay's encoding also waits for the
-interpreter lock the producer's sending thread holds: at 1.2M events it was a quarter of the
-relay's time. A worker imports this module, the codec and the store's, not the application.
+interpreter lock the producer's sending thread holds: on the demo's last 100,000 events it
+took 52 of the relay's 219 µs an event, 20 µs of them CPU. A worker imports this module,
+the codec and the store's, not the application.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ verifier needs, (position, chain hash) of given aggregate versions (`locate`, `l
 and their events' fields (`payloads_many`),
 and the notification at a position (`first_from`). Readers of a range of the log go through
 `log_range`, or read it as plain rows (`rows_except`): the projector without the topics it
-never uses, verify and the export every row, a page of positions at a time (`row_range`);
-only the relay's poll fetches one page itself."""
+never uses, verify and the export every row, a page of positions at a time (`row_range`).
+`page_ranges` cuts a stretch of the log into those pages, for readers that hand them to
+worker processes (`infra.store.workers`)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def in_workers(database_url: str, ranges: Iterable[Range], work: Callable[[int, 
     """`work(after, through)` for each range, run by `workers` processes reading the store at
     `database_url`, yielded in the ranges' order; `ahead` ranges are in the workers' hands at
     a time, so they keep working while the caller handles a result (memory: that many
-    results). `work` must be a module-level function of a module light to import."""
+    results). `work` is a module-level function of a module light to import (or a
+    `functools.partial` of one), since each worker imports it."""
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=open_worker_reader, initargs=(database_url,))
     try:
