@@ -118,6 +118,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | N
     names, enterprises = _bodies(
         tx, {row[key] for _, row, _ in found for key in NAMED}
         | {plan.get("responsible_org") for _, _, plan in found})
+    locations = {unit_id: _location(tree, unit_id) for unit_id in {u for u, _, _ in found}}
     by_unit: defaultdict[str, list[Row]] = defaultdict(list)
     for unit_id, row, plan in found:
         name, uscc = enterprises.get(row["enterprise_id"], (None, None))
@@ -127,7 +128,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | N
         by_unit[unit_id].append({
             "hazard_id": row["hazard_id"],
             "unit_code": row["unit_code"],
-            "location": _location(tree, unit_id),
+            "location": locations[unit_id],
             "sector": row["sector"],
             "sector_name": SECTORS.get(row["sector"], row["sector"]),
             "enterprise": name,
