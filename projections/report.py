@@ -29,7 +29,7 @@ from domain.base import DomainError, Level, from_micros, micros
 from domain.periods import Period, PeriodKind
 from domain.reports import ChildSubmission, FigureChange, RowChanges, end_of_day
 from domain.sectors import SECTORS
-from projections.lists import Row, hazard_rows, measure_rows, task_rows
+from projections.lists import Row, hazard_rows, measure_rows, task_rows, without_hidden
 from projections.stats import (
     Counts,
     Value,
@@ -401,8 +401,7 @@ def _industry(code: str, values: dict[str, Value]) -> dict[str, Any]:
 
 def _numbered(rows: Iterable[Row]) -> list[Row]:
     ordered = sorted(rows, key=lambda row: row["_order"])
-    return [{"no": number, **{k: v for k, v in row.items() if not k.startswith("_")}}
-            for number, row in enumerate(ordered, start=1)]
+    return [without_hidden({"no": number, **row}) for number, row in enumerate(ordered, start=1)]
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]

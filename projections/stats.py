@@ -18,7 +18,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -304,22 +304,15 @@ class Counts:
 
     def per_sector(self) -> list[tuple[str, array[int]]]:
         """Each sector with hazards and its SECTOR_SLOT figures."""
-        width = len(SECTOR_ADDITIVE)
-        return [(sector, self.by_sector[i * width:(i + 1) * width])
-                for i, sector in enumerate(self.sectors)]
+        return _rows(self.sectors, self.by_sector, len(SECTOR_ADDITIVE))
 
-    def of_sector(self, sector: str, slot: int) -> int:
-        """One SECTOR_SLOT figure of a sector (0 for one without hazards)."""
-        return _cell(self.sectors, self.by_sector, len(SECTOR_ADDITIVE), sector, slot)
-
-    def distinct_of_sector(self, sector: str, slot: int) -> int:
-        """One SECTOR_DISTINCT_SLOT figure of a sector (0 for one without keys)."""
-        return _cell(self.distinct_sectors, self.sector_distinct, len(SECTOR_DISTINCT), sector,
-                     slot)
+    def per_distinct_sector(self) -> list[tuple[str, array[int]]]:
+        """Each sector with keys counted and its SECTOR_DISTINCT_SLOT figures."""
+        return _rows(self.distinct_sectors, self.sector_distinct, len(SECTOR_DISTINCT))
 
 
-def _cell(keys: tuple[str, ...], flat: array[int], width: int, key: str, slot: int) -> int:
-    return flat[keys.index(key) * width + slot] if key in keys else 0
+def _rows(keys: tuple[str, ...], flat: array[int], width: int) -> list[tuple[str, array[int]]]:
+    return [(key, flat[i * width:(i + 1) * width]) for i, key in enumerate(keys)]
 
 
 def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Counts]:
@@ -493,9 +486,19 @@ def figures(counts: Counts, level: Level) -> list[Figure]:
 
 def sector_figures(counts: Counts) -> list[tuple[str, dict[str, Value]]]:
     """The sector breakdown (条) of one unit: per sector with hazards, SECTOR_COLUMNS."""
-    return [(sector, {key: slots[SECTOR_SLOT[code, column]]
-                      for key, (code, column) in SECTOR_COLUMNS.items()})
+    return [(sector, {key: slots[slot] for key, slot in SECTOR_COLUMN_SLOTS})
             for sector, slots in counts.per_sector()]
+
+
+SECTOR_COLUMN_SLOTS = tuple((key, SECTOR_SLOT[figure]) for key, figure in SECTOR_COLUMNS.items())
+"""SECTOR_COLUMNS' keys and the SECTOR_SLOT each reads."""
+
+
+NATIONAL_ADDITIVE = tuple((code, slot) for (code, column), slot in SECTOR_SLOT.items()
+                          if column == YEAR)
+NATIONAL_DISTINCT = tuple((code, slot) for (code, column), slot in SECTOR_DISTINCT_SLOT.items()
+                          if column == YEAR)
+"""The national table's figures, by metric code: their slots in a sector's figures."""
 
 
 def national_figures(counts: Counts) -> tuple[list[tuple[str, dict[str, Value]]],
@@ -503,30 +506,30 @@ def national_figures(counts: Counts) -> tuple[list[tuple[str, dict[str, Value]]]
     """The national table of one unit (DOMAIN §7.3): per industry with anything to show,
     and the total — additive columns summed over the industries (a hazard has one), the
     enterprises re-counted over the union (an enterprise may have several)."""
-    sectors = sorted({*counts.sectors, *counts.distinct_sectors})
-    rows = [(sector, _national(lambda code, s=sector: _sector_value(counts, s, code)))
-            for sector in sectors]
-    rows = [(sector, values) for sector, values in rows if any(values.values())]
-
-    def total(code: str) -> int:
-        slot = SECTOR_SLOT.get((code, YEAR))
-        if slot is not None:
-            return sum(counts.by_sector[slot::len(SECTOR_ADDITIVE)])
-        return counts.figures[SLOT[code, OVER_SECTORS_COLUMN]]
-
+    additive, distinct = dict(counts.per_sector()), dict(counts.per_distinct_sector())
+    no_hazards, no_keys = _zeros(len(SECTOR_ADDITIVE)), _zeros(len(SECTOR_DISTINCT))
+    rows = []
+    for sector in sorted(additive.keys() | distinct.keys()):
+        values = _national(_year_figures(additive.get(sector, no_hazards),
+                                         distinct.get(sector, no_keys)))
+        if any(values.values()):
+            rows.append((sector, values))
+    width = len(SECTOR_ADDITIVE)
+    total = {code: counts.figures[SLOT[code, OVER_SECTORS_COLUMN]]
+             for code, _ in NATIONAL_DISTINCT}
+    total |= {code: sum(counts.by_sector[slot::width]) for code, slot in NATIONAL_ADDITIVE}
     return rows, _national(total)
 
 
-def _sector_value(counts: Counts, sector: str, code: str) -> int:
-    slot = SECTOR_SLOT.get((code, YEAR))
-    if slot is not None:
-        return counts.of_sector(sector, slot)
-    return counts.distinct_of_sector(sector, SECTOR_DISTINCT_SLOT[code, YEAR])
+def _year_figures(additive: array[int], distinct: array[int]) -> dict[str, int]:
+    """The national table's figures of one sector, from its rows of figures."""
+    return {**{code: distinct[slot] for code, slot in NATIONAL_DISTINCT},
+            **{code: additive[slot] for code, slot in NATIONAL_ADDITIVE}}
 
 
-def _national(value: Callable[[str], int]) -> dict[str, Value]:
-    return {key: rate(value(m.numerator), value(m.denominator)) if isinstance(m, Rate)
-            else value(m.code) for key, m in NATIONAL_TABLE}
+def _national(values: dict[str, int]) -> dict[str, Value]:
+    return {key: rate(values[m.numerator], values[m.denominator]) if isinstance(m, Rate)
+            else values[m.code] for key, m in NATIONAL_TABLE}
 
 
 @cache

@@ -29,7 +29,7 @@ from infra.http.problems import Problem, forbidden
 from infra.intake.service import Zhibao
 from infra.reporting.reporter import catch_up
 from infra.store.records import event_payload
-from projections.lists import hazard_rows
+from projections.lists import hazard_rows, without_hidden
 from projections.report import Assembled, Assembler
 from projections.store import Tx, ViewStore
 
@@ -199,8 +199,7 @@ class Reader:
                       key=lambda row: row["_order"])
         page = rows[after:after + limit]
         following = after + limit if after + limit < len(rows) else None
-        return [{k: v for k, v in row.items() if not k.startswith("_")} for row in page], \
-            following
+        return [without_hidden(dict(row)) for row in page], following
 
     def trend(self, principal: Principal, code: str, months: list[str]) -> list[tuple[str, int]]:
         """Hazards found per month in the unit's subtree (by discovery date)."""
