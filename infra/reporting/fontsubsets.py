@@ -121,7 +121,6 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
         return glyph
 
 
-
 class Shared(NamedTuple):
     """The part of a subset every form of a shape has: its glyphs' numbering, and its glyph
     table's bytes, their checksum and their deflated block."""
