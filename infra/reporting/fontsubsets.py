@@ -18,7 +18,9 @@ made from glyphs each read from the font once a process (`FontFile`).
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from itertools import accumulate, pairwise
 from struct import pack, pack_into, unpack_from
@@ -46,11 +48,11 @@ LEVEL = 1
 """zlib's level for the font: glyph outlines barely compress, and level 1 takes half the time
 of the default 6 for 6 % more bytes."""
 UNIT = 1000  # a glyph one em wide (every Chinese character), in thousandths of an em
-LAST = "\uffff"  # the last character a two-byte code names
-REPLACEMENT = 0xFFFD  # what is shown for a character beyond it
+REPLACEMENT = "\ufffd"  # what is shown for a character no two-byte code names
+UNNAMED = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")  # (beyond the first plane, or
+# half of a UTF-16 pair)
 IDENTITY_SYSTEM = b"<< /Ordering (Identity) /Registry (Adobe) /Supplement 0 >>"
-BEFORE_GLYPHS = ("OS/2", "cvt ", "fpgm")  # the tables a subset takes whole, in the file's
-AFTER_GLYPHS = ("name", "prep")  # order (by tag) before and after its glyph table
+COPIED = ("OS/2", "cvt ", "fpgm", "name", "prep")  # the tables a subset takes whole
 ZLIB_HEADER = b"\x78\x01"  # a zlib stream's header, at level 1
 
 
@@ -155,19 +157,7 @@ def font_file(face: RememberingFace, common: Shared, own: tuple[int, ...]) -> Fo
     which the PDF's CIDToGIDMap stands for)."""
     numbering = face.numbered(own, common.numbering)
     extra = _outlines(numbering.glyphs[len(common.numbering.glyphs):], numbering.number)
-    glyphs = numbering.glyphs
-    offsets = list(accumulate((glyph.size for glyph in glyphs), initial=0))
-    wide = (offsets[-1] + 1) >> 1 > 0xFFFF
-    locations = (pack(f">{len(offsets)}L", *offsets) if wide else
-                 pack(f">{len(offsets)}H", *(offset >> 1 for offset in offsets)))
-    metrics, full = _metrics([glyph.metrics for glyph in glyphs])
-    tables = {tag: face.get_table(tag) for tag in (*BEFORE_GLYPHS, *AFTER_GLYPHS)
-              if tag in face.table}
-    head = _set_ushort(face.get_table("head"), 50, int(wide))
-    tables |= {"head": head[:8] + b"\0" * 4 + head[12:],  # (its checksum adjustment: below)
-               "hhea": _set_ushort(face.get_table("hhea"), 34, full), "hmtx": metrics,
-               "loca": locations, "maxp": _set_ushort(face.get_table("maxp"), 4, len(glyphs)),
-               "post": b"\x00\x03\x00\x00" + face.get_table("post")[4:16] + b"\0" * 16}
+    tables = _tables(face, numbering.glyphs)
     lengths = {**{tag: len(data) for tag, data in tables.items()},
                "glyf": len(common.outlines) + len(extra)}
     sums = {**{tag: calcChecksum(data) for tag, data in tables.items()},
@@ -179,11 +169,32 @@ def font_file(face: RememberingFace, common: Shared, own: tuple[int, ...]) -> Fo
                                   if tag < "glyf")
     after = _padded(extra) + b"".join(_padded(tables[tag]) for tag in sorted(tables)
                                       if tag > "glyf")
+    return FontFile(_joined(before, common, after),
+                    len(before) + len(common.outlines) + len(after), numbering.number)
+
+
+def _tables(face: RememberingFace, glyphs: Sequence[Glyph]) -> dict[str, bytes]:
+    """The subset's tables but its glyph table: those it takes whole, and those that say
+    where its glyphs are and how wide (the head's checksum adjustment left at 0)."""
+    offsets = list(accumulate((glyph.size for glyph in glyphs), initial=0))
+    wide = (offsets[-1] + 1) >> 1 > 0xFFFF
+    locations = (pack(f">{len(offsets)}L", *offsets) if wide else
+                 pack(f">{len(offsets)}H", *(offset >> 1 for offset in offsets)))
+    metrics, full = _metrics([glyph.metrics for glyph in glyphs])
+    head = _set_ushort(face.get_table("head"), 50, int(wide))
+    return {**{tag: face.get_table(tag) for tag in COPIED if tag in face.table},
+            "head": head[:8] + b"\0" * 4 + head[12:], "hmtx": metrics, "loca": locations,
+            "hhea": _set_ushort(face.get_table("hhea"), 34, full),
+            "maxp": _set_ushort(face.get_table("maxp"), 4, len(glyphs)),
+            "post": b"\x00\x03\x00\x00" + face.get_table("post")[4:16] + b"\0" * 16}
+
+
+def _joined(before: bytes, common: Shared, after: bytes) -> bytes:
+    """The font file as one zlib stream: the shared part's deflated block between those of
+    what comes before and after it, and the checksum of all three."""
     checksum = zlib.adler32(after, zlib.adler32(common.outlines, zlib.adler32(before)))
-    compressed = b"".join((ZLIB_HEADER, _block(before), common.deflated, _block(after, True),
-                           pack(">L", checksum)))
-    return FontFile(compressed, len(before) + len(common.outlines) + len(after),
-                    numbering.number)
+    return b"".join((ZLIB_HEADER, _block(before), common.deflated, _block(after, True),
+                     pack(">L", checksum)))
 
 
 def _directory(lengths: dict[str, int], sums: dict[str, int]) -> bytes:
@@ -237,7 +248,7 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
     TrueType subset of the `common` characters (every form of its shape prints them) and
     then those it `printed` besides, a code (`shown`) finding its glyph through the
     CIDToGIDMap and its character through the ToUnicode map."""
-    codes = {ord(character) if character <= LAST else REPLACEMENT for character in printed}
+    codes = set(map(ord, UNNAMED.sub(REPLACEMENT, "".join(printed))))
     part = shared(face, common)
     subset = font_file(face, part, tuple(sorted(codes.difference(common))))
     codes.update(common)
@@ -249,7 +260,7 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
         "Descent": face.descent, "Flags": face.flags & ~FF_NONSYMBOLIC | FF_SYMBOLIC,
         "FontBBox": PDFArray(face.bbox), "FontName": PDFName(base),
         "ItalicAngle": face.italicAngle, "StemV": face.stemV,
-        "FontFile2": document.Reference(font_program), "MissingWidth": face.defaultWidth})
+        "FontFile2": document.Reference(font_program)})
     cid_font = PDFDictionary({
         "Type": PDFName("Font"), "Subtype": PDFName("CIDFontType2"),
         "BaseFont": PDFName(base), "CIDSystemInfo": Formatted(IDENTITY_SYSTEM),
@@ -266,13 +277,15 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
 
 
 def shown(text: str) -> str:
-    """The operator that shows the text in the document's font (`embed`): its UTF-16 code
-    units in hexadecimal, the same in every document. A character beyond them, which a
-    two-byte code cannot name, is shown as U+FFFD (the JSON and the workbook hold it)."""
-    if text and max(text) > LAST:
-        text = "".join(character if character <= LAST else chr(REPLACEMENT)
-                       for character in text)
-    return f"<{text.encode('utf-16-be').hex()}> Tj"
+    """The operator that shows the text in the document's font (`embed`): its characters'
+    code points in hexadecimal, the same in every document. A character that a two-byte
+    code cannot name is shown as U+FFFD (the JSON and the workbook hold it)."""
+    return f"<{showable(text).encode('utf-16-be').hex()}> Tj"
+
+
+def showable(text: str) -> str:
+    """The text as the PDF shows it: U+FFFD for each character no two-byte code names."""
+    return UNNAMED.sub(REPLACEMENT, text) if UNNAMED.search(text) else text
 
 
 class Formatted(PDFObject):  # type: ignore[misc]
@@ -305,7 +318,7 @@ def _component_offsets(outline: bytes) -> list[int]:
     return offsets
 
 
-def _outlines(glyphs: list[Glyph], number: dict[int, int]) -> bytes:
+def _outlines(glyphs: Sequence[Glyph], number: dict[int, int]) -> bytes:
     """The subset's glyph table: the glyphs' outlines, their components renumbered."""
     parts = []
     for glyph in glyphs:
@@ -347,10 +360,12 @@ def _glyph_map(face: RememberingFace, codes: set[int], number: dict[int, int]) -
 
 
 def _identity_text() -> bytes:
-    """The ToUnicode map of every document: each code is its own character."""
-    ranges = [f"<{high:02X}00> <{high:02X}FF> <{high:02X}00>" for high in range(256)]
+    """The ToUnicode map of every document: each code is its own character (but halves of
+    UTF-16 pairs, which no code names)."""
+    ranges = [f"<{high:02X}00> <{high:02X}FF> <{high:02X}00>" for high in range(256)
+              if not 0xD8 <= high <= 0xDF]
     blocks = [f"{len(block)} beginbfrange\n" + "\n".join(block) + "\nendbfrange"
-              for block in (ranges[start:start + 100] for start in range(0, 256, 100))]
+              for block in (ranges[start:start + 100] for start in range(0, len(ranges), 100))]
     return "\n".join([
         "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
         "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",

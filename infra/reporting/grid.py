@@ -91,7 +91,7 @@ class Band:
     height: float
     boxes: tuple[Box, ...]
     fill: str | None = None
-    runs: dict[float, Run] = field(default_factory=dict, compare=False, repr=False)  # by size
+    runs: dict[Lettering, Run] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def edges(self) -> tuple[float, ...]:
@@ -195,14 +195,14 @@ class Grid:
     def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
         """Every band's lines as a run (`Run`), kept with the band (a village draws ~950
         lines in ~92 bands; of 15,840 village rows 2,216 are distinct)."""
-        size = self.lettering.size
+        lettering = self.lettering
         for band, top in placed:
-            run = band.runs.get(size)
+            run = band.runs.get(lettering)
             if run is None:
                 lines = self._lines(band)
                 if not lines:
                     continue
-                run = band.runs[size] = writing.run(lines, size)
+                run = band.runs[lettering] = writing.run(lines, lettering.size)
             writing.place(run, top)
         writing.draw()
 

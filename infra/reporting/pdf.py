@@ -177,8 +177,11 @@ def _common_text(form: Form) -> str:
 
 @lru_cache(maxsize=KEPT_LAYOUTS)
 def _common(text: str) -> tuple[int, ...]:
-    """The code points of the text's characters, in order (the shared part of a subset)."""
-    return tuple(sorted({ord(character) for character in text if character > " "}))
+    """The code points of the text's characters as the PDF shows them, in order (the shared
+    part of a subset)."""
+    from infra.reporting.fontsubsets import showable
+
+    return tuple(sorted({ord(character) for character in showable(text) if character > " "}))
 
 
 def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:

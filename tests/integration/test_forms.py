@@ -183,8 +183,8 @@ print(hashlib.sha256(render_pdf(form, Path(sys.argv[2]), "x")).hexdigest(),
 
 def test_a_form_is_the_same_after_others_in_the_process(march: March, reporter: Reporter,
                                                       clock: FakeClock, app: Zhibao) -> None:
-    """What a render worker keeps across documents (lines encoded once, rows made once, the
-    font's shared glyphs) never changes a form: after other units' forms it has the
+    """What a render worker keeps across documents (lines' operators, rows and their runs,
+    the font's shared glyphs) never changes a form: after other units' forms it has the
     bytes a fresh process gives it."""
     at(clock, "2021-04-03T10:00")
     font = font_path(app.settings.pdf_font)

@@ -24,8 +24,8 @@ from infra.reporting.grid import CENTRE, LEFT, RESOURCE, RIGHT, Band, Box, Grid,
 from infra.reporting.pdf import _register, font_path
 from infra.settings import Settings
 
-PINNED = "".join(chr(0x4E00 + n) for n in range(300))
-IN_FIRST, IN_SECOND = PINNED[3:7], PINNED[250:254]
+HAN = "".join(chr(0x4E00 + n) for n in range(300))  # (each drawn from other glyphs)
+NEAR, FAR = HAN[3:7], HAN[250:254]
 WIDTH, HEIGHT = 800.0, 560.0
 
 
@@ -35,12 +35,12 @@ def font() -> str:
 
 
 def bands() -> tuple[Band, list[Band]]:
-    """A header, and rows of which two recur: one ending in the font's second subset, the
-    other beginning in its first; one has a cell of two lines."""
-    header = Band(14.0, (Box(0.0, 300.0, (IN_FIRST,), CENTRE), Box(300.0, 600.0, ("12",))))
-    ending_second = Band(14.0, (Box(0.0, 300.0, (IN_FIRST,)),
-                                Box(300.0, 600.0, (f"1,234 {IN_SECOND}",), RIGHT)))
-    two_lines = Band(26.0, (Box(0.0, 300.0, (IN_FIRST, IN_SECOND)),
+    """A header, and rows of which two recur: one ending in a number and Chinese, the other
+    with a cell of two lines."""
+    header = Band(14.0, (Box(0.0, 300.0, (NEAR,), CENTRE), Box(300.0, 600.0, ("12",))))
+    ending_second = Band(14.0, (Box(0.0, 300.0, (NEAR,)),
+                                Box(300.0, 600.0, (f"1,234 {FAR}",), RIGHT)))
+    two_lines = Band(26.0, (Box(0.0, 300.0, (NEAR, FAR)),
                             Box(300.0, 600.0, ("", "7.50%"), RIGHT)))
     return header, [ending_second, two_lines, ending_second, ending_second, two_lines]
 
@@ -103,8 +103,13 @@ def laid_out(font: str, above: float, header: Band,
 
 def assert_shown_as_laid_out(pdf: bytes, expected: list[tuple[str, float, float]],
                              after: int = 0) -> None:
-    """The lines shown after the first `after` are those laid out, where they are laid out."""
+    """The lines shown after the first `after` are those laid out, where they are laid out,
+    and the font embedded with the document has a glyph for each of their characters."""
     seen = shown(pdf)[after:]
+    font = PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"][f"/{RESOURCE}"]
+    glyphs = font["/DescendantFonts"][0]["/CIDToGIDMap"].get_data()
+    assert all(glyphs[2 * ord(character):2 * ord(character) + 2] not in (b"", b"\0\0")
+               for text, _, _ in seen for character in text if character != " ")
     assert [text for text, _, _ in seen] == [text for text, _, _ in expected]
     for (_, x, y), (_, at_x, at_y) in zip(seen, expected, strict=True):
         assert (x, y) == (pytest.approx(at_x, abs=1e-3), pytest.approx(at_y, abs=1e-3))
@@ -132,7 +137,7 @@ def test_a_run_is_the_same_whatever_the_document_printed_before(font: str) -> No
     header, rows = bands()
     own = Band(14.0, (Box(0.0, 300.0, ("本单位自有的名称",)),))
     drawn(font, 0.0, header, [*rows, own])
-    for before in ("", PINNED[::-1], "本单位"):
+    for before in ("", HAN[::-1], "本单位"):
         pdf = drawn(font, 11.0, header, [*rows, own], before)
         assert_shown_as_laid_out(pdf, laid_out(font, 11.0, header, [*rows, own]),
                                  after=bool(before))
@@ -141,11 +146,12 @@ def test_a_run_is_the_same_whatever_the_document_printed_before(font: str) -> No
 
 def test_text_looks_as_reportlab_draws_it(font: str, tmp_path: Path) -> None:
     """Lines of CJK (composed of other glyphs), Latin, a no-break space: the page rendered
-    by poppler is pixel for pixel ReportLab's own drawing of the same lines (a character
-    the font lacks shows the font's missing glyph, a box, where ReportLab's leaves a blank
-    that hides it); and a character beyond two-byte codes is shown as U+FFFD."""
+    by poppler is pixel for pixel ReportLab's own drawing of the same lines. (A character
+    the font lacks is not among them: it shows the font's missing glyph, a box, where
+    ReportLab's drawing leaves a blank that hides it.) A character no two-byte code names
+    is shown as U+FFFD."""
     chance = random.Random(14)
-    pool = [*PINNED[:40], *"ab1, ", "\u00a0", *(chr(0x5000 + n) for n in range(400))]
+    pool = [*HAN[:40], *"ab1, ", "\u00a0", *(chr(0x5000 + n) for n in range(400))]
     lines = ["".join(chance.choice(pool) for _ in range(chance.randint(1, 30)))
              for _ in range(30)]
     ours, reportlabs = io.BytesIO(), io.BytesIO()
@@ -172,4 +178,4 @@ def test_text_looks_as_reportlab_draws_it(font: str, tmp_path: Path) -> None:
         images.append((tmp_path / f"{name}-1.ppm").read_bytes())
     assert images[0] == images[1]
     assert [text for text, _, _ in shown(ours.getvalue())] == lines
-    assert shown_text("甲\U00020000乙") == "<7532fffd4e59> Tj"
+    assert shown_text("甲\U00020000乙\ud800") == "<7532fffd4e59fffd> Tj"
