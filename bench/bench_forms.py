@@ -36,7 +36,7 @@ def run(stores: list[str]) -> list[Result]:
     documents = _documents()
     font = font_path(Settings().pdf_font)
     render_pdf(build_form(documents["village"][0], FormSettings()), font, "warm-up")  # the
-    # font loaded and its first subset made, as in a worker that has rendered a form
+    # font loaded and its shared glyphs made, as in a worker that has rendered a form
     costs = {level: [_cost(document, font) for document in documents[level]]
              for level in LEVELS}
     units = sum(len(costs[level]) for level in LEVELS)

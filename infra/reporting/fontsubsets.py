@@ -1,33 +1,37 @@
-"""The PDF font's subsets, made and compressed once per process, for `infra.reporting.pdf`.
+"""The PDF's font: the characters a document prints, of a TrueType font, embedded as one
+subset per document, for `infra.reporting.pdf`.
 
-ReportLab embeds a TrueType font as subsets of at most 256 characters, numbered in the order
-the document first uses them, and makes and compresses each subset anew for every PDF: a
-third of a village form's time. When a form first uses (`pin`s) the text every form of its
-shape prints — titles, headers, labels, in the same order — its first subset is the same as
-every other such form's, so it is made and compressed once, and its widths and ToUnicode
-map with it. Later subsets, which hold the unit's own names, are made anew, but from glyphs
-each read from the font once a process. Every subset and object is byte for byte what
-ReportLab makes (tests/unit/test_font_subsets.py, tests/integration/test_forms.py).
+ReportLab embeds a TrueType font as simple fonts of at most 256 characters each, numbered in
+the order the document first prints them, so the bytes that show a line depend on what the
+document printed before it: each line was encoded anew for each document, and so was every
+row of a table. Here the font is a Type 0 font (`embed`) whose two-byte codes (Identity-H)
+are the characters' own code points, so a line's bytes (`shown`) are the same in every
+document, and a row is drawn once a process (`infra.reporting.grid.Run`). A CIDToGIDMap
+finds a code's glyph in the document's subset, and the ToUnicode map, the same for every
+document, gives a code's character back to a reader that extracts text.
+
+The subset holds first the glyphs of the text every form of its shape prints (titles,
+headers, labels: `shared`), numbered alike in all of them, so that part of its glyph table
+is made and compressed once a process; then the glyphs of the document's own characters,
+made from glyphs each read from the font once a process (`FontFile`).
 """
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from itertools import accumulate, pairwise
-from struct import pack, unpack_from
+from struct import pack, pack_into, unpack_from
 from typing import Any, NamedTuple
 
+from reportlab.lib.rl_accel import add32, calcChecksum
 from reportlab.pdfbase import pdfdoc
-from reportlab.pdfbase.pdfdoc import (
-    PDFArray,
-    PDFDictionary,
-    PDFName,
-    PDFObject,
-    PDFStream,
-    PDFTrueTypeFont,
-)
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFObject, PDFStream
 from reportlab.pdfbase.ttfonts import (
+    FF_NONSYMBOLIC,
+    FF_SYMBOLIC,
     GF_ARG_1_AND_2_ARE_WORDS,
     GF_MORE_COMPONENTS,
     GF_WE_HAVE_A_SCALE,
@@ -36,20 +40,20 @@ from reportlab.pdfbase.ttfonts import (
     SUBSETN,
     TTFont,
     TTFontFace,
-    TTFontMaker,
     _set_ushort,
-    makeToUnicodeCMap,
 )
 
-SUBSET = 256  # characters in a subset
-KEPT = 16  # subsets kept per process (≈ 90 kB each, raw and compressed)
+KEPT = 16  # shared parts kept per process (one per shape of form, ~60 kB each)
 LEVEL = 1
-"""zlib's level for a subset: glyph outlines barely compress, and level 1 takes half the time
-of the default 6 for 6 % more bytes (a village's own subset: 1.2 against 2.6 ms, 26.4
-against 24.9 kB)."""
-
-
-COPIED = ("name", "OS/2", "cvt ", "fpgm", "prep")  # tables a subset takes whole (if any)
+"""zlib's level for the font: glyph outlines barely compress, and level 1 takes half the time
+of the default 6 for 6 % more bytes."""
+UNIT = 1000  # a glyph one em wide (every Chinese character), in thousandths of an em
+REPLACEMENT = "\ufffd"  # what is shown for a character no two-byte code names
+UNNAMED = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")  # (beyond the first plane, or
+# half of a UTF-16 pair)
+IDENTITY_SYSTEM = b"<< /Ordering (Identity) /Registry (Adobe) /Supplement 0 >>"
+COPIED = ("OS/2", "cvt ", "fpgm", "name", "prep")  # the tables a subset takes whole
+ZLIB_HEADER = b"\x78\x01"  # a zlib stream's header, at level 1
 
 
 class Glyph(NamedTuple):
@@ -63,12 +67,18 @@ class Glyph(NamedTuple):
     metrics: tuple[int, int]  # advance width, left side bearing
 
 
+class Numbering(NamedTuple):
+    """A subset's glyphs in the order of their numbers, and each one's number by its index
+    in the font."""
+
+    glyphs: tuple[Glyph, ...]
+    number: dict[int, int]
+
+
 class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no type hints)
-    """A font file whose subsets are made and compressed once, and whose tables are sliced
-    out of it once: making any subset copies the whole glyph table (3.5 MB in WenQuanYi
-    Micro Hei, 0.6 ms) to take a few glyphs from it, and a form's own subset (its unit's
-    names) is new every time. Such a new subset is made from glyphs each read once a
-    process (ReportLab parses every glyph again for every subset: 1.4 ms a village)."""
+    """A font file whose tables are sliced out of it once and whose glyphs are each read
+    from it once a process (making a subset the way ReportLab does copies the whole glyph
+    table, 3.5 MB in WenQuanYi Micro Hei, and parses every glyph again)."""
 
     def __init__(self, path: str, subfontIndex: int) -> None:  # (ReportLab's keyword)
         self._tables: dict[str, bytes] = {}
@@ -81,63 +91,24 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
             table = self._tables[tag] = super().get_table(tag)
         return table
 
-    def makeSubset(self, subset: list[int]) -> bytes:
-        return _made(self, tuple(subset))
-
-    def subset_font(self, subset: tuple[int, ...]) -> bytes:
-        """The TrueType font of the characters, byte for byte ReportLab's `makeSubset`: its
-        glyphs numbered in the same order and its tables made the same way."""
-        glyphs, number = self._numbered(subset)
-        output = TTFontMaker()
-        for tag in COPIED:
-            if tag in self.table:
-                output.add(tag, self.get_table(tag))
-        output.add("post", b"\x00\x03\x00\x00" + self.get_table("post")[4:16] + b"\x00" * 16)
-        self._add_metrics(output, [glyph.metrics for glyph in glyphs])
-        output.add("maxp", _set_ushort(self.get_table("maxp"), 4, len(glyphs)))
-        codes = [number[self.charToGlyph.get(code, 0)] for code in subset]
-        output.add("cmap", pack(f">{11 + len(codes)}H", 0, 1, 1, 0, 0, 12, 6,
-                                10 + 2 * len(codes), 0, 0, len(codes), *codes))
-        output.add("glyf", _outlines(glyphs, number))
-        self._add_locations(output, list(accumulate((glyph.size for glyph in glyphs),
-                                                    initial=0)))
-        return output.makeStream()  # type: ignore[no-any-return]
-
-    def _numbered(self, subset: tuple[int, ...]) -> tuple[list[Glyph], dict[int, int]]:
-        """The subset's glyphs, and each one's number in it by its index in the font: the
-        missing character's, then the characters', then their components', breadth first."""
-        number = {0: 0}
-        for code in subset:
+    def numbered(self, codes: tuple[int, ...], after: Numbering | None = None) -> Numbering:
+        """The glyphs of the characters numbered after those `after` numbers (at first the
+        missing character's, 0): the characters' in their order, then their components',
+        breadth first."""
+        number = dict(after.number) if after else {0: 0}
+        for code in codes:
             number.setdefault(self.charToGlyph.get(code, 0), len(number))
         indices = list(number)
-        glyphs = []
-        for index in indices:  # (grows as it goes: components of components)
+        glyphs = list(after.glyphs) if after else []
+        while len(glyphs) < len(indices):  # (components of components are added as it goes)
+            index = indices[len(glyphs)]
             glyph = self._glyphs.get(index) or self._read_glyph(index)
             glyphs.append(glyph)
             for component, _ in glyph.tail:
                 if component not in number:
                     number[component] = len(indices)
                     indices.append(component)
-        return glyphs, number
-
-    def _add_metrics(self, output: Any, metrics: list[tuple[int, int]]) -> None:
-        """The horizontal metrics, a run of equal advances at the end written once."""
-        full = len(metrics)
-        while full > 1 and metrics[full - 1][0] == metrics[full - 2][0]:
-            full -= 1
-        values = [value for pair in metrics[:full] for value in pair]
-        values += [bearing for _, bearing in metrics[full:]]
-        output.add("hmtx", pack(f">{len(values)}H", *values))
-        output.add("hhea", _set_ushort(self.get_table("hhea"), 34, full))
-
-    def _add_locations(self, output: Any, offsets: list[int]) -> None:
-        """Where each glyph starts, in half-words if they reach, and the header saying which."""
-        wide = (offsets[-1] + 1) >> 1 > 0xFFFF
-        if wide:
-            output.add("loca", pack(f">{len(offsets)}L", *offsets))
-        else:
-            output.add("loca", pack(f">{len(offsets)}H", *(offset >> 1 for offset in offsets)))
-        output.add("head", _set_ushort(self.get_table("head"), 50, int(wide)))
+        return Numbering(tuple(glyphs), number)
 
     def _read_glyph(self, index: int) -> Glyph:
         """The glyph, read from the font file once a process."""
@@ -151,46 +122,170 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
                                             len(outline), (int(advance), int(bearing)))
         return glyph
 
-    def addSubsetObjects(self, doc: Any, fontname: str, subset: list[int]) -> Any:
-        """ReportLab's subset objects, with the font file's stream compressed already."""
-        reference = super().addSubsetObjects(doc, fontname, subset)
-        if doc.compression:
-            descriptor = doc.idToObject[reference.name]
-            stream = doc.idToObject[descriptor.dict["FontFile2"].name]
-            stream.content = _compressed(self, tuple(subset))
-            stream.dictionary["Filter"] = PDFName("FlateDecode")  # (so not compressed again)
-        return reference
+
+class Shared(NamedTuple):
+    """The part of a subset every form of a shape has: its glyphs' numbering, and its glyph
+    table's bytes, their checksum and their deflated block."""
+
+    numbering: Numbering
+    outlines: bytes
+    checksum: int
+    deflated: bytes
 
 
-class RememberingFont(TTFont):  # type: ignore[misc]  # (ReportLab has no type hints)
-    """A TrueType font whose subsets' widths and ToUnicode maps are made, formatted and
-    compressed once per process too (the first subset's are the same in every form)."""
+@lru_cache(maxsize=KEPT)
+def shared(face: RememberingFace, codes: tuple[int, ...]) -> Shared:
+    """The shared part of the subsets whose characters begin with `codes`."""
+    numbering = face.numbered(codes)
+    outlines = _outlines(numbering.glyphs, numbering.number)
+    return Shared(numbering, outlines, calcChecksum(outlines), _block(outlines))
 
-    def addObjects(self, doc: Any) -> None:
-        """ReportLab's `TTFont.addObjects`: each subset's font object, its ToUnicode map and
-        its font file and descriptor (`RememberingFace.addSubsetObjects`), in that order."""
-        try:
-            state = self.state[doc]
-        except KeyError:
-            state = self.state[doc] = TTFont.State(self._asciiReadable)
-        state.frozen = 1
-        fonts = doc.idToObject["BasicFonts"].dict
-        for number, characters in enumerate(state.subsets):
-            subset = tuple(characters)
-            name = self.getSubsetInternalName(number, doc)[1:]
-            base = b"".join((SUBSETN(number), b"+", self.face.name,
-                             self.face.subfontNameX)).decode("pdfdoc")
-            font = PDFTrueTypeFont()
-            font.__Comment__ = f"Font {self.fontName} subset {number}"
-            font.Name, font.BaseFont = name, base
-            font.FirstChar, font.LastChar = 0, len(subset) - 1
-            font.Widths = Formatted(_widths(self.face, subset))
-            font.ToUnicode = doc.Reference(_to_unicode(base, subset, doc.compression),
-                                           "toUnicodeCMap:" + base)
-            font.FontDescriptor = self.face.addSubsetObjects(doc, base, characters)
-            doc.Reference(font, name)
-            fonts[name] = font
-        del self.state[doc]
+
+class FontFile(NamedTuple):
+    """A document's subset of the font: its TrueType file, compressed, with its length,
+    and each glyph's number in it by its index in the font."""
+
+    compressed: bytes
+    length: int
+    number: dict[int, int]
+
+
+def font_file(face: RememberingFace, common: Shared, own: tuple[int, ...]) -> FontFile:
+    """The subset of the shared part's characters and then the document's `own`: its
+    glyph table the shared part's block (deflated once a process) followed by the own
+    glyphs'; its other tables made as ReportLab makes a subset's (without the character map,
+    which the PDF's CIDToGIDMap stands for)."""
+    numbering = face.numbered(own, common.numbering)
+    extra = _outlines(numbering.glyphs[len(common.numbering.glyphs):], numbering.number)
+    tables = _tables(face, numbering.glyphs)
+    lengths = {**{tag: len(data) for tag, data in tables.items()},
+               "glyf": len(common.outlines) + len(extra)}
+    sums = {**{tag: calcChecksum(data) for tag, data in tables.items()},
+            "glyf": add32(common.checksum, calcChecksum(extra))}
+    directory = _directory(lengths, sums)
+    adjustment = add32(0xB1B0AFBA, -sum(sums.values(), calcChecksum(directory)) & 0xFFFFFFFF)
+    tables["head"] = tables["head"][:8] + pack(">L", adjustment) + tables["head"][12:]
+    before = directory + b"".join(_padded(tables[tag]) for tag in sorted(tables)
+                                  if tag < "glyf")
+    after = _padded(extra) + b"".join(_padded(tables[tag]) for tag in sorted(tables)
+                                      if tag > "glyf")
+    return FontFile(_joined(before, common, after),
+                    len(before) + len(common.outlines) + len(after), numbering.number)
+
+
+def _tables(face: RememberingFace, glyphs: Sequence[Glyph]) -> dict[str, bytes]:
+    """The subset's tables but its glyph table: those it takes whole, and those that say
+    where its glyphs are and how wide (the head's checksum adjustment left at 0)."""
+    offsets = list(accumulate((glyph.size for glyph in glyphs), initial=0))
+    wide = (offsets[-1] + 1) >> 1 > 0xFFFF
+    locations = (pack(f">{len(offsets)}L", *offsets) if wide else
+                 pack(f">{len(offsets)}H", *(offset >> 1 for offset in offsets)))
+    metrics, full = _metrics([glyph.metrics for glyph in glyphs])
+    head = _set_ushort(face.get_table("head"), 50, int(wide))
+    return {**{tag: face.get_table(tag) for tag in COPIED if tag in face.table},
+            "head": head[:8] + b"\0" * 4 + head[12:], "hmtx": metrics, "loca": locations,
+            "hhea": _set_ushort(face.get_table("hhea"), 34, full),
+            "maxp": _set_ushort(face.get_table("maxp"), 4, len(glyphs)),
+            "post": b"\x00\x03\x00\x00" + face.get_table("post")[4:16] + b"\0" * 16}
+
+
+def _joined(before: bytes, common: Shared, after: bytes) -> bytes:
+    """The font file as one zlib stream: the shared part's deflated block between those of
+    what comes before and after it, and the checksum of all three."""
+    checksum = zlib.adler32(after, zlib.adler32(common.outlines, zlib.adler32(before)))
+    return b"".join((ZLIB_HEADER, _block(before), common.deflated, _block(after, True),
+                     pack(">L", checksum)))
+
+
+def _directory(lengths: dict[str, int], sums: dict[str, int]) -> bytes:
+    """The font file's header and its table directory, the tables in order of their tags,
+    each at a multiple of four bytes."""
+    count = len(lengths)
+    search = 1 << (count.bit_length() - 1)
+    parts = [pack(">lHHHH", 0x00010000, count, search * 16, search.bit_length() - 1,
+                  count * 16 - search * 16)]
+    offset = 12 + count * 16
+    for tag in sorted(lengths):
+        parts.append(tag.encode("latin-1") + pack(">LLL", sums[tag], offset, lengths[tag]))
+        offset += (lengths[tag] + 3) & ~3
+    return b"".join(parts)
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _block(data: bytes, last: bool = False) -> bytes:
+    """The data deflated on its own and ended on a byte, so blocks join into one stream."""
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last
+                                                        else zlib.Z_FULL_FLUSH)
+
+
+def _metrics(metrics: list[tuple[int, int]]) -> tuple[bytes, int]:
+    """The horizontal metrics table, a run of equal advances at the end written once, and
+    how many advances it holds."""
+    full = len(metrics)
+    while full > 1 and metrics[full - 1][0] == metrics[full - 2][0]:
+        full -= 1
+    values = [value for pair in metrics[:full] for value in pair]
+    values += [bearing for _, bearing in metrics[full:]]
+    return pack(f">{len(values)}H", *values), full
+
+
+def remembering_font(name: str, path: str) -> TTFont:
+    """A TrueType font (the first of a collection) for the layout's metrics, whose face makes
+    the documents' subsets (its file is read a second time for the face, once a process:
+    ReportLab makes its own face inside)."""
+    font = TTFont(name, path, subfontIndex=0)
+    font.face = RememberingFace(path, subfontIndex=0)
+    return font
+
+
+def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int, ...],
+          printed: set[str]) -> None:
+    """The document's font, under `resource` in its pages' fonts: a Type 0 font over one
+    TrueType subset of the `common` characters (every form of its shape prints them) and
+    then those it `printed` besides, a code (`shown`) finding its glyph through the
+    CIDToGIDMap and its character through the ToUnicode map."""
+    codes = set(map(ord, UNNAMED.sub(REPLACEMENT, "".join(printed))))
+    part = shared(face, common)
+    subset = font_file(face, part, tuple(sorted(codes.difference(common))))
+    codes.update(common)
+    base = b"".join((SUBSETN(0), b"+", face.name, face.subfontNameX)).decode("pdfdoc")
+    font_program = PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode"),
+                                            "Length1": subset.length}), subset.compressed)
+    descriptor = PDFDictionary({
+        "Type": PDFName("FontDescriptor"), "Ascent": face.ascent, "CapHeight": face.capHeight,
+        "Descent": face.descent, "Flags": face.flags & ~FF_NONSYMBOLIC | FF_SYMBOLIC,
+        "FontBBox": PDFArray(face.bbox), "FontName": PDFName(base),
+        "ItalicAngle": face.italicAngle, "StemV": face.stemV,
+        "FontFile2": document.Reference(font_program)})
+    cid_font = PDFDictionary({
+        "Type": PDFName("Font"), "Subtype": PDFName("CIDFontType2"),
+        "BaseFont": PDFName(base), "CIDSystemInfo": Formatted(IDENTITY_SYSTEM),
+        "FontDescriptor": document.Reference(descriptor),
+        "DW": UNIT, "W": Formatted(_widths(face, tuple(sorted(codes)))),
+        "CIDToGIDMap": document.Reference(_stream(zlib.compress(
+            _glyph_map(face, codes, subset.number), LEVEL)))})
+    font = PDFDictionary({
+        "Type": PDFName("Font"), "Subtype": PDFName("Type0"), "BaseFont": PDFName(base),
+        "Encoding": PDFName("Identity-H"),
+        "DescendantFonts": PDFArray([document.Reference(cid_font)]),
+        "ToUnicode": document.Reference(_stream(_identity_map))})
+    document.idToObject["BasicFonts"].dict[resource] = document.Reference(font, resource)
+
+
+def shown(text: str) -> str:
+    """The operator that shows the text in the document's font (`embed`): its characters'
+    code points in hexadecimal, the same in every document. A character that a two-byte
+    code cannot name is shown as U+FFFD (the JSON and the workbook hold it)."""
+    return f"<{showable(text).encode('utf-16-be').hex()}> Tj"
+
+
+def showable(text: str) -> str:
+    """The text as the PDF shows it: U+FFFD for each character no two-byte code names."""
+    return UNNAMED.sub(REPLACEMENT, text) if UNNAMED.search(text) else text
 
 
 class Formatted(PDFObject):  # type: ignore[misc]
@@ -201,43 +296,6 @@ class Formatted(PDFObject):  # type: ignore[misc]
 
     def format(self, document: Any) -> bytes:
         return self.text
-
-
-def remembering_font(name: str, path: str) -> TTFont:
-    """A TrueType font (the first of a collection) whose subsets are made once (its file is
-    read a second time for the face, once a process: ReportLab makes its own face inside)."""
-    font = RememberingFont(name, path, subfontIndex=0)
-    font.face = RememberingFace(path, subfontIndex=0)
-    return font
-
-
-def pin(font: TTFont, text: str, document: Any) -> None:
-    """Number the characters of `text` first in the new document's subsets of the font, and
-    its own characters from the next subset on: the pinned characters' subsets are then the
-    same in every form of the shape, made once a process, and a village's own subset holds
-    its ~80 characters, not also the 116 pinned ones past the first subset. The numbering
-    is ReportLab's, a character at a time, made once a process for the same text (a
-    village's has 1,342 characters, 276 distinct) and copied into each document's state."""
-    if document in font.state:
-        raise ValueError("the pinned text is numbered first in a document")
-    assignments, subsets, next_code = _pinned(font, text)
-    state = font._assignState(document)
-    state.assignments = dict(assignments)
-    state.subsets = [list(subset) for subset in subsets]
-    state.nextCode = -(-next_code // SUBSET) * SUBSET  # (the next subset's first number)
-
-
-class _Blank:
-    """A document that only numbers characters (a font keeps its state by document)."""
-
-
-@lru_cache(maxsize=KEPT)
-def _pinned(font: TTFont, text: str) -> tuple[dict[int, int], list[list[int]], int]:
-    """The numbering of a new document's subsets once `text` is written."""
-    blank = _Blank()
-    font.splitString(text, blank)
-    state = font.state.pop(blank)
-    return state.assignments, state.subsets, state.nextCode
 
 
 def _component_offsets(outline: bytes) -> list[int]:
@@ -260,7 +318,7 @@ def _component_offsets(outline: bytes) -> list[int]:
     return offsets
 
 
-def _outlines(glyphs: list[Glyph], number: dict[int, int]) -> bytes:
+def _outlines(glyphs: Sequence[Glyph], number: dict[int, int]) -> bytes:
     """The subset's glyph table: the glyphs' outlines, their components renumbered."""
     parts = []
     for glyph in glyphs:
@@ -270,16 +328,20 @@ def _outlines(glyphs: list[Glyph], number: dict[int, int]) -> bytes:
     return b"".join(parts)
 
 
-@lru_cache(maxsize=KEPT)
-def _made(face: RememberingFace, subset: tuple[int, ...]) -> bytes:
-    return face.subset_font(subset)
-
-
-@lru_cache(maxsize=KEPT)
-def _widths(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
-    """The subset's Widths array, each width formatted once a process."""
-    widths = PDFArray([_number(face.getCharWidth(code)) for code in subset])
-    return widths.format(None)  # type: ignore[no-any-return]
+def _widths(face: TTFontFace, codes: tuple[int, ...]) -> bytes:
+    """The W array: the width of each code whose glyph is not one em wide (a Chinese
+    character's is), consecutive codes in one list."""
+    runs: list[tuple[int, list[bytes]]] = []
+    for code in codes:
+        width = face.getCharWidth(code)
+        if width == UNIT:
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == code:
+            runs[-1][1].append(_number(width))
+        else:
+            runs.append((code, [_number(width)]))
+    return b"[" + b" ".join(b"%d [%s]" % (first, b" ".join(widths))
+                            for first, widths in runs) + b"]"
 
 
 @cache
@@ -288,20 +350,33 @@ def _number(value: float) -> bytes:
     return pdfdoc.format(value, None)  # type: ignore[no-any-return]
 
 
-def _to_unicode(base: str, subset: tuple[int, ...], compressed: bool) -> PDFStream:
-    """The subset's ToUnicode map, as ReportLab writes it (compressed if the document is)."""
-    if not compressed:
-        return PDFStream(content=makeToUnicodeCMap(base, list(subset)))
-    return PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
-                     _deflated(base, subset))
+def _glyph_map(face: RememberingFace, codes: set[int], number: dict[int, int]) -> bytes:
+    """The CIDToGIDMap: for each code up to the last printed, its glyph's number in the
+    subset, two bytes each (0, the missing glyph's, for a code not printed)."""
+    glyphs = bytearray(2 * (max(codes, default=0) + 1))
+    for code in codes:
+        pack_into(">H", glyphs, 2 * code, number[face.charToGlyph.get(code, 0)])
+    return bytes(glyphs)
 
 
-@lru_cache(maxsize=KEPT)
-def _deflated(base: str, subset: tuple[int, ...]) -> bytes:
-    """(compressed as ReportLab's filter does, at zlib's default level)"""
-    return zlib.compress(makeToUnicodeCMap(base, list(subset)).encode())
+def _identity_text() -> bytes:
+    """The ToUnicode map of every document: each code is its own character (but halves of
+    UTF-16 pairs, which no code names)."""
+    ranges = [f"<{high:02X}00> <{high:02X}FF> <{high:02X}00>" for high in range(256)
+              if not 0xD8 <= high <= 0xDF]
+    blocks = [f"{len(block)} beginbfrange\n" + "\n".join(block) + "\nendbfrange"
+              for block in (ranges[start:start + 100] for start in range(0, len(ranges), 100))]
+    return "\n".join([
+        "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+        "/CMapName /Adobe-Identity-UCS def", "/CMapType 2 def",
+        "1 begincodespacerange", "<0000> <FFFF>", "endcodespacerange", *blocks,
+        "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]).encode()
 
 
-@lru_cache(maxsize=KEPT)
-def _compressed(face: TTFontFace, subset: tuple[int, ...]) -> bytes:
-    return zlib.compress(_made(face, subset), LEVEL)
+def _stream(compressed: bytes) -> PDFStream:
+    """A stream of the compressed content."""
+    return PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode")}), compressed)
+
+
+_identity_map = zlib.compress(_identity_text(), LEVEL)

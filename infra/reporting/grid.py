@@ -10,17 +10,13 @@ drawn per page as a few rules (lines run on through the rows they separate), one
 object and the header's fill. Like platypus' table, it breaks between rows and repeats its
 header on every page. The lines of text (the title, the header block, a draft's notice, the
 note, the signature line) are each drawn whole, a block of them kept on one page. All text,
-the cells' too, is written as PDF text operators by `Writing`, each line encoded in the
-font's subsets once a document, or once a process for a line every form of its shape
-prints (`Encoding`); a row's lines as one run placed by relative moves, kept for the
-process when every form of the shape encodes them alike (`Run`).
+the cells' too, is written as PDF text operators by `Writing`, each line's bytes the same in
+every document (`infra.reporting.fontsubsets.shown`), made once a process; a row's lines as
+one run placed by relative moves, kept with the row (`Run`).
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,26 +24,22 @@ from functools import cache, cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
-from reportlab.lib.rl_accel import escapePDF, fp_str
+from reportlab.lib.rl_accel import fp_str
 from reportlab.pdfbase.pdfmetrics import getFont
+
+from infra.reporting.fontsubsets import shown
 
 LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
-SHARED_LINES = 1 << 13  # lines kept per numbering (~0.3 kB each: 2.5 MB; a county's
-# numbers would grow it on)
-BASELINES = 8  # numberings whose lines are kept (one per shape of form)
-TYPESETTINGS = 64  # numberings, types and font names whose bands' runs are kept (a shape of
-# form has five to seven tables' types, a report form fitted to its pages one per length)
-RUNS_PER_BAND = 4  # (a band is drawn in one typesetting: the rows kept are a layout's)
+RESOURCE = "F1"  # the font's name in the pages' resources
+SHOWN = 1 << 14  # lines whose operators a process keeps (~0.2 kB each: 3 MB; the same names
+# and labels recur in every form of a county and in its villages')
 MOVES = 1 << 12  # moves kept (a run's are between its columns' and its lines' coordinates,
 # the same in a table's rows: 240 villages' forms make 37,450 moves, 186 distinct)
 
-SUBSET_RUN = re.compile(rb"(.)\1*", re.DOTALL)  # a run of one byte
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
-Chunks = tuple[tuple[int, str], ...]  # a line's runs of one font subset each, as operators
 Line = tuple[float, float, str]  # a line's start and baseline from its band's top left, its text
-Selection = tuple[int, float]  # a font subset and a size
 
 
 @dataclass(frozen=True)
@@ -80,26 +72,26 @@ class Box(NamedTuple):
 
 class Run(NamedTuple):
     """A band's lines as text operators that place each line after the first by a move from
-    the one before (`Td`), so they are the same wherever the band stands: a band met again
-    in a form of the same typesetting costs one placed line (`Writing.place`)."""
+    the one before (`Td`), so they are the same wherever the band stands, in any document: a
+    band met again costs one placed line (`Writing.place`)."""
 
     x: float  # the first line's start, from the band's left
     y: float  # its baseline, from the band's top
-    first: Selection  # what its first characters are set in
+    size: float  # its type's
     code: str  # the operators from its first characters on
-    last: Selection  # what is in use after it
+    characters: frozenset[str]  # what it prints (the document's font must hold them)
 
 
 @dataclass(frozen=True)
 class Band:
-    """What a page keeps together: the header rows, or one body row; and its lines' runs,
-    by typesetting (`Writing.typesetting`), kept with the band (the rows a process keeps
-    are bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters)."""
+    """What a page keeps together: the header rows, or one body row; and its lines' run,
+    made when it is first drawn and kept with the band (the rows a process keeps are
+    bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters)."""
 
     height: float
     boxes: tuple[Box, ...]
     fill: str | None = None
-    runs: dict[int, Run] = field(default_factory=dict, compare=False, repr=False)
+    runs: dict[Lettering, Run] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def edges(self) -> tuple[float, ...]:
@@ -201,19 +193,16 @@ class Grid:
         return rules
 
     def _text(self, writing: Writing, placed: list[tuple[Band, float]]) -> None:
-        """Every band's lines as a run (`Run`), kept for the process if every line is
-        encoded alike in every form of its shape (`Encoding.common`: a village draws ~950
+        """Every band's lines as a run (`Run`), kept with the band (a village draws ~950
         lines in ~92 bands; of 15,840 village rows 2,216 are distinct)."""
-        typesetting = writing.typesetting(self.lettering)
+        lettering = self.lettering
         for band, top in placed:
-            run = band.runs.get(typesetting)
+            run = band.runs.get(lettering)
             if run is None:
                 lines = self._lines(band)
                 if not lines:
                     continue
-                run = writing.run(lines, self.lettering.size)
-                if writing.common(lines) and len(band.runs) < RUNS_PER_BAND:
-                    band.runs[typesetting] = run
+                run = band.runs[lettering] = writing.run(lines, lettering.size)
             writing.place(run, top)
         writing.draw()
 
@@ -278,7 +267,7 @@ class Pages:
         self.top = top
         self.bottom = bottom
         self.decorate = decorate
-        self.encodings: dict[str, Encoding] = {}  # each font's
+        self.printed: set[str] = set()  # the characters written so far
         self.number = 1
         self.y = top
         decorate(self)
@@ -309,113 +298,7 @@ class Pages:
 
     def writing(self, font: str) -> Writing:
         """Somewhere to write lines of text in the font on this page."""
-        encoding = self.encodings.get(font)
-        if encoding is None:
-            encoding = self.encodings[font] = Encoding(getFont(font), self.canvas._doc)
-        return Writing(self.canvas, encoding)
-
-
-class Encoding:
-    """Lines of text in a font's subsets, as text operators, each encoded once a document.
-
-    A TrueType font numbers the characters of its subsets per document, in the order they
-    are first written; the form pins the text every form of its shape prints first
-    (`infra.reporting.fontsubsets.pin`), so when a document's first line is written, the
-    numbering so far (its baseline) is that of every such form. A line made only of
-    characters numbered by then is encoded the same way in all of them, so it is kept for
-    the process (a village prints ~950 lines, ~380 distinct, most of them labels, headers
-    and numbers every village prints). A line is encoded here in C, ReportLab numbering
-    only the characters new to the document."""
-
-    def __init__(self, font: Any, document: Any) -> None:
-        self.font = font
-        self.document = document
-        state = font._assignState(document)  # (ReportLab's hook for a font's state)
-        self.assignments: dict[int, int] = state.assignments  # a character → its number
-        self.baseline: int = state.nextCode
-        self.numbering = _numbering(font, tuple(map(tuple, state.subsets)))
-        self.shared = self.numbering.lines
-        self.own: dict[str, Chunks] = {}  # (the same lines recur in a document's tables)
-        self.local: set[str] = set()  # lines with a character numbered after the baseline
-
-    def __call__(self, text: str) -> Chunks:
-        chunks = self.own.get(text)
-        if chunks is None:
-            chunks = self.shared.get(text)
-            if chunks is None:
-                chunks = self._encoded(text)
-            self.own[text] = chunks
-        return chunks
-
-    def _encoded(self, text: str) -> Chunks:
-        """The line's chunks, kept for the process if every character had its number at
-        the baseline (numbers only ever grow)."""
-        numbers = list(map(self.assignments.get, map(ord, text)))
-        if not numbers or None in numbers:  # empty, or a character new to the document
-            self.local.add(text)
-            return self._numbered(text, numbers)
-        chunks = _chunks(numbers)
-        if max(numbers) >= self.baseline:
-            self.local.add(text)
-        elif len(self.shared) < SHARED_LINES:
-            self.shared[text] = chunks
-        return chunks
-
-    def common(self, text: str) -> bool:
-        """Whether the line (encoded already) is encoded alike in every document of the
-        numbering: every character of it was numbered at the baseline (whatever the
-        process keeps, so whether a band is written as a run never depends on it)."""
-        return text not in self.local
-
-    def _numbered(self, text: str, numbers: list[int | None]) -> Chunks:
-        """The chunks of a line with characters new to the document, ReportLab numbering
-        only those (in the order they come, as it would the whole line: its loop over a
-        hazard's long description was a twentieth of a village's time)."""
-        new = itertools.compress(text, map(operator.is_, numbers, itertools.repeat(None)))
-        self.font.splitString("".join(dict.fromkeys(new)), self.document)
-        numbers = list(map(self.assignments.get, map(ord, text)))
-        if not numbers or None in numbers:  # (empty, or a character the font lacks)
-            return tuple((subset, f"({escapePDF(chunk)}) Tj")
-                         for subset, chunk in self.font.splitString(text, self.document))
-        return _chunks(numbers)  # type: ignore[arg-type]  # (no None left)
-
-
-def _chunks(numbers: list[int]) -> Chunks:
-    """A line's characters by their numbers as text operators, a run of one font subset
-    each (as ReportLab's `splitString` splits it), in C: each number's two bytes (UTF-16
-    holds them, numbers being below 0xD800), the low ones the characters' codes in their
-    subsets, the high ones their subsets, split where those change."""
-    if max(numbers) < 256:
-        return ((0, f"({escapePDF(bytes(numbers))}) Tj"),)
-    pairs = "".join(map(chr, numbers)).encode("utf-16-le")
-    codes, subsets = pairs[0::2], pairs[1::2]
-    return tuple((subsets[run.start()], f"({escapePDF(codes[run.start():run.end()])}) Tj")
-                 for run in SUBSET_RUN.finditer(subsets))
-
-
-class Numbering:
-    """What a process keeps for documents whose subsets of a font begin with the same
-    numbering: its lines (`Encoding.shared`); it is a key of the bands' runs."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, Chunks] = {}
-
-
-@lru_cache(maxsize=BASELINES)
-def _numbering(font: Any, numbering: tuple[tuple[int, ...], ...]) -> Numbering:
-    """The font's (the object: which characters it has decides which are numbered)."""
-    return Numbering()
-
-
-_typesettings = itertools.count()
-
-
-@lru_cache(maxsize=TYPESETTINGS)
-def _typesetting(numbering: Numbering, lettering: Lettering, selection: str) -> int:
-    """A number for runs of lines that are the same in every document of the numbering, in
-    the type, with the font selected so: never given again (the cache holds the numbering,
-    so no other takes its place while it is here)."""
-    return next(_typesettings)
+        return Writing(self.canvas, getFont(font), self.printed)
 
 
 def _stroked(rules: list[Rule]) -> str:
@@ -461,56 +344,36 @@ class Writing:
     object formats each string anew (most of the drawing time went there); here a line
     costs a dictionary look-up and one formatted string."""
 
-    def __init__(self, canvas: Any, encoding: Encoding) -> None:
+    def __init__(self, canvas: Any, font: Any, printed: set[str]) -> None:
         self.canvas = canvas
-        self.font = encoding.font
-        self.document = encoding.document
-        self.encoding = encoding
-        self.selections: dict[tuple[int, float], str] = {}  # a font subset and size → the
-        # operator that selects them
-        self.subset, self.size = -1, 0.0  # the font subset and size in use
+        self.font = font
+        self.printed = printed  # the document's characters so far
+        self.size = 0.0  # the size in use
         self.code = ["BT"]
         self.numbers: dict[float, str] = {}
 
     def line(self, text: str, left: float, right: float, y: float, size: float,
              align: str) -> None:
         """One line of text at its baseline `y`, aligned between `left` and `right`."""
-        chunks = self.encoding(text)
         x = start(self.font, text, left, right, size, align)
         numbers = self.numbers
-        code = self.code
-        code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
-                    f"{numbers.get(y) or self._number(y)} Tm")
-        for subset, shown in chunks:
-            if subset != self.subset or size != self.size:
-                code.append(self._select(subset, size))
-            code.append(shown)
-
-    def typesetting(self, lettering: Lettering) -> int:
-        """Which runs (`Run`) are this document's in the grid's type."""
-        return _typesetting(self.encoding.numbering, lettering, self._selection(0, lettering.size))
-
-    def common(self, lines: list[Line]) -> bool:
-        """Whether each of the lines (encoded already) is encoded alike in every document of
-        the numbering (`Encoding.common`), so that their run may be kept."""
-        return all(self.encoding.common(text) for _, _, text in lines)
+        self.code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
+                         f"{numbers.get(y) or self._number(y)} Tm")
+        self._size(size)
+        self.code.append(_shown(text))
+        self.printed.update(text)
 
     def run(self, lines: list[Line], size: float) -> Run:
         """The lines as a run."""
-        encoding, selections = self.encoding, self.selections
         code = []
-        first = selection = (encoding(lines[0][2])[0][0], size)
         x, y = lines[0][0], lines[0][1]
         for index, (left, baseline, text) in enumerate(lines):
             if index:
                 code.append(f"{_moved(x, left)} {_moved(y, baseline)} Td")
                 x, y = left, baseline
-            for subset, shown in encoding(text):
-                if subset != selection[0]:
-                    selection = (subset, size)
-                    code.append(selections.get(selection) or self._selection(subset, size))
-                code.append(shown)
-        return Run(lines[0][0], lines[0][1], first, "\n".join(code), selection)
+            code.append(_shown(text))
+        return Run(lines[0][0], lines[0][1], size, "\n".join(code),
+                   frozenset("".join([text for _, _, text in lines])))
 
     def place(self, run: Run, top: float) -> None:
         """The run, its band's top at `top`."""
@@ -518,10 +381,9 @@ class Writing:
         y = top + run.y
         self.code.append(f"1 0 0 1 {numbers.get(run.x) or self._number(run.x)} "
                          f"{numbers.get(y) or self._number(y)} Tm")
-        if run.first != (self.subset, self.size):
-            self.code.append(self._select(*run.first))
+        self._size(run.size)
         self.code.append(run.code)
-        self.subset, self.size = run.last
+        self.printed.update(run.characters)
 
     def _number(self, number: float) -> str:
         """A coordinate as PDF text (fp_str), each once a block of lines written together:
@@ -529,18 +391,11 @@ class Writing:
         shown = self.numbers[number] = fp_str(number)
         return shown
 
-    def _select(self, subset: int, size: float) -> str:
-        """The operator that makes the font subset and size the current ones."""
-        self.subset, self.size = subset, size
-        return self.selections.get((subset, size)) or self._selection(subset, size)
-
-    def _selection(self, subset: int, size: float) -> str:
-        """The operator that selects the font subset and size."""
-        selection = self.selections.get((subset, size))
-        if selection is None:
-            name = self.font.getSubsetInternalName(subset, self.document)
-            selection = self.selections[subset, size] = f"{name} {fp_str(size)} Tf"
-        return selection
+    def _size(self, size: float) -> None:
+        """Make `size` the type's size, if it is not already."""
+        if size != self.size:
+            self.code.append(_selection(size))
+            self.size = size
 
     def colour(self, colour: str) -> None:
         """The colour of the lines after."""
@@ -551,3 +406,14 @@ class Writing:
         self.canvas.saveState()
         self.canvas.addLiteral("\n".join([*self.code, "ET"]))
         self.canvas.restoreState()
+
+
+@lru_cache(maxsize=SHOWN)
+def _shown(text: str) -> str:
+    return shown(text)
+
+
+@cache
+def _selection(size: float) -> str:
+    """The operator that selects the font at the size."""
+    return f"/{RESOURCE} {fp_str(size)} Tf"

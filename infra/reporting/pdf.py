@@ -3,12 +3,12 @@ landscape A4 — what gets printed, stamped and filed.
 
 ReportLab draws it (see pyproject.toml) straight on its canvas, without its platypus layout
 (`infra.reporting.grid`: each table from the top of a page, its header rows repeated on
-every page it spans, Chinese text broken anywhere), it embeds subsets of a TrueType font
-(`infra.reporting.fontsubsets`), and in its invariant mode the same document always gives
-the same bytes, so the PDF's SHA-256 is recorded with the submission. Chinese needs a CJK
-TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's fonts-wqy-microhei). ReportLab
-cannot embed the PostScript outlines of OpenType CJK fonts such as Noto Sans CJK, so a
-TrueType one it is.
+every page it spans, Chinese text broken anywhere), it embeds the characters it prints of a
+TrueType font (`infra.reporting.fontsubsets`), and in its invariant mode the same document
+always gives the same bytes, so the PDF's SHA-256 is recorded with the submission. Chinese
+needs a CJK TrueType font (`ZHIBAO_PDF_FONT`; by default Debian's fonts-wqy-microhei): a
+font's PostScript outlines, as in OpenType CJK fonts such as Noto Sans CJK, are not
+embedded here, so a TrueType one it is.
 
 Every table is fitted to the page width (its columns and type shrink together, never below
 a legible size); the report form is also fitted to two pages.
@@ -112,8 +112,8 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     from reportlab.pdfbase.pdfmetrics import getFont
     from reportlab.pdfgen.canvas import Canvas
 
-    from infra.reporting.fontsubsets import pin
-    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Pages
+    from infra.reporting.fontsubsets import embed
+    from infra.reporting.grid import CENTRE, LEFT, RESOURCE, RIGHT, Pages
 
     name = _register(font)
     buffer = io.BytesIO()
@@ -124,7 +124,6 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     canvas.setAuthor("zhibao")
     canvas.setSubject(description)
     canvas.setCreator("zhibao")
-    pin(getFont(name), _common_text(form), canvas._doc)
 
     def decorate(pages: Pages) -> None:
         """The running header (the unit and period, the form's title) and the page number."""
@@ -142,6 +141,8 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
             pages.turn()
         _section(table, form, name, pages, width - 2 * MARGIN)
     canvas.showPage()
+    embed(canvas._doc, getFont(name).face, RESOURCE, _common(_common_text(form)),
+          pages.printed)
     _compress_pages(canvas._doc)
     canvas.save()
     return buffer.getvalue()
@@ -162,11 +163,9 @@ def _compress_pages(document: Any) -> None:
 
 def _common_text(form: Form) -> str:
     """What every form of the same tables prints, whoever its unit: titles, headers, section
-    headings, the signature line, the texts of fixed columns (the report form's labels) and
-    the mark of a figure not kept — enough characters to fill the font's first subset, and
-    with them every line of the report form but its figures' digits (ASCII, numbered from
-    the start) is encoded alike in every form (`infra.reporting.grid.Encoding.common`)."""
-    parts = [signature_line()]
+    headings, the signature line, the texts of fixed columns (the report form's labels),
+    the mark of a figure not kept, and the digits."""
+    parts = [signature_line(), "0123456789,.%-"]
     for table in form.tables:
         fixed = [index for index, column in enumerate(table.columns) if column.fixed]
         parts += [table.title, *(text for text, _ in table.groups),
@@ -174,6 +173,15 @@ def _common_text(form: Form) -> str:
                   *(row.title if isinstance(row, Section) else "".join(
                       str(row[index]) for index in fixed) for row in table.rows)]
     return "".join([*parts, NOT_KEPT])
+
+
+@lru_cache(maxsize=KEPT_LAYOUTS)
+def _common(text: str) -> tuple[int, ...]:
+    """The code points of the text's characters as the PDF shows them, in order (the shared
+    part of a subset)."""
+    from infra.reporting.fontsubsets import showable
+
+    return tuple(sorted({ord(character) for character in showable(text) if character > " "}))
 
 
 def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:

@@ -1,15 +1,20 @@
 """The PDF font's subsets as `infra.reporting.fontsubsets` makes them from glyphs it reads
-once: byte for byte the subsets ReportLab makes, whatever characters they hold and in
-whatever order (CJK glyphs composed of others, Latin, characters the font lacks)."""
+once — a part shared by every form of a shape, deflated once, and a document's own glyphs
+after it: a TrueType font whose tables and file check out as the format says, holding each
+character's glyph as the font draws it, whatever characters they are (CJK glyphs composed of
+others, Latin, characters the font lacks)."""
 
 from __future__ import annotations
 
+import io
 import random
+import zlib
+from struct import unpack_from
 
 import pytest
-from reportlab.pdfbase.ttfonts import TTFontFace
+from reportlab.pdfbase.ttfonts import TTFontParser
 
-from infra.reporting.fontsubsets import RememberingFace
+from infra.reporting.fontsubsets import Glyph, RememberingFace, font_file, shared
 from infra.reporting.pdf import font_path
 from infra.settings import Settings
 
@@ -19,48 +24,54 @@ def face() -> RememberingFace:
     return RememberingFace(str(font_path(Settings().pdf_font)), subfontIndex=0)
 
 
-def subsets(face: RememberingFace) -> list[list[int]]:
-    """Random subsets of up to 256 characters: of the font's characters, of common CJK
-    ones, with characters it lacks and repeated ones mixed in; and the extremes."""
+def subsets(face: RememberingFace) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Random shared and own characters: of the font's characters, of common CJK ones, with
+    characters it lacks mixed in; and the extremes."""
     chance = random.Random(14)
     mapped = sorted(face.charToGlyph)
     cjk = [code for code in mapped if 0x4E00 <= code <= 0x9FFF]
     drawn = []
-    for count in [1, 2, 3, 17, 100, 255, 256] * 12:
-        pool = chance.choice([mapped, cjk, [*cjk, 0xE000, 0x10FFFD]])
-        drawn.append([chance.choice(pool) for _ in range(count)])
-    return [*drawn, [0x20], [0xE000], list(range(32, 288)), cjk[-256:]]
+    for count in [0, 1, 3, 100, 300, 700] * 4:
+        pool = chance.choice([mapped, cjk, [*cjk, 0xE000]])
+        common = sorted({chance.choice(pool) for _ in range(count)})
+        own = sorted({chance.choice(pool) for _ in range(chance.randint(0, 200))} - {*common})
+        drawn.append((tuple(common), tuple(own)))
+    return [*drawn, ((), ()), ((0x20,), (0xE000,)), (tuple(cjk[:400]), tuple(cjk[-400:]))]
 
 
-def test_a_subset_is_byte_for_byte_reportlabs(face: RememberingFace) -> None:
-    for subset in subsets(face):
-        assert face.subset_font(tuple(subset)) == TTFontFace.makeSubset(face, subset), subset
+def test_a_subset_is_a_truetype_font_holding_each_glyph(face: RememberingFace) -> None:
+    for common, own in subsets(face):
+        made = font_file(face, shared(face, common), own)
+        raw = zlib.decompress(made.compressed)
+        assert len(raw) == made.length
+        parsed = TTFontParser(io.BytesIO(raw), validate=1)  # every checksum, and the file's
+        tables = {tag: parsed.get_table(tag) for tag in parsed.table}
+        assert {"glyf", "loca", "head", "hhea", "hmtx", "maxp"} <= set(tables)
+        glyphs = unpack_from(">H", tables["maxp"], 4)[0]
+        assert glyphs == len(made.number)
+        wide = unpack_from(">h", tables["head"], 50)[0]
+        offsets = (unpack_from(f">{glyphs + 1}L", tables["loca"]) if wide else
+                   [2 * half for half in unpack_from(f">{glyphs + 1}H", tables["loca"])])
+        for code in (*common, *own):
+            index = face.charToGlyph.get(code, 0)
+            number = made.number[index]
+            outline = tables["glyf"][offsets[number]:offsets[number + 1]]
+            assert outline == renumbered(face._read_glyph(index), made.number), code
 
 
-def test_a_pinned_text_numbers_a_document_as_reportlab_does() -> None:
-    """Pinned once a process, copied into each document: the numbering ReportLab gives a
-    new document that writes the text first, each document its own copy, and the
-    document's own characters numbered from the next subset on."""
-    import io
+def renumbered(glyph: Glyph, number: dict[int, int]) -> bytes:
+    """The font's glyph, its components' indices as the subset numbers them."""
+    return glyph.head + b"".join(number[component].to_bytes(2, "big") + rest
+                                 for component, rest in glyph.tail)
 
-    from reportlab.pdfbase.pdfmetrics import getFont
-    from reportlab.pdfgen.canvas import Canvas
 
-    from infra.reporting.fontsubsets import pin
-    from infra.reporting.pdf import _register
-
-    font = getFont(_register(font_path(Settings().pdf_font)))
-    text = "".join(chr(0x4E00 + n) for n in range(0, 900, 3)) + "ab, 1\u00a0\ue000"
-    documents = [Canvas(io.BytesIO())._doc for _ in range(3)]
-    font.splitString(text, documents[0])
-    for document in documents[1:]:
-        pin(font, text, document)
-    states = [font.state[document] for document in documents]
-    assert len(states[0].subsets) == 2 and 256 < states[0].nextCode < 512
-    for state in states[1:]:
-        assert (state.assignments, state.subsets) == (states[0].assignments, states[0].subsets)
-        assert state.nextCode == 512
-    assert font.splitString("乙", documents[1]) == [(2, b"\x01")]
-    assert states[2].subsets == states[0].subsets != states[1].subsets
-    with pytest.raises(ValueError):
-        pin(font, text, documents[0])
+def test_the_shared_part_is_the_start_of_every_subset_of_the_shape(
+        face: RememberingFace) -> None:
+    common, own = subsets(face)[-1]
+    part = shared(face, common)
+    first, second = font_file(face, part, own[:50]), font_file(face, part, own[50:])
+    numbering = part.numbering.number
+    assert all(first.number[index] == second.number[index] == number
+               for index, number in numbering.items())
+    assert first.compressed != second.compressed
+    assert part.deflated in first.compressed and part.deflated in second.compressed
