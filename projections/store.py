@@ -17,7 +17,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from operator import itemgetter
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,7 +33,7 @@ from eventsourcing.sqlite import (
 )
 from psycopg.errors import UniqueViolation
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from infra.store.databases import eventsourcing_env
 from projections.tables import FOLD_VERSION, TABLES, Table
@@ -73,6 +73,9 @@ class Tx:
         self.dialect = dialect
         self._track = track
         self.from_empty = from_empty  # a load into empty views: its rows are new
+        self.beside: Callable[[], AbstractContextManager[Tx]] | None = None
+        """Another read-only transaction seeing exactly this one's state, to read alongside
+        it from another thread (a snapshot on PostgreSQL: `ViewStore.snapshot`)."""
 
     def execute(self, sql: str, params: Params = ()) -> None:
         self.cursor.execute(self._sql(sql), params)
@@ -335,8 +338,22 @@ class ViewStore:
     def snapshot(self) -> Iterator[Tx]:
         """A read-only transaction seeing one consistent state of all view tables."""
         with self._recorder.datastore.transaction(commit=False) as cursor:
-            if self.dialect == "postgres":
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if self.dialect == "sqlite":
+                yield self._tx(cursor)
+                return
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            tx = self._tx(cursor)
+            tx.beside = lambda: self._beside(tx)
+            yield tx
+
+    @contextmanager
+    def _beside(self, tx: Tx) -> Iterator[Tx]:
+        """A read-only transaction on another connection that imports `tx`'s snapshot, so
+        the two see one state (PostgreSQL runs each on its own core)."""
+        ((name,),) = tx.rows("SELECT pg_export_snapshot()")
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(SQL("SET TRANSACTION SNAPSHOT {0}").format(Literal(name)))
             yield self._tx(cursor)
 
     def _tx(self, cursor: Any) -> Tx:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import astuple
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ import pytest
 from domain.base import SHANGHAI, micros
 from infra.cli.main import main
 from infra.intake.service import Zhibao
+from infra.reporting.reporter import catch_up
 from infra.settings import get_settings
 from projections.events import EventRecord
 from projections.fold import HAZARD, HAZARD_CONFIRMED, Batch, ViewWriter
 from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
+from projections.stats import Window, tally
 from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, views_url_for
 from projections.tables import TABLES
+from projections.tree import UnitTree
 from tests.conftest import PG_ADMIN_URL, FakeClock
 from tests.support.reports_world import build_half_year
 
@@ -250,6 +254,50 @@ def test_an_insert_writes_its_columns_and_leaves_the_others_null(views: ViewStor
         assert tx.rows("SELECT * FROM view_unit_codes ORDER BY code") == [
             *((*row, None, None, None) for row in rows),
             ("610905", "unit-5", "2021-04-01", 5, "2021-05-01", 6, "610902")]
+
+
+def test_a_transaction_beside_a_snapshot_sees_its_state(views: ViewStore) -> None:
+    """On PostgreSQL a snapshot has a transaction beside it on another connection that sees
+    exactly its state, not what was committed after it began (a tally reads its costliest
+    count there, alongside the others); SQLite's has none."""
+    codes = next(table for table in TABLES if table.name == "view_unit_codes")
+    with views.transaction() as tx:
+        tx.insert(codes, [("610902", "unit-1", "2021-01-01", 1)],
+                  ("code", "unit_id", "valid_from", "rec"))
+    with views.snapshot() as tx:
+        before = tx.rows("SELECT code FROM view_unit_codes")
+        with views.transaction() as writing:
+            writing.insert(codes, [("610903", "unit-2", "2021-01-01", 2)],
+                           ("code", "unit_id", "valid_from", "rec"))
+        if views.dialect == "sqlite":
+            assert tx.beside is None
+            return
+        with tx.beside() as other:
+            assert other.rows("SELECT code FROM view_unit_codes") == before == [("610902",)]
+    with views.snapshot() as tx, tx.beside() as other:
+        assert len(other.rows("SELECT code FROM view_unit_codes")) == 2
+
+
+def test_a_tally_read_alongside_equals_one_read_in_turn(world: Zhibao, views: ViewStore
+                                                         ) -> None:
+    """Every unit's figures, its sector grids too, whether the hazards' count is read
+    beside the other families' or after them on the same transaction."""
+    catch_up(world, views)
+    settings = world.settings
+    cut_off = datetime(2021, 7, 5, 9, tzinfo=SHANGHAI)
+    window = Window("2021-06", settings.programme_start, settings.stock_cutoff, cut_off)
+
+    def tallied(alongside: bool) -> dict[str, Any]:
+        with views.snapshot() as tx:
+            if not alongside:
+                tx.beside = None
+            tree = UnitTree.load(tx, window.last_day.isoformat(), micros(cut_off))
+            return {unit_id: astuple(counts)
+                    for unit_id, counts in tally(tx, window, tree).items()}
+
+    figures = tallied(True)
+    assert figures == tallied(False)
+    assert any(any(counts[0]) and counts[1] for counts in figures.values())
 
 
 def test_a_load_from_empty_in_one_batch_equals_folding_event_by_event(
