@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from itertools import groupby
+from operator import add
 from typing import Any
 
 from domain.base import SHANGHAI, Level, micros
@@ -380,10 +381,7 @@ class _Counting:
         """Add the figures another counting read, of other metrics than this one's (their
         figures add; their sectors' grids are not this one's)."""
         for unit_id, figures in other.figures.items():
-            mine = self.figures[unit_id]
-            for slot, value in enumerate(figures):
-                if value:
-                    mine[slot] += value
+            self.figures[unit_id] = array("q", map(add, self.figures[unit_id], figures))
         for grids, theirs in ((self.sectors, other.sectors),
                               (self.sector_distinct, other.sector_distinct)):
             assert not grids.keys() & theirs.keys()

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import uuid4
 
+import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import (
@@ -312,11 +313,12 @@ class ViewStore:
             self.dialect = "postgres"
             env = eventsourcing_env(url)
             self.schema = env["POSTGRES_SCHEMA"]
-            datastore = PostgresDatastore(
-                dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
-                port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
-                password=env["POSTGRES_PASSWORD"], schema=self.schema, pool_size=2,
-                lock_timeout=10)
+            database = {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
+                        "port": env["POSTGRES_PORT"], "user": env["POSTGRES_USER"],
+                        "password": env["POSTGRES_PASSWORD"]}
+            self._database = database
+            datastore = PostgresDatastore(**database, schema=self.schema, pool_size=2,
+                                          lock_timeout=10)
             self._recorder = _PostgresViews(datastore, self.tables)
         self._recorder.create_table()
         if self._schema_changed():
@@ -348,10 +350,14 @@ class ViewStore:
 
     @contextmanager
     def _beside(self, tx: Tx) -> Iterator[Tx]:
-        """A read-only transaction on another connection that imports `tx`'s snapshot, so
-        the two see one state (PostgreSQL runs each on its own core)."""
+        """A read-only transaction on a connection of its own that imports `tx`'s snapshot,
+        so the two see one state (PostgreSQL runs each on its own core). Not one of the
+        pool's: two readers each holding one and waiting for another would wait for each
+        other."""
         ((name,),) = tx.rows("SELECT pg_export_snapshot()")
-        with self._recorder.datastore.transaction(commit=False) as cursor:
+        with psycopg.connect(**self._database) as connection, \
+                connection.transaction(force_rollback=True):
+            cursor = connection.cursor()
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute(SQL("SET TRANSACTION SNAPSHOT {0}").format(Literal(name)))
             yield self._tx(cursor)

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import astuple
 from datetime import datetime
@@ -281,7 +282,9 @@ def test_a_transaction_beside_a_snapshot_sees_its_state(views: ViewStore) -> Non
 def test_a_tally_read_alongside_equals_one_read_in_turn(world: Zhibao, views: ViewStore
                                                          ) -> None:
     """Every unit's figures, its sector grids too, whether the hazards' count is read
-    beside the other families' or after them on the same transaction."""
+    beside the other families' or after them on the same transaction (on SQLite, which has
+    no transaction beside, both are read in turn), and two tallies at once (figures asked
+    for by two people) wait for neither."""
     catch_up(world, views)
     settings = world.settings
     cut_off = datetime(2021, 7, 5, 9, tzinfo=SHANGHAI)
@@ -298,6 +301,8 @@ def test_a_tally_read_alongside_equals_one_read_in_turn(world: Zhibao, views: Vi
     figures = tallied(True)
     assert figures == tallied(False)
     assert any(any(counts[0]) and counts[1] for counts in figures.values())
+    with ThreadPoolExecutor(2) as people:
+        assert list(people.map(tallied, (True, True))) == [figures, figures]
 
 
 def test_a_load_from_empty_in_one_batch_equals_folding_event_by_event(
