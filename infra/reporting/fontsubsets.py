@@ -43,6 +43,8 @@ from reportlab.pdfbase.ttfonts import (
     _set_ushort,
 )
 
+SHOWN = 1 << 14  # lines whose operators a process keeps (~0.2 kB each: 3 MB; the same names
+# and labels recur in every form of a county and in its villages')
 KEPT = 16  # shared parts kept per process (one per shape of form, ~60 kB each)
 LEVEL = 1
 """zlib's level for the font: glyph outlines barely compress, and level 1 takes half the time
@@ -276,6 +278,7 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
     document.idToObject["BasicFonts"].dict[resource] = document.Reference(font, resource)
 
 
+@lru_cache(maxsize=SHOWN)
 def shown(text: str) -> str:
     """The operator that shows the text in the document's font (`embed`): its characters'
     code points in hexadecimal, the same in every document. A character that a two-byte

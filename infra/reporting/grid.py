@@ -33,8 +33,6 @@ LEFT, RIGHT, CENTRE = "left", "right", "centre"
 RULE = 0.5  # points: the width of the grid's lines
 FUZZ = 1e-6  # points
 RESOURCE = "F1"  # the font's name in the pages' resources
-SHOWN = 1 << 14  # lines whose operators a process keeps (~0.2 kB each: 3 MB; the same names
-# and labels recur in every form of a county and in its villages')
 MOVES = 1 << 12  # moves kept (a run's are between its columns' and its lines' coordinates,
 # the same in a table's rows: 240 villages' forms make 37,450 moves, 186 distinct)
 
@@ -360,7 +358,7 @@ class Writing:
         self.code.append(f"1 0 0 1 {numbers.get(x) or self._number(x)} "
                          f"{numbers.get(y) or self._number(y)} Tm")
         self._size(size)
-        self.code.append(_shown(text))
+        self.code.append(shown(text))
         self.printed.update(text)
 
     def run(self, lines: list[Line], size: float) -> Run:
@@ -371,7 +369,7 @@ class Writing:
             if index:
                 code.append(f"{_moved(x, left)} {_moved(y, baseline)} Td")
                 x, y = left, baseline
-            code.append(_shown(text))
+            code.append(shown(text))
         return Run(lines[0][0], lines[0][1], size, "\n".join(code),
                    frozenset("".join([text for _, _, text in lines])))
 
@@ -406,11 +404,6 @@ class Writing:
         self.canvas.saveState()
         self.canvas.addLiteral("\n".join([*self.code, "ET"]))
         self.canvas.restoreState()
-
-
-@lru_cache(maxsize=SHOWN)
-def _shown(text: str) -> str:
-    return shown(text)
 
 
 @cache
