@@ -67,7 +67,8 @@ class Renderer:
 
     def warm(self, jobs: int) -> None:
         """Start the workers, if `jobs` forms will go to them, each loading what its first
-        form needs (ReportLab and the font: ~0.4 s) while this process does other work —
+        form needs as it starts (`_ready`: ReportLab and the font, ~0.4 s) while this
+        process does other work —
         a cascade counts its facts meanwhile, which keeps PostgreSQL, not this machine's
         other core, busy."""
         if self._in_workers(jobs):
