@@ -68,9 +68,8 @@ class Renderer:
     def warm(self, jobs: int) -> None:
         """Start the workers, if `jobs` forms will go to them, each loading what its first
         form needs as it starts (`_ready`: ReportLab and the font, ~0.4 s) while this
-        process does other work —
-        a cascade counts its facts meanwhile, which keeps PostgreSQL, not this machine's
-        other core, busy."""
+        process does other work — a cascade counts its facts meanwhile, which keeps
+        PostgreSQL, not this machine's other core, busy."""
         if self._in_workers(jobs):
             pool = self._started()
             for _ in range(self.workers):
