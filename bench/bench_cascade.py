@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +33,7 @@ import psycopg
 from bench.bench_export import demo_store
 from bench.bench_kafka import in_process, resident_peak_mb
 from bench.bench_projection import big_store
-from bench.harness import PG_BENCH_URL, Result, timed
+from bench.harness import PG_BENCH_URL, Result, files_folder, timed
 from domain import commands as c
 from domain.authority import Role
 from domain.base import SHANGHAI, micros
@@ -132,7 +131,7 @@ def _project(url: str, queue: Any) -> None:
 
 
 def _cascade(url: str, queue: Any) -> None:
-    app = Zhibao(Settings(database_url=url, output_dir=Path(tempfile.mkdtemp())))
+    app = Zhibao(Settings(database_url=url, output_dir=files_folder("zhibao-bench-cascade-")))
     views = open_views(app)
     try:
         app.clock = lambda: CUT_OFF
@@ -171,7 +170,7 @@ def more_events(app: Zhibao, views: ViewStore, share: float, late: float) -> int
 
 def _measure(kind: str) -> list[Result]:
     with store_copy(big_store(kind)) as url:
-        app = Zhibao(Settings(database_url=url, output_dir=Path(tempfile.mkdtemp())))
+        app = Zhibao(Settings(database_url=url, output_dir=files_folder("zhibao-bench-cascade-")))
         views = open_views(app)
         try:
             events = catch_up(app, views).position

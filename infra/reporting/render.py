@@ -14,6 +14,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from infra import collector
 from infra.reporting.forms import FormSettings, build_form
 from infra.reporting.pdf import load_font, render_pdf
 from infra.reporting.xlsx import render_workbook
@@ -34,6 +35,12 @@ def render(job: Job, settings: FormSettings, font: Path) -> dict[str, bytes]:
     """The workbook and the PDF of one submission."""
     form = build_form(job.document, settings)
     return {".xlsx": render_workbook(form, job.about), ".pdf": render_pdf(form, font, job.about)}
+
+
+def _ready(font: Path) -> None:
+    """A worker's start: the font loaded, then the collector settled (`infra.collector`)."""
+    load_font(font)
+    collector.settle()
 
 
 class Renderer:
@@ -60,9 +67,9 @@ class Renderer:
 
     def warm(self, jobs: int) -> None:
         """Start the workers, if `jobs` forms will go to them, each loading what its first
-        form needs (ReportLab and the font: ~0.4 s) while this process does other work —
-        a cascade counts its facts meanwhile, which keeps PostgreSQL, not this machine's
-        other core, busy."""
+        form needs as it starts (`_ready`: ReportLab and the font, ~0.4 s) while this
+        process does other work — a cascade counts its facts meanwhile, which keeps
+        PostgreSQL, not this machine's other core, busy."""
         if self._in_workers(jobs):
             pool = self._started()
             for _ in range(self.workers):
@@ -70,7 +77,8 @@ class Renderer:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:  # spawned: a forked child would share the database handles
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                             initializer=_ready, initargs=(self.font,))
         return self._pool
 
     def _in_workers(self, count: int) -> bool:

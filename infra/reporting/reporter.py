@@ -44,6 +44,7 @@ from domain.reports import (
 )
 from infra import files as safe
 from infra.audit.bundles import seal_submissions
+from infra.collector import collecting_less
 from infra.intake.service import Zhibao
 from infra.intake.unit_of_work import ZHIBAO, Issuer, authorise
 from infra.reporting.forms import FormSettings
@@ -179,7 +180,8 @@ class Reporter:
         judges on the unit tree alone (`Zhibao.on_unit_tree`): a cascade never folds the
         persons and enterprises of the directory, which it does not need."""
         as_zhibao = Reporter(self.app.on_unit_tree(), self.views, self.output_dir)
-        return as_zhibao._cascade(period, levels, progress)
+        with collecting_less():
+            return as_zhibao._cascade(period, levels, progress)
 
     def _cascade(self, period: str, levels: Iterable[Level],
                  progress: Callable[[Submitted], None] | None) -> list[Submitted]:
