@@ -108,19 +108,29 @@ class Window:
 def _latest(table: str, key: str, attrs: tuple[str, ...], before: str, among: str = "") -> str:
     """One row per entity: `latest_<attr>`, its latest value of each attribute among the
     changes occurred `before` and known at :C (the highest version wins); `among`, a query
-    of the keys wanted, limits the entities read (through the key's index)."""
+    of the keys wanted, limits the entities read (through the key's index). One grouping
+    pass: each change is stamped with its version, fixed-width, ahead of its value
+    (`_STAMPED`), so the greatest stamp of an attribute is its latest change, and the stamp
+    is cut off again (`_UNSTAMPED`) — where joining each attribute's highest version back
+    to its row sorted the changes twice, half a tally's time."""
     names = ", ".join(f"'{a}'" for a in attrs)
-    pivot = ", ".join(f"MAX(CASE WHEN c.attr = '{a}' THEN c.value END) AS latest_{a}"
-                      for a in attrs)
+    latest = ", ".join(
+        f"{_UNSTAMPED.format(f'MAX(CASE WHEN attr = {chr(39)}{a}{chr(39)} THEN {_STAMPED} END)')}"
+        f" AS latest_{a}" for a in attrs)
     wanted = f" AND {key} IN ({among})" if among else ""
-    read = f"\n      WHERE c.{key} IN ({among})" if among else ""
     return f"""
-      SELECT c.{key}, {pivot} FROM {table} c
-      JOIN (SELECT {key}, attr, MAX(version) AS version FROM {table}
-            WHERE attr IN ({names}) AND at {before} AND rec <= :C{wanted}
-            GROUP BY {key}, attr) m
-        ON c.{key} = m.{key} AND c.attr = m.attr AND c.version = m.version{read}
-      GROUP BY c.{key}"""
+      SELECT {key}, {latest} FROM {table}
+      WHERE attr IN ({names}) AND at {before} AND rec <= :C{wanted}
+      GROUP BY {key}"""
+
+
+_STAMPED = "CAST(1000000000 + version AS TEXT) || COALESCE('=' || value, '-')"
+"""A change as its version in ten digits (versions count an entity's changes: far below
+nine billion), then '=' and its value, or '-' for none: as text, in the byte order of both
+stores' collations, the later version is the greater."""
+_UNSTAMPED = "CASE WHEN substr({0}, 11, 1) = '=' THEN substr({0}, 12) END"
+"""The value of a stamped change (None where it had none); the greatest stamp, named twice,
+is computed once by both stores."""
 
 
 HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "plan_funds")
