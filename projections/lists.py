@@ -101,7 +101,7 @@ def hazard_rows(tx: Tx, window: Window, tree: UnitTree, codes: Sequence[str] | N
         only, params = f"{LISTABLE} AND {among}", {**params, **listed}
     major = " AND (is_major OR listed)" if major_only else ""
     found = []
-    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(LIST_ATTRS, True, only)}) f "
+    for row in tx.dict_rows(f"SELECT * FROM ({hazards_sql(tx.dialect, LIST_ATTRS, True, only)}) f "
                             f"WHERE NOT is_void AND (is_open OR ended_at >= :T0){major}",
                             params):
         unit_id = tree.resolve(row["unit_code"])

@@ -105,14 +105,29 @@ class Window:
         }
 
 
-def _latest(table: str, key: str, attrs: tuple[str, ...], before: str, among: str = "") -> str:
+def _latest(table: str, key: str, attrs: tuple[str, ...], before: str, dialect: str,
+            among: str = "") -> str:
     """One row per entity: `latest_<attr>`, its latest value of each attribute among the
     changes occurred `before` and known at :C (the highest version wins); `among`, a query
-    of the keys wanted, limits the entities read (through the key's index)."""
+    of the keys wanted, limits the entities read (through the key's index).
+
+    On PostgreSQL in one grouping pass: each change is stamped with its version, fixed-width,
+    ahead of its value (`_STAMPED`), so an attribute's greatest stamp is its latest change,
+    and the stamp is cut off again (`_UNSTAMPED`). Joining each attribute's highest version
+    back to its row sorted the changes twice: a tally's count of the hazards 2.3 → 1.2 s, a
+    county's list half. SQLite keeps the join: building a stamp for every change cost it more
+    than the join saved (its tally 3.4 → 4.1 s)."""
     names = ", ".join(f"'{a}'" for a in attrs)
+    wanted = f" AND {key} IN ({among})" if among else ""
+    if dialect == "postgres":
+        latest = ", ".join(_UNSTAMPED.format(f"MAX(CASE WHEN attr = '{a}' THEN {_STAMPED} END)")
+                           + f" AS latest_{a}" for a in attrs)
+        return f"""
+      SELECT {key}, {latest} FROM {table}
+      WHERE attr IN ({names}) AND at {before} AND rec <= :C{wanted}
+      GROUP BY {key}"""
     pivot = ", ".join(f"MAX(CASE WHEN c.attr = '{a}' THEN c.value END) AS latest_{a}"
                       for a in attrs)
-    wanted = f" AND {key} IN ({among})" if among else ""
     read = f"\n      WHERE c.{key} IN ({among})" if among else ""
     return f"""
       SELECT c.{key}, {pivot} FROM {table} c
@@ -123,11 +138,21 @@ def _latest(table: str, key: str, attrs: tuple[str, ...], before: str, among: st
       GROUP BY c.{key}"""
 
 
+_STAMPED = "CAST(1000000000 + version AS TEXT) || COALESCE('=' || value, '-')"
+"""A change as its version in ten digits (versions count an entity's changes: far below
+nine billion), then '=' and its value, or '-' for none: as text, in the byte order of the
+views' collation (C), the later version is the greater."""
+_UNSTAMPED = "CASE WHEN substr({0}, 11, 1) = '=' THEN substr({0}, 12) END"
+"""The value of a stamped change (None where it had none); the greatest stamp, named twice,
+is computed once."""
+
+
 HAZARD_ATTRS = ("grade", "deadline", "plan", "plan_approved", "plan_complete", "plan_funds")
 """Hazard attributes that change after confirmation and that the conditions read."""
 
 
-def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False, only: str = "") -> str:
+def hazards_sql(dialect: str, extra_attrs: tuple[str, ...] = (), state: bool = False,
+                only: str = "") -> str:
     """Every hazard reported before :T and known at :C, as it stood at :T: the stored
     columns, grade_at, deadline_at, ended_as (if ended by :T), `latest_<attr>` of each
     changing attribute (HAZARD_ATTRS and `extra_attrs`), the catalogue's conditions
@@ -150,7 +175,7 @@ def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False, only: st
         COALESCE(hz.listed_at < :T AND hz.listed_rec <= :C, FALSE) AS listed,
         COALESCE(hz.delisted_at < :T AND hz.delisted_rec <= :C, FALSE) AS delisted
       FROM view_hazards hz WHERE hz.reported_at < :T AND hz.reported_rec <= :C{within}),
-    later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T", among)}),
+    later AS ({_latest("view_hazard_changes", "hazard_id", attrs, "< :T", dialect, among)}),
     h AS (
       SELECT k.*,
         CASE WHEN k.ended THEN k.end_kind END AS ended_as,
@@ -166,9 +191,12 @@ def hazards_sql(extra_attrs: tuple[str, ...] = (), state: bool = False, only: st
     FROM h"""
 
 
-BASE_SQL = f"""
+def _base_sql(dialect: str) -> str:
+    """Every open enterprise at the period start, with its class and the period's checks."""
+    return f"""
     WITH latest AS ({_latest("view_enterprise_changes", "enterprise_id",
-                             ("unit_code", "status", "base_class", "key_unit"), "<= :T0")}),
+                             ("unit_code", "status", "base_class", "key_unit"), "<= :T0",
+                             dialect)}),
     base AS (
       SELECT enterprise_id, latest_unit_code AS unit_code, latest_base_class AS base_class,
              latest_key_unit = '1' AS key_unit
@@ -192,17 +220,20 @@ BASE_SQL = f"""
     LEFT JOIN visited ON visited.enterprise_id = b.enterprise_id
     LEFT JOIN by_town ON by_town.enterprise_id = b.enterprise_id"""
 
-FAMILIES: dict[str, str] = {
-    "hazards": f"""
+@cache
+def families(dialect: str) -> dict[str, str]:
+    """Each family's facts, as the views' `dialect` reads them fastest (`_latest`)."""
+    return {
+        "hazards": f"""
       SELECT unit_code, sector, channel, reported_at, listed_at, listing_level,
              plan_funds_fen, {", ".join(HAZARD_CONDITIONS)}
-      FROM ({hazards_sql()}) h""",  # only what the metrics read: a narrow row to group
-    "base": BASE_SQL,
-    "visits": """
+      FROM ({hazards_sql(dialect)}) h""",  # only what the metrics read: a narrow row to group
+        "base": _base_sql(dialect),
+        "visits": """
       SELECT v.unit_code, v.enterprise_id, v.at, i.inspection_type FROM view_visits v
       LEFT JOIN view_inspections i ON i.inspection_id = v.inspection_id AND i.rec <= :C
       WHERE v.at < :T AND v.rec <= :C""",
-    "inspections": """
+        "inspections": """
       WITH carried_out AS (
         SELECT inspection_id, MIN(at) AS at, COUNT(DISTINCT enterprise_id) AS enterprises
         FROM view_visits WHERE at < :T AND rec <= :C GROUP BY inspection_id)
@@ -210,14 +241,14 @@ FAMILIES: dict[str, str] = {
              i.team_121 = 1 AS team_121, i.led = 1 AS led
       FROM view_inspections i JOIN carried_out v ON v.inspection_id = i.inspection_id
       WHERE i.rec <= :C""",
-    "enforcement": """
+        "enforcement": """
       SELECT e.unit_code, e.at, e.action, COALESCE(e.enterprise_id, c.enterprise_id)
                AS enterprise_id, e.amount_fen, e.persons, e.detail, e.org_id
       FROM view_enforcement e
       LEFT JOIN view_enforcement c ON c.aggregate_id = e.aggregate_id
                                   AND c.action = 'case_opened'
       WHERE e.at < :T AND e.rec <= :C""",
-    "zero_penalty": """
+        "zero_penalty": """
       WITH inspecting AS (
         SELECT DISTINCT i.organiser_org_id AS org_id FROM view_inspections i
         JOIN view_visits v ON v.inspection_id = i.inspection_id
@@ -229,9 +260,9 @@ FAMILIES: dict[str, str] = {
       SELECT o.unit_code, o.org_id FROM view_orgs o
       JOIN inspecting ON inspecting.org_id = o.org_id
       WHERE o.rec <= :C AND o.org_id NOT IN (SELECT org_id FROM opening)""",
-    "investigated": f"""
+        "investigated": f"""
       WITH sectors AS ({_latest("view_enterprise_changes", "enterprise_id", ("sectors",),
-                                "< :T")})
+                                "< :T", dialect)})
       SELECT f.unit_code, f.enterprise_id, f.at, s.latest_sectors AS sectors FROM (
         SELECT unit_code, enterprise_id, MIN(at) AS at FROM (
           SELECT unit_code, enterprise_id, at FROM view_self_inspections
@@ -241,12 +272,12 @@ FAMILIES: dict[str, str] = {
           WHERE at >= :Y0 AND at < :T AND rec <= :C) e
         GROUP BY unit_code, enterprise_id) f
       LEFT JOIN sectors s ON s.enterprise_id = f.enterprise_id""",  # first time in the year
-    "measures": """
+        "measures": """
       SELECT unit_code, planned_at,
              CASE WHEN completed_at < :T AND completed_rec <= :C THEN completed_at END
                AS completed_at
       FROM view_measures WHERE planned_rec <= :C""",
-}
+    }
 
 
 WINDOW_STARTS = {"month": ":T0", "cumulative": ":S", YEAR: ":Y0"}
@@ -265,7 +296,7 @@ def _expression(metric: Metric, column: str) -> str:
 
 
 ADDITIVE: tuple[tuple[Metric, str], ...] = tuple(
-    (m, column) for family in FAMILIES for m in CATALOGUE
+    (m, column) for family in families("sqlite") for m in CATALOGUE  # (its names)
     if isinstance(m, Metric) and m.family == family and m.kind != "distinct"
     for column in m.columns)
 """Every counted or summed figure, grouped by family: one slot each in a unit's totals."""
@@ -325,8 +356,9 @@ def tally(tx: Tx, window: Window, tree: UnitTree) -> dict[str, Counts]:
     of keys (a province's sets were most of the count's peak, and grew with it)."""
     params = window.params()
     counting, apart = _Counting(tree), _Counting(tree)
-    with _alongside(tx, lambda other: _count(other, APART, FAMILIES[APART], params, apart)):
-        for family, sql in FAMILIES.items():
+    sqls = families(tx.dialect)
+    with _alongside(tx, lambda other: _count(other, APART, sqls[APART], params, apart)):
+        for family, sql in sqls.items():
             if family != APART:
                 _count(tx, family, sql, params, counting)
             _distinct(tx, family, sql, params, counting)

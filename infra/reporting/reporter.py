@@ -561,7 +561,7 @@ def sweep_overdue(app: Zhibao, views: ViewStore, now: datetime | None = None) ->
     window = Window.now(now, settings.programme_start, settings.stock_cutoff)
     with views.snapshot() as tx:
         due = tx.rows(
-            f"SELECT hazard_id, deadline_at FROM ({hazards_sql(('overdue_for',))}) f "
+            f"SELECT hazard_id, deadline_at FROM ({hazards_sql(tx.dialect, ('overdue_for',))}) f "
             "WHERE is_overdue AND (latest_overdue_for IS NULL "
             "OR latest_overdue_for <> deadline_at) ORDER BY hazard_id", window.params())
     return app.on_unit_tree().record_all([c.RecordHazardOverdue(

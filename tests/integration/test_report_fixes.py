@@ -232,7 +232,7 @@ def test_the_views_judge_state_and_overdue_as_the_domain_does(
                                 app.settings.stock_cutoff)
             with views.snapshot() as tx:
                 rows = tx.rows(f"SELECT hazard_id, state_at, is_overdue FROM "
-                               f"({hazards_sql(state=True)}) f", window.params())
+                               f"({hazards_sql(tx.dialect, state=True)}) f", window.params())
             for hazard_id, state, overdue in rows:
                 recorded = [datetime.fromisoformat(event_payload(stored.state)["timestamp"])
                             for stored in app.recorder.select_events(UUID(hazard_id))]
