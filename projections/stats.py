@@ -220,6 +220,7 @@ def _base_sql(dialect: str) -> str:
     LEFT JOIN visited ON visited.enterprise_id = b.enterprise_id
     LEFT JOIN by_town ON by_town.enterprise_id = b.enterprise_id"""
 
+
 @cache
 def families(dialect: str) -> dict[str, str]:
     """Each family's facts, as the views' `dialect` reads them fastest (`_latest`)."""
