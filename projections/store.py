@@ -293,7 +293,7 @@ class _PostgresViews(PostgresTrackingRecorder):
                     SQL("SET LOCAL search_path TO {0}; ").format(schema) + SQL(statement))  # type: ignore[arg-type]
 
 
-def _read_only(cursor: Any) -> None:
+def _as_snapshot(cursor: Any) -> None:
     """A PostgreSQL snapshot's settings: one consistent state (REPEATABLE READ), and no JIT
     compilation. The views' reads are analytic queries of a second or two whose cost
     estimates pass PostgreSQL's JIT thresholds: compiling the whole tree's hazard list took
@@ -352,7 +352,7 @@ class ViewStore:
             if self.dialect == "sqlite":
                 yield self._tx(cursor)
                 return
-            _read_only(cursor)
+            _as_snapshot(cursor)
             tx = self._tx(cursor)
             tx.beside = lambda: self._beside(tx)
             yield tx
@@ -367,7 +367,7 @@ class ViewStore:
         with psycopg.connect(**self._database) as connection, \
                 connection.transaction(force_rollback=True):
             cursor = connection.cursor()
-            _read_only(cursor)
+            _as_snapshot(cursor)
             cursor.execute(SQL("SET TRANSACTION SNAPSHOT {0}").format(Literal(name)))
             yield self._tx(cursor)
 
