@@ -32,7 +32,7 @@ from infra.settings import get_settings
 from projections.events import EventRecord
 from projections.fold import HAZARD, HAZARD_CONFIRMED, Batch, ViewWriter
 from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
-from projections.stats import Window, tally
+from projections.stats import Window, _latest, tally
 from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, views_url_for
 from projections.tables import TABLES
 from projections.tree import UnitTree
@@ -257,6 +257,32 @@ def test_an_insert_writes_its_columns_and_leaves_the_others_null(views: ViewStor
             ("610905", "unit-5", "2021-04-01", 5, "2021-05-01", 6, "610902")]
 
 
+def test_the_latest_change_of_each_attribute_is_the_highest_version_before_the_cut_off(
+        views: ViewStore) -> None:
+    """Each attribute's latest value: the highest version occurred before :T and known at
+    :C, version 10 above 9, an empty value kept and a cleared one None; read the same by the
+    join SQLite runs and by the stamped pass PostgreSQL runs (both run on PostgreSQL)."""
+    changes = next(table for table in TABLES if table.name == "view_hazard_changes")
+    with views.transaction() as tx:
+        tx.insert(changes, [
+            ("h1", "grade", 9, 10, 10, "general"), ("h1", "grade", 10, 20, 20, "major"),
+            ("h1", "grade", 11, 200, 20, "later"),  # occurred after :T
+            ("h1", "plan", 1, 10, 10, "{}"), ("h1", "plan", 2, 30, 30, None),
+            ("h1", "plan", 3, 40, 500, "unknown"),  # recorded after :C
+            ("h1", "deadline", 1, 10, 10, ""),
+            ("h2", "grade", 1, 10, 10, "general")])
+    expected = {("h1", "major", None, ""), ("h2", "general", None, None)}
+    attrs = ("grade", "plan", "deadline")
+    params = {"T": 100, "C": 100}
+    forms = ("sqlite", "postgres") if views.dialect == "postgres" else ("sqlite",)
+    with views.snapshot() as tx:
+        for form in forms:
+            assert set(tx.rows(_latest("view_hazard_changes", "hazard_id", attrs, "< :T",
+                                       form), params)) == expected, form
+            assert tx.rows(_latest("view_hazard_changes", "hazard_id", attrs, "< :T", form,
+                                   "SELECT 'h2'"), params) == [("h2", "general", None, None)]
+
+
 def test_a_transaction_beside_a_snapshot_sees_its_state(views: ViewStore) -> None:
     """On PostgreSQL a snapshot has a transaction beside it on another connection that sees
     exactly its state, not what was committed after it began (a tally reads its costliest
@@ -277,6 +303,11 @@ def test_a_transaction_beside_a_snapshot_sees_its_state(views: ViewStore) -> Non
             assert other.rows("SELECT code FROM view_unit_codes") == before == [("610902",)]
     with views.snapshot() as tx, tx.beside() as other:
         assert len(other.rows("SELECT code FROM view_unit_codes")) == 2
+        # neither compiles its reads (JIT), and the setting ends with them
+        assert tx.rows("SHOW jit") == other.rows("SHOW jit") == [("off",)]
+    with views.transaction() as tx:  # the server's own setting again
+        assert tx.rows("SHOW jit") == tx.rows(
+            "SELECT reset_val FROM pg_settings WHERE name = 'jit'")
 
 
 def test_a_tally_read_alongside_equals_one_read_in_turn(world: Zhibao, views: ViewStore
