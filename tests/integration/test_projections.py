@@ -33,7 +33,7 @@ from projections.events import EventRecord
 from projections.fold import HAZARD, HAZARD_CONFIRMED, Batch, ViewWriter
 from projections.runner import PAGES_PER_COMMIT, Projector, project_records, records
 from projections.stats import Window, _latest, tally
-from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, views_url_for
+from projections.store import PAGE_SIZE, STORE_FEED, ViewStore, _as_snapshot, views_url_for
 from projections.tables import TABLES
 from projections.tree import UnitTree
 from tests.conftest import PG_ADMIN_URL, FakeClock
@@ -303,11 +303,34 @@ def test_a_transaction_beside_a_snapshot_sees_its_state(views: ViewStore) -> Non
             assert other.rows("SELECT code FROM view_unit_codes") == before == [("610902",)]
     with views.snapshot() as tx, tx.beside() as other:
         assert len(other.rows("SELECT code FROM view_unit_codes")) == 2
-        # neither compiles its reads (JIT), and the setting ends with them
+        # neither compiles its reads (JIT), both sort in memory, and the settings end
+        # with them
         assert tx.rows("SHOW jit") == other.rows("SHOW jit") == [("off",)]
-    with views.transaction() as tx:  # the server's own setting again
+        assert tx.rows(WORK_MEM) == other.rows(WORK_MEM) == [(64 << 20,)]
+    with views.transaction() as tx:  # the server's own settings again
         assert tx.rows("SHOW jit") == tx.rows(
             "SELECT reset_val FROM pg_settings WHERE name = 'jit'")
+        assert tx.rows(WORK_MEM) == tx.rows(
+            "SELECT pg_size_bytes(reset_val || unit) FROM pg_settings WHERE name = 'work_mem'")
+
+
+WORK_MEM = "SELECT pg_size_bytes(current_setting('work_mem'))"
+
+
+@pytest.mark.parametrize("configured, kept", [("4MB", 64 << 20), ("256MB", 256 << 20)])
+def test_a_snapshot_never_lowers_the_memory_its_sorts_may_take(
+        views: ViewStore, configured: str, kept: int) -> None:
+    """A snapshot sorts in 64 MB at least, and a server (or role) configured for more keeps
+    its own."""
+    if views.dialect == "sqlite":
+        pytest.skip("PostgreSQL's setting")
+    with psycopg.connect(**views._database, autocommit=True) as connection:
+        connection.execute(f"SET work_mem = '{configured}'")
+        with connection.transaction(force_rollback=True):
+            cursor = connection.cursor()
+            _as_snapshot(cursor)
+            assert cursor.execute(WORK_MEM).fetchone() == (kept,)
+        assert connection.execute(WORK_MEM).fetchone() == (int(configured[:-2]) << 20,)
 
 
 def test_a_tally_read_alongside_equals_one_read_in_turn(world: Zhibao, views: ViewStore
