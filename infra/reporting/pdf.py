@@ -248,8 +248,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     columns = tuple((left, right, column.format, _room(right - left) if column.wrap else None)
                     for column, left, right in zip(table.columns, edges, edges[1:],
                                                    strict=False))
-    kept = ({} if any(column.wrap for column in table.columns)  # (free text: no row recurs)
-            else _kept_rows(columns, lettering))
+    kept = ({} if any(column.wrap and column.format == Format.TEXT  # (free text: no row
+                      for column in table.columns) else _kept_rows(columns, lettering))  # recurs)
     body = [_band(table, index, line, columns, lettering, kept)
             for index, line in enumerate(table.rows)]
     if not table.rows:
