@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 from reportlab.lib.colors import HexColor, black
@@ -80,36 +80,41 @@ class Run(NamedTuple):
     characters: frozenset[str]  # what it prints (the document's font must hold them)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Band:
     """What a page keeps together: the header rows, or one body row; and its lines' run,
     made when it is first drawn and kept with the band (the rows a process keeps are
-    bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters)."""
+    bounded: `infra.reporting.pdf.KEPT_ROWS`; a run's text averages 170 characters). Its
+    rules are found as it is made: a form makes thousands of bands, and Python 3.11's
+    `cached_property` takes a lock at each first reading (2 % of a village's PDF)."""
 
     height: float
     boxes: tuple[Box, ...]
     fill: str | None = None
-    runs: dict[Lettering, Run] = field(default_factory=dict, compare=False, repr=False)
+    edges: tuple[float, ...] = field(init=False)
+    """The inner vertical rules through the band's whole height."""
+    partial_rules: tuple[Rule, ...] = field(init=False)
+    """The rules of boxes that fill part of its height (merged header cells), as offsets
+    below the band's top."""
+    runs: dict[Lettering, Run] = field(default_factory=dict, repr=False)
 
-    @cached_property
-    def edges(self) -> tuple[float, ...]:
-        """The inner vertical rules through the band's whole height."""
-        return tuple(box.left for box in self.boxes if box.left > 0 and box.height is None)
+    def __post_init__(self) -> None:
+        self.edges = tuple(box.left for box in self.boxes
+                           if box.left > 0 and box.height is None)
+        self.partial_rules = _partial_rules(self.boxes, self.height)
 
-    @cached_property
-    def partial_rules(self) -> tuple[Rule, ...]:
-        """The rules of boxes that fill part of its height (merged header cells), as
-        offsets below the band's top."""
-        rules: list[Rule] = []
-        for box in self.boxes:
-            if box.height is None:
-                continue
-            bottom = box.top + box.height
-            if box.left > 0:
-                rules.append((box.left, box.top, box.left, bottom))
-            if bottom < self.height:
-                rules.append((box.left, bottom, box.right, bottom))
-        return tuple(rules)
+
+def _partial_rules(boxes: tuple[Box, ...], height: float) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    for box in boxes:
+        if box.height is None:
+            continue
+        bottom = box.top + box.height
+        if box.left > 0:
+            rules.append((box.left, box.top, box.left, bottom))
+        if bottom < height:
+            rules.append((box.left, bottom, box.right, bottom))
+    return tuple(rules)
 
 
 class Grid:
