@@ -220,8 +220,9 @@ class Grid:
             height = band.height if box_height is None else box_height
             y = (below + height - above + len(lines) * leading) / 2 - size - box_top - height
             for line in lines:
-                if line:
-                    placed.append((start(font, line, left + side, right - side, size, align),
+                if line:  # (most cells' text stands at the left: no width to measure)
+                    placed.append((left + side if align == LEFT else
+                                   start(font, line, left + side, right - side, size, align),
                                    y, line))
                 y -= leading
         return placed
@@ -371,8 +372,8 @@ class Writing:
         code = []
         x, y = lines[0][0], lines[0][1]
         for index, (left, baseline, text) in enumerate(lines):
-            if index:
-                code.append(f"{_moved(x, left)} {_moved(y, baseline)} Td")
+            if index:  # (a cell's next line: no move across)
+                code.append(f"{'0' if left == x else _moved(x, left)} {_moved(y, baseline)} Td")
                 x, y = left, baseline
             code.append(shown(text))
         return Run(lines[0][0], lines[0][1], size, "\n".join(code),
