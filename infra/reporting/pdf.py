@@ -250,8 +250,10 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
                                                    strict=False))
     kept = ({} if any(column.wrap and column.format == Format.TEXT  # (free text: no row
                       for column in table.columns) else _kept_rows(columns, lettering))  # recurs)
-    body = [_band(table, index, line, columns, lettering, kept)
-            for index, line in enumerate(table.rows)]
+    kinds = tuple(kind for _, _, kind, _ in columns)
+    formats = table.formats or [Format.TEXT] * len(table.rows)  # (only for FIGURE columns)
+    body = [_band(line, _kinds(kinds, figures), columns, lettering, kept)
+            for line, figures in zip(table.rows, formats, strict=True)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
     return Grid(_header(table, edges, lettering), body, width, lettering)
@@ -295,20 +297,25 @@ Columns = tuple[tuple[float, float, str, float | None], ...]
 """Each column's edges, format and the width its text wraps to, if it wraps."""
 
 
-def _band(table: Table, index: int, line: Row, columns: Columns, lettering: Lettering,
+@lru_cache(maxsize=KEPT_LAYOUTS)
+def _kinds(kinds: tuple[str, ...], figures: str) -> tuple[str, ...]:
+    """How a row shows its cells: its columns' formats, a report figure's as its row's."""
+    return tuple(figures if kind == Format.FIGURE else kind for kind in kinds)
+
+
+def _band(line: Row, kinds: tuple[str, ...], columns: Columns, lettering: Lettering,
           kept: dict[tuple[str, ...], Band]) -> Band:
-    """One body row: a section's heading across the table, or a row of cells (`_cells`),
-    made once per process for the same texts in the same columns (`kept`: most villages'
-    report forms print the same figures in many rows; a table of free text keeps its rows
-    for itself)."""
+    """One body row: a section's heading across the table, or a row of cells (`_cells`)
+    shown in their `kinds`, made once per process for the same texts in the same columns
+    (`kept`: most villages' report forms print the same figures in many rows; a table of
+    free text keeps its rows for itself)."""
     from infra.reporting.grid import Band, Box
 
     if isinstance(line, Section):
         return Band(lettering.height(1), (Box(0.0, columns[-1][1], (line.title,)),),
                     SECTION_GREY)
-    texts = tuple([value if isinstance(value, str) else shown(
-        value, table.formats[index] if kind == Format.FIGURE else kind)
-        for (_, _, kind, _), value in zip(columns, line, strict=True)])
+    texts = tuple([value if isinstance(value, str) else shown(value, kind)
+                   for kind, value in zip(kinds, line, strict=True)])
     band = kept.get(texts)
     if band is None:
         band = _cells(texts, columns, lettering)
