@@ -36,6 +36,7 @@ RESOURCE = "F1"  # the font's name in the pages' resources
 MOVES = 1 << 12  # moves kept (a run's are between its columns' and its lines' coordinates,
 # the same in a table's rows: 240 villages' forms make 37,450 moves, 186 distinct)
 
+COORDINATES = 1 << 14  # coordinates kept as text (~0.1 kB each: 1.6 MB)
 Rule = tuple[float, float, float, float]  # x1, y1, x2, y2
 Line = tuple[float, float, str]  # a line's start and baseline from its band's top left, its text
 
@@ -308,7 +309,7 @@ class Pages:
 def _stroked(rules: list[Rule]) -> str:
     """The rules as one path, stroked: what ReportLab's `canvas.lines` writes, with each
     coordinate formatted once (a row's rule shares its y with the rules it meets)."""
-    shown = {value: fp_str(value) for value in {value for rule in rules for value in rule}}
+    shown = {value: _coordinate(value) for value in {value for rule in rules for value in rule}}
     return "\n".join(["n", *(f"{shown[x1]} {shown[y1]} m {shown[x2]} {shown[y2]} l"
                              for x1, y1, x2, y2 in rules), "S"])
 
@@ -323,6 +324,13 @@ def _colour(colour: str) -> Any:
 def _filling(colour: str) -> str:
     """The operator that fills text in the colour."""
     return f"{fp_str(*_colour(colour).rgb())} rg"
+
+
+@lru_cache(maxsize=COORDINATES)
+def _coordinate(value: float) -> str:
+    """A coordinate as PDF text (fp_str), kept: the columns' edges and the rows' tops of a
+    form recur in every form of its shape."""
+    return fp_str(value)  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=MOVES)
@@ -392,7 +400,7 @@ class Writing:
     def _number(self, number: float) -> str:
         """A coordinate as PDF text (fp_str), each once a block of lines written together:
         the cells of a column begin at the same x, those of a row at the same y."""
-        shown = self.numbers[number] = fp_str(number)
+        shown = self.numbers[number] = _coordinate(number)
         return shown
 
     def _size(self, size: float) -> None:
