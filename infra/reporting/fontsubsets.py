@@ -86,6 +86,10 @@ class RememberingFace(TTFontFace):  # type: ignore[misc]  # (ReportLab has no ty
         self._tables: dict[str, bytes] = {}
         self._glyphs: dict[int, Glyph] = {}
         super().__init__(path, subfontIndex=subfontIndex)
+        self.narrow: dict[int, float] = {code: width for code, width in self.charWidths.items()
+                                         if width != UNIT}
+        """The width of each character whose glyph is not one em wide (1,206 of WenQuanYi
+        Micro Hei's 34,600), for the W array (`_widths`)."""
 
     def get_table(self, tag: str) -> bytes:
         table = self._tables.get(tag)
@@ -267,7 +271,7 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
         "Type": PDFName("Font"), "Subtype": PDFName("CIDFontType2"),
         "BaseFont": PDFName(base), "CIDSystemInfo": Formatted(IDENTITY_SYSTEM),
         "FontDescriptor": document.Reference(descriptor),
-        "DW": UNIT, "W": Formatted(_widths(face, tuple(sorted(codes)))),
+        "DW": UNIT, "W": Formatted(_widths(face, codes)),
         "CIDToGIDMap": document.Reference(_stream(zlib.compress(
             _glyph_map(face, codes, subset.number), LEVEL)))})
     font = PDFDictionary({
@@ -331,20 +335,28 @@ def _outlines(glyphs: Sequence[Glyph], number: dict[int, int]) -> bytes:
     return b"".join(parts)
 
 
-def _widths(face: TTFontFace, codes: tuple[int, ...]) -> bytes:
+def _widths(face: RememberingFace, codes: set[int]) -> bytes:
     """The W array: the width of each code whose glyph is not one em wide (a Chinese
-    character's is), consecutive codes in one list."""
+    character's is), consecutive codes in one list. Only the codes among the face's narrow
+    ones are looked at (a document's ~420 codes looked up one by one: 91 → 40 µs)."""
     runs: list[tuple[int, list[bytes]]] = []
-    for code in codes:
-        width = face.getCharWidth(code)
-        if width == UNIT:
-            continue
+    for code, width in _narrow_widths(face, codes):
         if runs and runs[-1][0] + len(runs[-1][1]) == code:
             runs[-1][1].append(_number(width))
         else:
             runs.append((code, [_number(width)]))
     return b"[" + b" ".join(b"%d [%s]" % (first, b" ".join(widths))
                             for first, widths in runs) + b"]"
+
+
+def _narrow_widths(face: RememberingFace, codes: set[int]) -> list[tuple[int, float]]:
+    """The codes whose glyph is not one em wide, in order, with their widths (every code's
+    looked up if the missing glyph, which a code the font lacks shows, is not one em)."""
+    if face.defaultWidth != UNIT:
+        return [(code, width) for code in sorted(codes)
+                if (width := face.getCharWidth(code)) != UNIT]
+    narrow = face.narrow
+    return [(code, narrow[code]) for code in sorted(codes & narrow.keys())]
 
 
 @cache
