@@ -28,7 +28,14 @@ from typing import Any, NamedTuple
 
 from reportlab.lib.rl_accel import add32, calcChecksum
 from reportlab.pdfbase import pdfdoc
-from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFObject, PDFStream
+from reportlab.pdfbase.pdfdoc import (
+    DummyDoc,
+    PDFArray,
+    PDFDictionary,
+    PDFName,
+    PDFObject,
+    PDFStream,
+)
 from reportlab.pdfbase.ttfonts import (
     FF_NONSYMBOLIC,
     FF_SYMBOLIC,
@@ -57,6 +64,7 @@ IDENTITY_SYSTEM = b"<< /Ordering (Identity) /Registry (Adobe) /Supplement 0 >>"
 COPIED = ("OS/2", "cvt ", "fpgm", "name", "prep")  # the tables a subset takes whole
 ZLIB_HEADER = b"\x78\x01"  # a zlib stream's header, at level 1
 ADLER_BASE = 65521  # Adler-32 sums modulo this prime
+LENGTH_MARK = b"\0"  # where a stream's length goes in its dictionary's text (`stream_text`)
 
 
 class Glyph(NamedTuple):
@@ -446,9 +454,36 @@ def _identity_text() -> bytes:
         "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]).encode()
 
 
-def _stream(compressed: bytes) -> PDFStream:
+class Deflated(PDFObject):  # type: ignore[misc]
+    """A stream of deflated content, written as ReportLab writes a PDFStream of it (not
+    encrypted) but around its dictionary's text made once a process (`stream_text`):
+    ReportLab formats each stream's dictionary anew, its names escaped character by
+    character, and a village's document has eight such streams."""
+
+    __RefOnly__ = 1  # (a stream is written on its own, as ReportLab's)
+
+    def __init__(self, around: tuple[bytes, bytes], content: bytes) -> None:
+        self.around = around
+        self.content = content
+
+    def format(self, document: Any) -> bytes:
+        before, after = self.around
+        return b"".join((before, b"%d" % len(self.content), after, self.content,
+                         b"endstream\n"))
+
+
+def stream_text(filters: Any) -> tuple[bytes, bytes]:
+    """What ReportLab writes of a stream under `filters` before its length and after it,
+    up to its content."""
+    dictionary = PDFDictionary({"Filter": filters, "Length": Formatted(LENGTH_MARK)})
+    before, after = pdfdoc.format(dictionary, DummyDoc()).split(LENGTH_MARK)
+    return before, after + b"\nstream\n"
+
+
+def _stream(compressed: bytes) -> Deflated:
     """A stream of the compressed content."""
-    return PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode")}), compressed)
+    return Deflated(_deflated_text, compressed)
 
 
 _identity_map = zlib.compress(_identity_text(), LEVEL)
+_deflated_text = stream_text(PDFName("FlateDecode"))
