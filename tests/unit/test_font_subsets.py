@@ -75,3 +75,15 @@ def test_the_shared_part_is_the_start_of_every_subset_of_the_shape(
                for index, number in numbering.items())
     assert first.compressed != second.compressed
     assert part.deflated in first.compressed and part.deflated in second.compressed
+
+
+@pytest.mark.parametrize("content", [b"", b"abc", zlib.compress(bytes(range(256)) * 40)])
+def test_a_deflated_stream_is_written_as_reportlab_writes_it(content: bytes) -> None:
+    from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFDocument, PDFName, PDFStream
+
+    from infra.reporting.fontsubsets import Deflated, stream_text
+
+    for filters in (PDFName("FlateDecode"), PDFArray([PDFName("FlateDecode")])):
+        document = PDFDocument(invariant=1)
+        assert (Deflated(stream_text(filters), content).format(document)
+                == PDFStream(PDFDictionary({"Filter": filters}), content).format(document))
