@@ -539,8 +539,11 @@ def _merge(sheet: _Sheet, row: int, first: int, last: int, value: str, style: An
         sheet.merge(row, first, row, last, value, style)
 
 
+@lru_cache(maxsize=4096)
 def lines_of(value: str, room: int) -> int:
-    """Lines a text takes where a line holds `room` character cells (wrapping anywhere)."""
+    """Lines a text takes where a line holds `room` character cells (wrapping anywhere):
+    kept, as a hazard's description, measures and units recur in its village's, town's and
+    county's lists."""
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
     if "\n" not in value:  # one line, not empty: at least one
