@@ -322,12 +322,32 @@ def _package(form: Form, description: str, sheets: list[str],
 
 def _shared_strings(strings: _Strings, written: int) -> str:
     return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
-            + "".join(f'<si><t xml:space="preserve">{escaped}</t></si>'
-                      if text[:1].isspace() or text[-1:].isspace()  # (not a regex: ^\s|\s$
-                      else f"<si><t>{escaped}</t></si>"  # tries every character)
-                      for text, escaped in zip(strings, _escape_each(list(strings)),
-                                               strict=True))
-            + "</sst>")
+            + "".join(_items(strings)) + "</sst>")
+
+
+ITEMS_KEPT = 8192
+"""Shared strings' <si> elements kept: a village's workbook has some 270 strings, most of
+them in every village's (the forms' words, its labels and headers, common figures' texts)."""
+_ITEMS: dict[str, str] = {}
+
+
+def _items(strings: _Strings) -> list[str]:
+    """Each string's <si> element, escaped only if not written before in the process."""
+    known = _ITEMS
+    missing = strings.keys() - known.keys()
+    if len(known) + len(missing) > ITEMS_KEPT:
+        known.clear()
+        missing = set(strings)
+    if missing:
+        texts = list(missing)
+        known.update(zip(texts, map(_item, texts, _escape_each(texts)), strict=True))
+    return list(map(known.__getitem__, strings))
+
+
+def _item(text: str, escaped: str) -> str:
+    if text[:1].isspace() or text[-1:].isspace():  # (not a regex: ^\s|\s$ tries every
+        return f'<si><t xml:space="preserve">{escaped}</t></si>'  # character)
+    return f"<si><t>{escaped}</t></si>"
 
 
 def _escape_each(texts: list[str]) -> list[str]:
