@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache, lru_cache
+from itertools import filterfalse
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
@@ -414,13 +415,12 @@ _ITEMS: dict[str, str] = {}
 def _items(strings: _Strings) -> list[str]:
     """Each string's <si> element, escaped only if not written before in the process."""
     known = _ITEMS
-    missing = strings.keys() - known.keys()
-    if len(known) + len(missing) > ITEMS_KEPT:
+    missing = list(filterfalse(known.__contains__, strings))  # (not keys() - keys(), which
+    if len(known) + len(missing) > ITEMS_KEPT:  # goes through all the strings kept)
         known.clear()
-        missing = set(strings)
+        missing = list(strings)
     if missing:
-        texts = list(missing)
-        known.update(zip(texts, map(_item, texts, _escape_each(texts)), strict=True))
+        known.update(zip(missing, map(_item, missing, _escape_each(missing)), strict=True))
     return list(map(known.__getitem__, strings))
 
 
