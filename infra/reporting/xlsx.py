@@ -515,9 +515,8 @@ class _Member(NamedTuple):
 
 def _member(name: str, content: str | bytes) -> _Member:
     raw = content.encode() if isinstance(content, str) else content
-    compressor = zlib.compressobj(PART_LEVEL, zlib.DEFLATED, -15)  # as zipfile deflates
-    return _Member(name.encode("ascii"), zlib.crc32(raw),
-                   len(raw), compressor.compress(raw) + compressor.flush())
+    return _Member(name.encode("ascii"), zlib.crc32(raw), len(raw),
+                   zlib.compress(raw, PART_LEVEL, -15))  # (raw deflate, as zipfile's)
 
 
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
