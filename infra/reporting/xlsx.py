@@ -172,7 +172,10 @@ class _Sheet:
         self.lines[row] = str(row + 1).join(template.pieces) % tuple(
             map(self.strings.__getitem__, texts))
 
-    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> str:
+    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> bytes:
+        """The worksheet's part, encoded apart from its header and footer: all else is
+        ASCII, the rows joined and encoded byte for byte, where one Chinese character made
+        the whole sheet's text two bytes a character to join and to encode."""
         last = len(table.columns) - 1
         rows = []
         for row in sorted(self.rows.keys() | self.lines.keys() | self.heights.keys()):
@@ -188,7 +191,7 @@ class _Sheet:
         header = _escape(f"&L&8{heading.unit} {heading.period}&R&8{table.title}")
         tab = ' tabSelected="1"' if selected else ""
         columns = _columns(tuple(column.width for column in table.columns))
-        return (
+        body = (
             f'{XML}<worksheet xmlns="{MAIN}" xmlns:r="{RELATIONSHIPS}">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
             f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows.keys() | self.lines.keys()) + 1}"/>'
@@ -201,9 +204,10 @@ class _Sheet:
             '<printOptions horizontalCentered="1"/><pageMargins left="0.4" right="0.4" '
             'top="0.55" bottom="0.55" header="0.3" footer="0.3"/>'
             f'<pageSetup paperSize="9" fitToHeight="{table.pages or 0}" '
-            'orientation="landscape"/>'
-            f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>"
-            f"{_escape('&C&8第 &P 页，共 &N 页')}</oddFooter></headerFooter></worksheet>")
+            'orientation="landscape"/>')
+        end = (f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>{FOOTER}</oddFooter>"
+               "</headerFooter></worksheet>")
+        return body.encode() + end.encode()
 
 
 PLAIN = frozenset({str, int, Decimal, date, type(None)})
@@ -344,11 +348,14 @@ def _control(match: re.Match[str]) -> str:
     return f"_x005F{literal}" if literal else f"_x{ord(control):04X}_"
 
 
+FOOTER = _escape("&C&8第 &P 页，共 &N 页")  # every sheet's: page P of N
+
+
 def render_workbook(form: Form, description: str) -> bytes:
     """The .xlsx bytes of the form."""
     styles = _styles()
     strings = _Strings()
-    sheets = []
+    sheets: list[bytes] = []
     areas = []
     written = 0
     for number, table in enumerate(form.tables):
@@ -362,7 +369,7 @@ def render_workbook(form: Form, description: str) -> bytes:
     return _package(form, description, sheets, areas, strings, written, styles)
 
 
-def _package(form: Form, description: str, sheets: list[str],
+def _package(form: Form, description: str, sheets: list[bytes],
              areas: list[tuple[int, str, str, str]], strings: _Strings, written: int,
              styles: _Styles) -> bytes:
     names = [table.sheet for table in form.tables]
@@ -401,18 +408,19 @@ def _package(form: Form, description: str, sheets: list[str],
         *(_member(f"xl/worksheets/sheet{n}.xml", xml) for n, xml in enumerate(sheets, start=1))])
 
 
-def _shared_strings(strings: _Strings, written: int) -> str:
-    return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
-            + "".join(_items(strings)) + "</sst>")
+def _shared_strings(strings: _Strings, written: int) -> bytes:
+    return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'.encode()
+            + b"".join(_items(strings)) + b"</sst>")
 
 
 ITEMS_KEPT = 8192
 """Shared strings' <si> elements kept: a village's workbook has some 270 strings, most of
-them in every village's (the forms' words, its labels and headers, common figures' texts)."""
-_ITEMS: dict[str, str] = {}
+them in every village's (the forms' words, its labels and headers, common figures' texts):
+kept encoded, they are joined as bytes, not encoded again."""
+_ITEMS: dict[str, bytes] = {}
 
 
-def _items(strings: _Strings) -> list[str]:
+def _items(strings: _Strings) -> list[bytes]:
     """Each string's <si> element, escaped only if not written before in the process."""
     known = _ITEMS
     missing = list(filterfalse(known.__contains__, strings))  # (not keys() - keys(), which
@@ -424,10 +432,10 @@ def _items(strings: _Strings) -> list[str]:
     return list(map(known.__getitem__, strings))
 
 
-def _item(text: str, escaped: str) -> str:
+def _item(text: str, escaped: str) -> bytes:
     if text[:1].isspace() or text[-1:].isspace():  # (not a regex: ^\s|\s$ tries every
-        return f'<si><t xml:space="preserve">{escaped}</t></si>'  # character)
-    return f"<si><t>{escaped}</t></si>"
+        return f'<si><t xml:space="preserve">{escaped}</t></si>'.encode()  # character)
+    return f"<si><t>{escaped}</t></si>".encode()
 
 
 def _escape_each(texts: list[str]) -> list[str]:
