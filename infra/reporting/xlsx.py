@@ -25,10 +25,11 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache, lru_cache
+from itertools import filterfalse
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
@@ -149,41 +150,32 @@ class _Sheet:
         if attributes:
             self.heights[row] = attributes
 
-    def line(self, row: int, values: Sequence[Cell], styles: Sequence[int],
-             rooms: Sequence[int]) -> None:
-        """A body row: each value in its column's style, the row as high as its most
-        wrapped text, as spreadsheets do not fit rows to it by themselves (`rooms`: the room
-        of a column whose text wraps, else 0). A text is measured only if it could take more
-        lines than one measured before (at most two cells a character): most of a hazard's
-        fields are shorter than its description."""
-        number = row + 1
-        strings = self.strings
-        cells: list[str] = []
-        cell = cells.append
-        lines = 1
-        texts = 0
-        for letter, style, room, value in zip(COLUMNS[:len(values)], styles, rooms, values,
-                                              strict=True):
-            kind = type(value)
-            if kind is not str and kind not in PLAIN:
-                value, room = _plain(value, room)
-                kind = type(value)
-            if kind is str:
-                texts += 1
-                cell(f'<c r="{letter}{number}" s="{style}" t="s"><v>{strings[value]}</v></c>')
-                if room and 2 * len(value) // room + value.count("\n") >= lines:
-                    lines = max(lines, lines_of(value, room))
-            elif value is None:
-                cell(f'<c r="{letter}{number}" s="{style}"/>')
-            else:
-                if kind is date:
-                    value = (value - EXCEL_EPOCH).days
-                cell(f'<c r="{letter}{number}" s="{style}"><v>{float(value):.16G}</v></c>')
-        self.written += texts
-        self.lines[row] = (f'<row r="{number}"{_height(ROW_HEIGHT + LINE_HEIGHT * (lines - 1))}>'
-                           f'{"".join(cells)}</row>')
+    def line(self, row: int, values: Sequence[Cell], kept: _Kept) -> None:
+        """A body row, from its template if a row of the same values was written before in
+        its table's styles (`kept`): most rows of the report form recur in village after
+        village, and a template wants only its row number and its strings' indices. A row
+        seen once is written as it is, as most of a town's hazards are each their own."""
+        key = (*values, *map(type, values))
+        template = kept.get(key)
+        if template is None:
+            text, texts, keep = _row(values, kept.styles, kept.rooms, str(row + 1),
+                                     self.strings.__getitem__)
+            if keep:
+                kept.keep(key, SEEN)
+            self.written += texts
+            self.lines[row] = text
+            return
+        if template is SEEN:
+            template = kept[key] = _template(values, kept.styles, kept.rooms)
+        texts = template.texts
+        self.written += len(texts)
+        self.lines[row] = str(row + 1).join(template.pieces) % tuple(
+            map(self.strings.__getitem__, texts))
 
-    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> str:
+    def xml(self, table: Table, heading: Heading, selected: bool, frozen: int) -> bytes:
+        """The worksheet's part, encoded apart from its header and footer: all else is
+        ASCII, the rows joined and encoded byte for byte, where one Chinese character made
+        the whole sheet's text two bytes a character to join and to encode."""
         last = len(table.columns) - 1
         rows = []
         for row in sorted(self.rows.keys() | self.lines.keys() | self.heights.keys()):
@@ -199,7 +191,7 @@ class _Sheet:
         header = _escape(f"&L&8{heading.unit} {heading.period}&R&8{table.title}")
         tab = ' tabSelected="1"' if selected else ""
         columns = _columns(tuple(column.width for column in table.columns))
-        return (
+        body = (
             f'{XML}<worksheet xmlns="{MAIN}" xmlns:r="{RELATIONSHIPS}">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
             f'<dimension ref="A1:{COLUMNS[last]}{max(self.rows.keys() | self.lines.keys()) + 1}"/>'
@@ -212,9 +204,10 @@ class _Sheet:
             '<printOptions horizontalCentered="1"/><pageMargins left="0.4" right="0.4" '
             'top="0.55" bottom="0.55" header="0.3" footer="0.3"/>'
             f'<pageSetup paperSize="9" fitToHeight="{table.pages or 0}" '
-            'orientation="landscape"/>'
-            f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>"
-            f"{_escape('&C&8第 &P 页，共 &N 页')}</oddFooter></headerFooter></worksheet>")
+            'orientation="landscape"/>')
+        end = (f"<headerFooter><oddHeader>{header}</oddHeader><oddFooter>{FOOTER}</oddFooter>"
+               "</headerFooter></worksheet>")
+        return body.encode() + end.encode()
 
 
 PLAIN = frozenset({str, int, Decimal, date, type(None)})
@@ -231,6 +224,98 @@ def _plain(value: Cell, room: int) -> tuple[Cell, int]:
     if isinstance(value, date):
         return (value - EXCEL_EPOCH).days, room
     return str(value), room if isinstance(value, str) else 0
+
+
+ROWS_KEPT = 1024
+"""Body rows kept (seen once, or as templates) per table and styles, cleared when full:
+of every 8th job of a cascade's, 63 % of the report form's rows are found (1,024 or
+unbounded alike), none of the hazards' lists, each hazard its own."""
+
+
+class _Template(NamedTuple):
+    """A body row's <row> element in the pieces between its row numbers, with %s for the
+    indices of its strings (`texts`) in the workbook's shared strings: joined by the number,
+    then %-formatted, a 6-cell row of the report form takes some 0.4 µs, where str.format,
+    which parses each field, took 1–1.5 µs and writing the row 3.5 µs. No other % is in a
+    row: its cells hold references, style numbers and numbers."""
+
+    pieces: tuple[str, ...]
+    texts: tuple[str, ...]
+
+
+SEEN = _Template((), ())
+"""A row seen once, written without a template."""
+
+
+class _Kept(dict[tuple[Any, ...], _Template]):
+    """The templates of the body rows of one table in one set of cell styles, by the row's
+    values and their types (1 and True, or 0 and 0.0, are equal but written apart)."""
+
+    def __init__(self, styles: tuple[int, ...], rooms: tuple[int, ...]) -> None:
+        super().__init__()
+        self.styles = styles
+        self.rooms = rooms
+
+    def keep(self, key: tuple[Any, ...], template: _Template) -> None:
+        if len(self) >= ROWS_KEPT:
+            self.clear()
+        self[key] = template
+
+
+@cache
+def _kept(styles: tuple[int, ...], rooms: tuple[int, ...]) -> _Kept:
+    return _Kept(styles, rooms)
+
+
+def _template(values: Sequence[Cell], styles: Sequence[int],
+              rooms: Sequence[int]) -> _Template:
+    """A body row's template (split where its number goes, marked by `SEPARATOR`)."""
+    texts: list[str] = []
+
+    def index(text: str) -> str:
+        texts.append(text)
+        return "%s"
+
+    row = _row(values, styles, rooms, SEPARATOR, index)[0]
+    return _Template(tuple(row.split(SEPARATOR)), tuple(texts))
+
+
+def _row(values: Sequence[Cell], styles: Sequence[int], rooms: Sequence[int], number: str,
+         index: Callable[[str], object]) -> tuple[str, int, bool]:
+    """A body row's <row> element, its number of strings and whether it may be kept as a
+    template: each value in its column's style, a string by its `index`, the row as high as
+    its most wrapped text, as spreadsheets do not fit rows to it by themselves (`rooms`: the
+    room of a column whose text wraps, else 0). A text is measured only if it could take
+    more lines than one measured before (at most two cells a character): most of a hazard's
+    fields are shorter than its description. A row is not kept if a value is other than
+    `PLAIN` or a decimal zero, which an equal value written otherwise (-0) could find."""
+    cells: list[str] = []
+    cell = cells.append
+    lines = 1
+    texts = 0
+    keep = True
+    for letter, style, room, value in zip(COLUMNS[:len(values)], styles, rooms, values,
+                                          strict=True):
+        kind = type(value)
+        if kind is not str and kind not in PLAIN:
+            value, room = _plain(value, room)
+            kind = type(value)
+            keep = False
+        if kind is str:
+            texts += 1
+            cell(f'<c r="{letter}{number}" s="{style}" t="s"><v>{index(value)}</v></c>')
+            if room and 2 * len(value) // room + value.count("\n") >= lines:
+                lines = max(lines, lines_of(value, room))
+        elif value is None:
+            cell(f'<c r="{letter}{number}" s="{style}"/>')
+        else:
+            if kind is date:
+                value = (value - EXCEL_EPOCH).days
+            elif kind is Decimal and not value:
+                keep = False
+            cell(f'<c r="{letter}{number}" s="{style}"><v>{float(value):.16G}</v></c>')
+    height = _height(ROW_HEIGHT + LINE_HEIGHT * (lines - 1))
+    return f'<row r="{number}"{height}>{"".join(cells)}</row>', texts, keep
 
 
 @lru_cache(maxsize=256)
@@ -263,11 +348,14 @@ def _control(match: re.Match[str]) -> str:
     return f"_x005F{literal}" if literal else f"_x{ord(control):04X}_"
 
 
+FOOTER = _escape("&C&8第 &P 页，共 &N 页")  # every sheet's: page P of N
+
+
 def render_workbook(form: Form, description: str) -> bytes:
     """The .xlsx bytes of the form."""
     styles = _styles()
     strings = _Strings()
-    sheets = []
+    sheets: list[bytes] = []
     areas = []
     written = 0
     for number, table in enumerate(form.tables):
@@ -281,7 +369,7 @@ def render_workbook(form: Form, description: str) -> bytes:
     return _package(form, description, sheets, areas, strings, written, styles)
 
 
-def _package(form: Form, description: str, sheets: list[str],
+def _package(form: Form, description: str, sheets: list[bytes],
              areas: list[tuple[int, str, str, str]], strings: _Strings, written: int,
              styles: _Styles) -> bytes:
     names = [table.sheet for table in form.tables]
@@ -320,14 +408,34 @@ def _package(form: Form, description: str, sheets: list[str],
         *(_member(f"xl/worksheets/sheet{n}.xml", xml) for n, xml in enumerate(sheets, start=1))])
 
 
-def _shared_strings(strings: _Strings, written: int) -> str:
-    return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'
-            + "".join(f'<si><t xml:space="preserve">{escaped}</t></si>'
-                      if text[:1].isspace() or text[-1:].isspace()  # (not a regex: ^\s|\s$
-                      else f"<si><t>{escaped}</t></si>"  # tries every character)
-                      for text, escaped in zip(strings, _escape_each(list(strings)),
-                                               strict=True))
-            + "</sst>")
+def _shared_strings(strings: _Strings, written: int) -> bytes:
+    return (f'{XML}<sst xmlns="{MAIN}" count="{written}" uniqueCount="{len(strings)}">'.encode()
+            + b"".join(_items(strings)) + b"</sst>")
+
+
+ITEMS_KEPT = 8192
+"""Shared strings' <si> elements kept: a village's workbook has some 270 strings, most of
+them in every village's (the forms' words, its labels and headers, common figures' texts):
+kept encoded, they are joined as bytes, not encoded again."""
+_ITEMS: dict[str, bytes] = {}
+
+
+def _items(strings: _Strings) -> list[bytes]:
+    """Each string's <si> element, escaped only if not written before in the process."""
+    known = _ITEMS
+    missing = list(filterfalse(known.__contains__, strings))  # (not keys() - keys(), which
+    if len(known) + len(missing) > ITEMS_KEPT:  # goes through all the strings kept)
+        known.clear()
+        missing = list(strings)
+    if missing:
+        known.update(zip(missing, map(_item, missing, _escape_each(missing)), strict=True))
+    return list(map(known.__getitem__, strings))
+
+
+def _item(text: str, escaped: str) -> bytes:
+    if text[:1].isspace() or text[-1:].isspace():  # (not a regex: ^\s|\s$ tries every
+        return f'<si><t xml:space="preserve">{escaped}</t></si>'.encode()  # character)
+    return f"<si><t>{escaped}</t></si>".encode()
 
 
 def _escape_each(texts: list[str]) -> list[str]:
@@ -415,9 +523,8 @@ class _Member(NamedTuple):
 
 def _member(name: str, content: str | bytes) -> _Member:
     raw = content.encode() if isinstance(content, str) else content
-    compressor = zlib.compressobj(PART_LEVEL, zlib.DEFLATED, -15)  # as zipfile deflates
-    return _Member(name.encode("ascii"), zlib.crc32(raw),
-                   len(raw), compressor.compress(raw) + compressor.flush())
+    return _Member(name.encode("ascii"), zlib.crc32(raw), len(raw),
+                   zlib.compress(raw, PART_LEVEL, -15))  # (raw deflate, as zipfile's)
 
 
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
@@ -480,11 +587,11 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
     rooms = [max(1, column.width - 1) if column.wrap and column.width else 0
              for column in table.columns]  # (a cell of each line's width is padding)
     styles = _body_styles(table, rooms, sheet.index)
-    for line, line_styles in zip(table.rows, styles, strict=True):
+    for line, kept in zip(table.rows, styles, strict=True):
         if isinstance(line, Section):
             sheet.merge(row, 0, row, last, line.title, "section")
         else:
-            sheet.line(row, line, line_styles, rooms)
+            sheet.line(row, line, kept)
         row += 1
     if not table.rows:
         sheet.merge(row, 0, row, last, "（本期无）", (Format.TEXT, False))
@@ -499,13 +606,14 @@ def _sheet(sheet: _Sheet, table: Table, heading: Heading) -> tuple[int, int, int
     return frozen, first_header, row - 1
 
 
-def _body_styles(table: Table, rooms: list[int], index: dict[Any, int]) -> list[list[int]]:
-    """Each body row's cell styles by column: its format, wrapped or not (a report figure's
-    format follows its row's measure)."""
+def _body_styles(table: Table, rooms: list[int], index: dict[Any, int]) -> list[_Kept]:
+    """Each body row's cell styles by column, with the templates of rows written in them:
+    its format, wrapped or not (a report figure's format follows its row's measure)."""
 
-    def styles(figure: str) -> list[int]:
-        return [index[(figure if column.format == Format.FIGURE else column.format, room > 0)]
-                for column, room in zip(table.columns, rooms, strict=True)]
+    def styles(figure: str) -> _Kept:
+        return _kept(tuple(
+            index[(figure if column.format == Format.FIGURE else column.format, room > 0)]
+            for column, room in zip(table.columns, rooms, strict=True)), tuple(rooms))
 
     if not table.formats:
         return [styles(Format.TEXT)] * len(table.rows)
@@ -539,8 +647,11 @@ def _merge(sheet: _Sheet, row: int, first: int, last: int, value: str, style: An
         sheet.merge(row, first, row, last, value, style)
 
 
+@lru_cache(maxsize=4096)
 def lines_of(value: str, room: int) -> int:
-    """Lines a text takes where a line holds `room` character cells (wrapping anywhere)."""
+    """Lines a text takes where a line holds `room` character cells (wrapping anywhere):
+    kept, as a hazard's description, measures and units recur in its village's, town's and
+    county's lists."""
     if len(value) * 2 <= room:  # (each character takes at most two cells)
         return value.count("\n") + 1
     if "\n" not in value:  # one line, not empty: at least one
