@@ -518,18 +518,19 @@ class Deflated(PDFObject):  # type: ignore[misc]
                          b"endstream\n"))
 
 
-def stream_text(filters: Any) -> tuple[bytes, bytes]:
-    """What ReportLab writes of a stream under `filters` before its length and after it,
-    up to its content."""
-    dictionary = PDFDictionary({"Filter": filters, "Length": Formatted(MARK)})
-    before, after = pdfdoc.format(dictionary, DummyDoc()).split(MARK)
+@cache
+def stream_text(in_array: bool = False) -> tuple[bytes, bytes]:
+    """What ReportLab writes of a deflated stream before its length and after it, up to its
+    content: its filter by name, or `in_array` (as the canvas gives a page's drawing)."""
+    flate = PDFName("FlateDecode")
+    before, after = _text({"Filter": PDFArray([flate]) if in_array else flate},
+                          "Length").pieces
     return before, after + b"\nstream\n"
 
 
 def _stream(compressed: bytes) -> Deflated:
     """A stream of the compressed content."""
-    return Deflated(_deflated_text, compressed)
+    return Deflated(stream_text(), compressed)
 
 
 _identity_map = zlib.compress(_identity_text(), LEVEL)
-_deflated_text = stream_text(PDFName("FlateDecode"))

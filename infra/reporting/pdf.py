@@ -152,24 +152,13 @@ def _compress_pages(document: Any) -> None:
     """Each page's drawing compressed at PAGE_LEVEL, so ReportLab writes it as it is (its
     stream's dictionary written from a text made once, `infra.reporting.fontsubsets.Deflated`),
     and the pages' dictionaries written from the first one's (`infra.reporting.pagedicts`)."""
-    from infra.reporting.fontsubsets import Deflated
+    from infra.reporting.fontsubsets import Deflated, stream_text
     from infra.reporting.pagedicts import write_like_the_first
 
-    around = _drawing_text()
+    around = stream_text(in_array=True)
     for page in document.Pages.pages:
         page.Contents = Deflated(around, zlib.compress(page.stream.encode(), PAGE_LEVEL))
     write_like_the_first(document)
-
-
-@cache
-def _drawing_text() -> tuple[bytes, bytes]:
-    """What ReportLab writes of a page's drawing around its length (its filter in an array,
-    as the canvas gives it)."""
-    from reportlab.pdfbase.pdfdoc import PDFArray, PDFName
-
-    from infra.reporting.fontsubsets import stream_text
-
-    return stream_text(PDFArray([PDFName("FlateDecode")]))
 
 
 def _common_text(form: Form) -> str:

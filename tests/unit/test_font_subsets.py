@@ -83,7 +83,8 @@ def test_a_deflated_stream_is_written_as_reportlab_writes_it(content: bytes) -> 
 
     from infra.reporting.fontsubsets import Deflated, stream_text
 
-    for filters in (PDFName("FlateDecode"), PDFArray([PDFName("FlateDecode")])):
+    for in_array in (False, True):
+        filters = PDFArray([PDFName("FlateDecode")]) if in_array else PDFName("FlateDecode")
         document = PDFDocument(invariant=1)
-        assert (Deflated(stream_text(filters), content).format(document)
+        assert (Deflated(stream_text(in_array), content).format(document)
                 == PDFStream(PDFDictionary({"Filter": filters}), content).format(document))
