@@ -26,6 +26,7 @@ from itertools import accumulate, pairwise
 from struct import pack, pack_into, unpack_from
 from typing import Any, NamedTuple
 
+from isal import isal_zlib
 from reportlab.lib.rl_accel import add32, calcChecksum
 from reportlab.pdfbase import pdfdoc
 from reportlab.pdfbase.pdfdoc import (
@@ -54,8 +55,10 @@ SHOWN = 1 << 14  # lines whose operators a process keeps (~0.2 kB each: 3 MB; th
 # and labels recur in every form of a county and in its villages')
 KEPT = 16  # shared parts kept per process (one per shape of form, ~60 kB each)
 LEVEL = 1
-"""zlib's level for the font: glyph outlines barely compress, and level 1 takes half the time
-of the default 6 for 6 % more bytes."""
+"""The deflate level of the font and its CIDToGIDMap, deflated by ISA-L (`isal_zlib`): glyph
+outlines barely compress, and zlib's level 1 took half the time of its default 6 for 6 % more
+bytes; ISA-L's level 1 takes a sixth of zlib's for as many (a village's 30 kB of font
+outside the shared block: 0.59 → 0.11 ms)."""
 UNIT = 1000  # a glyph one em wide (every Chinese character), in thousandths of an em
 REPLACEMENT = "\ufffd"  # what is shown for a character no two-byte code names
 UNNAMED = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")  # (beyond the first plane, or
@@ -270,9 +273,9 @@ def _padded(data: bytes) -> bytes:
 
 def _block(data: bytes, last: bool = False) -> bytes:
     """The data deflated on its own and ended on a byte, so blocks join into one stream."""
-    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last
-                                                        else zlib.Z_FULL_FLUSH)
+    compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(isal_zlib.Z_FINISH if last
+                                                        else isal_zlib.Z_FULL_FLUSH)
 
 
 def _adler32_combine(first: int, second: int, length: int) -> int:
@@ -325,7 +328,7 @@ def embed(document: Any, face: RememberingFace, resource: str, common: tuple[int
     descriptor = Filled(descriptor_text, {"FontFile2": document.Reference(font_program)})
     cid_font = Filled(cid_font_text, {
         "FontDescriptor": document.Reference(descriptor), "W": Formatted(_widths(face, codes)),
-        "CIDToGIDMap": document.Reference(_stream(zlib.compress(
+        "CIDToGIDMap": document.Reference(_stream(isal_zlib.compress(
             _glyph_map(face, own, subset.number, part.glyph_map), LEVEL)))})
     font = Filled(font_text, {"DescendantFonts": PDFArray([document.Reference(cid_font)]),
                               "ToUnicode": document.Reference(_stream(_identity_map))})
@@ -533,4 +536,4 @@ def _stream(compressed: bytes) -> Deflated:
     return Deflated(stream_text(), compressed)
 
 
-_identity_map = zlib.compress(_identity_text(), LEVEL)
+_identity_map = isal_zlib.compress(_identity_text(), LEVEL)

@@ -33,6 +33,8 @@ from itertools import filterfalse
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
+from isal import isal_zlib
+
 from infra.reporting.forms import (
     SIGNATURES,
     Cell,
@@ -62,8 +64,10 @@ RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relations
 PACKAGE = "http://schemas.openxmlformats.org/package/2006/relationships"
 XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 PART_LEVEL = 1
-"""zlib's level for the package's parts: a village's workbook 3.7 → 3.25 ms, 17.9 → 19.6 kB
-(the parts are small and repetitive XML; level 1 takes half the time of the default 6)."""
+"""The deflate level of the package's parts: a village's workbook 3.7 → 3.25 ms, 17.9 →
+19.6 kB at zlib's level 1 (the parts are small and repetitive XML; level 1 takes half the
+time of the default 6). They are deflated by ISA-L (`isal_zlib`), whose level 1 takes a
+third of zlib's time for as many bytes (a village's 56 kB of parts: 0.47 → 0.17 ms)."""
 
 
 class _Styles:
@@ -531,7 +535,7 @@ class _Member(NamedTuple):
 def _member(name: str, content: str | bytes) -> _Member:
     raw = content.encode() if isinstance(content, str) else content
     return _Member(name.encode("ascii"), zlib.crc32(raw), len(raw),
-                   zlib.compress(raw, PART_LEVEL, -15))  # (raw deflate, as zipfile's)
+                   isal_zlib.compress(raw, PART_LEVEL, -15))  # (raw deflate, as zipfile's)
 
 
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
