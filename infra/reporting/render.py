@@ -69,8 +69,9 @@ class Renderer:
         """Start the workers, if `jobs` forms will go to them, each loading what its first
         form needs as it starts (`_ready`: ReportLab and the font, ~0.4 s) while this
         process does other work — a cascade counts its facts meanwhile, which keeps
-        PostgreSQL, not this machine's other core, busy."""
-        if self._in_workers(jobs):
+        PostgreSQL, not this machine's other core, busy. Once started, they are not started
+        again."""
+        if self._pool is None and self._in_workers(jobs):
             pool = self._started()
             for _ in range(self.workers):
                 pool.submit(load_font, self.font)

@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 
 from infra.intake.service import Zhibao
+from infra.reporting.render import Renderer
 from infra.reporting.reporter import Reporter
 from projections.report import Facts
 from tests.conftest import FakeClock
@@ -108,3 +109,35 @@ def test_a_child_missing_at_its_deadline_changes_the_parent(
     again = reporter.report(TOWN, "2021-03")
     assert (again.version, again.unchanged, again.missing_children) == (
         2, False, ("610902101201", VILLAGE))
+
+
+def test_a_periods_first_cascade_starts_its_workers_before_opening_the_period(
+        march: March, reporter: Reporter, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the period folds the unit tree's events, with one core idle: the first
+    cascade, which renders every unit's form, starts the render workers first. A later one
+    asks for none then: it may have nothing to render."""
+    import infra.reporting.reporter as reporting
+
+    seen: list[object] = []
+    warm, opening = Renderer.warm, reporting.open_period
+
+    def warming(renderer: Renderer, jobs: int) -> None:
+        seen.append(jobs)
+        warm(renderer, jobs)
+
+    def open_period(*args: object) -> None:
+        seen.append("open")
+        opening(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Renderer, "warm", warming)
+    monkeypatch.setattr(reporting, "open_period", open_period)
+    at(clock, "2021-04-06T10:00")
+    first = reporter.cascade("2021-03")
+    assert seen[1] == "open" and seen[0] >= len(first)  # (the views' units: those of later
+    # periods too)
+
+    seen.clear()
+    at(clock, "2021-04-07T10:00")
+    assert all(done.unchanged for done in reporter.cascade("2021-03"))
+    assert seen == [0, "open"]  # and none once it found every unit unchanged
