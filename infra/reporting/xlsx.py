@@ -54,10 +54,10 @@ ROW_HEIGHT = 15  # points: one line of 10.5-point text with its border
 LINE_HEIGHT = 13.5  # points: each further line of wrapped text
 COLUMNS = [chr(ord("A") + n) for n in range(26)]  # a form's tables have at most 20 columns
 EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, as seen after 1 March 1900
-CONTROL = re.compile(r"(_x[0-9a-fA-F]{4}_)|([\x00-\x08\x0b-\x1f\ufffe\uffff])")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+CONTROL = re.compile(rf"(_x[0-9a-fA-F]{{4}}_)|({CONTROL_CHARACTER.pattern})")
 """What SpreadsheetML text cannot hold as it is: control characters, written _xHHHH_, and
 text that already looks like such an escape, whose underscore is escaped in turn."""
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")  # (CONTROL's second branch)
 SEPARATOR = "\ue000"  # (private use: neither escaped nor part of an _xHHHH_ escape)
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
