@@ -392,10 +392,15 @@ class Zhibao(Application[UUID]):
     @staticmethod
     def _run_line(uow: UnitOfWork, numbered: Numbered, internal: bool,
                   result: BatchResult) -> Outcome | None:
-        """Run one command; a rejection is noted in `result` and leaves no trace."""
+        """Run one command; a rejection is noted in `result` and leaves no trace. A line
+        that did not parse never ran, so the batch goes on (the events pending in the unit
+        of work are its earlier lines')."""
         line, issuer, item = numbered
+        if isinstance(item, DomainError):
+            result.rejections.append(Rejection(line, _name(item), item.field, item.rule, item.code))
+            return None
         try:
-            return uow.run(_parsed(item), issuer, internal)
+            return uow.run(item, issuer, internal)
         except DomainError as e:
             if uow.left_events_behind():
                 raise _Unsound from e
