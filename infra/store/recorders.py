@@ -42,6 +42,12 @@ from infra.store.records import DamagedRecord
 STALE_READ_SQLSTATE = "ZB001"
 COMMANDS_TABLE = "zhibao_commands"
 """The command log: one row per command id ever applied, written with its events."""
+TOPIC_INDEX = "{table}_topic"
+"""The events by topic, in log order. The directory's folds read a few topics out of the
+whole log (`infra.intake.directory.catch_up_directory`): the unit tree's 1,153 events of a
+1.2M-event store took a scan of every row, 0.65–1.0 s of PostgreSQL's time at each start
+of a server, sweep or cascade (seconds at a province), and 0.15 s with this index. It also
+serves a horizon's check (`Horizon`) and the relay's topic filters."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +143,11 @@ class HorizonSQLiteRecorder(_HeldWriteTransaction, SQLiteApplicationRecorder):
             connection.commit()
 
     def construct_create_table_statements(self) -> list[str]:
+        index = TOPIC_INDEX.format(table=self.events_table_name)
         return [*super().construct_create_table_statements(),
                 f"CREATE TABLE IF NOT EXISTS {COMMANDS_TABLE} (command_id TEXT PRIMARY KEY, "
-                "digest TEXT NOT NULL, outcome BLOB NOT NULL)"]
+                "digest TEXT NOT NULL, outcome BLOB NOT NULL)",
+                f"CREATE INDEX IF NOT EXISTS {index} ON {self.events_table_name} (topic)"]
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
@@ -189,6 +197,11 @@ class HorizonPostgresRecorder(_HeldWriteTransaction, PostgresApplicationRecorder
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {table} (command_id text PRIMARY KEY, "
             "digest text NOT NULL, outcome bytea NOT NULL)").format(table=self.commands_table))
+        self.sql_create_statements.append(SQL(
+            "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (topic, notification_id)"
+        ).format(index=Identifier(TOPIC_INDEX.format(table=self.events_table_name)),
+                 schema=Identifier(self.datastore.schema),
+                 table=Identifier(self.events_table_name)))
 
     def create_table(self) -> None:
         """Two processes starting at once on a new schema ran the DDL side by side, and
