@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from infra.files import scratch_parent
+
 T = TypeVar("T")
 
 
@@ -84,17 +86,12 @@ def scratch_schema(admin_url: str, prefix: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-IN_MEMORY = Path("/dev/shm")
-
-
 def files_folder(prefix: str) -> Path:
-    """A new folder for a cascade's files, in memory where the machine has a tmpfs there.
-    This machine's disk is ext4 without a journal, where the kernel skips every inode freed
-    in the last one to six minutes when it allocates a new one (`recently_deleted`): after
-    one benchmark removed its 10,760 files, the next cascade's file creation cost 4.8 s of
-    kernel time instead of 0.8 s, which measured the last run's clean-up, not the cascade
-    (in memory: 0.7 s)."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=IN_MEMORY if IN_MEMORY.is_dir() else None))
+    """A new folder for a cascade's files, in memory where the machine has a tmpfs there
+    (`infra.files.scratch_parent`): on this machine's disk, the files of the run before,
+    removed, cost the next one's creation six times the kernel time, which measured the last
+    run's clean-up, not the cascade."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_parent()))
 
 
 @contextmanager

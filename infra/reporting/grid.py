@@ -99,7 +99,7 @@ class Band:
     partial_rules: tuple[Rule, ...] = field(init=False)
     """The rules of boxes that fill part of its height (merged header cells), as offsets
     below the band's top."""
-    runs: dict[Lettering, Run] = field(default_factory=dict, repr=False)
+    runs: dict[Lettering, Run | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.edges = tuple(box.left for box in self.boxes
@@ -205,30 +205,54 @@ class Grid:
         for band, top in placed:
             run = band.runs.get(lettering)
             if run is None:
-                lines = self._lines(band)
-                if not lines:
-                    continue
-                run = band.runs[lettering] = writing.run(lines, lettering.size)
-            writing.place(run, top)
+                run = band.runs[lettering] = run_of(band_lines(band.boxes, band.height,
+                                                               lettering), lettering.size)
+            if run is not None:
+                writing.place(run, top)
         writing.draw()
 
-    def _lines(self, band: Band) -> list[Line]:
-        """The band's lines, each centred vertically in its cell."""
-        lettering = self.lettering
-        font = getFont(lettering.font)
-        size, leading, side = lettering.size, lettering.leading, lettering.side
-        above, below = lettering.above, lettering.below
-        placed = []
-        for left, right, lines, align, box_top, box_height in band.boxes:
-            height = band.height if box_height is None else box_height
-            y = (below + height - above + len(lines) * leading) / 2 - size - box_top - height
-            for line in lines:
-                if line:  # (most cells' text stands at the left: no width to measure)
-                    placed.append((left + side if align == LEFT else
-                                   start(font, line, left + side, right - side, size, align),
-                                   y, line))
-                y -= leading
-        return placed
+
+def band_lines(boxes: tuple[Box, ...], height: float, lettering: Lettering) -> list[Line]:
+    """The lines of a band's boxes, each centred vertically in its cell."""
+    font = getFont(lettering.font)
+    size, leading, side = lettering.size, lettering.leading, lettering.side
+    above, below = lettering.above, lettering.below
+    placed = []
+    for left, right, lines, align, box_top, box_height in boxes:
+        cell = height if box_height is None else box_height
+        y = (below + cell - above + len(lines) * leading) / 2 - size - box_top - cell
+        for line in lines:
+            if line:  # (most cells' text stands at the left: no width to measure)
+                placed.append((left + side if align == LEFT else
+                               start(font, line, left + side, right - side, size, align),
+                               y, line))
+            y -= leading
+    return placed
+
+
+def run_of(lines: list[Line], size: float) -> Run | None:
+    """The lines as a run (None: no line)."""
+    if not lines:
+        return None
+    code = []
+    x, y = lines[0][0], lines[0][1]
+    for index, (left, baseline, text) in enumerate(lines):
+        if index:  # (a cell's next line: no move across)
+            code.append(f"{'0' if left == x else _moved(x, left)} {_moved(y, baseline)} Td")
+            x, y = left, baseline
+        code.append(shown(text))
+    return Run(lines[0][0], lines[0][1], size, "\n".join(code),
+               "".join([text for _, _, text in lines]))
+
+
+def preceded(line: Line, run: Run | None, size: float) -> Run:
+    """What `run_of` makes of a line and then the run's lines, made from the run: a list's
+    row is laid out once without its 序号, then numbered in each list it is in."""
+    x, y, text = line
+    if run is None:
+        return Run(x, y, size, shown(text), text)
+    move = f"{'0' if run.x == x else _moved(x, run.x)} {_moved(y, run.y)} Td"
+    return Run(x, y, size, f"{shown(text)}\n{move}\n{run.code}", text + run.characters)
 
 
 @dataclass(frozen=True)
@@ -376,18 +400,6 @@ class Writing:
         self._size(size)
         self.code.append(shown(text))
         self.printed.update(text)
-
-    def run(self, lines: list[Line], size: float) -> Run:
-        """The lines as a run."""
-        code = []
-        x, y = lines[0][0], lines[0][1]
-        for index, (left, baseline, text) in enumerate(lines):
-            if index:  # (a cell's next line: no move across)
-                code.append(f"{'0' if left == x else _moved(x, left)} {_moved(y, baseline)} Td")
-                x, y = left, baseline
-            code.append(shown(text))
-        return Run(lines[0][0], lines[0][1], size, "\n".join(code),
-                   "".join([text for _, _, text in lines]))
 
     def place(self, run: Run, top: float) -> None:
         """The run, its band's top at `top`."""

@@ -30,7 +30,7 @@ from infra.reporting.xlsx import DRAFT, signature_line
 from infra.settings import MissingResource
 
 if TYPE_CHECKING:  # (imported with ReportLab, when a PDF is made)
-    from infra.reporting.grid import Band, Captions, Grid, Lettering, Pages
+    from infra.reporting.grid import Band, Box, Captions, Grid, Lettering, Pages
 
 FONT = "zhibao-cjk"
 FONT_CANDIDATES = (
@@ -107,9 +107,11 @@ def load_font(font: Path) -> None:
     _register(font)
 
 
-def render_pdf(form: Form, font: Path, description: str) -> bytes:
+def render_pdf(form: Form, font: Path, description: str, bodies: Bodies | None = None) -> bytes:
     """The PDF bytes of the form (identical for identical input): each table from the top
-    of a page, its rows carried on to the pages after it under its header."""
+    of a page, its rows carried on to the pages after it under its header. The rows of its
+    lists are taken from `bodies` where they are laid out already, and added to it where
+    not (`Body`)."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfbase.pdfmetrics import getFont
     from reportlab.pdfgen.canvas import Canvas
@@ -141,7 +143,7 @@ def render_pdf(form: Form, font: Path, description: str) -> bytes:
     for index, table in enumerate(form.tables):
         if index:
             pages.turn()
-        _section(table, form, name, pages, width - 2 * MARGIN)
+        _section(table, form, name, pages, width - 2 * MARGIN, {} if bodies is None else bodies)
     canvas.showPage()
     embed(canvas._doc, getFont(name).face, RESOURCE, _common(_common_text(form)),
           pages.printed)
@@ -186,7 +188,8 @@ def _common(text: str) -> tuple[int, ...]:
     return tuple(sorted({ord(character) for character in showable(text) if character > " "}))
 
 
-def _section(table: Table, form: Form, font: str, pages: Pages, width: float) -> None:
+def _section(table: Table, form: Form, font: str, pages: Pages, width: float,
+             bodies: Bodies) -> None:
     """The table under its captions, and its note and signature line, if any."""
     natural = sum(_points(column.width, BODY_SIZE) for column in table.columns)
     size = max(SMALLEST, min(BODY_SIZE, BODY_SIZE * width / natural))
@@ -205,7 +208,7 @@ def _section(table: Table, form: Form, font: str, pages: Pages, width: float) ->
         size = max(SMALLEST, leading - 2.5)
     captions.flow(pages, MARGIN)
     pages.take(CAPTION_GAP)
-    _grid(table, font, size, leading, width).flow(pages, MARGIN)
+    _grid(table, font, size, leading, width, bodies).flow(pages, MARGIN)
     for gap, block in after:
         pages.take(gap)
         block.flow(pages, MARGIN + INDENT)
@@ -240,7 +243,8 @@ def _points(cells: int, size: float) -> float:
     return cells * size * CHAR + PAD
 
 
-def _grid(table: Table, font: str, size: float, leading: float, width: float) -> Grid:
+def _grid(table: Table, font: str, size: float, leading: float, width: float,
+          bodies: Bodies) -> Grid:
     from infra.reporting.grid import Band, Box, Grid, Lettering
 
     natural = [_points(column.width, size) for column in table.columns]
@@ -250,12 +254,16 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float) ->
     columns = tuple((left, right, column.format, _room(right - left) if column.wrap else None)
                     for column, left, right in zip(table.columns, edges, edges[1:],
                                                    strict=False))
-    kept = ({} if any(column.wrap and column.format == Format.TEXT  # (free text: no row
-                      for column in table.columns) else _kept_rows(columns, lettering))  # recurs)
     kinds = tuple(kind for _, _, kind, _ in columns)
     formats = table.formats or [Format.TEXT] * len(table.rows)  # (only for FIGURE columns)
-    body = [_band(line, _kinds(kinds, figures), columns, lettering, kept)
-            for line, figures in zip(table.rows, formats, strict=True)]
+    if any(column.wrap and column.format == Format.TEXT for column in table.columns):
+        listed = bodies.setdefault((columns, lettering), {})  # (a list: free text)
+        blank = tuple(Box(left, right, ()) for left, right, _, _ in columns[1:])
+        body = [_listed(line, kinds, columns, lettering, listed, blank) for line in table.rows]
+    else:
+        kept = _kept_rows(columns, lettering)
+        body = [_band(line, _kinds(kinds, figures), columns, lettering, kept)
+                for line, figures in zip(table.rows, formats, strict=True)]
     if not table.rows:
         body.append(Band(lettering.height(1), (Box(0.0, width, ("（本期无）",)),)))
     return Grid(_header(table, edges, lettering), body, width, lettering)
@@ -299,6 +307,18 @@ Columns = tuple[tuple[float, float, str, float | None], ...]
 """Each column's edges, format and the width its text wraps to, if it wraps."""
 
 
+Body = tuple[float, tuple[float, float, float, str, str] | None]
+"""A row of a list (a table of free text: 两清单) laid out but for its first cell, its 序号:
+its height and the run of its other cells' lines (`infra.reporting.grid.Run`), if any. A
+hazard's row is the same in its village's, its town's and its county's lists but for that
+number, so it is laid out once (`infra.reporting.render.Shelf` hands it on to whichever
+process renders the next), and kept as plain tuples: pickled ten times faster than named
+ones."""
+
+Bodies = dict[tuple[Columns, "Lettering"], dict[tuple[str, ...], Body]]
+"""Rows' bodies by their columns and type, then by their texts but the first."""
+
+
 @lru_cache(maxsize=KEPT_LAYOUTS)
 def _kinds(kinds: tuple[str, ...], figures: str) -> tuple[str, ...]:
     """How a row shows its cells: its columns' formats, a report figure's as its row's."""
@@ -316,21 +336,54 @@ def _band(line: Row, kinds: tuple[str, ...], columns: Columns, lettering: Letter
     if isinstance(line, Section):
         return Band(lettering.height(1), (Box(0.0, columns[-1][1], (line.title,)),),
                     SECTION_GREY)
-    texts = tuple([value if isinstance(value, str) else shown(value, kind)
-                   for kind, value in zip(kinds, line, strict=True)])
+    texts = _texts(line, kinds)
     band = kept.get(texts)
     if band is None:
-        band = _cells(texts, columns, lettering)
+        boxes, height = _cells(texts, columns, lettering)
+        band = Band(height, boxes)
         if len(kept) < KEPT_ROWS:
             kept[texts] = band
     return band
 
 
-def _cells(texts: tuple[str, ...], columns: Columns, lettering: Lettering) -> Band:
-    """A row of cells: numbers to the right, 不适用 (—) centred, long text cut at CELL_CHARS
-    and wrapped if its column wraps (a county's hazard list makes 13,000 cells, so each
-    costs few operations)."""
-    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Band, Box
+def _listed(line: Row, kinds: tuple[str, ...], columns: Columns, lettering: Lettering,
+            bodies: dict[tuple[str, ...], Body], blank: tuple[Box, ...]) -> Band:
+    """A row of a list: its body (`Body`) as laid out before, or laid out now and kept in
+    `bodies`, after its own first cell. Its other cells stand blank in the band (`blank`):
+    their lines are in its run."""
+    from infra.reporting.grid import Band, Run, band_lines, preceded, run_of
+
+    if isinstance(line, Section):
+        return _band(line, kinds, columns, lettering, {})
+    texts = _texts(line, kinds)
+    body = bodies.get(texts[1:])
+    if body is None:
+        boxes, height = _cells(texts[1:], columns[1:], lettering)
+        run = run_of(band_lines(boxes, height, lettering), lettering.size)
+        body = bodies[texts[1:]] = (height, None if run is None else tuple(run))
+    height, fields = body
+    (first,), _ = _cells(texts[:1], columns[:1], lettering)
+    if len(first.lines) > 1:  # (taller than its body, which stands centred in the row)
+        boxes, height = _cells(texts, columns, lettering)
+        return Band(height, boxes)
+    band = Band(height, (first, *blank))
+    rest = None if fields is None else Run(*fields)
+    number = band_lines((first,), height, lettering)
+    band.runs[lettering] = preceded(number[0], rest, lettering.size) if number else rest
+    return band
+
+
+def _texts(line: Row, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple([value if isinstance(value, str) else shown(value, kind)
+                  for kind, value in zip(kinds, line, strict=True)])
+
+
+def _cells(texts: tuple[str, ...], columns: Columns, lettering: Lettering
+           ) -> tuple[tuple[Box, ...], float]:
+    """A row's cells and its height: numbers to the right, 不适用 (—) centred, long text cut
+    at CELL_CHARS and wrapped if its column wraps (a county's hazard list makes 13,000
+    cells, so each costs few operations)."""
+    from infra.reporting.grid import CENTRE, LEFT, RIGHT, Box
 
     font, size = lettering.font, lettering.size
     boxes = []
@@ -342,7 +395,7 @@ def _cells(texts: tuple[str, ...], columns: Columns, lettering: Lettering) -> Ba
         lines = tuple(text.split("\n")) if wraps is None else wrap(text, font, size, wraps)
         most = max(most, len(lines))
         boxes.append(Box(left, right, lines, align))
-    return Band(lettering.height(most), tuple(boxes))
+    return tuple(boxes), lettering.height(most)
 
 
 @lru_cache(maxsize=KEPT_LAYOUTS)

@@ -350,7 +350,14 @@ class Reporter:
         if latest is not None and latest.sha256 != assembled.sha256:
             changes = differences(self._previous(assembled, latest, folder),
                                   assembled.document)
-        return Prepared(assembled, latest, stem, folder, changes)
+        return Prepared(assembled, latest, stem, folder, changes, self._listed_whole(unit))
+
+    def _listed_whole(self, unit: Unit) -> bool:
+        """Whether the unit's parent lists all of its hazards and measures (one of a level
+        in `major_only` lists a few), so that its rows are left for the parent's lists
+        (`infra.reporting.render.Shelf`)."""
+        above = [level for level in Level if level.rank == unit.level.rank + 1]
+        return bool(above) and above[0] not in self.major_only
 
     def _complete(self, assembler: Assembler, item: Prepared, rendered: dict[str, bytes],
                   version: int | None, late: bool, draft: bool) -> Submitted:
@@ -452,11 +459,13 @@ class Prepared:
     stem: str  # vN, the version its files are of
     folder: Path
     changes: Changes | None  # from the latest version, if it differs
+    shelved: bool  # its rows left for its parent's lists (`Reporter._listed_whole`)
 
     @property
     def job(self) -> Job:
         return Job(self.assembled.document,
-                   f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json")
+                   f"{self.stem}; sha256 {self.assembled.sha256} of {self.stem}.json",
+                   self.shelved)
 
     @property
     def rows(self) -> int:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from domain.base import Level
 from infra.intake.service import Zhibao
 from infra.reporting.forms import Column, FormSettings, Table, build_form, width_of
 from infra.reporting.pdf import font_path, render_pdf
@@ -316,3 +318,65 @@ def test_once_the_workers_run_a_single_form_goes_to_them(town: Any, app: Zhibao,
         assert pool.render(jobs[:1]) == first[:1]
     finally:
         pool.close()
+
+
+def test_a_hazards_row_is_laid_out_once_in_a_cascade(march: March, reporter: Reporter,
+                                                     clock: FakeClock, app: Zhibao,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hazard's row stands in its village's, town's and county's lists: the village
+    lays it out, and its parents take it from the renderer's shelf, so each row is laid
+    out once (the city lists the major ones alone, and lays them out itself). Every form
+    is still the same bytes as when it is rendered alone."""
+    import infra.reporting.pdf as pdf
+    import infra.reporting.render as rendering
+    from infra.reporting.forms import HAZARD_COLUMNS
+
+    laid_out: list[tuple[str, ...]] = []
+    cells = pdf._cells
+
+    def counting(texts: tuple[str, ...], *args: Any) -> Any:
+        if len(texts) == len(HAZARD_COLUMNS) - 1:  # a hazard's row but its 序号
+            laid_out.append(texts)
+        return cells(texts, *args)
+
+    monkeypatch.setattr(pdf, "_cells", counting)
+    at(clock, "2021-04-06T10:00")
+    done = reporter.cascade("2021-03")
+
+    documents = {d.unit_code: document_of(d) for d in done}
+    below_city = {row["hazard_id"] for d in done if d.level != Level.CITY
+                  for row in documents[d.unit_code]["hazard_list"]}
+    in_city = [row for d in done if d.level == Level.CITY
+               for row in documents[d.unit_code]["hazard_list"]]
+    listed = sum(len(document["hazard_list"]) for document in documents.values())
+    assert below_city and listed >= 3 * len(below_city)  # (each in three lists at least)
+    assert len(laid_out) == len(below_city) + len(in_city)
+
+    alone = rendering.Renderer(FormSettings(), font_path(app.settings.pdf_font), 1)
+    try:
+        for d in done:
+            job = rendering.Job(documents[d.unit_code],
+                                f"v{d.version}; sha256 {d.sha256} of v{d.version}.json")
+            assert alone.render([job])[0][".pdf"] == file(d, ".pdf").read_bytes()
+    finally:
+        alone.close()
+
+
+def test_rows_left_unreadable_on_the_shelf_are_laid_out_again(town: Any, app: Zhibao,
+                                                              tmp_path: Path) -> None:
+    """Its children's rows left unreadable on the shelf (a process killed as it wrote) are
+    laid out again by the parent: the same form, never an error, and the shelf cleared."""
+    from infra.reporting.render import Job, render
+
+    document = document_of(town)
+    children = [child["unit_code"] for child in document["children"]]
+    shelf, empty = tmp_path / "shelf", tmp_path / "empty"
+    shelf.mkdir()
+    empty.mkdir()
+    for code in children:
+        (shelf / code).write_bytes(b"\x80\x05 cut off")
+    font = font_path(app.settings.pdf_font)
+    job = Job(document, "v1")
+
+    assert render(job, FormSettings(), font, shelf) == render(job, FormSettings(), font, empty)
+    assert children and list(shelf.iterdir()) == []

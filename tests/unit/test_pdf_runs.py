@@ -92,11 +92,12 @@ def shown(pdf: bytes) -> list[tuple[str, float, float]]:
 def laid_out(font: str, above: float, header: Band,
              rows: list[Band]) -> list[tuple[str, float, float]]:
     """Where the layout puts each line (the grid's own measure, drawn from the top)."""
-    table = Grid(header, rows, 600.0, lettering(font))
+    type_ = lettering(font)
     top = HEIGHT - 20 - above
     expected = []
     for band in (header, *rows):
-        expected += [(text, 30.0 + x, top + y) for x, y, text in table._lines(band)]
+        expected += [(text, 30.0 + x, top + y)
+                     for x, y, text in grid.band_lines(band.boxes, band.height, type_)]
         top -= band.height
     return expected
 
@@ -119,9 +120,8 @@ def test_rows_met_again_are_written_from_their_runs(font: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     header, rows = bands()
     made: list[Any] = []
-    making = grid.Writing.run
-    monkeypatch.setattr(grid.Writing, "run",
-                        lambda self, *args: made.append(args) or making(self, *args))
+    making = grid.run_of
+    monkeypatch.setattr(grid, "run_of", lambda *args: made.append(args) or making(*args))
     first = drawn(font, 0.0, header, rows)
     assert len(made) == 3  # the header and the two distinct rows, once
     assert_shown_as_laid_out(first, laid_out(font, 0.0, header, rows))
