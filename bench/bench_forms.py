@@ -22,10 +22,19 @@ import orjson
 from bench.bench_cascade import CUT_OFF, PERIOD, store_copy
 from bench.bench_export import demo_store
 from bench.harness import Result
+from domain.base import Level
+from infra.files import scratch_parent
 from infra.intake.service import Zhibao
 from infra.reporting.forms import FormSettings, build_form
-from infra.reporting.pdf import font_path, load_font, render_pdf
-from infra.reporting.reporter import Reporter, open_views, submission_folder, version_stem
+from infra.reporting.pdf import font_path, load_font
+from infra.reporting.render import Job, Shelf, shelved_pdf
+from infra.reporting.reporter import (
+    Reporter,
+    listed_whole,
+    open_views,
+    submission_folder,
+    version_stem,
+)
 from infra.reporting.xlsx import render_workbook
 from infra.settings import Settings
 
@@ -85,21 +94,29 @@ def _documents() -> dict[str, list[dict[str, Any]]]:
 def _pass(documents: dict[str, list[dict[str, Any]]]) -> dict[str, list[tuple[float, float]]]:
     """Every document rendered once, level by level, as one render worker would: what a
     worker keeps across documents (rows, lines, the font's shared glyphs) helps a document
-    only as much as the documents before it made it."""
-    font = font_path(Settings().pdf_font)
+    only as much as the documents before it made it, and a town's or county's list rows are
+    taken from the shelf where its children left them."""
+    settings = Settings()
+    font = font_path(settings.pdf_font)
     load_font(font)
-    return {level: [_cost(document, font) for document in documents[level]]
-            for level in LEVELS}
+    major_only = [Level(level) for level in settings.major_only_list_levels]
+    with tempfile.TemporaryDirectory(prefix="zhibao-bench-rows-",
+                                     dir=scratch_parent()) as folder:
+        shelf = Shelf(Path(folder))
+        return {level: [_cost(document, font, shelf, listed_whole(Level(level), major_only))
+                        for document in documents[level]]
+                for level in LEVELS}
 
 
-def _cost(document: dict[str, Any], font: Path) -> tuple[float, float]:
+def _cost(document: dict[str, Any], font: Path, shelf: Shelf,
+          shelved: bool) -> tuple[float, float]:
     """The CPU milliseconds of the document's workbook and PDF (form built once for each,
-    as `render` does for both)."""
+    as `render` does for both; the PDF's with the shelf's taking and leaving)."""
     about = f"v1; sha256 {'0' * 64} of v1.json"
     started = time.process_time()
     render_workbook(build_form(document, FormSettings()), about)
     middle = time.process_time()
-    render_pdf(build_form(document, FormSettings()), font, about)
+    shelved_pdf(Job(document, about, shelved), build_form(document, FormSettings()), font, shelf)
     ended = time.process_time()
     return (middle - started) * 1000, (ended - middle) * 1000
 

@@ -105,6 +105,13 @@ class Table:
     pages: int | None = None  # print on at most this many pages (the report form: 2)
     formats: list[str] = field(default_factory=list)  # per row, for Format.FIGURE columns
 
+    @property
+    def listing(self) -> bool:
+        """Whether its rows are a list's (两清单, the tasks): free text, each row its own,
+        numbered in its first column, where the same hazard's row recurs in its village's,
+        town's and county's lists."""
+        return any(column.wrap and column.format == Format.TEXT for column in self.columns)
+
 
 @dataclass(frozen=True)
 class Heading:

@@ -256,8 +256,8 @@ def _grid(table: Table, font: str, size: float, leading: float, width: float,
                                                    strict=False))
     kinds = tuple(kind for _, _, kind, _ in columns)
     formats = table.formats or [Format.TEXT] * len(table.rows)  # (only for FIGURE columns)
-    if any(column.wrap and column.format == Format.TEXT for column in table.columns):
-        listed = bodies.setdefault((columns, lettering), {})  # (a list: free text)
+    if table.listing:
+        listed = bodies.setdefault((columns, lettering), {})
         blank = tuple(Box(left, right, ()) for left, right, _, _ in columns[1:])
         body = [_listed(line, kinds, columns, lettering, listed, blank) for line in table.rows]
     else:
@@ -329,8 +329,8 @@ def _band(line: Row, kinds: tuple[str, ...], columns: Columns, lettering: Letter
           kept: dict[tuple[str, ...], Band]) -> Band:
     """One body row: a section's heading across the table, or a row of cells (`_cells`)
     shown in their `kinds`, made once per process for the same texts in the same columns
-    (`kept`: most villages' report forms print the same figures in many rows; a table of
-    free text keeps its rows for itself)."""
+    (`kept`: most villages' report forms print the same figures in many rows; a list's
+    rows, each its own, go by `_listed`)."""
     from infra.reporting.grid import Band, Box
 
     if isinstance(line, Section):

@@ -27,7 +27,7 @@ from typing import Any
 
 from infra import collector
 from infra.files import scratch_parent
-from infra.reporting.forms import FormSettings, build_form
+from infra.reporting.forms import Form, FormSettings, build_form
 from infra.reporting.pdf import Bodies, load_font, render_pdf
 from infra.reporting.xlsx import render_workbook
 
@@ -45,15 +45,20 @@ class Job:
 
 
 def render(job: Job, settings: FormSettings, font: Path, shelf: Path) -> dict[str, bytes]:
-    """The workbook and the PDF of one submission, its lists' rows taken from its
-    children's bodies on the shelf, where they are."""
+    """The workbook and the PDF of one submission."""
     form = build_form(job.document, settings)
-    bodies = Shelf(shelf).take(child["unit_code"] for child in job.document["children"])
-    files = {".xlsx": render_workbook(form, job.about),
-             ".pdf": render_pdf(form, font, job.about, bodies)}
+    return {".xlsx": render_workbook(form, job.about),
+            ".pdf": shelved_pdf(job, form, font, Shelf(shelf))}
+
+
+def shelved_pdf(job: Job, form: Form, font: Path, shelf: Shelf) -> bytes:
+    """The PDF, its lists' rows taken from its children's bodies on the shelf where they
+    are; its own left there if its parent lists them all."""
+    bodies = shelf.take(child["unit_code"] for child in job.document["children"])
+    pdf = render_pdf(form, font, job.about, bodies)
     if job.shelved:
-        Shelf(shelf).leave(job.document["unit"]["code"], bodies)
-    return files
+        shelf.leave(job.document["unit"]["code"], bodies)
+    return pdf
 
 
 @dataclass(frozen=True)

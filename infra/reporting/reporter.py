@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -74,6 +74,14 @@ def projector(app: Zhibao, views: ViewStore) -> Projector:
 
 def catch_up(app: Zhibao, views: ViewStore) -> CatchUp:
     return projector(app, views).catch_up()
+
+
+def listed_whole(level: Level, major_only: Collection[Level]) -> bool:
+    """Whether a unit's parent lists all of its hazards and measures (one of a level in
+    `major_only` lists a few), so that its rows are left for the parent's lists
+    (`infra.reporting.render.Shelf`)."""
+    above = [parent for parent in Level if parent.rank == level.rank + 1]
+    return bool(above) and above[0] not in major_only
 
 
 def deadlines(period: str, settings: Settings) -> tuple[c.LevelDeadlineIn, ...]:
@@ -350,14 +358,8 @@ class Reporter:
         if latest is not None and latest.sha256 != assembled.sha256:
             changes = differences(self._previous(assembled, latest, folder),
                                   assembled.document)
-        return Prepared(assembled, latest, stem, folder, changes, self._listed_whole(unit))
-
-    def _listed_whole(self, unit: Unit) -> bool:
-        """Whether the unit's parent lists all of its hazards and measures (one of a level
-        in `major_only` lists a few), so that its rows are left for the parent's lists
-        (`infra.reporting.render.Shelf`)."""
-        above = [level for level in Level if level.rank == unit.level.rank + 1]
-        return bool(above) and above[0] not in self.major_only
+        return Prepared(assembled, latest, stem, folder, changes,
+                        listed_whole(unit.level, self.major_only))
 
     def _complete(self, assembler: Assembler, item: Prepared, rendered: dict[str, bytes],
                   version: int | None, late: bool, draft: bool) -> Submitted:
@@ -459,7 +461,7 @@ class Prepared:
     stem: str  # vN, the version its files are of
     folder: Path
     changes: Changes | None  # from the latest version, if it differs
-    shelved: bool  # its rows left for its parent's lists (`Reporter._listed_whole`)
+    shelved: bool  # its rows left for its parent's lists (`listed_whole`)
 
     @property
     def job(self) -> Job:
