@@ -99,7 +99,7 @@ class Band:
     partial_rules: tuple[Rule, ...] = field(init=False)
     """The rules of boxes that fill part of its height (merged header cells), as offsets
     below the band's top."""
-    runs: dict[Lettering, Run | None] = field(default_factory=dict, repr=False)
+    runs: dict[Lettering, Run] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.edges = tuple(box.left for box in self.boxes
@@ -205,10 +205,11 @@ class Grid:
         for band, top in placed:
             run = band.runs.get(lettering)
             if run is None:
-                run = band.runs[lettering] = run_of(band_lines(band.boxes, band.height,
-                                                               lettering), lettering.size)
-            if run is not None:
-                writing.place(run, top)
+                run = run_of(band_lines(band.boxes, band.height, lettering), lettering.size)
+                if run is None:
+                    continue
+                band.runs[lettering] = run
+            writing.place(run, top)
         writing.draw()
 
 

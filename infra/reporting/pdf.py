@@ -312,8 +312,8 @@ Body = tuple[float, tuple[float, float, float, str, str] | None]
 its height and the run of its other cells' lines (`infra.reporting.grid.Run`), if any. A
 hazard's row is the same in its village's, its town's and its county's lists but for that
 number, so it is laid out once (`infra.reporting.render.Shelf` hands it on to whichever
-process renders the next), and kept as plain tuples: pickled ten times faster than named
-ones."""
+process renders the next), and kept as plain tuples: pickled and read back five times
+faster than named ones (23 against 121 µs a row)."""
 
 Bodies = dict[tuple[Columns, "Lettering"], dict[tuple[str, ...], Body]]
 """Rows' bodies by their columns and type, then by their texts but the first."""
@@ -369,7 +369,9 @@ def _listed(line: Row, kinds: tuple[str, ...], columns: Columns, lettering: Lett
     band = Band(height, (first, *blank))
     rest = None if fields is None else Run(*fields)
     number = band_lines((first,), height, lettering)
-    band.runs[lettering] = preceded(number[0], rest, lettering.size) if number else rest
+    run = preceded(number[0], rest, lettering.size) if number else rest
+    if run is not None:  # (else a row with no text: nothing to place)
+        band.runs[lettering] = run
     return band
 
 

@@ -46,8 +46,7 @@ TOPIC_INDEX = "{table}_topic"
 """The events by topic, in log order. The directory's folds read a few topics out of the
 whole log (`infra.intake.directory.catch_up_directory`): the unit tree's 1,153 events of a
 1.2M-event store took a scan of every row, 0.65–1.0 s of PostgreSQL's time at each start
-of a server, sweep or cascade (seconds at a province), and 0.15 s with this index. It also
-serves a horizon's check (`Horizon`) and the relay's topic filters."""
+of a server, sweep or cascade (seconds at a province), and 0.15 s with this index."""
 
 
 @dataclass(frozen=True)
